@@ -1,0 +1,125 @@
+# img: daemonless image archive tools. GNU make.
+.SUFFIXES:
+.DELETE_ON_ERROR:
+
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+
+# Objects and programs go to $(BUILD); several builds can live side by side.
+BUILD ?= build
+CC    ?= cc
+PKG_CONFIG ?= pkg-config
+LIBS_PC = libarchive libzstd liblzma zlib libisal jansson libcrypto
+
+WARN = -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+       -Wpointer-arith -Wwrite-strings -Wformat=2 -Wvla -Wno-format-nonliteral
+ifeq ($(DEVELOPER),1)
+WARN += -Werror
+endif
+ifneq ($(SANITIZE),)
+SANFLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+CFLAGS ?= -O2 -g
+IMG_CPPFLAGS = -Icommon -D_GNU_SOURCE $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
+IMG_CFLAGS   = $(WARN) $(SANFLAGS) -MMD -MP
+IMG_LDLIBS   = $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null) -lpthread
+
+ifneq ($(V),1)
+Q = @
+QCC = @echo "  CC      $@";
+QLD = @echo "  LD      $@";
+QAR = @echo "  AR      $@";
+endif
+
+COMMON_SRC = $(sort $(wildcard common/*.c))
+COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
+TOOL_SRC   = $(sort $(wildcard tools/img-*.c))
+TOOLS      = $(TOOL_SRC:tools/%.c=%)
+TOOL_BIN   = $(TOOLS:%=$(BUILD)/%)
+UNIT_SRC   = $(sort $(wildcard tests/unit/t-*.c))
+UNIT_OBJ   = $(UNIT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/unit/run.o
+MAN_SCD    = $(sort $(wildcard man/*.scd))
+MAN_OUT    = $(MAN_SCD:%.scd=%)
+
+all: $(TOOL_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(QCC)$(CC) $(IMG_CPPFLAGS) $(CPPFLAGS) $(IMG_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libimg.a: $(COMMON_OBJ)
+	$(QAR)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/img-%: $(BUILD)/tools/img-%.o $(BUILD)/libimg.a
+	$(QLD)$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(IMG_LDLIBS) $(LDLIBS)
+
+# Unit tests: every TEST(name) in tests/unit/t-*.c, listed by grep (no registry by hand).
+$(BUILD)/tests/unit/list.h: $(UNIT_SRC)
+	@mkdir -p $(@D)
+	$(Q)grep -h '^TEST(' $(UNIT_SRC) | sed 's/^TEST(\([a-zA-Z0-9_]*\)).*/DEFINE(\1)/' > $@.tmp && mv $@.tmp $@
+$(BUILD)/tests/unit/run.o: IMG_CPPFLAGS += -I$(BUILD)/tests/unit
+$(BUILD)/tests/unit/run.o: $(BUILD)/tests/unit/list.h
+$(BUILD)/unit: $(UNIT_OBJ) $(BUILD)/libimg.a
+	$(QLD)$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(IMG_LDLIBS) $(LDLIBS)
+
+# ---- set-up ----
+DEB_PKGS = libarchive-dev zlib1g-dev libisal-dev liblzma-dev libzstd-dev libssl-dev \
+           libjansson-dev pkg-config bats jq skopeo umoci podman scdoc isal zstd
+deps:
+	@sh .ci/deps $(DEB_PKGS)
+
+# ---- tests ----
+check: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/unit
+	@BUILD=$(BUILD) sh tests/run.sh
+
+check-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address,undefined check
+
+check-man: $(MAN_OUT:%=$(BUILD)/%)
+	@for f in $(MAN_OUT); do cmp -s $$f $(BUILD)/$$f || { echo "stale man page: $$f (run make man)"; exit 1; }; done
+	@! command -v mandoc >/dev/null || mandoc -Tlint -Wwarning $(MAN_OUT)
+
+$(BUILD)/man/%: man/%.scd
+	@mkdir -p $(@D)
+	$(Q)scdoc < $< > $@
+
+man: $(MAN_OUT)
+man/%: man/%.scd
+	scdoc < $< > $@
+
+# Completions are generated from each tool's --list-options (never edited by hand).
+completions: all
+	sh completions/gen.sh $(BUILD) > completions/img.bash.tmp && mv completions/img.bash.tmp completions/img.bash
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) sh tests/demo.sh
+
+bench: all
+	@BUILD=$(BUILD) QUICK=$(QUICK) BENCH_DIR=$(BENCH_DIR) sh bench/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 755 $(TOOL_BIN) $(DESTDIR)$(BINDIR)
+	install -m 644 $(filter %.1,$(MAN_OUT)) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(filter %.7,$(MAN_OUT)) $(DESTDIR)$(MANDIR)/man7
+	install -m 644 completions/img.bash $(DESTDIR)$(BASHCOMPDIR)/img-save
+	for t in $(filter-out img-save,$(TOOLS)); do ln -sf img-save $(DESTDIR)$(BASHCOMPDIR)/$$t; done
+	install -m 644 completions/_img $(DESTDIR)$(ZSHCOMPDIR)/_img
+
+uninstall:
+	for t in $(TOOLS); do rm -f $(DESTDIR)$(BINDIR)/$$t $(DESTDIR)$(MANDIR)/man1/$$t.1 $(DESTDIR)$(BASHCOMPDIR)/$$t; done
+	rm -f $(DESTDIR)$(MANDIR)/man7/img.7 $(DESTDIR)$(ZSHCOMPDIR)/_img
+
+clean:
+	rm -rf build build-asan $(BUILD)
+
+.PHONY: all deps check check-asan check-man man completions demo bench install uninstall clean
+.PRECIOUS: $(BUILD)/tools/%.o
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

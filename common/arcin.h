@@ -1,0 +1,53 @@
+/* arcin: streaming archive reader over libarchive: any tar dialect, any outer compression
+ * (gzip, zstd, xz, bzip2) sniffed from the bytes. Entry names are cleaned and checked. */
+#ifndef IMG_ARCIN_H
+#define IMG_ARCIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct archive_entry;
+
+enum img_ent_type {
+	IMG_ENT_FILE, IMG_ENT_DIR, IMG_ENT_SYMLINK, IMG_ENT_HARDLINK,
+	IMG_ENT_CHR, IMG_ENT_BLK, IMG_ENT_FIFO, IMG_ENT_OTHER,
+};
+
+struct img_arcin_entry {
+	const char *path;        /* cleaned: no "./" or "/" prefix, no trailing "/", never ".." */
+	enum img_ent_type type;
+	int64_t size;
+	const char *link;        /* symlink target (verbatim) or cleaned hard link target */
+	mode_t mode;             /* permission bits incl. setuid/setgid/sticky */
+	int64_t uid, gid;
+	int64_t mtime;
+	struct archive_entry *ae;  /* the raw entry (xattrs, devices, names), borrowed */
+};
+
+enum {
+	IMG_ARCIN_STRIP_ABS = 1,   /* a leading "/" is stripped (layers) instead of refused */
+	IMG_ARCIN_RAW = 2,         /* no tar: one entry "data" with the decompressed stream */
+};
+
+/* Clean an archive member name: strip "./" segments and a trailing "/"; refuse NUL, ".."
+ * components and (without STRIP_ABS) absolute names. Empty result means the root (".").
+ * 0 with *out a new string (caller frees), or -1 with img_errmsg(). */
+int img_path_clean(const char *in, int flags, char **out);
+
+struct img_arcin;
+/* Read from fd (not closed by img_arcin_free). 0 or -1. */
+int img_arcin_open_fd(int fd, int flags, struct img_arcin **out);
+/* 1 an entry (valid until the next call), 0 end of archive, -1 error (img_errmsg). */
+int img_arcin_next(struct img_arcin *a, struct img_arcin_entry *e);
+/* Data of the current entry. Bytes read, 0 at its end, -1 error. */
+ssize_t img_arcin_read(struct img_arcin *a, void *buf, size_t n);
+/* Zero-copy: the next block of the current entry's data. 1 a block, 0 end, -1 error. */
+int img_arcin_block(struct img_arcin *a, const void **buf, size_t *n);
+/* The outer compression libarchive found ("gzip", "zstd", "none", ...). */
+const char *img_arcin_filter(struct img_arcin *a);
+/* Compressed bytes consumed so far (for progress). */
+int64_t img_arcin_offset(struct img_arcin *a);
+void img_arcin_free(struct img_arcin *a);
+
+#endif

@@ -1,0 +1,50 @@
+/* io: '-' handling, full writes, atomic output files, temp-file cleanup on signals. */
+#ifndef IMG_IO_H
+#define IMG_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Open an input: "-" or NULL is stdin (returned as a dup), else open(path, O_RDONLY).
+ * fd or -1 (errno set; img_errmsg "cannot open 'path': ..."). */
+int img_io_open_in(const char *path);
+
+/* write(2) until all n bytes are out; EINTR retried. 0 or -1 (errno set). */
+int img_write_all(int fd, const void *buf, size_t n);
+/* read(2) until n bytes or EOF; returns bytes read or -1. */
+ssize_t img_read_full(int fd, void *buf, size_t n);
+
+/* An output: stdout ("-" or NULL) or an atomic file (temp beside it, renamed on commit). */
+struct img_out {
+	int fd;
+	int is_stdout;
+	char *path;      /* final path, NULL for stdout */
+	char *tmp;       /* temp path while open */
+};
+/* Open. For a file, creates "<path>.XXXXXX" in the same directory and registers it
+ * for removal on SIGINT/SIGTERM/SIGHUP and on exit. 0 or -1. */
+int img_out_open(struct img_out *o, const char *path);
+/* 1 if the output is stdout and a terminal (tools writing tar refuse this). */
+int img_out_is_tty(const struct img_out *o);
+/* fsync (files), rename into place, fsync the directory. For stdout only checks
+ * that stdout can still be flushed. 0 or -1; on -1 the temp file is removed. */
+int img_out_commit(struct img_out *o);
+void img_out_abort(struct img_out *o);
+
+/* Temp files to remove if the process dies from a signal or exits: register/unregister. */
+void img_tmp_register(const char *path);
+void img_tmp_unregister(const char *path);
+
+/* fsync a directory by path. 0 or -1. */
+int img_fsync_dir(const char *dir);
+
+/* Flush and close stdout; 0, or -1 when a write failed (EPIPE counts as success,
+ * quietly: the reader went away). Tools call this last. */
+int img_close_stdout(void);
+
+/* Ignore SIGPIPE's default death only where needed: tools keep it default; writers of
+ * tar to stdout get EPIPE as an error return they must report silently. */
+int img_is_epipe(int err);
+
+#endif

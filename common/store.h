@@ -1,0 +1,135 @@
+/* store: the OCI image layout that holds images (design.md §3).
+ *
+ * Layout: DIR/oci-layout, DIR/index.json, DIR/blobs/<alg>/<hex>, and private state in
+ * DIR/.img/: "lock" (flock: writers shared while they own temp files, img-gc exclusive),
+ * "index.lock" (flock: short exclusive hold around each index.json replacement), tmp/.
+ * Blobs appear in blobs/ only by rename after their bytes hashed to their name. */
+#ifndef IMG_STORE_H
+#define IMG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+#include "digest.h"
+#include "image.h"
+
+struct img_store;
+
+enum {
+	IMG_STORE_CREATE = 1,   /* create the layout if missing */
+};
+
+/* Where the store is: opt (-S) if non-NULL, else $IMG_STORE, else $XDG_DATA_HOME/img,
+ * else ~/.local/share/img. New string, caller frees. */
+char *img_store_default_path(const char *opt);
+
+/* Open (and with IMG_STORE_CREATE create) the layout at dir. Checks oci-layout.
+ * Without CREATE a missing store is an error "no image store at DIR" (ENOENT).
+ * *out owned by caller, img_store_close frees. 0 or -1. */
+int img_store_open(const char *dir, int flags, struct img_store **out);
+void img_store_close(struct img_store *s);
+const char *img_store_path(const struct img_store *s);
+int img_store_dirfd(const struct img_store *s);
+
+/* Store lock. mode IMG_LOCK_SHARED for writers (held while owning temp files;
+ * img_blob_begin takes it automatically), IMG_LOCK_EXCLUSIVE for img-gc.
+ * If the lock is busy, waiting(arg) is called once (to say "waiting for the store lock")
+ * and the call blocks. 0 or -1. Released by img_store_unlock or close. */
+enum { IMG_LOCK_SHARED = 1, IMG_LOCK_EXCLUSIVE = 2 };
+int img_store_lock(struct img_store *s, int mode, void (*waiting)(void *), void *arg);
+void img_store_unlock(struct img_store *s);
+/* The callback used when a lock is busy by functions that lock implicitly
+ * (blob_begin, index_update). Default: none (block silently). */
+void img_store_set_waiting(struct img_store *s, void (*waiting)(void *), void *arg);
+
+/* ---- blobs ---- */
+
+/* 1 present (and *size set if non-NULL), 0 absent, -1 error. Does not re-hash. */
+int img_blob_has(struct img_store *s, const struct img_digest *d, int64_t *size);
+/* Open a blob read-only (O_NOFOLLOW). fd or -1 (ENOENT when missing). */
+int img_blob_open(struct img_store *s, const struct img_digest *d);
+/* Read a whole blob of at most cap bytes and verify its digest. Caller frees *buf. 0 or -1. */
+int img_blob_read(struct img_store *s, const struct img_digest *d, size_t cap,
+                  char **buf, size_t *len);
+/* Verify a blob by streaming it: size (if expect_size >= 0) then digest. 0 ok, -1 bad
+ * (img_errmsg says "missing", "size N, expected M" or "digest mismatch (got ...)"). */
+int img_blob_verify(struct img_store *s, const struct img_digest *d, int64_t expect_size);
+
+/* Blob writer: a temp file in .img/tmp, hashed (sha256, or expect's alg) while written. */
+struct img_blob_writer;
+int img_blob_begin(struct img_store *s, struct img_blob_writer **w);
+int img_blob_write(struct img_blob_writer *w, const void *buf, size_t n);
+uint64_t img_blob_written(const struct img_blob_writer *w);
+/* Finish: if expect is non-NULL the digest must match, if expect_size >= 0 the size too.
+ * fsync, then rename to blobs/ (a blob already present is kept and the temp removed).
+ * *out (may be NULL) gets the digest. Frees w whatever happens. 0 or -1. */
+int img_blob_commit(struct img_blob_writer *w, const struct img_digest *expect,
+                    int64_t expect_size, struct img_digest *out);
+void img_blob_abort(struct img_blob_writer *w);
+/* Store a small buffer as a blob (sha256). 0 or -1. */
+int img_blob_put(struct img_store *s, const void *buf, size_t len, struct img_digest *out);
+
+/* ---- index.json ---- */
+
+/* Read index.json (strict JSON, 16 MiB cap). New reference. NULL with img_errmsg(). */
+json_t *img_store_index(struct img_store *s);
+/* Transaction: take index.lock exclusively, re-read index.json, call fn(index, arg);
+ * if fn returns 0 write the new index atomically (temp, fsync, rename, fsync dir);
+ * if fn returns > 0 write nothing (no change); < 0 abort and return -1.
+ * Returns 0 or -1. */
+int img_store_index_update(struct img_store *s, int (*fn)(json_t *index, void *arg), void *arg);
+
+/* ---- names (operating on an index document) ---- */
+
+/* The canonical name of an index entry (io.containerd.image.name, else a normalizable
+ * org.opencontainers.image.ref.name), or NULL for an unnamed entry. Borrowed/static
+ * into buf: copies into buf (len >= 512) and returns buf, or NULL. */
+const char *img_index_entry_name(json_t *entry, char *buf, size_t len);
+/* Give name (canonical) to the image desc (a descriptor object, copied): any entry that
+ * holds name loses it (and stays, unnamed, unless another entry has its digest);
+ * an unnamed entry with the same digest is reused; else a new entry is appended.
+ * Both name annotations are set. 0 or -1. */
+int img_index_set_name(json_t *index, const char *name, json_t *desc);
+/* Add desc unnamed unless an entry with its digest already exists. */
+int img_index_add_unnamed(json_t *index, json_t *desc);
+/* Remove the name from whatever entry holds it; the entry stays unnamed if no other
+ * entry has the same digest, else it is dropped. 1 removed, 0 not found. */
+int img_index_remove_name(json_t *index, const char *name);
+
+/* Resolve what a user typed (design.md §6: name, name@digest, ID or digest prefix of a
+ * manifest or config) to index entries. Fills *matches with indexes into
+ * index.manifests (caller frees), *n their count (all entries of one image, i.e. all
+ * entries with the same digest when resolved by ID). 0 found, -1 with img_errmsg():
+ * "no such image: X" (ENOENT), "ambiguous ID prefix X" (EINVAL).
+ * By ID, the config digest of each manifest is read from the store. */
+int img_store_resolve(struct img_store *s, json_t *index, const char *what,
+                      size_t **matches, size_t *n);
+
+/* ---- walks ---- */
+
+/* Visit every descriptor reachable from root (root included), depth first, parents before
+ * children: index -> manifests (nested indexes to IMG_MAX_INDEX_DEPTH) ->
+ * subject, config, layers. Manifests and indexes are read from the store and parsed;
+ * when one is missing or invalid the walk fails (-1) unless IMG_WALK_TOLERANT, in which
+ * case fn is still called for it and the walk goes on. fn returns 0 to go on, 1 to not
+ * descend into this descriptor, -1 to stop (the walk returns -1).
+ * depth is 0 for root. */
+enum { IMG_WALK_TOLERANT = 1 };
+typedef int (*img_walk_fn)(struct img_store *s, const struct img_desc *d, int depth, void *arg);
+int img_store_walk(struct img_store *s, const struct img_desc *root, int flags,
+                   img_walk_fn fn, void *arg);
+
+/* For an index entry that is a manifest or an index: pick the image manifest
+ * (for an index, the one matching platform, or the host platform when NULL;
+ * attestation entries skipped), read it and its config. Caller releases both.
+ * 0 or -1 with img_errmsg(). */
+int img_store_image(struct img_store *s, const struct img_desc *top,
+                    const struct img_platform *platform,
+                    struct img_doc *manifest, struct img_desc *manifest_desc,
+                    struct img_config *config);
+
+/* Temp area. Path of .img/tmp (for tools that make their own temp files there). */
+const char *img_store_tmpdir(const struct img_store *s);
+
+#endif

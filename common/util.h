@@ -1,0 +1,50 @@
+/* util: allocators that die, the program name, the last error text, small helpers. */
+#ifndef IMG_UTIL_H
+#define IMG_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <getopt.h>
+
+#define IMG_VERSION "0.1.0"
+
+/* Allocation wrappers: they print "PROG: out of memory" and exit 1 on failure.
+ * The only functions in common/ that may exit. The caller frees what they return. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+void *xreallocarray(void *p, size_t nmemb, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Program name, from argv[0] (basename). */
+void img_setprogname(const char *argv0);
+const char *img_progname(void);
+
+/* The last error of a common/ call that failed (returned -1 or NULL).
+ * common/ never prints: it records one line here and the tool decides.
+ * img_seterr formats the text; img_seterr_errno appends ": strerror(errno)". */
+void img_seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void img_seterr_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *img_errmsg(void);
+
+/* Print every long option of a getopt table, one per line, "--name" or
+ * "--name=" when it takes an argument (the hidden --list-options). */
+void img_list_options(FILE *f, const struct option *opts);
+
+/* Human size as docker prints it ("1.5MB", 1000-based, 3 significant digits). buf >= 16. */
+const char *img_human_size(uint64_t n, char *buf, size_t len);
+/* "5 minutes ago" style age of an RFC 3339 time; "N/A" when unparsable. buf >= 32. */
+const char *img_human_age(const char *rfc3339, char *buf, size_t len);
+/* RFC 3339 UTC ("2006-01-02T15:04:05Z") of t. buf >= 32. */
+const char *img_rfc3339(int64_t t, char *buf, size_t len);
+/* SOURCE_DATE_EPOCH if set and valid (>= 0), else -1. */
+int64_t img_source_date_epoch(void);
+
+/* Escape a string for printing on a terminal line: control bytes and
+ * non-printables as \ooo. Returns a new string the caller frees. */
+char *img_escape(const char *s);
+
+#endif

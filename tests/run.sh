@@ -1,0 +1,28 @@
+#!/bin/sh
+# Run the unit tests and every bats file; print TAP, then "N passed, N failed".
+# BUILD names the build directory (default build). Optional: TESTS="img-save img-load"
+# limits the bats files.
+set -u
+BUILD=${BUILD:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+export IMG_BIN="$top/$BUILD"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+{
+	echo "# unit"
+	[ "${UNIT:-1}" = 1 ] && "$top/$BUILD/unit" 2>&1
+	files=
+	if [ -n "${TESTS:-}" ]; then
+		for t in $TESTS; do files="$files $top/tests/cli/$t.bats"; done
+	else
+		files=$(ls "$top"/tests/cli/*.bats 2>/dev/null)
+	fi
+	for f in $files; do
+		echo "# $(basename "$f")"
+		bats --tap "$f" 2>&1
+	done
+} | tee "$out"
+pass=$(grep -c '^ok ' "$out")
+fail=$(grep -c '^not ok ' "$out")
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
