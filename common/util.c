@@ -1,0 +1,220 @@
+/* util: allocators that die, program name, last error text, formatting helpers. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+static const char *progname = "img";
+static char errbuf[1024];
+
+static void oom(void)
+{
+	fprintf(stderr, "%s: out of memory\n", progname);
+	exit(1);
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p) oom();
+	return p;
+}
+
+void *xcalloc(size_t nmemb, size_t size)
+{
+	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+	if (!p) oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p) oom();
+	return p;
+}
+
+void *xreallocarray(void *p, size_t nmemb, size_t size)
+{
+	if (size && nmemb > SIZE_MAX / size) oom();
+	return xrealloc(p, nmemb * size);
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p) oom();
+	return p;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+	if (!p) oom();
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) oom();
+	va_end(ap);
+	return s;
+}
+
+void img_setprogname(const char *argv0)
+{
+	const char *p;
+	if (!argv0 || !*argv0) return;
+	p = strrchr(argv0, '/');
+	progname = p ? p + 1 : argv0;
+}
+
+const char *img_progname(void)
+{
+	return progname;
+}
+
+void img_seterr(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	va_end(ap);
+}
+
+void img_seterr_errno(const char *fmt, ...)
+{
+	int e = errno;
+	size_t n;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	va_end(ap);
+	n = strlen(errbuf);
+	snprintf(errbuf + n, sizeof errbuf - n, ": %s", strerror(e));
+	errno = e;
+}
+
+const char *img_errmsg(void)
+{
+	return errbuf[0] ? errbuf : "unknown error";
+}
+
+void img_list_options(FILE *f, const struct option *opts)
+{
+	for (; opts->name; opts++) {
+		if (strcmp(opts->name, "list-options") == 0) continue;
+		fprintf(f, "--%s%s\n", opts->name, opts->has_arg == required_argument ? "=" : "");
+	}
+}
+
+const char *img_human_size(uint64_t n, char *buf, size_t len)
+{
+	static const char *units[] = { "B", "kB", "MB", "GB", "TB", "PB", "EB" };
+	double v = (double)n;
+	int u = 0;
+
+	while (v >= 1000.0 && u < 6) {
+		v /= 1000.0;
+		u++;
+	}
+	if (u == 0) snprintf(buf, len, "%lluB", (unsigned long long)n);
+	else if (v < 10) snprintf(buf, len, "%.3g%s", v, units[u]);
+	else snprintf(buf, len, "%.3g%s", v, units[u]);
+	return buf;
+}
+
+static int parse_rfc3339(const char *s, time_t *out)
+{
+	struct tm tm;
+	const char *p;
+	int off = 0;
+
+	memset(&tm, 0, sizeof tm);
+	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p) return -1;
+	if (*p == '.') {
+		p++;
+		while (isdigit((unsigned char)*p)) p++;
+	}
+	if (*p == '+' || *p == '-') {
+		int h, m;
+		if (sscanf(p + 1, "%2d:%2d", &h, &m) != 2) return -1;
+		off = (h * 3600 + m * 60) * (*p == '-' ? -1 : 1);
+	} else if (*p != 'Z' && *p != 'z') {
+		return -1;
+	}
+	*out = timegm(&tm) - off;
+	return 0;
+}
+
+const char *img_human_age(const char *rfc3339, char *buf, size_t len)
+{
+	time_t t, now = time(NULL);
+	long long d;
+
+	if (!rfc3339 || parse_rfc3339(rfc3339, &t) < 0) {
+		snprintf(buf, len, "N/A");
+		return buf;
+	}
+	d = (long long)(now - t);
+	if (d < 1) snprintf(buf, len, "Less than a second ago");
+	else if (d < 60) snprintf(buf, len, "%lld seconds ago", d);
+	else if (d < 3600) snprintf(buf, len, "%lld minute%s ago", d / 60, d / 60 == 1 ? "" : "s");
+	else if (d < 86400 * 2) snprintf(buf, len, "%lld hour%s ago", d / 3600, d / 3600 == 1 ? "" : "s");
+	else if (d < 86400 * 14) snprintf(buf, len, "%lld days ago", d / 86400);
+	else if (d < 86400 * 60) snprintf(buf, len, "%lld weeks ago", d / (86400 * 7));
+	else if (d < 86400 * 365 * 2) snprintf(buf, len, "%lld months ago", d / (86400 * 30));
+	else snprintf(buf, len, "%lld years ago", d / (86400 * 365));
+	return buf;
+}
+
+const char *img_rfc3339(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&tt, &tm)) {
+		snprintf(buf, len, "1970-01-01T00:00:00Z");
+		return buf;
+	}
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+int64_t img_source_date_epoch(void)
+{
+	const char *s = getenv("SOURCE_DATE_EPOCH");
+	char *end;
+	long long v;
+
+	if (!s || !*s) return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || v < 0) return -1;
+	return v;
+}
+
+char *img_escape(const char *s)
+{
+	size_t n = strlen(s), i, o = 0;
+	char *r = xmalloc(n * 4 + 1);
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f || c == '\\') {
+			o += (size_t)sprintf(r + o, "\\%03o", c);
+		} else {
+			r[o++] = (char)c;
+		}
+	}
+	r[o] = 0;
+	return r;
+}
