@@ -81,7 +81,7 @@ check-asan: deps
 
 check-man: $(MAN_OUT:%=$(BUILD)/%)
 	@for f in $(MAN_OUT); do cmp -s $$f $(BUILD)/$$f || { echo "stale man page: $$f (run make man)"; exit 1; }; done
-	@! command -v mandoc >/dev/null || mandoc -Tlint -Wwarning $(MAN_OUT)
+	@! command -v mandoc >/dev/null || mandoc -Tlint -Werror $(MAN_OUT)
 
 $(BUILD)/man/%: man/%.scd
 	@mkdir -p $(@D)
@@ -93,7 +93,7 @@ man/%: man/%.scd
 
 # Completions are generated from each tool's --list-options (never edited by hand).
 completions: all
-	sh completions/gen.sh $(BUILD) > completions/img.bash.tmp && mv completions/img.bash.tmp completions/img.bash
+	sh completions/gen.sh $(BUILD) completions
 
 demo: deps
 	@$(MAKE) --no-print-directory all
