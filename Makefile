@@ -67,7 +67,8 @@ $(BUILD)/unit: $(UNIT_OBJ) $(BUILD)/libimg.a
 
 # ---- set-up ----
 DEB_PKGS = libarchive-dev zlib1g-dev libisal-dev liblzma-dev libzstd-dev libssl-dev \
-           libjansson-dev pkg-config bats jq skopeo umoci podman scdoc isal zstd
+           libjansson-dev pkg-config bats jq skopeo umoci podman scdoc isal zstd \
+           attr time mandoc
 deps:
 	@sh .ci/deps $(DEB_PKGS)
 
@@ -99,8 +100,8 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) sh tests/demo.sh
 
-bench: all
-	@BUILD=$(BUILD) QUICK=$(QUICK) BENCH_DIR=$(BENCH_DIR) sh bench/bench.sh
+bench: deps all
+	@BUILD=$(BUILD) QUICK=$(QUICK) BENCH_DIR=$(BENCH_DIR) bash bench/bench.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
