@@ -1,0 +1,102 @@
+/* tree: an in-memory flattened filesystem (formats.md §5): path -> entry with metadata and
+ * content sha256, built by a forward merge of layers (whiteouts, opaque directories, hard
+ * links by inode identity, a directory replaced by a file and back, implicit parents).
+ * Nothing is extracted: memory grows with the number of paths, not with the bytes. */
+#ifndef IMG_TREE_H
+#define IMG_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "digest.h"
+#include "arcin.h"
+
+/* What one layer entry says (a record): a normal entry, a whiteout of path, or an
+ * opaque marker of the directory path. */
+enum img_tree_kind { IMG_TREE_ENTRY = 0, IMG_TREE_WHITEOUT, IMG_TREE_OPAQUE };
+
+struct img_tree_rec {
+	enum img_tree_kind kind;
+	const char *path;          /* cleaned, "" is the root; for whiteout/opaque: the target */
+	enum img_ent_type type;
+	mode_t mode;               /* permission bits incl. setuid/setgid/sticky */
+	int64_t uid, gid, size, mtime;
+	const char *link;          /* symlink target, or hard link target path; else NULL */
+	unsigned devmajor, devminor;
+	int has_xattrs;
+	struct img_digest xattrs;  /* sha256 over the sorted "name\0value" pairs */
+	int has_content;
+	struct img_digest content; /* sha256 of a regular file's bytes */
+};
+
+/* An inode: what several hard-linked names share. Read only for callers. */
+struct img_tree_inode {
+	enum img_ent_type type;    /* never IMG_ENT_HARDLINK */
+	mode_t mode;
+	int64_t uid, gid, size, mtime;
+	char *link;                /* symlink target or NULL */
+	unsigned devmajor, devminor;
+	int has_xattrs;
+	struct img_digest xattrs;
+	int has_content;
+	struct img_digest content;
+	int layer;                 /* the layer that created it */
+	char *origin;              /* the path it was first created at */
+	unsigned nlink;            /* names in the tree */
+	int implicit;              /* a parent directory nobody listed */
+	/* private */
+	unsigned refs;
+	struct img_tree_inode *clone;
+};
+
+/* A name in the tree. Read only for callers. */
+struct img_tree_node {
+	char *path;                /* "" for the root */
+	struct img_tree_inode *ino;
+	int layer;                 /* the layer that last created or listed this name */
+	/* private */
+	unsigned gen;
+	struct img_tree_node *parent, *child, *next, *prev, *hnext;
+	uint32_t hash;
+};
+
+struct img_tree;
+
+/* Called when a name disappears (deleted, replaced, hidden by an opaque dir):
+ * node is still intact during the call; last is 1 when its inode loses its last name. */
+typedef void (*img_tree_removed_fn)(void *arg, const struct img_tree_node *node, int last,
+                                    int layer);
+
+/* A new tree holding only the root directory (mode 0755, uid/gid 0, mtime 0). Never NULL. */
+struct img_tree *img_tree_new(void);
+void img_tree_free(struct img_tree *t);
+/* A deep copy (inode sharing between hard links kept). Never NULL. */
+struct img_tree *img_tree_clone(const struct img_tree *t);
+void img_tree_set_removed(struct img_tree *t, img_tree_removed_fn fn, void *arg);
+
+/* Apply a layer: begin, one apply per record in tar order, end.
+ * img_tree_apply: 0, or -1 with img_errmsg() (a hard link to a missing target or to a
+ * directory, a path under a non-directory is replaced as docker does). */
+void img_tree_layer_begin(struct img_tree *t, int layer);
+int img_tree_apply(struct img_tree *t, const struct img_tree_rec *r);
+void img_tree_layer_end(struct img_tree *t);
+
+/* The node at path ("" root), or NULL. */
+const struct img_tree_node *img_tree_get(const struct img_tree *t, const char *path);
+/* Number of names (root excluded). */
+size_t img_tree_count(const struct img_tree *t);
+/* All names but the root sorted by path (strcmp). *out is a new array the caller frees;
+ * the nodes stay owned by the tree. Returns the count. */
+size_t img_tree_sorted(const struct img_tree *t, const struct img_tree_node ***out);
+
+/* Read a layer blob from fd (any compression libarchive reads) and call fn for each
+ * record in order: whiteouts and opaque markers classified, AUFS metadata skipped,
+ * regular files hashed as they stream. fn returns 0 to go on, -1 to stop.
+ * 0, or -1 with img_errmsg(). */
+typedef int (*img_tree_rec_fn)(void *arg, const struct img_tree_rec *r);
+int img_tree_scan_layer(int fd, img_tree_rec_fn fn, void *arg);
+
+/* Short type name: "file", "dir", "symlink", "hardlink", "char", "block", "fifo", "other". */
+const char *img_tree_type_name(enum img_ent_type t);
+
+#endif
