@@ -1,0 +1,428 @@
+/* io: '-' handling, full writes, atomic output files, temp-file cleanup on signals. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdio_ext.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io.h"
+#include "util.h"
+
+/* ---- temp files removed on a signal or at exit ---- */
+
+/* A fixed table so the signal handler only reads pointers and calls unlink(2).
+ * A slot is published by storing its pointer last and retired by clearing it first. */
+#define TMP_SLOTS 256
+static char *volatile tmp_slots[TMP_SLOTS];
+static volatile pid_t tmp_pids[TMP_SLOTS];   /* the registering process: a forked child
+						 leaves its parent's files alone */
+static int tmp_installed;
+
+static const int cleanup_signals[] = { SIGINT, SIGTERM, SIGHUP };
+
+static void tmp_remove_all(void)
+{
+	pid_t self = getpid();
+
+	for (size_t i = 0; i < TMP_SLOTS; i++) {
+		char *p = tmp_slots[i];
+		if (p && tmp_pids[i] == self)
+			unlink(p);
+	}
+}
+
+static void tmp_signal(int sig)
+{
+	int saved = errno;
+
+	tmp_remove_all();
+	signal(sig, SIG_DFL);
+	errno = saved;
+	raise(sig);
+}
+
+static void tmp_atexit(void)
+{
+	tmp_remove_all();
+	for (size_t i = 0; i < TMP_SLOTS; i++) {
+		char *p = tmp_slots[i];
+		tmp_slots[i] = NULL;
+		free(p);
+	}
+}
+
+static void tmp_install(void)
+{
+	if (tmp_installed)
+		return;
+	tmp_installed = 1;
+	atexit(tmp_atexit);
+	for (size_t i = 0; i < sizeof(cleanup_signals) / sizeof(cleanup_signals[0]); i++) {
+		struct sigaction sa, old;
+		/* keep a signal ignored when it was ignored (nohup) */
+		if (sigaction(cleanup_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = tmp_signal;
+		sigemptyset(&sa.sa_mask);
+		for (size_t j = 0; j < sizeof(cleanup_signals) / sizeof(cleanup_signals[0]); j++)
+			sigaddset(&sa.sa_mask, cleanup_signals[j]);
+		sa.sa_flags = SA_RESETHAND;
+		sigaction(cleanup_signals[i], &sa, NULL);
+	}
+}
+
+/* Block the cleanup signals while the table changes. */
+static void tmp_block(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(cleanup_signals) / sizeof(cleanup_signals[0]); i++)
+		sigaddset(&set, cleanup_signals[i]);
+	sigprocmask(SIG_BLOCK, &set, old);
+}
+
+void img_tmp_register(const char *path)
+{
+	sigset_t old;
+	char *copy;
+
+	if (!path)
+		return;
+	tmp_install();
+	copy = xstrdup(path);
+	tmp_block(&old);
+	for (size_t i = 0; i < TMP_SLOTS; i++) {
+		if (!tmp_slots[i]) {
+			tmp_pids[i] = getpid();
+			tmp_slots[i] = copy;
+			copy = NULL;
+			break;
+		}
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	/* table full: the file is not removed on a signal (the store's gc still finds it) */
+	free(copy);
+}
+
+void img_tmp_unregister(const char *path)
+{
+	sigset_t old;
+	char *found = NULL;
+
+	if (!path)
+		return;
+	tmp_block(&old);
+	for (size_t i = 0; i < TMP_SLOTS; i++) {
+		char *p = tmp_slots[i];
+		if (p && strcmp(p, path) == 0) {
+			tmp_slots[i] = NULL;
+			found = p;
+			break;
+		}
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	free(found);
+}
+
+/* ---- plain I/O ---- */
+
+int img_io_open_in(const char *path)
+{
+	int fd;
+
+	if (!path || strcmp(path, "-") == 0) {
+		fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			img_seterr_errno("cannot open stdin");
+		return fd;
+	}
+	do
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0) {
+		int e = errno;
+		char *q = img_escape(path);
+		errno = e;
+		img_seterr_errno("cannot open '%s'", q);
+		free(q);
+		errno = e;
+	}
+	return fd;
+}
+
+int img_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+ssize_t img_read_full(int fd, void *buf, size_t n)
+{
+	char *p = buf;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, p + got, n - got);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* ---- atomic outputs ---- */
+
+static mode_t file_mode(void)
+{
+	static int done;
+	static mode_t mode;
+
+	if (!done) {
+		mode_t mask = umask(0);
+		umask(mask);
+		mode = 0666 & ~mask;
+		done = 1;
+	}
+	return mode;
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+int img_out_open(struct img_out *o, const char *path)
+{
+	struct stat st;
+	char *q;
+
+	memset(o, 0, sizeof(*o));
+	o->fd = -1;
+	if (!path || strcmp(path, "-") == 0) {
+		o->fd = STDOUT_FILENO;
+		o->is_stdout = 1;
+		return 0;
+	}
+	q = img_escape(path);
+	if (*path == '\0') {
+		img_seterr("cannot create '': empty file name");
+		goto fail;
+	}
+	/* An existing non-regular destination (/dev/null, a fifo, a terminal) is written
+	 * in place: there is nothing to replace atomically, and it must not be replaced. */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode)) {
+			errno = EISDIR;
+			img_seterr_errno("cannot create '%s'", q);
+			goto fail;
+		}
+		do
+			o->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		while (o->fd < 0 && errno == EINTR);
+		if (o->fd < 0) {
+			img_seterr_errno("cannot open '%s'", q);
+			goto fail;
+		}
+		o->path = xstrdup(path);
+		free(q);
+		return 0;
+	}
+	o->tmp = xasprintf("%s.XXXXXX", path);
+	o->fd = mkostemp(o->tmp, O_CLOEXEC);
+	if (o->fd < 0) {
+		img_seterr_errno("cannot create a temporary file beside '%s'", q);
+		free(o->tmp);
+		o->tmp = NULL;
+		goto fail;
+	}
+	img_tmp_register(o->tmp);
+	if (fchmod(o->fd, file_mode()) < 0) {
+		img_seterr_errno("cannot set the mode of '%s'", q);
+		img_out_abort(o);
+		goto fail;
+	}
+	o->path = xstrdup(path);
+	free(q);
+	return 0;
+fail:
+	free(q);
+	return -1;
+}
+
+int img_out_is_tty(const struct img_out *o)
+{
+	return o->is_stdout && isatty(o->fd);
+}
+
+int img_out_commit(struct img_out *o)
+{
+	char *q, *dir;
+	int fd;
+
+	if (o->is_stdout) {
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			int e = errno;
+			img_seterr_errno("write error on stdout");
+			errno = e;
+			return -1;
+		}
+		return 0;
+	}
+	if (o->fd < 0) {
+		img_seterr("output already closed");
+		return -1;
+	}
+	q = img_escape(o->path);
+	fd = o->fd;
+	o->fd = -1;
+	if (!o->tmp) {
+		/* written in place (a device or fifo): just close */
+		if (close(fd) < 0 && errno != EINTR) {
+			img_seterr_errno("cannot write '%s'", q);
+			goto fail;
+		}
+		goto done;
+	}
+	if (fsync(fd) < 0 && errno != EINVAL) {
+		img_seterr_errno("cannot write '%s'", q);
+		close(fd);
+		goto fail;
+	}
+	if (close(fd) < 0 && errno != EINTR) {
+		img_seterr_errno("cannot write '%s'", q);
+		goto fail;
+	}
+	if (rename(o->tmp, o->path) < 0) {
+		img_seterr_errno("cannot rename into '%s'", q);
+		goto fail;
+	}
+	img_tmp_unregister(o->tmp);
+	free(o->tmp);
+	o->tmp = NULL;
+	dir = dir_of(o->path);
+	if (img_fsync_dir(dir) < 0) {
+		/* the file is in place; report the failure to make it durable */
+		free(dir);
+		goto fail;
+	}
+	free(dir);
+done:
+	free(q);
+	free(o->path);
+	o->path = NULL;
+	return 0;
+fail:
+	free(q);
+	img_out_abort(o);
+	return -1;
+}
+
+void img_out_abort(struct img_out *o)
+{
+	if (o->is_stdout) {
+		o->fd = -1;
+		return;
+	}
+	if (o->fd >= 0) {
+		close(o->fd);
+		o->fd = -1;
+	}
+	if (o->tmp) {
+		int e = errno;
+		unlink(o->tmp);
+		img_tmp_unregister(o->tmp);
+		free(o->tmp);
+		o->tmp = NULL;
+		errno = e;
+	}
+	free(o->path);
+	o->path = NULL;
+}
+
+int img_fsync_dir(const char *dir)
+{
+	int fd, r;
+
+	do
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0) {
+		char *q = img_escape(dir);
+		img_seterr_errno("cannot open directory '%s'", q);
+		free(q);
+		return -1;
+	}
+	r = fsync(fd);
+	/* some file systems cannot fsync a directory: that is not a failure */
+	if (r < 0 && (errno == EINVAL || errno == EBADF || errno == EROFS))
+		r = 0;
+	if (r < 0) {
+		char *q = img_escape(dir);
+		img_seterr_errno("cannot sync directory '%s'", q);
+		free(q);
+	}
+	close(fd);
+	return r;
+}
+
+int img_close_stdout(void)
+{
+	int pending = __fpending(stdout) != 0;
+	int prev_fail = ferror(stdout) != 0;
+	int e = 0;
+
+	errno = 0;
+	if (fflush(stdout) != 0)
+		e = errno;
+	if (fclose(stdout) != 0 && !e)
+		e = errno;
+	if (img_is_epipe(e))
+		return 0;
+	if (prev_fail || (e && (pending || e != EBADF))) {
+		if (e) {
+			errno = e;
+			img_seterr_errno("write error on stdout");
+		} else {
+			img_seterr("write error on stdout");
+		}
+		return -1;
+	}
+	return 0;
+}
+
+int img_is_epipe(int err)
+{
+	return err == EPIPE;
+}
