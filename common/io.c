@@ -22,7 +22,8 @@ static volatile pid_t tmp_pids[TMP_SLOTS];   /* the registering process: a forke
 						 leaves its parent's files alone */
 static int tmp_installed;
 
-static const int cleanup_signals[] = { SIGINT, SIGTERM, SIGHUP };
+/* SIGPIPE too: a writer into a closed pipe dies from it like anyone else, but clean. */
+static const int cleanup_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
 
 static void tmp_remove_all(void)
 {

@@ -295,6 +295,20 @@ static void child_out_signal(const char *dest)
 	raise(SIGHUP);
 }
 
+static void child_pipe(const char *path)
+{
+	int p[2];
+
+	close(open(path, O_WRONLY | O_CREAT, 0644));
+	img_tmp_register(path);
+	if (pipe(p) < 0)
+		_exit(2);
+	close(p[0]);
+	if (write(p[1], "x", 1) < 0)
+		_exit(5);
+	_exit(4);
+}
+
 TEST(io_tmp_cleanup)
 {
 	char *path = xasprintf("%s/tmpfile", img_test_tmpdir);
@@ -316,6 +330,10 @@ TEST(io_tmp_cleanup)
 	st = in_child(child_fork, path);
 	IMG_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 7);
 	IMG_ASSERT(access(path, F_OK) != 0);     /* then its owner's exit removed it */
+
+	st = in_child(child_pipe, path);
+	IMG_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGPIPE);
+	IMG_ASSERT(access(path, F_OK) != 0);
 
 	st = in_child(child_out_signal, path);
 	IMG_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGHUP);
