@@ -1,0 +1,682 @@
+/* img-rm: remove names and images from the store (docker image rm, formats.md §7.3).
+ *
+ * By name: the name goes ("Untagged: nginx:v3"); when it was the image's last name the
+ * image goes too. By ID or digest: the image goes with all its names, refused without -f
+ * when they span several repositories. Then, unless --no-prune, the blobs of the removed
+ * images that no index entry reaches any more are deleted, under the exclusive store lock
+ * and after re-reading index.json, so a concurrent writer never loses a blob. */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "img.h"
+
+enum { OPT_LIST_OPTIONS = 256, OPT_NO_PRUNE, OPT_VERSION };
+
+static const struct option longopts[] = {
+	{ "force",        no_argument,       NULL, 'f' },
+	{ "help",         no_argument,       NULL, 'h' },
+	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	{ "no-prune",     no_argument,       NULL, OPT_NO_PRUNE },
+	{ "store",        required_argument, NULL, 'S' },
+	{ "version",      no_argument,       NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 }
+};
+
+struct rm_opts {
+	const char *store;
+	int force;
+	int no_prune;
+};
+
+static void usage_lines(FILE *f)
+{
+	fprintf(f, "usage: %s [-f] [-S DIR] [--no-prune] IMAGE...\n", img_progname());
+}
+
+static void __attribute__((noreturn)) usage(void)
+{
+	usage_lines(stderr);
+	exit(2);
+}
+
+static void help(void)
+{
+	usage_lines(stdout);
+	printf("\n"
+	       "Remove names, and images that lose their last name, from the store.\n"
+	       "IMAGE is a name (nginx:v3), name@digest, or an ID or digest (prefix).\n"
+	       "\n"
+	       "  -f, --force        remove an image by ID even when its names span\n"
+	       "                     several repositories\n"
+	       "  -h, --help         print this help and exit\n"
+	       "      --no-prune     keep the blobs of removed images (img-gc collects them)\n"
+	       "  -S, --store DIR    the image store (default $IMG_STORE, else\n"
+	       "                     $XDG_DATA_HOME/img, else ~/.local/share/img)\n"
+	       "      --version      print the version and exit\n");
+}
+
+static void waiting(void *arg)
+{
+	int *said = arg;
+
+	if (!*said)
+		warnx("waiting for the store lock");
+	*said = 1;
+}
+
+/* ---- a hash set of digests, in insertion order ---- */
+
+enum { D_EXPANDED = 1, D_TOP = 2, D_CONFIG = 4 };
+
+struct dent {
+	struct img_digest d;
+	unsigned flags;
+};
+
+struct dset {
+	struct dent *e;
+	size_t n, cap;
+	size_t *tab;          /* slot -> index + 1, 0 empty */
+	size_t tabcap;        /* power of two */
+};
+
+static size_t dhash(const struct img_digest *d)
+{
+	const char *h = img_digest_hex(d);
+	size_t v = 0;
+	int i;
+
+	/* The hex of a digest is uniformly distributed already. */
+	for (i = 0; i < 16 && h[i]; i++)
+		v = v * 16 + (size_t)(h[i] <= '9' ? h[i] - '0' : h[i] - 'a' + 10);
+	return v ^ (size_t)d->alg;
+}
+
+static size_t *dset_slot(const struct dset *s, const struct img_digest *d)
+{
+	size_t mask = s->tabcap - 1, i = dhash(d) & mask;
+
+	for (;; i = (i + 1) & mask) {
+		size_t k = s->tab[i];
+		if (!k || strcmp(s->e[k - 1].d.str, d->str) == 0)
+			return &s->tab[i];
+	}
+}
+
+static struct dent *dset_find(const struct dset *s, const struct img_digest *d)
+{
+	size_t *slot;
+
+	if (!s->tabcap)
+		return NULL;
+	slot = dset_slot(s, d);
+	return *slot ? &s->e[*slot - 1] : NULL;
+}
+
+static struct dent *dset_add(struct dset *s, const struct img_digest *d, int *isnew)
+{
+	size_t *slot;
+
+	if ((s->n + 1) * 2 > s->tabcap) {
+		size_t i, ncap = s->tabcap ? s->tabcap * 2 : 64;
+		free(s->tab);
+		s->tab = xcalloc(ncap, sizeof(*s->tab));
+		s->tabcap = ncap;
+		for (i = 0; i < s->n; i++)
+			*dset_slot(s, &s->e[i].d) = i + 1;
+	}
+	slot = dset_slot(s, d);
+	if (*slot) {
+		*isnew = 0;
+		return &s->e[*slot - 1];
+	}
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 32;
+		s->e = xreallocarray(s->e, s->cap, sizeof(*s->e));
+	}
+	s->e[s->n].d = *d;
+	s->e[s->n].flags = 0;
+	*slot = ++s->n;
+	*isnew = 1;
+	return &s->e[s->n - 1];
+}
+
+static void dset_clear(struct dset *s)
+{
+	free(s->e);
+	free(s->tab);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- reachability ---- */
+
+/* Collect every digest reachable from a descriptor; missing blobs are tolerated.
+ * unsafe is set (with why) when a manifest or index is present but unreadable: what it
+ * references is then unknown, and nothing may be deleted on its account. */
+struct reach {
+	struct dset set;
+	int unsafe;
+	char *why;
+};
+
+static int reach_cb(struct img_store *s, const struct img_desc *d, int depth, void *arg)
+{
+	struct reach *r = arg;
+	struct dent *e;
+	enum img_kind k = img_mt_kind(d->media_type);
+	char *buf = NULL;
+	size_t len;
+	int isnew, present;
+	struct img_doc doc;
+
+	e = dset_add(&r->set, &d->digest, &isnew);
+	if (depth == 0)
+		e->flags |= D_TOP;
+	if (k == IMG_KIND_CONFIG)
+		e->flags |= D_CONFIG;
+	if (k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX)
+		return 0;
+	if (e->flags & D_EXPANDED)
+		return 1;
+	e->flags |= D_EXPANDED;
+	/* The walk goes on past a document it cannot read; find out whether that is
+	 * because the blob is absent (nothing below it to keep) or damaged. */
+	present = img_blob_has(s, &d->digest, NULL);
+	if (present == 0)
+		return 0;
+	if (present < 0 || img_blob_read(s, &d->digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0 ||
+	    img_doc_parse(buf, len, d->media_type, &doc) < 0) {
+		if (!r->unsafe)
+			r->why = xasprintf("blobs/%s/%s: %s", d->digest.alg == IMG_SHA512 ?
+			                   "sha512" : "sha256", img_digest_hex(&d->digest), img_errmsg());
+		r->unsafe = 1;
+		free(buf);
+		return 0;
+	}
+	img_doc_release(&doc);
+	free(buf);
+	return 0;
+}
+
+static void reach_clear(struct reach *r)
+{
+	dset_clear(&r->set);
+	free(r->why);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Mark from every entry of index.json. An entry that is not a valid descriptor makes
+ * the result unsafe. -1 on a walk error. */
+static int reach_index(struct img_store *s, json_t *index, struct reach *r)
+{
+	json_t *manifests = json_object_get(index, "manifests"), *e;
+	struct img_desc d;
+	size_t i;
+
+	if (!json_is_array(manifests)) {
+		r->unsafe = 1;
+		r->why = xstrdup("index.json: no manifests array");
+		return 0;
+	}
+	json_array_foreach(manifests, i, e) {
+		if (img_desc_parse(e, &d) < 0) {
+			if (!r->unsafe)
+				r->why = xasprintf("index.json: entry %zu: %s", i, img_errmsg());
+			r->unsafe = 1;
+			continue;
+		}
+		if (img_store_walk(s, &d, IMG_WALK_TOLERANT, reach_cb, r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- removal ---- */
+
+/* One image deleted by this run. */
+struct gone {
+	size_t op;              /* operand index */
+	struct img_digest top;
+	json_t *desc;           /* its descriptor (copy) */
+	struct reach cand;      /* what it reached when it was deleted */
+};
+
+struct lines {
+	char **v;
+	size_t n;
+};
+
+static void lines_add(struct lines *l, char *s)
+{
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	l->v[l->n++] = s;
+}
+
+struct rm_txn {
+	struct img_store *s;
+	const struct rm_opts *o;
+	const char *what;
+	/* results */
+	char **untagged;        /* canonical names */
+	size_t nuntagged;
+	json_t *deleted;        /* descriptor of the deleted image, or NULL */
+};
+
+static void txn_reset(struct rm_txn *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nuntagged; i++)
+		free(t->untagged[i]);
+	free(t->untagged);
+	t->untagged = NULL;
+	t->nuntagged = 0;
+	json_decref(t->deleted);
+	t->deleted = NULL;
+}
+
+static const char *entry_digest(json_t *e)
+{
+	return json_string_value(json_object_get(e, "digest"));
+}
+
+static void unname(json_t *e)
+{
+	json_t *ann = json_object_get(e, "annotations");
+
+	if (!json_is_object(ann))
+		return;
+	json_object_del(ann, IMG_ANN_REF_NAME);
+	json_object_del(ann, IMG_ANN_CTR_NAME);
+	if (json_object_size(ann) == 0)
+		json_object_del(e, "annotations");
+}
+
+static void txn_untag(struct rm_txn *t, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < t->nuntagged; i++)
+		if (strcmp(t->untagged[i], name) == 0)
+			return;
+	t->untagged = xreallocarray(t->untagged, t->nuntagged + 1, sizeof(*t->untagged));
+	t->untagged[t->nuntagged++] = xstrdup(name);
+}
+
+/* Delete the image whose top digest is dig: every entry with that digest (their names
+ * are recorded as untagged), and unnamed referrer entries whose subject it is. */
+static void delete_image(struct rm_txn *t, json_t *manifests, const char *dig)
+{
+	char nbuf[512];
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(manifests, i, e) {
+		const char *ed = entry_digest(e), *name;
+
+		if (!ed || strcmp(ed, dig) != 0)
+			continue;
+		if (!t->deleted)
+			t->deleted = json_deep_copy(e);
+		if ((name = img_index_entry_name(e, nbuf, sizeof(nbuf))))
+			txn_untag(t, name);
+	}
+	for (i = json_array_size(manifests); i-- > 0;) {
+		const char *subj = NULL, *ed;
+		json_t *ann;
+
+		e = json_array_get(manifests, i);
+		ed = entry_digest(e);
+		ann = json_object_get(e, "annotations");
+		if (json_is_object(ann))
+			subj = json_string_value(json_object_get(ann, "io.containerd.manifest.subject"));
+		if ((ed && strcmp(ed, dig) == 0) ||
+		    (subj && strcmp(subj, dig) == 0 && !img_index_entry_name(e, nbuf, sizeof(nbuf))))
+			json_array_remove(manifests, i);
+	}
+}
+
+static int has_named_entry(json_t *manifests, const char *dig)
+{
+	char nbuf[512];
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(manifests, i, e) {
+		const char *ed = entry_digest(e);
+		if (ed && strcmp(ed, dig) == 0 && img_index_entry_name(e, nbuf, sizeof(nbuf)))
+			return 1;
+	}
+	return 0;
+}
+
+static int rm_by_name(struct rm_txn *t, json_t *manifests, const char *canon)
+{
+	char nbuf[512], *dig = NULL;
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(manifests, i, e) {
+		const char *name = img_index_entry_name(e, nbuf, sizeof(nbuf));
+		if (!name || strcmp(name, canon) != 0)
+			continue;
+		if (!dig && entry_digest(e))
+			dig = xstrdup(entry_digest(e));
+		unname(e);
+	}
+	if (!dig) {
+		img_seterr("no such image: %s", t->what);
+		errno = ENOENT;
+		return -1;
+	}
+	txn_untag(t, canon);
+	if (!has_named_entry(manifests, dig)) {
+		delete_image(t, manifests, dig);
+	} else {
+		/* Entries that lost the name and share their digest with a named one go. */
+		for (i = json_array_size(manifests); i-- > 0;) {
+			e = json_array_get(manifests, i);
+			if (entry_digest(e) && strcmp(entry_digest(e), dig) == 0 &&
+			    !img_index_entry_name(e, nbuf, sizeof(nbuf)))
+				json_array_remove(manifests, i);
+		}
+	}
+	free(dig);
+	return 0;
+}
+
+static char *repo_of(const char *canon)
+{
+	struct img_ref r = { 0 };
+	char *repo;
+
+	if (img_ref_parse(canon, &r) < 0)
+		return xstrdup(canon);
+	repo = img_ref_repo(&r);
+	img_ref_release(&r);
+	return repo ? repo : xstrdup(canon);
+}
+
+static int rm_by_id(struct rm_txn *t, json_t *index, json_t *manifests)
+{
+	char nbuf[512], *dig, *repo0 = NULL;
+	size_t *m = NULL, n = 0, i;
+	json_t *e;
+	int multi = 0;
+
+	if (img_store_resolve(t->s, index, t->what, &m, &n) < 0)
+		return -1;
+	e = json_array_get(manifests, m[0]);
+	free(m);
+	if (!entry_digest(e)) {
+		img_seterr("no such image: %s", t->what);
+		errno = ENOENT;
+		return -1;
+	}
+	dig = xstrdup(entry_digest(e));
+	json_array_foreach(manifests, i, e) {
+		const char *ed = entry_digest(e), *name;
+		char *repo;
+
+		if (!ed || strcmp(ed, dig) != 0 || !(name = img_index_entry_name(e, nbuf, sizeof(nbuf))))
+			continue;
+		repo = repo_of(name);
+		if (!repo0)
+			repo0 = repo;
+		else {
+			if (strcmp(repo, repo0) != 0)
+				multi = 1;
+			free(repo);
+		}
+	}
+	free(repo0);
+	if (multi && !t->o->force) {
+		img_seterr("conflict: unable to delete %s (must be forced) - "
+		           "image is referenced in multiple repositories", t->what);
+		free(dig);
+		return -1;
+	}
+	delete_image(t, manifests, dig);
+	free(dig);
+	return 0;
+}
+
+static int rm_fn(json_t *index, void *arg)
+{
+	struct rm_txn *t = arg;
+	json_t *manifests = json_object_get(index, "manifests");
+	char *canon;
+	int rc;
+
+	txn_reset(t);
+	if (!json_is_array(manifests)) {
+		img_seterr("no such image: %s", t->what);
+		errno = ENOENT;
+		return -1;
+	}
+	if (img_ref_is_id(t->what))
+		return rm_by_id(t, index, manifests) < 0 ? -1 : 0;
+	if (!(canon = img_ref_normalize(t->what)))
+		return -1;
+	if (strchr(canon, '@'))
+		rc = rm_by_id(t, index, manifests);
+	else
+		rc = rm_by_name(t, manifests, canon);
+	free(canon);
+	return rc < 0 ? -1 : 0;
+}
+
+static char *familiar(const char *canon)
+{
+	struct img_ref r = { 0 };
+	char *f;
+
+	if (img_ref_parse(canon, &r) < 0)
+		return xstrdup(canon);
+	f = img_ref_familiar(&r);
+	img_ref_release(&r);
+	return f ? f : xstrdup(canon);
+}
+
+/* An ID operand that named an image this run already deleted: not an error. */
+static int deleted_earlier(const char *what, struct gone *g, size_t ng)
+{
+	const char *hex = what;
+	size_t i, j, len;
+
+	if (strncmp(hex, "sha256:", 7) == 0 || strncmp(hex, "sha512:", 7) == 0)
+		hex += 7;
+	len = strlen(hex);
+	if (!len || !img_is_hex(hex, len))
+		return 0;
+	for (i = 0; i < ng; i++)
+		for (j = 0; j < g[i].cand.set.n; j++) {
+			const struct dent *e = &g[i].cand.set.e[j];
+			if ((e->flags & (D_TOP | D_CONFIG)) &&
+			    strncmp(img_digest_hex(&e->d), hex, len) == 0)
+				return 1;
+		}
+	return 0;
+}
+
+/* Delete the blobs the removed images reached that nothing in index.json reaches now.
+ * Appends "Deleted:" lines per operand. 0 or -1. */
+static int prune(struct img_store *s, struct gone *g, size_t ng, struct lines *out,
+                 void (*wait_cb)(void *), void *wait_arg)
+{
+	struct reach live = { 0 };
+	struct dset done = { 0 };
+	json_t *index = NULL;
+	size_t i, j;
+	int rc = -1, isnew;
+
+	if (img_store_lock(s, IMG_LOCK_EXCLUSIVE, wait_cb, wait_arg) < 0) {
+		warnx("%s", img_errmsg());
+		return -1;
+	}
+	if (!(index = img_store_index(s))) {
+		warnx("%s", img_errmsg());
+		goto out;
+	}
+	if (reach_index(s, index, &live) < 0) {
+		warnx("%s", img_errmsg());
+		goto out;
+	}
+	if (live.unsafe) {
+		warnx("not pruning: %s (see img-gc --check)", live.why);
+		goto out;
+	}
+	rc = 0;
+	for (i = 0; i < ng; i++) {
+		for (j = 0; j < g[i].cand.set.n; j++) {
+			const struct img_digest *d = &g[i].cand.set.e[j].d;
+			char *path;
+
+			if (dset_find(&live.set, d))
+				continue;
+			dset_add(&done, d, &isnew);
+			if (!isnew)
+				continue;
+			path = img_digest_blobpath(d);
+			if (unlinkat(img_store_dirfd(s), path, 0) == 0)
+				lines_add(&out[g[i].op], xasprintf("Deleted: %s", d->str));
+			else if (errno != ENOENT) {
+				warn("cannot delete '%s'", path);
+				rc = -1;
+			}
+			free(path);
+		}
+	}
+out:
+	json_decref(index);
+	reach_clear(&live);
+	dset_clear(&done);
+	img_store_unlock(s);
+	return rc;
+}
+
+static int run(const struct rm_opts *o, int argc, char **argv)
+{
+	struct img_store *s = NULL;
+	struct rm_txn t;
+	struct gone *g = NULL;
+	struct lines *out;
+	size_t ng = 0, i, j;
+	char *path;
+	int said = 0, status = 0;
+
+	path = img_store_default_path(o->store);
+	if (img_store_open(path, 0, &s) < 0) {
+		warnx("%s", img_errmsg());
+		free(path);
+		return 1;
+	}
+	img_store_set_waiting(s, waiting, &said);
+	out = xcalloc((size_t)argc, sizeof(*out));
+	memset(&t, 0, sizeof(t));
+	t.s = s;
+	t.o = o;
+	for (i = 0; i < (size_t)argc; i++) {
+		t.what = argv[i];
+		if (img_store_index_update(s, rm_fn, &t) < 0) {
+			int enoent = errno == ENOENT ||
+			             strncmp(img_errmsg(), "no such image", 13) == 0;
+			if (enoent && img_ref_is_id(argv[i]) && deleted_earlier(argv[i], g, ng)) {
+				txn_reset(&t);
+				continue;
+			}
+			warnx("%s", img_errmsg());
+			status = 1;
+			txn_reset(&t);
+			continue;
+		}
+		for (j = 0; j < t.nuntagged; j++) {
+			char *f = familiar(t.untagged[j]);
+			lines_add(&out[i], xasprintf("Untagged: %s", f));
+			free(f);
+		}
+		if (t.deleted) {
+			struct img_desc d;
+
+			g = xreallocarray(g, ng + 1, sizeof(*g));
+			memset(&g[ng], 0, sizeof(g[ng]));
+			g[ng].op = i;
+			g[ng].desc = t.deleted;
+			t.deleted = NULL;
+			if (img_desc_parse(g[ng].desc, &d) == 0) {
+				g[ng].top = d.digest;
+				if (img_store_walk(s, &d, IMG_WALK_TOLERANT, reach_cb, &g[ng].cand) < 0) {
+					warnx("%s", img_errmsg());
+					status = 1;
+				}
+			}
+			ng++;
+		}
+		txn_reset(&t);
+	}
+	if (ng && !o->no_prune && prune(s, g, ng, out, waiting, &said) < 0)
+		status = 1;
+	for (i = 0; i < (size_t)argc; i++) {
+		for (j = 0; j < out[i].n; j++) {
+			printf("%s\n", out[i].v[j]);
+			free(out[i].v[j]);
+		}
+		free(out[i].v);
+	}
+	free(out);
+	for (i = 0; i < ng; i++) {
+		json_decref(g[i].desc);
+		reach_clear(&g[i].cand);
+	}
+	free(g);
+	img_store_close(s);
+	free(path);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct rm_opts o = { 0 };
+	int c, status;
+
+	img_setprogname(argv[0]);
+	while ((c = getopt_long(argc, argv, "fhS:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			o.force = 1;
+			break;
+		case 'h':
+			help();
+			return img_close_stdout() < 0 ? 1 : 0;
+		case 'S':
+			o.store = optarg;
+			break;
+		case OPT_LIST_OPTIONS:
+			img_list_options(stdout, longopts);
+			return img_close_stdout() < 0 ? 1 : 0;
+		case OPT_NO_PRUNE:
+			o.no_prune = 1;
+			break;
+		case OPT_VERSION:
+			printf("%s %s\n", img_progname(), IMG_VERSION);
+			return img_close_stdout() < 0 ? 1 : 0;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+
+	status = run(&o, argc, argv);
+	if (img_close_stdout() < 0)
+		status = 1;
+	return status;
+}
