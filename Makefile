@@ -65,6 +65,11 @@ $(BUILD)/tests/unit/run.o: $(BUILD)/tests/unit/list.h
 $(BUILD)/unit: $(UNIT_OBJ) $(BUILD)/libimg.a
 	$(QLD)$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(IMG_LDLIBS) $(LDLIBS)
 
+# Failure injection for tests: LD_PRELOAD=$(BUILD)/inject.so (see tests/lib/inject.c).
+$(BUILD)/inject.so: tests/lib/inject.c
+	@mkdir -p $(@D)
+	$(QCC)$(CC) -D_GNU_SOURCE -shared -fPIC -O2 -o $@ $< -ldl
+
 # ---- set-up ----
 DEB_PKGS = libarchive-dev zlib1g-dev libisal-dev liblzma-dev libzstd-dev libssl-dev \
            libjansson-dev pkg-config bats jq skopeo umoci podman scdoc isal zstd \
@@ -74,7 +79,7 @@ deps:
 
 # ---- tests ----
 check: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/unit
+	@$(MAKE) --no-print-directory all $(BUILD)/unit $(if $(wildcard tests/lib/inject.c),$(BUILD)/inject.so)
 	@BUILD=$(BUILD) sh tests/run.sh
 
 check-asan: deps
