@@ -1,0 +1,885 @@
+/* archive-image: read-only views of one image, from the store or from an archive. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "digest.h"
+#include "json.h"
+#include "ref.h"
+#include "image.h"
+#include "store.h"
+#include "io.h"
+#include "layer.h"
+#include "arcin.h"
+#include "archive-image.h"
+
+#define MEM_TOTAL_CAP ((size_t)256 << 20)   /* JSON kept in memory, all entries together */
+#define MAX_LINK_HOPS 8
+
+struct arc_ent {
+	char *path;                 /* cleaned */
+	char *target;               /* symlink or hard link: cleaned archive path, else NULL */
+	char *buf;                  /* in memory (JSON), or NULL */
+	size_t len;
+	int fd;                     /* spooled, or -1 */
+	int64_t size;
+	struct img_digest sha256;   /* of the bytes as stored */
+	int has_diff;               /* diff_id known (uncompressed: == sha256) */
+	struct img_digest diff_id;
+	uint64_t diff_size;
+	char *diff_err;             /* why the diff_id is unknown */
+};
+
+enum { ITEM_DOCKER, ITEM_OCI };
+struct arc_item {
+	int kind;
+	json_t *json;               /* borrowed from a->manifest_json / a->index_json */
+	char **names;               /* canonical, NULL-terminated */
+};
+
+struct img_arcimg {
+	struct arc_ent *ents;
+	size_t n, cap;
+	size_t mem;
+	json_t *manifest_json;
+	json_t *index_json;
+	struct arc_item *items;
+	size_t nitems;
+};
+
+/* ---- reading the archive ---- */
+
+static struct arc_ent *ent_add(struct img_arcimg *a, const char *path)
+{
+	struct arc_ent *e;
+
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 32;
+		a->ents = xreallocarray(a->ents, a->cap, sizeof(*a->ents));
+	}
+	e = &a->ents[a->n++];
+	memset(e, 0, sizeof(*e));
+	e->path = xstrdup(path);
+	e->fd = -1;
+	return e;
+}
+
+static struct arc_ent *ent_find(struct img_arcimg *a, const char *path)
+{
+	/* the last entry of a name wins, as when extracting */
+	for (size_t i = a->n; i-- > 0;)
+		if (strcmp(a->ents[i].path, path) == 0)
+			return &a->ents[i];
+	return NULL;
+}
+
+/* Follow symlinks and hard links inside the archive. NULL with img_errmsg(). */
+static struct arc_ent *ent_resolve(struct img_arcimg *a, const char *path)
+{
+	struct arc_ent *e = ent_find(a, path);
+	int hops = 0;
+
+	while (e && e->target) {
+		if (++hops > MAX_LINK_HOPS) {
+			img_seterr("'%s': too many levels of links", path);
+			return NULL;
+		}
+		e = ent_find(a, e->target);
+	}
+	if (!e) {
+		char *x = img_escape(path);
+		img_seterr("'%s' is not in the archive", x);
+		free(x);
+	}
+	return e;
+}
+
+/* dir(path) + "/" + link, with "." and ".." resolved lexically; NULL when it escapes. */
+static char *link_join(const char *path, const char *link)
+{
+	const char *slash = strrchr(path, '/');
+	char *joined, *out, *p;
+	size_t n = 0;
+
+	if (link[0] == '/')
+		joined = xstrdup(link + 1);
+	else if (slash)
+		joined = xasprintf("%.*s/%s", (int)(slash - path), path, link);
+	else
+		joined = xstrdup(link);
+	out = xmalloc(strlen(joined) + 1);
+	p = joined;
+	while (*p) {
+		char *s = strchr(p, '/');
+		size_t cl = s ? (size_t)(s - p) : strlen(p);
+		if (cl == 0 || (cl == 1 && p[0] == '.')) {
+			/* nothing */
+		} else if (cl == 2 && p[0] == '.' && p[1] == '.') {
+			if (n == 0) {
+				free(joined);
+				free(out);
+				return NULL;
+			}
+			while (n > 0 && out[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--;
+		} else {
+			if (n)
+				out[n++] = '/';
+			memcpy(out + n, p, cl);
+			n += cl;
+		}
+		p += cl;
+		if (*p == '/')
+			p++;
+	}
+	out[n] = '\0';
+	free(joined);
+	return out;
+}
+
+static int spool_open(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char *tmpl;
+	int fd;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+#ifdef O_TMPFILE
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+#endif
+	tmpl = xasprintf("%s/img-spool.XXXXXX", dir);
+	fd = mkostemp(tmpl, O_CLOEXEC);
+	if (fd < 0)
+		img_seterr_errno("cannot create a temp file in '%s'", dir);
+	else
+		unlink(tmpl);
+	free(tmpl);
+	return fd;
+}
+
+static int is_top_json(const char *path)
+{
+	return strcmp(path, "manifest.json") == 0 || strcmp(path, "index.json") == 0 ||
+	       strcmp(path, "repositories") == 0;
+}
+
+static int looks_json(const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+	size_t i = 0;
+
+	while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+		i++;
+	return i < n && (p[i] == '{' || p[i] == '[');
+}
+
+/* Read the data of a regular file entry into memory or a spool file. */
+static int read_file(struct img_arcimg *a, struct img_arcin *in, struct arc_ent *e, int64_t size)
+{
+	const void *buf;
+	size_t n, cap = is_top_json(e->path) ? IMG_JSON_MAX_ARCHIVE : IMG_JSON_MAX_BLOB;
+	struct img_hash *h = img_hash_new(IMG_SHA256);
+	struct img_layer_sum *ls = NULL;
+	int b, first = 1, ret = -1;
+	uint64_t total = 0;
+
+	if (!h)
+		return -1;
+	while ((b = img_arcin_block(in, &buf, &n)) == 1) {
+		if (first) {
+			first = 0;
+			if ((uint64_t)size <= cap && looks_json(buf, n) && a->mem + (size_t)size <= MEM_TOTAL_CAP) {
+				e->buf = xmalloc((size_t)size + 1);
+			} else {
+				e->fd = spool_open();
+				if (e->fd < 0)
+					goto out;
+				if (img_comp_sniff(buf, n) != IMG_COMP_NONE)
+					ls = img_layer_sum_new(0);
+			}
+		}
+		img_hash_update(h, buf, n);
+		if (e->buf) {
+			if (total + n > (uint64_t)size) {
+				img_seterr("'%s': more data than its size", e->path);
+				goto out;
+			}
+			memcpy(e->buf + total, buf, n);
+		} else if (img_write_all(e->fd, buf, n) < 0) {
+			img_seterr_errno("cannot write a temp file");
+			goto out;
+		}
+		if (ls && img_layer_sum_write(ls, buf, n) < 0) {
+			e->diff_err = xstrdup(img_errmsg());
+			img_layer_sum_free(ls);
+			ls = NULL;
+		}
+		total += n;
+	}
+	if (b < 0)
+		goto out;
+	if (first)
+		e->buf = xmalloc(1);
+	if (e->buf) {
+		e->len = (size_t)total;
+		e->buf[e->len] = '\0';
+		a->mem += e->len;
+	}
+	e->size = (int64_t)total;
+	img_hash_final(h, &e->sha256);
+	if (ls) {
+		struct img_digest blob;
+		enum img_comp comp;
+		uint64_t bsize, dsize;
+		if (img_layer_sum_finish(ls, &blob, &e->diff_id, &comp, &bsize, &dsize) < 0) {
+			e->diff_err = xstrdup(img_errmsg());
+		} else {
+			e->has_diff = 1;
+			e->diff_size = dsize;
+		}
+	} else if (!e->diff_err) {
+		e->has_diff = 1;
+		e->diff_id = e->sha256;
+		e->diff_size = total;
+	}
+	ret = 0;
+out:
+	img_layer_sum_free(ls);
+	img_hash_free(h);
+	return ret;
+}
+
+static char **names_add(char **names, const char *name)
+{
+	size_t n = 0;
+
+	if (!name)
+		return names;
+	for (; names && names[n]; n++)
+		if (strcmp(names[n], name) == 0)
+			return names;
+	names = xreallocarray(names, n + 2, sizeof(*names));
+	names[n] = xstrdup(name);
+	names[n + 1] = NULL;
+	return names;
+}
+
+static void names_add_ref(struct arc_item *it, const char *s)
+{
+	char *c = s ? img_ref_normalize(s) : NULL;
+
+	if (c)
+		it->names = names_add(it->names, c);
+	free(c);
+}
+
+static int parse_items(struct img_arcimg *a)
+{
+	struct arc_ent *m = ent_find(a, "manifest.json"), *x = ent_find(a, "index.json");
+	json_t *arr, *v;
+	size_t i;
+
+	if (m && m->buf) {
+		a->manifest_json = img_json_parse(m->buf, m->len, IMG_JSON_MAX_ARCHIVE);
+		if (!a->manifest_json) {
+			img_seterr("manifest.json: %s", img_errmsg());
+			return -1;
+		}
+		if (!json_is_array(a->manifest_json)) {
+			img_seterr("manifest.json: not an array");
+			return -1;
+		}
+		a->items = xcalloc(json_array_size(a->manifest_json) + 1, sizeof(*a->items));
+		json_array_foreach(a->manifest_json, i, v) {
+			struct arc_item *it = &a->items[a->nitems++];
+			json_t *tags;
+			size_t j;
+			json_t *t;
+			it->kind = ITEM_DOCKER;
+			it->json = v;
+			if (!json_is_object(v)) {
+				img_seterr("manifest.json: item %zu is not an object", i);
+				return -1;
+			}
+			if (img_json_arr(v, "RepoTags", &tags) == 0)
+				json_array_foreach(tags, j, t)
+					names_add_ref(it, json_string_value(t));
+		}
+		return 0;
+	}
+	if (x && x->buf) {
+		a->index_json = img_json_parse(x->buf, x->len, IMG_JSON_MAX_ARCHIVE);
+		if (!a->index_json) {
+			img_seterr("index.json: %s", img_errmsg());
+			return -1;
+		}
+		if (img_json_arr(a->index_json, "manifests", &arr) != 0) {
+			img_seterr("index.json: no manifests");
+			return -1;
+		}
+		a->items = xcalloc(json_array_size(arr) + 1, sizeof(*a->items));
+		json_array_foreach(arr, i, v) {
+			struct arc_item *it = &a->items[a->nitems++];
+			json_t *ann;
+			const char *s;
+			it->kind = ITEM_OCI;
+			it->json = v;
+			if (!json_is_object(v)) {
+				img_seterr("index.json: entry %zu is not an object", i);
+				return -1;
+			}
+			if (img_json_obj(v, "annotations", &ann) == 0) {
+				if (img_json_str(ann, IMG_ANN_CTR_NAME, &s) == 0)
+					names_add_ref(it, s);
+				if (img_json_str(ann, IMG_ANN_REF_NAME, &s) == 0 && strchr(s, ':') &&
+				    !it->names)
+					names_add_ref(it, s);
+			}
+		}
+		return 0;
+	}
+	img_seterr("not an image archive (no manifest.json or index.json)");
+	return -1;
+}
+
+int img_arcimg_read(int fd, struct img_arcimg **out)
+{
+	struct img_arcimg *a = xcalloc(1, sizeof(*a));
+	struct img_arcin *in = NULL;
+	struct img_arcin_entry e;
+	int rc;
+
+	*out = NULL;
+	if (img_arcin_open_fd(fd, 0, &in) < 0)
+		goto fail;
+	while ((rc = img_arcin_next(in, &e)) == 1) {
+		struct arc_ent *ent;
+		if (e.path[0] == '\0' || e.type == IMG_ENT_DIR)
+			continue;
+		if (e.type == IMG_ENT_SYMLINK || e.type == IMG_ENT_HARDLINK) {
+			char *t = e.type == IMG_ENT_SYMLINK ? link_join(e.path, e.link) : xstrdup(e.link);
+			if (!t)
+				continue;   /* a link out of the archive: never followed */
+			ent = ent_add(a, e.path);
+			ent->target = t;
+			continue;
+		}
+		if (e.type != IMG_ENT_FILE)
+			continue;
+		ent = ent_add(a, e.path);
+		if (read_file(a, in, ent, e.size) < 0) {
+			char *x = img_escape(e.path);
+			img_seterr("'%s': %s", x, img_errmsg());
+			free(x);
+			goto fail;
+		}
+	}
+	if (rc < 0)
+		goto fail;
+	img_arcin_free(in);
+	in = NULL;
+	if (parse_items(a) < 0)
+		goto fail;
+	*out = a;
+	return 0;
+fail:
+	img_arcin_free(in);
+	img_arcimg_free(a);
+	return -1;
+}
+
+void img_arcimg_free(struct img_arcimg *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n; i++) {
+		struct arc_ent *e = &a->ents[i];
+		free(e->path);
+		free(e->target);
+		free(e->buf);
+		free(e->diff_err);
+		if (e->fd >= 0)
+			close(e->fd);
+	}
+	for (size_t i = 0; i < a->nitems; i++) {
+		for (size_t j = 0; a->items[i].names && a->items[i].names[j]; j++)
+			free(a->items[i].names[j]);
+		free(a->items[i].names);
+	}
+	free(a->items);
+	json_decref(a->manifest_json);
+	json_decref(a->index_json);
+	free(a->ents);
+	free(a);
+}
+
+size_t img_arcimg_count(const struct img_arcimg *a)
+{
+	return a->nitems;
+}
+
+/* ---- views ---- */
+
+static void view_init(struct img_view *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void img_view_release(struct img_view *v)
+{
+	if (!v)
+		return;
+	free(v->name);
+	img_config_release(&v->config);
+	free(v->layers);
+	memset(v, 0, sizeof(*v));
+}
+
+int img_view_from_store(struct img_store *s, const char *what,
+                        const struct img_platform *platform, struct img_view *v)
+{
+	json_t *index = NULL;
+	size_t *matches = NULL, n = 0;
+	struct img_doc manifest;
+	struct img_desc top, mdesc;
+	char namebuf[512];
+	const char *name;
+	int ret = -1;
+
+	view_init(v);
+	memset(&manifest, 0, sizeof(manifest));
+	index = img_store_index(s);
+	if (!index)
+		return -1;
+	if (img_store_resolve(s, index, what, &matches, &n) < 0)
+		goto out;
+	{
+		json_t *arr = json_object_get(index, "manifests");
+		json_t *entry = json_array_get(arr, matches[0]);
+		if (!entry || img_desc_parse(entry, &top) < 0)
+			goto out;
+		name = img_index_entry_name(entry, namebuf, sizeof(namebuf));
+		if (img_store_image(s, &top, platform, &manifest, &mdesc, &v->config) < 0)
+			goto out;
+		if (img_ref_is_id(what) || !name)
+			v->name = xstrdup(what);
+		else
+			v->name = xstrdup(name);
+	}
+	v->has_manifest = 1;
+	v->manifest_digest = mdesc.digest;
+	v->config_digest = manifest.config.digest;
+	if (manifest.n != v->config.ndiff) {
+		img_seterr("manifest has %zu layers, config %zu diff_ids", manifest.n, v->config.ndiff);
+		goto out;
+	}
+	v->nlayers = manifest.n;
+	v->layers = xcalloc(manifest.n + 1, sizeof(*v->layers));
+	for (size_t i = 0; i < manifest.n; i++) {
+		v->layers[i].diff_id = v->config.diff_ids[i];
+		v->layers[i].blob = manifest.items[i].digest;
+		v->layers[i].blob_size = manifest.items[i].size;
+		v->layers[i].fd = -1;
+		v->layers[i].diff_size = -1;
+	}
+	v->store = s;
+	ret = 0;
+out:
+	img_doc_release(&manifest);
+	free(matches);
+	json_decref(index);
+	if (ret < 0)
+		img_view_release(v);
+	return ret;
+}
+
+/* An entry that must hash to d (checked against its sha256). */
+static struct arc_ent *blob_ent(struct img_arcimg *a, const struct img_digest *d)
+{
+	char *path = img_digest_blobpath(d);
+	struct arc_ent *e = ent_resolve(a, path);
+
+	free(path);
+	if (!e)
+		return NULL;
+	if (d->alg != IMG_SHA256) {
+		img_seterr("blob %s: only sha256 blobs are read from archives", d->str);
+		return NULL;
+	}
+	if (!img_digest_eq(d, &e->sha256)) {
+		img_seterr("blob %s: digest mismatch (got %s)", d->str, e->sha256.str);
+		return NULL;
+	}
+	return e;
+}
+
+/* A small blob (manifest, index, config) in memory. */
+static int blob_mem(struct img_arcimg *a, const struct img_digest *d, int64_t size,
+                    const char **buf, size_t *len)
+{
+	struct arc_ent *e = blob_ent(a, d);
+
+	if (!e)
+		return -1;
+	if (!e->buf) {
+		img_seterr("blob %s: not a JSON document of at most %u bytes", d->str,
+		           IMG_JSON_MAX_BLOB);
+		return -1;
+	}
+	if (size >= 0 && (int64_t)e->len != size) {
+		img_seterr("blob %s: size %zu, expected %lld", d->str, e->len, (long long)size);
+		return -1;
+	}
+	*buf = e->buf;
+	*len = e->len;
+	return 0;
+}
+
+/* Move an in-memory entry to a spool file (a layer that looked like JSON). */
+static int ent_spool(struct arc_ent *e)
+{
+	if (e->fd >= 0)
+		return 0;
+	e->fd = spool_open();
+	if (e->fd < 0)
+		return -1;
+	if (img_write_all(e->fd, e->buf, e->len) < 0) {
+		img_seterr_errno("cannot write a temp file");
+		return -1;
+	}
+	return 0;
+}
+
+static int layer_from_ent(struct img_view *v, size_t i, struct arc_ent *e, const char *what)
+{
+	if (!e->has_diff) {
+		img_seterr("layer %s: %s", what, e->diff_err ? e->diff_err : "unreadable");
+		return -1;
+	}
+	if (!img_digest_eq(&e->diff_id, &v->config.diff_ids[i])) {
+		img_seterr("layer %s: diff_id mismatch (got %s, config says %s)", what,
+		           e->diff_id.str, v->config.diff_ids[i].str);
+		return -1;
+	}
+	if (ent_spool(e) < 0)
+		return -1;
+	v->layers[i].diff_id = e->diff_id;
+	v->layers[i].blob = e->sha256;
+	v->layers[i].blob_size = e->size;
+	v->layers[i].fd = e->fd;
+	v->layers[i].diff_size = (int64_t)e->diff_size;
+	return 0;
+}
+
+/* The hex digest a path names: "blobs/sha256/<hex>", "<hex>.json", "<hex>.tar", "sha256:<hex>". */
+static const char *hex_in_path(const char *path)
+{
+	const char *b = strrchr(path, '/');
+
+	b = b ? b + 1 : path;
+	if (strncmp(b, "sha256:", 7) == 0)
+		b += 7;
+	if (strlen(b) >= 64 && img_is_hex(b, 64) && (b[64] == '\0' || b[64] == '.'))
+		return b;
+	return NULL;
+}
+
+static int check_named(const struct arc_ent *e)
+{
+	const char *hex = hex_in_path(e->path);
+
+	if (hex && strncmp(hex, img_digest_hex(&e->sha256), 64) != 0 &&
+	    strncmp(e->path, "blobs/", 6) == 0) {
+		img_seterr("'%s': digest mismatch (got %s)", e->path, e->sha256.str);
+		return -1;
+	}
+	return 0;
+}
+
+static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_view *v)
+{
+	const char *cpath;
+	json_t *layers, *l;
+	struct arc_ent *ce;
+	size_t i;
+
+	if (img_json_str(it->json, "Config", &cpath) != 0) {
+		img_seterr("manifest.json: item without Config");
+		return -1;
+	}
+	if (img_json_arr(it->json, "Layers", &layers) != 0) {
+		img_seterr("manifest.json: item without Layers");
+		return -1;
+	}
+	ce = ent_resolve(a, cpath);
+	if (!ce || check_named(ce) < 0)
+		return -1;
+	if (!ce->buf) {
+		img_seterr("config '%s': not a JSON document", cpath);
+		return -1;
+	}
+	if (img_config_parse(ce->buf, ce->len, &v->config) < 0) {
+		img_seterr("config '%s': %s", cpath, img_errmsg());
+		return -1;
+	}
+	v->config_digest = ce->sha256;
+	if (json_array_size(layers) != v->config.ndiff) {
+		img_seterr("layers length mismatch: %zu in manifest.json, %zu diff_ids",
+		           json_array_size(layers), v->config.ndiff);
+		return -1;
+	}
+	v->nlayers = v->config.ndiff;
+	v->layers = xcalloc(v->nlayers + 1, sizeof(*v->layers));
+	json_array_foreach(layers, i, l) {
+		const char *lp = json_string_value(l);
+		struct arc_ent *le;
+		if (!lp) {
+			img_seterr("manifest.json: layer %zu is not a string", i);
+			return -1;
+		}
+		le = ent_resolve(a, lp);
+		if (!le || check_named(le) < 0 || layer_from_ent(v, i, le, lp) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int pick_manifest(struct img_arcimg *a, json_t *desc_json,
+                         const struct img_platform *platform, int depth,
+                         struct img_doc *doc, struct img_desc *mdesc)
+{
+	struct img_desc d;
+	const char *buf;
+	size_t len;
+	struct img_doc idx;
+
+	if (img_desc_parse(desc_json, &d) < 0)
+		return -1;
+	if (img_mt_kind(d.media_type) != IMG_KIND_MANIFEST && img_mt_kind(d.media_type) != IMG_KIND_INDEX) {
+		img_seterr("%s: not an image (%s)", d.digest.str, d.media_type);
+		return -1;
+	}
+	if (blob_mem(a, &d.digest, d.size, &buf, &len) < 0)
+		return -1;
+	if (img_doc_parse(buf, len, d.media_type, &idx) < 0)
+		return -1;
+	if (idx.kind == IMG_KIND_MANIFEST) {
+		*doc = idx;
+		*mdesc = d;
+		return 0;
+	}
+	if (depth >= IMG_MAX_INDEX_DEPTH) {
+		img_doc_release(&idx);
+		img_seterr("indexes nested too deep");
+		return -1;
+	}
+	{
+		struct img_platform want;
+		if (platform)
+			want = *platform;
+		else
+			img_platform_host(&want);
+		for (size_t i = 0; i < idx.n; i++) {
+			struct img_desc *c = &idx.items[i];
+			if (c->has_platform && (strcmp(c->platform.os, "unknown") == 0 ||
+			                        !img_platform_match(&want, &c->platform)))
+				continue;
+			if (!c->has_platform && idx.n > 1)
+				continue;
+			{
+				int r = pick_manifest(a, c->json, platform, depth + 1, doc, mdesc);
+				img_doc_release(&idx);
+				return r;
+			}
+		}
+		{
+			char pb[128];
+			img_seterr("no image for platform %s", img_platform_format(&want, pb, sizeof(pb)));
+		}
+		img_doc_release(&idx);
+		return -1;
+	}
+}
+
+static int view_oci(struct img_arcimg *a, struct arc_item *it, const struct img_platform *platform,
+                    struct img_view *v)
+{
+	struct img_doc doc;
+	struct img_desc mdesc;
+	const char *buf;
+	size_t len;
+	int ret = -1;
+
+	if (pick_manifest(a, it->json, platform, 0, &doc, &mdesc) < 0)
+		return -1;
+	v->has_manifest = 1;
+	v->manifest_digest = mdesc.digest;
+	if (blob_mem(a, &doc.config.digest, doc.config.size, &buf, &len) < 0)
+		goto out;
+	if (img_config_parse(buf, len, &v->config) < 0) {
+		img_seterr("config %s: %s", doc.config.digest.str, img_errmsg());
+		goto out;
+	}
+	v->config_digest = doc.config.digest;
+	if (doc.n != v->config.ndiff) {
+		img_seterr("manifest has %zu layers, config %zu diff_ids", doc.n, v->config.ndiff);
+		goto out;
+	}
+	v->nlayers = doc.n;
+	v->layers = xcalloc(doc.n + 1, sizeof(*v->layers));
+	for (size_t i = 0; i < doc.n; i++) {
+		struct arc_ent *le = blob_ent(a, &doc.items[i].digest);
+		if (!le)
+			goto out;
+		if (le->size != doc.items[i].size) {
+			img_seterr("blob %s: size %lld, expected %lld", doc.items[i].digest.str,
+			           (long long)le->size, (long long)doc.items[i].size);
+			goto out;
+		}
+		if (layer_from_ent(v, i, le, doc.items[i].digest.str) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	img_doc_release(&doc);
+	return ret;
+}
+
+int img_view_from_archive(struct img_arcimg *a, const char *name,
+                          const struct img_platform *platform, struct img_view *v)
+{
+	struct arc_item *it = NULL;
+	char *want = NULL;
+	int r;
+
+	view_init(v);
+	if (name) {
+		want = img_ref_normalize(name);
+		if (!want)
+			return -1;
+		for (size_t i = 0; i < a->nitems && !it; i++)
+			for (size_t j = 0; a->items[i].names && a->items[i].names[j]; j++)
+				if (strcmp(a->items[i].names[j], want) == 0) {
+					it = &a->items[i];
+					break;
+				}
+		if (!it) {
+			img_seterr("no image %s in the archive", name);
+			free(want);
+			return -1;
+		}
+		free(want);
+	} else if (a->nitems == 1) {
+		it = &a->items[0];
+	} else {
+		img_seterr(a->nitems ? "the archive holds %zu images: name one"
+		                     : "the archive holds no image", a->nitems);
+		return -1;
+	}
+	r = it->kind == ITEM_DOCKER ? view_docker(a, it, v) : view_oci(a, it, platform, v);
+	if (r < 0) {
+		img_view_release(v);
+		return -1;
+	}
+	if (it->names && it->names[0])
+		v->name = xstrdup(it->names[0]);
+	else if (name)
+		v->name = xstrdup(name);
+	return 0;
+}
+
+int img_view_open_layer(struct img_view *v, size_t i)
+{
+	char proc[64];
+	int fd;
+
+	if (i >= v->nlayers) {
+		img_seterr("no layer %zu", i);
+		return -1;
+	}
+	if (v->store) {
+		fd = img_blob_open(v->store, &v->layers[i].blob);
+		if (fd < 0)
+			img_seterr("layer %s: %s", v->layers[i].blob.str, img_errmsg());
+		return fd;
+	}
+	/* a new open file description, so the offset is our own */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", v->layers[i].fd);
+	fd = open(proc, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fd = dup(v->layers[i].fd);
+		if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+			img_seterr_errno("cannot reopen a temp file");
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+static int count_sink(void *arg, const void *buf, size_t n)
+{
+	(void)buf;
+	*(uint64_t *)arg += n;
+	return 0;
+}
+
+int img_view_layer_size(struct img_view *v, size_t i, int64_t *out)
+{
+	unsigned char buf[1 << 16];
+	struct img_decomp *d = NULL;
+	uint64_t total = 0;
+	ssize_t n;
+	int fd, ret = -1, first = 1;
+
+	if (v->layers[i].diff_size >= 0) {
+		*out = v->layers[i].diff_size;   /* known from reading the archive */
+		return 0;
+	}
+	fd = img_view_open_layer(v, i);
+	if (fd < 0)
+		return -1;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (first) {
+			enum img_comp c = img_comp_sniff(buf, (size_t)n);
+			first = 0;
+			if (c == IMG_COMP_NONE) {
+				*out = v->layers[i].blob_size;
+				ret = 0;
+				goto out;
+			}
+			d = img_decomp_new(c, 0, count_sink, &total);
+			if (!d)
+				goto out;
+		}
+		if (img_decomp_write(d, buf, (size_t)n) < 0)
+			goto out;
+	}
+	if (n < 0) {
+		img_seterr_errno("read");
+		goto out;
+	}
+	if (first) {
+		*out = 0;
+		ret = 0;
+		goto out;
+	}
+	if (img_decomp_finish(d) < 0)
+		goto out;
+	*out = (int64_t)total;
+	ret = 0;
+out:
+	img_decomp_free(d);
+	close(fd);
+	return ret;
+}

@@ -1,0 +1,65 @@
+/* archive-image: read-only views of one image, from the store or straight from an archive
+ * (any dialect: docker-save legacy with symlinked layer.tar, Docker 25+ combined, OCI
+ * image-layout archives, several images per archive), for tools that only look (img-layers,
+ * img-diff). An archive may be a pipe: its entries are read once; JSON documents are kept
+ * in memory (capped), other regular files are spooled to anonymous temp files under
+ * $TMPDIR (unlinked at once, so nothing is left behind) and hashed while spooled. */
+#ifndef IMG_ARCHIVE_IMAGE_H
+#define IMG_ARCHIVE_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "digest.h"
+#include "image.h"
+#include "store.h"
+
+/* ---- an archive, read whole ---- */
+
+struct img_arcimg;
+/* Read every entry of the archive on fd (not closed). 0, or -1 with img_errmsg(). */
+int img_arcimg_read(int fd, struct img_arcimg **out);
+void img_arcimg_free(struct img_arcimg *a);
+/* The number of images the archive holds. */
+size_t img_arcimg_count(const struct img_arcimg *a);
+
+/* ---- a view of one image ---- */
+
+struct img_view_layer {
+	struct img_digest diff_id;
+	struct img_digest blob;     /* digest of the blob as stored (compressed or not) */
+	int64_t blob_size;
+	int64_t diff_size;          /* uncompressed size when known (archives), else -1 */
+	/* private */
+	int fd;                     /* archive: spooled file, borrowed from the archive */
+};
+
+struct img_view {
+	char *name;                 /* canonical name, or what was typed, or NULL */
+	struct img_config config;
+	struct img_digest config_digest;
+	int has_manifest;
+	struct img_digest manifest_digest;
+	size_t nlayers;             /* == config.ndiff */
+	struct img_view_layer *layers;
+	/* private */
+	struct img_store *store;    /* borrowed */
+};
+
+/* The image the user named in the store (name, name@digest, ID or digest prefix),
+ * the manifest for platform (NULL = host) when it is an index. 0 or -1 (img_errmsg). */
+int img_view_from_store(struct img_store *s, const char *what,
+                        const struct img_platform *platform, struct img_view *v);
+/* One image of an archive: name (a reference, normalized) picks it, else the archive
+ * must hold exactly one image. Digests of every blob used are verified, and each layer's
+ * diff_id against the config. The view borrows from a (free it after the view). */
+int img_view_from_archive(struct img_arcimg *a, const char *name,
+                          const struct img_platform *platform, struct img_view *v);
+void img_view_release(struct img_view *v);
+
+/* Open layer i's blob for reading from its start: fd the caller closes, or -1. */
+int img_view_open_layer(struct img_view *v, size_t i);
+/* Uncompressed size of layer i (reads and decompresses it unless stored uncompressed).
+ * 0 or -1. */
+int img_view_layer_size(struct img_view *v, size_t i, int64_t *out);
+
+#endif

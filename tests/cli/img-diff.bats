@@ -1,0 +1,174 @@
+#!/usr/bin/env bats
+# img-diff: config, layers and files of two images, from the store or archives.
+bats_require_minimum_version 1.5.0
+load ../lib/helper
+
+# Put the peers' tiny images into $IMG_STORE with skopeo: store_tiny 1
+store_tiny() {
+	skopeo copy -q "oci:$PEERS/tiny-oci-layout:tiny:$1" \
+		"oci:$IMG_STORE:docker.io/library/tiny:$1" >/dev/null
+}
+
+# What tiny:2's layer does to tiny:1 (peers README), in img-diff's order.
+expected_files() {
+	cat <<-'END'
+	A bin/hello
+	M etc/tiny-release (content)
+	D opt/old/x.txt
+	D opt/old/y.txt
+	A opt/old/z.txt
+	D usr/share/tiny/b.txt
+	A usr/share/tiny/c-link.txt (hard link to usr/share/tiny/c.txt)
+	A usr/share/tiny/c.txt
+	END
+}
+
+files_of() { grep -E '^[ADM] ' <<<"$1"; }
+
+check_tiny12() {
+	[ "$status" -eq 1 ] || fail "exit $status: $stderr"
+	diff <(expected_files) <(files_of "$output") || fail "files differ from the expected list"
+	grep -qxF 'C Cmd: ["/bin/sh","-c","echo hello from tiny"] -> ["/bin/hello"]' <<<"$output" ||
+		fail "no Cmd change: $output"
+	grep -qx 'L layers differ: 1 shared by diff_id.*; A has 0 more, B has 1 more' <<<"$output" ||
+		fail "no layer line: $output"
+	# nothing else in the config differs: Env is the same
+	! grep -q '^C Env' <<<"$output"
+}
+
+@test "tiny:1 vs tiny:2 in the store: exactly the peers' changes" {
+	store_tiny 1
+	store_tiny 2
+	run --separate-stderr img-diff --ignore-mtime tiny:1 tiny:2
+	check_tiny12
+}
+
+@test "the same from tiny2-docker.tar, tiny2-oci.tar, tiny2-podman-oci.tar and stdin" {
+	store_tiny 1
+	for f in tiny2-docker.tar tiny2-oci.tar tiny2-podman-oci.tar; do
+		run --separate-stderr img-diff --ignore-mtime tiny:1 "archive:$PEERS/$f"
+		check_tiny12
+	done
+	run --separate-stderr img-diff --ignore-mtime tiny:1 archive:- < "$PEERS/tiny2-docker.tar"
+	check_tiny12
+	# both sides archives, one of them on stdin
+	run --separate-stderr img-diff --ignore-mtime "archive:$PEERS/tiny1-docker.tar" archive:- \
+		< "$PEERS/tiny2-oci.tar"
+	check_tiny12
+}
+
+@test "without --ignore-mtime the re-listed parent directories show as modified (mtime)" {
+	store_tiny 1
+	store_tiny 2
+	run --separate-stderr img-diff tiny:1 tiny:2
+	[ "$status" -eq 1 ]
+	for d in bin etc opt opt/old usr usr/share usr/share/tiny; do
+		grep -qxF "M $d (mtime)" <<<"$output" || fail "no 'M $d (mtime)': $output"
+	done
+	grep -qxF 'M etc/tiny-release (content, mtime)' <<<"$output"
+	[ "$(files_of "$output" | wc -l)" -eq 15 ]
+}
+
+@test "reversed: additions become deletions" {
+	store_tiny 1
+	store_tiny 2
+	run --separate-stderr img-diff --ignore-mtime tiny:2 tiny:1
+	[ "$status" -eq 1 ]
+	diff <(expected_files | sed 's/ (hard link.*//; s/^A /X /; s/^D /A /; s/^X /D /') \
+		<(files_of "$output")
+	grep -qx 'L layers differ: 1 shared by diff_id; A has 1 more, B has 0 more' <<<"$output"
+}
+
+@test "an image and itself: exit 0, nothing printed" {
+	store_tiny 2
+	run --separate-stderr img-diff tiny:2 tiny:2
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run --separate-stderr img-diff tiny:2 "archive:$PEERS/tiny2-oci.tar"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
+@test "round trip through skopeo docker-archive: other layer digests, same files, exit 0" {
+	store_tiny 2
+	skopeo copy -q "oci:$IMG_STORE:docker.io/library/tiny:2" docker-archive:rt.tar:tiny:2
+	run --separate-stderr img-diff --ignore-mtime tiny:2 archive:rt.tar
+	[ "$status" -eq 0 ] || fail "exit $status: $output $stderr"
+	grep -qx 'L layers differ: 2 shared by diff_id (2 stored as other blobs); A has 0 more, B has 0 more' \
+		<<<"$output" || fail "no layers line: $output"
+	[ -z "$(files_of "$output")" ]
+}
+
+@test "shared layers are not read: a damaged shared base does not matter, until it is needed" {
+	store_tiny 1
+	store_tiny 2
+	base=$(jq -r '.layers[0].digest' "$IMG_STORE/blobs/sha256/$(jq -r '.manifests[] |
+		select(.annotations["org.opencontainers.image.ref.name"] == "docker.io/library/tiny:2") |
+		.digest' "$IMG_STORE/index.json" | cut -d: -f2)")
+	chmod u+w "$IMG_STORE/blobs/sha256/${base#sha256:}"
+	printf 'not a layer' > "$IMG_STORE/blobs/sha256/${base#sha256:}"
+	run --separate-stderr img-diff --ignore-mtime tiny:2 "archive:$PEERS/tiny2-docker.tar"
+	[ "$status" -eq 0 ] || fail "exit $status: $stderr"
+	run --separate-stderr img-diff --ignore-mtime tiny:1 tiny:2
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == "img-diff: tiny:1: layer 0 "* ]] || fail "stderr: $stderr"
+}
+
+@test "--json: one document with config, layers and files" {
+	store_tiny 1
+	store_tiny 2
+	run --separate-stderr img-diff --json --ignore-mtime tiny:1 tiny:2
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .same <<<"$output")" = false ]
+	[ "$(jq -r '.config[] | select(.field == "Cmd") | .b[0]' <<<"$output")" = /bin/hello ]
+	[ "$(jq -r .layers.shared <<<"$output")" = 1 ]
+	[ "$(jq -r '.a.name' <<<"$output")" = docker.io/library/tiny:1 ]
+	diff <(expected_files | sed 's/ (.*//') \
+		<(jq -r '.files[] | .change + " " + .path' <<<"$output")
+	[ "$(jq -r '.files[] | select(.path == "usr/share/tiny/c-link.txt") | .hardlink' <<<"$output")" \
+		= usr/share/tiny/c.txt ]
+	[ "$(jq -r '.files[] | select(.path == "etc/tiny-release") | .what | join(",")' <<<"$output")" \
+		= content ]
+}
+
+@test "a corrupted archive blob is refused (exit 2)" {
+	store_tiny 1
+	mkdir x
+	tar -xf "$PEERS/tiny2-docker.tar" -C x
+	chmod -R u+w x
+	printf 'junk' >> x/e0ac5db640803adc070444c35f994c40019c9fe9c73ed3b88ccf91db9bc4e904.tar
+	tar -cf bad.tar -C x .
+	run --separate-stderr img-diff tiny:1 archive:bad.tar
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"diff_id mismatch"* ]] || fail "stderr: $stderr"
+}
+
+@test "--help, bad option, operands, missing image or file, stdin twice" {
+	run --separate-stderr img-diff --help
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[[ "${lines[0]}" == "usage: img-diff "* ]]
+	run --separate-stderr img-diff --bogus a b
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"usage: img-diff "* ]]
+	run --separate-stderr img-diff only-one
+	[ "$status" -eq 2 ]
+	store_tiny 1
+	run --separate-stderr img-diff tiny:1 archive:nonexistent.tar
+	[ "$status" -eq 2 ]
+	[ "$(wc -l <<<"$stderr")" -eq 1 ]
+	[[ "$stderr" == "img-diff: "*"nonexistent.tar"* ]] || fail "stderr: $stderr"
+	run --separate-stderr img-diff tiny:1 nosuch:9
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == "img-diff: "*"nosuch"* ]] || fail "stderr: $stderr"
+	run --separate-stderr img-diff archive:- archive:- < /dev/null
+	[ "$status" -eq 2 ]
+}
+
+@test "a write error on stdout is trouble (exit 2)" {
+	store_tiny 1
+	store_tiny 2
+	run --separate-stderr sh -c 'img-diff tiny:1 tiny:2 > /dev/full'
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == "img-diff: "* ]]
+}

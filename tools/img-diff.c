@@ -1,0 +1,500 @@
+/* img-diff: the differences between two images: config fields, layers, files.
+ *
+ * Each side is an image in the store or archive:FILE (archive:- is stdin, on one side).
+ * Files are compared on the flattened filesystems, built in memory (path, metadata, content
+ * sha256; nothing is extracted). The layers both sides share (the same leading diff_ids)
+ * are read once: their tree is built, copied, and each side's own layers are applied to
+ * its copy. When every layer is shared, no layer is read at all.
+ * Exit 0 same, 1 different, 2 trouble (as diff(1)). */
+#include <err.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "img.h"
+#include "tree.h"
+#include "archive-image.h"
+
+enum { OPT_IGNORE_MTIME = 256, OPT_JSON, OPT_LIST_OPTIONS, OPT_VERSION };
+
+static const struct option longopts[] = {
+	{ "help",         no_argument,       NULL, 'h' },
+	{ "ignore-mtime", no_argument,       NULL, OPT_IGNORE_MTIME },
+	{ "json",         no_argument,       NULL, OPT_JSON },
+	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	{ "platform",     required_argument, NULL, 'p' },
+	{ "store",        required_argument, NULL, 'S' },
+	{ "version",      no_argument,       NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 }
+};
+
+struct diff_opts {
+	const char *store;
+	int ignore_mtime;
+	int json;
+	int has_platform;
+	struct img_platform platform;
+};
+
+struct side {
+	const char *arg;
+	struct img_arcimg *arc;
+	struct img_view v;
+	int have_view;
+	struct img_tree *tree;
+};
+
+static void usage_lines(FILE *f)
+{
+	fprintf(f, "usage: %s [-S DIR] [--ignore-mtime] [--json] [--platform P] A B\n",
+	        img_progname());
+}
+
+static void __attribute__((noreturn)) usage(void)
+{
+	usage_lines(stderr);
+	exit(2);
+}
+
+static void help(void)
+{
+	usage_lines(stdout);
+	printf("\n"
+	       "Compare two images: config fields, layers and files. A and B are images in the\n"
+	       "store or archive:FILE (archive:- reads stdin). Exit 0 same, 1 different, 2 trouble.\n"
+	       "\n"
+	       "  -h, --help           print this help and exit\n"
+	       "      --ignore-mtime   do not compare modification times of files\n"
+	       "      --json           print one JSON document on stdout\n"
+	       "  -p, --platform P     the platform to pick from multi-platform images\n"
+	       "  -S, --store DIR      the image store (default $IMG_STORE, else\n"
+	       "                       $XDG_DATA_HOME/img, else ~/.local/share/img)\n"
+	       "      --version        print the version and exit\n");
+}
+
+static void print_field(const char *s)
+{
+	char *e = img_escape(s ? s : "");
+	fputs(e, stdout);
+	free(e);
+}
+
+/* ---- config ---- */
+
+static const char *const config_fields[] = {
+	"Env", "Cmd", "Entrypoint", "User", "WorkingDir", "Labels", "ExposedPorts", "Volumes",
+	"StopSignal", "Shell", "Healthcheck", "OnBuild", NULL
+};
+
+/* Compact JSON of j, "null" when absent. Caller frees. */
+static char *jstr(json_t *j)
+{
+	return j && !json_is_null(j) ? img_json_dump(j, NULL) : xstrdup("null");
+}
+
+static int config_change(json_t *jout, const char *field, json_t *a, json_t *b)
+{
+	if (a && json_is_null(a))
+		a = NULL;
+	if (b && json_is_null(b))
+		b = NULL;
+	if ((!a && !b) || (a && b && json_equal(a, b)))
+		return 0;
+	if (jout) {
+		json_array_append_new(jout, json_pack("{s:s,s:O,s:O}", "field", field,
+		        "a", a ? a : json_null(), "b", b ? b : json_null()));
+	} else {
+		char *sa = jstr(a), *sb = jstr(b);
+		printf("C %s: ", field);
+		print_field(sa);
+		fputs(" -> ", stdout);
+		print_field(sb);
+		putchar('\n');
+		free(sa);
+		free(sb);
+	}
+	return 1;
+}
+
+static int diff_config(struct side *A, struct side *B, json_t *jout)
+{
+	json_t *ca = A->v.config.config, *cb = B->v.config.config;
+	json_t *ha = A->v.config.history, *hb = B->v.config.history;
+	char pa[128], pb[128];
+	int n = 0;
+
+	img_platform_format(&A->v.config.platform, pa, sizeof(pa));
+	img_platform_format(&B->v.config.platform, pb, sizeof(pb));
+	if (strcmp(pa, pb) != 0) {
+		json_t *ja = json_string(pa), *jb = json_string(pb);
+		n += config_change(jout, "platform", ja, jb);
+		json_decref(ja);
+		json_decref(jb);
+	}
+	for (size_t i = 0; config_fields[i]; i++)
+		n += config_change(jout, config_fields[i],
+		                   ca ? json_object_get(ca, config_fields[i]) : NULL,
+		                   cb ? json_object_get(cb, config_fields[i]) : NULL);
+	{
+		size_t na = ha ? json_array_size(ha) : 0, nb = hb ? json_array_size(hb) : 0;
+		for (size_t i = 0; i < na || i < nb; i++) {
+			char f[40];
+			snprintf(f, sizeof(f), "history[%zu]", i);
+			n += config_change(jout, f, i < na ? json_array_get(ha, i) : NULL,
+			                   i < nb ? json_array_get(hb, i) : NULL);
+		}
+	}
+	return n;
+}
+
+/* ---- layers ---- */
+
+static size_t shared_prefix(struct side *A, struct side *B, size_t *other_blob)
+{
+	size_t k = 0;
+
+	*other_blob = 0;
+	while (k < A->v.nlayers && k < B->v.nlayers &&
+	       img_digest_eq(&A->v.layers[k].diff_id, &B->v.layers[k].diff_id)) {
+		if (!img_digest_eq(&A->v.layers[k].blob, &B->v.layers[k].blob))
+			(*other_blob)++;
+		k++;
+	}
+	return k;
+}
+
+static void show_layers(struct side *A, struct side *B, size_t k, size_t other, json_t *jroot)
+{
+	size_t xa = A->v.nlayers - k, xb = B->v.nlayers - k;
+	int differ = xa || xb || other;
+
+	if (jroot) {
+		json_t *o = json_object(), *ja = json_array(), *jb = json_array();
+		for (size_t i = k; i < A->v.nlayers; i++)
+			json_array_append_new(ja, json_string(A->v.layers[i].diff_id.str));
+		for (size_t i = k; i < B->v.nlayers; i++)
+			json_array_append_new(jb, json_string(B->v.layers[i].diff_id.str));
+		json_object_set_new(o, "differ", json_boolean(differ));
+		json_object_set_new(o, "shared", json_integer((json_int_t)k));
+		json_object_set_new(o, "shared_other_blob", json_integer((json_int_t)other));
+		json_object_set_new(o, "a_only", ja);
+		json_object_set_new(o, "b_only", jb);
+		json_object_set_new(jroot, "layers", o);
+		return;
+	}
+	if (!differ)
+		return;
+	printf("L layers differ: %zu shared by diff_id", k);
+	if (other)
+		printf(" (%zu stored as other blobs)", other);
+	printf("; A has %zu more, B has %zu more\n", xa, xb);
+	for (size_t i = k; i < A->v.nlayers; i++)
+		printf("L A %zu %s\n", i, A->v.layers[i].diff_id.str);
+	for (size_t i = k; i < B->v.nlayers; i++)
+		printf("L B %zu %s\n", i, B->v.layers[i].diff_id.str);
+}
+
+/* ---- files ---- */
+
+static int apply_rec(void *arg, const struct img_tree_rec *r)
+{
+	return img_tree_apply(arg, r);
+}
+
+static int apply_layers(struct side *s, struct img_tree *t, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++) {
+		int fd = img_view_open_layer(&s->v, i), r;
+		if (fd < 0) {
+			warnx("%s: layer %zu: %s", s->arg, i, img_errmsg());
+			return -1;
+		}
+		img_tree_layer_begin(t, (int)i);
+		r = img_tree_scan_layer(fd, apply_rec, t);
+		img_tree_layer_end(t);
+		close(fd);
+		if (r < 0) {
+			warnx("%s: layer %zu (%s): %s", s->arg, i, s->v.layers[i].blob.str, img_errmsg());
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The other name of a hard-linked inode, or NULL. */
+static const char *link_partner(const struct img_tree *t, const struct img_tree_node *n)
+{
+	const struct img_tree_node *o;
+
+	if (n->ino->nlink < 2 || strcmp(n->ino->origin, n->path) == 0)
+		return NULL;
+	o = img_tree_get(t, n->ino->origin);
+	return o && o->ino == n->ino ? n->ino->origin : NULL;
+}
+
+static int node_changes(const struct img_tree *ta, const struct img_tree_node *a,
+                        const struct img_tree *tb, const struct img_tree_node *b,
+                        int ignore_mtime, const char **what)
+{
+	const struct img_tree_inode *x = a->ino, *y = b->ino;
+	const char *la = link_partner(ta, a), *lb = link_partner(tb, b);
+	int n = 0;
+
+	if (x->type != y->type)
+		what[n++] = "type";
+	if (x->has_content != y->has_content ||
+	    (x->has_content && !img_digest_eq(&x->content, &y->content)))
+		what[n++] = "content";
+	if (x->size != y->size)
+		what[n++] = "size";
+	if (x->mode != y->mode)
+		what[n++] = "mode";
+	if (x->uid != y->uid || x->gid != y->gid)
+		what[n++] = "owner";
+	if ((x->link || y->link) && (!x->link || !y->link || strcmp(x->link, y->link) != 0))
+		what[n++] = "link";
+	if ((la || lb) && (!la || !lb || strcmp(la, lb) != 0))
+		what[n++] = "hardlink";
+	if (x->has_xattrs != y->has_xattrs || (x->has_xattrs && !img_digest_eq(&x->xattrs, &y->xattrs)))
+		what[n++] = "xattrs";
+	if (x->devmajor != y->devmajor || x->devminor != y->devminor)
+		what[n++] = "device";
+	if (!ignore_mtime && x->mtime != y->mtime)
+		what[n++] = "mtime";
+	return n;
+}
+
+static void file_line(json_t *jfiles, char change, const char *path, const char **what, int nw,
+                      const char *partner)
+{
+	if (jfiles) {
+		json_t *o = json_object(), *w = json_array();
+		char c[2] = { change, '\0' };
+		for (int i = 0; i < nw; i++)
+			json_array_append_new(w, json_string(what[i]));
+		json_object_set_new(o, "change", json_string(c));
+		json_object_set_new(o, "path", json_string(path));
+		if (nw)
+			json_object_set_new(o, "what", w);
+		else
+			json_decref(w);
+		if (partner)
+			json_object_set_new(o, "hardlink", json_string(partner));
+		json_array_append_new(jfiles, o);
+		return;
+	}
+	printf("%c ", change);
+	print_field(path);
+	if (nw) {
+		fputs(" (", stdout);
+		for (int i = 0; i < nw; i++)
+			printf("%s%s", i ? ", " : "", what[i]);
+		putchar(')');
+	} else if (partner) {
+		fputs(" (hard link to ", stdout);
+		print_field(partner);
+		putchar(')');
+	}
+	putchar('\n');
+}
+
+static int diff_trees(struct img_tree *ta, struct img_tree *tb, int ignore_mtime, json_t *jfiles)
+{
+	const struct img_tree_node **va, **vb;
+	size_t na = img_tree_sorted(ta, &va), nb = img_tree_sorted(tb, &vb), i = 0, j = 0;
+	int n = 0;
+
+	while (i < na || j < nb) {
+		int c = i >= na ? 1 : j >= nb ? -1 : strcmp(va[i]->path, vb[j]->path);
+		if (c < 0) {
+			file_line(jfiles, 'D', va[i]->path, NULL, 0, NULL);
+			i++;
+			n++;
+		} else if (c > 0) {
+			file_line(jfiles, 'A', vb[j]->path, NULL, 0, link_partner(tb, vb[j]));
+			j++;
+			n++;
+		} else {
+			const char *what[16];
+			int nw = node_changes(ta, va[i], tb, vb[j], ignore_mtime, what);
+			if (nw) {
+				file_line(jfiles, 'M', va[i]->path, what, nw, NULL);
+				n++;
+			}
+			i++;
+			j++;
+		}
+	}
+	free(va);
+	free(vb);
+	return n;
+}
+
+/* ---- sides ---- */
+
+static int open_side(struct side *s, struct diff_opts *o, struct img_store **store)
+{
+	const struct img_platform *plat = o->has_platform ? &o->platform : NULL;
+
+	if (strncmp(s->arg, "archive:", 8) == 0) {
+		const char *file = s->arg + 8;
+		int fd = img_io_open_in(file), r;
+		if (fd < 0) {
+			warnx("%s", img_errmsg());
+			return -1;
+		}
+		r = img_arcimg_read(fd, &s->arc);
+		close(fd);
+		if (r < 0 || img_view_from_archive(s->arc, NULL, plat, &s->v) < 0) {
+			warnx("%s: %s", strcmp(file, "-") ? file : "stdin", img_errmsg());
+			return -1;
+		}
+	} else {
+		if (!*store) {
+			char *path = img_store_default_path(o->store);
+			int r = img_store_open(path, 0, store);
+			free(path);
+			if (r < 0) {
+				warnx("%s", img_errmsg());
+				return -1;
+			}
+		}
+		if (img_view_from_store(*store, s->arg, plat, &s->v) < 0) {
+			warnx("%s", img_errmsg());
+			return -1;
+		}
+	}
+	s->have_view = 1;
+	return 0;
+}
+
+static json_t *side_json(struct side *s)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "name", s->v.name ? json_string(s->v.name) : json_null());
+	json_object_set_new(o, "manifest", s->v.has_manifest ? json_string(s->v.manifest_digest.str) : json_null());
+	json_object_set_new(o, "config", json_string(s->v.config_digest.str));
+	return o;
+}
+
+static int run(struct diff_opts *o, struct side *A, struct side *B)
+{
+	struct img_store *store = NULL;
+	struct img_tree *base = NULL;
+	json_t *jroot = NULL, *jconfig = NULL, *jfiles = NULL;
+	size_t k, other;
+	int ndiff = 0, ret = 2;
+
+	if (open_side(A, o, &store) < 0 || open_side(B, o, &store) < 0)
+		goto out;
+	if (o->json) {
+		jroot = json_object();
+		jconfig = json_array();
+		jfiles = json_array();
+		json_object_set_new(jroot, "a", side_json(A));
+		json_object_set_new(jroot, "b", side_json(B));
+	}
+	ndiff += diff_config(A, B, jconfig);
+	k = shared_prefix(A, B, &other);
+	show_layers(A, B, k, other, jroot);
+	if (k < A->v.nlayers || k < B->v.nlayers) {
+		base = img_tree_new();
+		if (apply_layers(A, base, 0, k) < 0)
+			goto out;
+		A->tree = img_tree_clone(base);
+		B->tree = base;
+		base = NULL;
+		if (apply_layers(A, A->tree, k, A->v.nlayers) < 0 ||
+		    apply_layers(B, B->tree, k, B->v.nlayers) < 0)
+			goto out;
+		ndiff += diff_trees(A->tree, B->tree, o->ignore_mtime, jfiles);
+	}
+	if (jroot) {
+		char *doc;
+		json_object_set_new(jroot, "config", jconfig);
+		json_object_set_new(jroot, "files", jfiles);
+		json_object_set_new(jroot, "same", json_boolean(ndiff == 0));
+		jconfig = jfiles = NULL;
+		doc = img_json_dump(jroot, NULL);
+		fputs(doc, stdout);
+		putchar('\n');
+		free(doc);
+	}
+	ret = ndiff ? 1 : 0;
+out:
+	json_decref(jconfig);
+	json_decref(jfiles);
+	json_decref(jroot);
+	img_tree_free(base);
+	img_store_close(store);
+	return ret;
+}
+
+static void side_release(struct side *s)
+{
+	img_tree_free(s->tree);
+	if (s->have_view)
+		img_view_release(&s->v);
+	img_arcimg_free(s->arc);
+}
+
+int main(int argc, char **argv)
+{
+	struct diff_opts o;
+	struct side A, B;
+	int c, status;
+
+	img_setprogname(argv[0]);
+	memset(&o, 0, sizeof(o));
+	while ((c = getopt_long(argc, argv, "hp:S:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			help();
+			return img_close_stdout() < 0 ? 2 : 0;
+		case OPT_IGNORE_MTIME:
+			o.ignore_mtime = 1;
+			break;
+		case OPT_JSON:
+			o.json = 1;
+			break;
+		case OPT_LIST_OPTIONS:
+			img_list_options(stdout, longopts);
+			return img_close_stdout() < 0 ? 2 : 0;
+		case 'p':
+			if (img_platform_parse(optarg, &o.platform) < 0)
+				errx(2, "invalid platform '%s': %s", optarg, img_errmsg());
+			o.has_platform = 1;
+			break;
+		case 'S':
+			o.store = optarg;
+			break;
+		case OPT_VERSION:
+			printf("%s %s\n", img_progname(), IMG_VERSION);
+			return img_close_stdout() < 0 ? 2 : 0;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 2)
+		usage();
+	if (strcmp(argv[0], "archive:-") == 0 && strcmp(argv[1], "archive:-") == 0)
+		errx(2, "stdin can be read on one side only");
+	memset(&A, 0, sizeof(A));
+	memset(&B, 0, sizeof(B));
+	A.arg = argv[0];
+	B.arg = argv[1];
+	status = run(&o, &A, &B);
+	side_release(&A);
+	side_release(&B);
+	if (img_close_stdout() < 0) {
+		warnx("%s", img_errmsg());
+		status = 2;
+	}
+	return status;
+}
