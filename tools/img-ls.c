@@ -1,0 +1,484 @@
+/* img-ls: list the images in the store, as `docker image ls` does (formats.md §7.2). */
+#include <err.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "img.h"
+
+enum {
+	OPT_DIGESTS = 256,
+	OPT_JSON,
+	OPT_LIST_OPTIONS,
+	OPT_NO_TRUNC,
+	OPT_VERSION,
+};
+
+static const struct option longopts[] = {
+	{ "all",          no_argument,       NULL, 'a' },
+	{ "digests",      no_argument,       NULL, OPT_DIGESTS },
+	{ "help",         no_argument,       NULL, 'h' },
+	{ "json",         no_argument,       NULL, OPT_JSON },
+	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	{ "no-trunc",     no_argument,       NULL, OPT_NO_TRUNC },
+	{ "quiet",        no_argument,       NULL, 'q' },
+	{ "store",        required_argument, NULL, 'S' },
+	{ "version",      no_argument,       NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct ls_opts {
+	const char *store;
+	const char *pattern;
+	int all, digests, json, no_trunc, quiet;
+};
+
+static void
+usage_lines(FILE *f)
+{
+	fprintf(f, "usage: %s [-a] [-q] [-S DIR] [--digests] [--json] [--no-trunc] [PATTERN]\n",
+	        img_progname());
+}
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	usage_lines(stderr);
+	exit(2);
+}
+
+static void
+help(void)
+{
+	usage_lines(stdout);
+	fputs("\n"
+	      "List the images in the store: REPOSITORY, TAG, IMAGE ID (the config digest),\n"
+	      "CREATED and SIZE (all blobs of the image). PATTERN is a name, with or without\n"
+	      "a tag (nginx, nginx:v3, docker.io/library/nginx).\n"
+	      "\n"
+	      "  -a, --all        also list unnamed (dangling) images\n"
+	      "      --digests    add a DIGEST column (the manifest digest)\n"
+	      "  -h, --help       show this help and exit\n"
+	      "      --json       print a JSON array of images instead of a table\n"
+	      "      --no-trunc   print whole image IDs\n"
+	      "  -q, --quiet      print image IDs only, one per listed row\n"
+	      "  -S, --store DIR  the image store (default $IMG_STORE, else $XDG_DATA_HOME/img)\n"
+	      "      --version    print the version and exit\n", stdout);
+}
+
+/* What we know of one image (one distinct top digest). */
+struct image {
+	struct img_digest top;
+	const char *media_type;
+	int ok;                       /* config found */
+	struct img_digest config;
+	char *created;                /* or NULL */
+	double created_t;             /* seconds since the epoch, -1 unknown */
+	int64_t size;
+};
+
+struct row {
+	struct image *img;
+	char *name;                   /* canonical, or NULL for an unnamed image */
+	char *repo;                   /* familiar repository, or NULL */
+	char *tag;                    /* or NULL */
+};
+
+/* RFC 3339 to seconds since the epoch (fractions kept), -1 when unparsable. */
+static double
+parse_time(const char *s)
+{
+	struct tm tm = { 0 };
+	const char *p;
+	double frac = 0;
+	long off = 0;
+	time_t t;
+
+	if (!s)
+		return -1;
+	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return -1;
+	if (*p == '.') {
+		double scale = 0.1;
+		for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+			frac += (*p - '0') * scale;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+		off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 + ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+		if (*p == '-')
+			off = -off;
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p)
+		return -1;
+	t = timegm(&tm);
+	return (double)t - (double)off + frac;
+}
+
+struct seen { struct img_digest *d; size_t n; int64_t size; };
+
+static int
+sum_blob(struct img_store *s, const struct img_desc *d, int depth, void *arg)
+{
+	struct seen *sn = arg;
+
+	(void)s;
+	(void)depth;
+	for (size_t i = 0; i < sn->n; i++)
+		if (img_digest_eq(&sn->d[i], &d->digest))
+			return 1;
+	sn->d = xreallocarray(sn->d, sn->n + 1, sizeof *sn->d);
+	sn->d[sn->n++] = d->digest;
+	if (d->size > 0)
+		sn->size += d->size;
+	return 0;
+}
+
+/* Fill what we know of the image at d. 0, or -1 when it is broken (img_errmsg). */
+static int
+image_load(struct img_store *s, const struct img_desc *d, struct image *im)
+{
+	struct img_doc man;
+	struct img_desc mdesc;
+	struct img_config cfg;
+	struct seen sn = { 0 };
+	int rc = 0;
+
+	im->top = d->digest;
+	im->created_t = -1;
+	if (img_store_walk(s, d, IMG_WALK_TOLERANT, sum_blob, &sn) == 0)
+		im->size = sn.size;
+	else
+		im->size = sn.size;
+	free(sn.d);
+	if (img_store_image(s, d, NULL, &man, &mdesc, &cfg) == 0) {
+		im->ok = 1;
+		im->config = man.config.digest;
+		if (cfg.created) {
+			im->created = xstrdup(cfg.created);
+			im->created_t = parse_time(cfg.created);
+		}
+		img_doc_release(&man);
+		img_config_release(&cfg);
+	} else if (img_mt_kind(d->media_type) != IMG_KIND_INDEX) {
+		rc = -1;          /* a manifest we cannot read: the store is damaged */
+	}
+	return rc;
+}
+
+static int
+cmp_rows(const void *pa, const void *pb)
+{
+	const struct row *a = pa, *b = pb;
+	int c;
+
+	if (a->img->created_t != b->img->created_t)
+		return a->img->created_t > b->img->created_t ? -1 : 1;
+	if (!a->repo != !b->repo)
+		return a->repo ? -1 : 1;
+	if (a->repo && (c = strcmp(a->repo, b->repo)) != 0)
+		return c;
+	if (!a->tag != !b->tag)
+		return a->tag ? -1 : 1;
+	if (a->tag && (c = strcmp(a->tag, b->tag)) != 0)
+		return c;
+	if (!a->name != !b->name)
+		return a->name ? -1 : 1;
+	if (a->name && (c = strcmp(a->name, b->name)) != 0)
+		return c;
+	return strcmp(a->img->top.str, b->img->top.str);
+}
+
+/* The ID shown for an image: the config digest (the top digest when there is none). */
+static const struct img_digest *
+image_id(const struct image *im)
+{
+	return im->ok ? &im->config : &im->top;
+}
+
+static void
+id_text(const struct ls_opts *o, const struct image *im, char *buf, size_t len)
+{
+	const struct img_digest *d = image_id(im);
+
+	if (o->no_trunc)
+		snprintf(buf, len, "%s", d->str);
+	else
+		snprintf(buf, len, "%.12s", img_digest_hex(d));
+}
+
+/* Print a table with docker's tabwriter look: columns padded to max(10, width + 3). */
+static void
+print_table(const struct ls_opts *o, struct row *rows, size_t n)
+{
+	const char *hdr[] = { "REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE" };
+	enum { NC = 6 };
+	char ***cells = xcalloc(n + 1, sizeof *cells);
+	size_t w[NC] = { 0 };
+
+	for (size_t r = 0; r <= n; r++) {
+		cells[r] = xcalloc(NC, sizeof **cells);
+		for (int c = 0; c < NC; c++) {
+			char buf[200];
+			const struct row *rw = r ? &rows[r - 1] : NULL;
+			if (!rw) {
+				cells[r][c] = xstrdup(hdr[c]);
+			} else if (c == 0) {
+				cells[r][c] = img_escape(rw->repo ? rw->repo : "<none>");
+			} else if (c == 1) {
+				cells[r][c] = img_escape(rw->tag ? rw->tag : "<none>");
+			} else if (c == 2) {
+				cells[r][c] = xstrdup(rw->img->top.str);
+			} else if (c == 3) {
+				id_text(o, rw->img, buf, sizeof buf);
+				cells[r][c] = xstrdup(buf);
+			} else if (c == 4) {
+				cells[r][c] = xstrdup(rw->img->created ?
+				    img_human_age(rw->img->created, buf, sizeof buf) : "N/A");
+			} else {
+				cells[r][c] = xstrdup(img_human_size((uint64_t)rw->img->size, buf, sizeof buf));
+			}
+			if (strlen(cells[r][c]) > w[c])
+				w[c] = strlen(cells[r][c]);
+		}
+	}
+	for (size_t r = 0; r <= n; r++) {
+		for (int c = 0; c < NC; c++) {
+			if (c == 2 && !o->digests)
+				continue;
+			if (c == NC - 1) {
+				printf("%s\n", cells[r][c]);
+			} else {
+				size_t width = w[c] + 3 < 10 ? 10 : w[c] + 3;
+				printf("%-*s", (int)width, cells[r][c]);
+			}
+		}
+	}
+	for (size_t r = 0; r <= n; r++) {
+		for (int c = 0; c < NC; c++)
+			free(cells[r][c]);
+		free(cells[r]);
+	}
+	free(cells);
+}
+
+static void
+print_json(struct row *rows, size_t n)
+{
+	json_t *arr = json_array();
+	char *txt;
+
+	for (size_t r = 0; r < n; r++) {
+		const struct row *rw = &rows[r];
+		json_t *o = json_object(), *names = json_array();
+		for (size_t k = 0; k < n; k++)
+			if (rows[k].img == rw->img && rows[k].name)
+				json_array_append_new(names, json_string(rows[k].name));
+		json_object_set_new(o, "name", rw->name ? json_string(rw->name) : json_null());
+		json_object_set_new(o, "names", names);
+		json_object_set_new(o, "repository", rw->repo ? json_string(rw->repo) : json_null());
+		json_object_set_new(o, "tag", rw->tag ? json_string(rw->tag) : json_null());
+		json_object_set_new(o, "id", json_string(image_id(rw->img)->str));
+		json_object_set_new(o, "manifest", json_string(rw->img->top.str));
+		json_object_set_new(o, "config", rw->img->ok ? json_string(rw->img->config.str) : json_null());
+		json_object_set_new(o, "created", rw->img->created ? json_string(rw->img->created) : json_null());
+		json_object_set_new(o, "size", json_integer(rw->img->size));
+		json_array_append_new(arr, o);
+	}
+	txt = img_json_dump(arr, NULL);
+	printf("%s\n", txt);
+	free(txt);
+	json_decref(arr);
+}
+
+static void
+print_rows(const struct ls_opts *o, struct row *rows, size_t n)
+{
+	if (o->json) {
+		print_json(rows, n);
+	} else if (o->quiet) {
+		for (size_t r = 0; r < n; r++) {
+			char buf[200];
+			id_text(o, rows[r].img, buf, sizeof buf);
+			printf("%s\n", buf);
+		}
+	} else {
+		print_table(o, rows, n);
+	}
+}
+
+static int
+run(const struct ls_opts *o)
+{
+	struct img_store *s = NULL;
+	json_t *index = NULL, *entries, *e;
+	struct image **imgs = NULL;
+	struct row *rows = NULL;
+	size_t nimg = 0, nrows = 0, i;
+	char *path = img_store_default_path(o->store);
+	int rc = 1, broken = 0;
+	struct stat st;
+
+	if (stat(path, &st) < 0 && errno == ENOENT) {
+		print_rows(o, NULL, 0);         /* no store yet: no images */
+		rc = 0;
+		goto out;
+	}
+	if (img_store_open(path, 0, &s) < 0) {
+		warnx("%s", img_errmsg());
+		goto out;
+	}
+	index = img_store_index(s);
+	if (!index) {
+		warnx("%s/index.json: %s", path, img_errmsg());
+		goto out;
+	}
+	entries = json_object_get(index, "manifests");
+	json_array_foreach(entries, i, e) {
+		struct img_desc d;
+		struct image *im = NULL;
+		char nbuf[512];
+		const char *name;
+		enum img_kind k;
+
+		if (img_desc_parse(e, &d) < 0) {
+			warnx("index.json: entry %zu: %s", i, img_errmsg());
+			broken = 1;
+			continue;
+		}
+		k = img_mt_kind(d.media_type);
+		if (k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX)
+			continue;
+		name = img_index_entry_name(e, nbuf, sizeof nbuf);
+		if (!name && !o->all)
+			continue;
+		if (name && o->pattern && !img_ref_match(name, o->pattern))
+			continue;
+		if (!name && o->pattern)
+			continue;
+		for (size_t k2 = 0; k2 < nimg; k2++)
+			if (img_digest_eq(&imgs[k2]->top, &d.digest))
+				im = imgs[k2];
+		if (!im) {
+			im = xcalloc(1, sizeof *im);
+			if (image_load(s, &d, im) < 0) {
+				warnx("image %s: %s", d.digest.str, img_errmsg());
+				broken = 1;
+			}
+			imgs = xreallocarray(imgs, nimg + 1, sizeof *imgs);
+			imgs[nimg++] = im;
+		}
+		rows = xreallocarray(rows, nrows + 1, sizeof *rows);
+		memset(&rows[nrows], 0, sizeof rows[nrows]);
+		rows[nrows].img = im;
+		if (name) {
+			struct img_ref ref;
+			rows[nrows].name = xstrdup(name);
+			if (img_ref_parse(name, &ref) == 0) {
+				rows[nrows].repo = img_ref_familiar_repo(&ref);
+				rows[nrows].tag = ref.tag ? xstrdup(ref.tag) : NULL;
+				img_ref_release(&ref);
+			} else {
+				rows[nrows].repo = xstrdup(name);
+			}
+		}
+		nrows++;
+	}
+	/* An unnamed entry whose image also has a name is not a separate row. */
+	for (size_t r = 0; r < nrows; r++) {
+		int dup = 0;
+		if (rows[r].name)
+			continue;
+		for (size_t k = 0; k < nrows && !dup; k++)
+			dup = k != r && rows[k].img == rows[r].img && (rows[k].name || k < r);
+		if (dup) {
+			rows[r] = rows[--nrows];
+			r--;
+		}
+	}
+	qsort(rows, nrows, sizeof *rows, cmp_rows);
+	print_rows(o, rows, nrows);
+	rc = broken;
+out:
+	for (size_t r = 0; r < nrows; r++) {
+		free(rows[r].name);
+		free(rows[r].repo);
+		free(rows[r].tag);
+	}
+	free(rows);
+	for (size_t k = 0; k < nimg; k++) {
+		free(imgs[k]->created);
+		free(imgs[k]);
+	}
+	free(imgs);
+	json_decref(index);
+	img_store_close(s);
+	free(path);
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct ls_opts o = { 0 };
+	int c, rc;
+
+	img_setprogname(argv[0]);
+	while ((c = getopt_long(argc, argv, "ahqS:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			o.all = 1;
+			break;
+		case OPT_DIGESTS:
+			o.digests = 1;
+			break;
+		case 'h':
+			help();
+			return img_close_stdout() < 0 ? 1 : 0;
+		case OPT_JSON:
+			o.json = 1;
+			break;
+		case OPT_LIST_OPTIONS:
+			img_list_options(stdout, longopts);
+			return img_close_stdout() < 0 ? 1 : 0;
+		case OPT_NO_TRUNC:
+			o.no_trunc = 1;
+			break;
+		case 'q':
+			o.quiet = 1;
+			break;
+		case 'S':
+			o.store = optarg;
+			break;
+		case OPT_VERSION:
+			printf("%s %s\n", img_progname(), IMG_VERSION);
+			return img_close_stdout() < 0 ? 1 : 0;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 1)
+		usage();
+	if (o.json && o.quiet) {
+		warnx("--json and -q cannot be used together");
+		usage();
+	}
+	o.pattern = argc ? argv[0] : NULL;
+
+	rc = run(&o);
+	if (img_close_stdout() < 0)
+		rc = 1;
+	return rc;
+}
