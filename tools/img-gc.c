@@ -269,8 +269,10 @@ static int mark_cb(struct img_store *s, const struct img_desc *d, int depth, voi
 	if (present < 0 || img_blob_read(s, &d->digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0 ||
 	    img_doc_parse(buf, len, d->media_type, &doc) < 0) {
 		if (!m->unsafe)
-			m->why = xasprintf("blobs/%s/%s: %s", alg_dir(d->digest.alg),
-			                   img_digest_hex(&d->digest), img_errmsg());
+			m->why = strstr(img_errmsg(), img_digest_hex(&d->digest)) ?
+			         xstrdup(img_errmsg()) :
+			         xasprintf("blobs/%s/%s: %s", d->digest.alg == IMG_SHA512 ? "sha512" :
+			                   "sha256", img_digest_hex(&d->digest), img_errmsg());
 		m->unsafe = 1;
 		free(buf);
 		return 0;

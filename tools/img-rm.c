@@ -193,8 +193,10 @@ static int reach_cb(struct img_store *s, const struct img_desc *d, int depth, vo
 	if (present < 0 || img_blob_read(s, &d->digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0 ||
 	    img_doc_parse(buf, len, d->media_type, &doc) < 0) {
 		if (!r->unsafe)
-			r->why = xasprintf("blobs/%s/%s: %s", d->digest.alg == IMG_SHA512 ?
-			                   "sha512" : "sha256", img_digest_hex(&d->digest), img_errmsg());
+			r->why = strstr(img_errmsg(), img_digest_hex(&d->digest)) ?
+			         xstrdup(img_errmsg()) :
+			         xasprintf("blobs/%s/%s: %s", d->digest.alg == IMG_SHA512 ? "sha512" :
+			                   "sha256", img_digest_hex(&d->digest), img_errmsg());
 		r->unsafe = 1;
 		free(buf);
 		return 0;
