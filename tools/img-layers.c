@@ -339,7 +339,8 @@ static int show_wasted(struct img_view *v, json_t *jroot)
 			goto out;
 		img_tree_layer_end(w.tree);
 	}
-	qsort(w.files, w.n, sizeof(*w.files), cmp_waste);
+	if (w.n)
+		qsort(w.files, w.n, sizeof(*w.files), cmp_waste);
 	for (size_t i = 0; i < v->nlayers; i++)
 		total += w.per_layer[i];
 	if (jroot) {
