@@ -853,7 +853,7 @@ static struct ent *blob_ent(struct load *L, const struct img_desc *d, int mark, 
 		    json_is_array(urls) && json_array_size(urls) > 0) {
 			*foreign = 1;
 		} else {
-			fail("%s: missing (a %s is referenced but not in the archive)", path,
+			fail("%s: missing from the archive (referenced as %s)", path,
 			     d->media_type);
 		}
 	} else if (e->is_link) {
