@@ -1,0 +1,367 @@
+/* arcin: streaming archive reader over libarchive. Only in-process decompressors are
+ * enabled (gzip, bzip2, xz, zstd): never an external program. Entry names are cleaned
+ * and checked before a caller sees them. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "util.h"
+#include "arcin.h"
+
+#define IMG_ARCIN_BLOCK (1024 * 1024)
+#define IMG_ZERO_BUF (64 * 1024)
+
+static const unsigned char zeros[IMG_ZERO_BUF];
+
+int img_path_clean(const char *in, int flags, char **out)
+{
+	size_t len = strlen(in);
+	char *res = xmalloc(len + 1), *e = NULL;
+	size_t n = 0;
+	const char *p = in;
+
+	*out = NULL;
+	if (*p == '/') {
+		if (!(flags & IMG_ARCIN_STRIP_ABS)) {
+			e = img_escape(in);
+			img_seterr("absolute path '%s'", e);
+			goto fail;
+		}
+		while (*p == '/')
+			p++;
+	}
+	while (*p) {
+		const char *s = strchr(p, '/');
+		size_t cl = s ? (size_t)(s - p) : strlen(p);
+		if (cl == 0 || (cl == 1 && p[0] == '.')) {
+			/* empty or "." component: dropped */
+		} else if (cl == 2 && p[0] == '.' && p[1] == '.') {
+			e = img_escape(in);
+			img_seterr("path '%s' contains '..'", e);
+			goto fail;
+		} else {
+			if (n)
+				res[n++] = '/';
+			memcpy(res + n, p, cl);
+			n += cl;
+		}
+		p += cl;
+		if (*p == '/')
+			p++;
+	}
+	res[n] = '\0';
+	*out = res;
+	return 0;
+fail:
+	free(e);
+	free(res);
+	return -1;
+}
+
+struct img_arcin {
+	struct archive *a;
+	int fd;
+	unsigned char *ibuf;
+	int64_t raw;        /* bytes read from fd */
+	int flags;
+	int nentries;
+	int in_entry;       /* an entry's data may be read */
+	int eof;            /* end of archive seen */
+	char *path, *link;
+	/* data blocks */
+	const unsigned char *blk;
+	size_t blk_n;
+	int64_t blk_off;     /* offset of blk in the entry */
+	int have_blk;
+	int data_eof;
+	int64_t pos;         /* bytes of the entry delivered */
+	int64_t size;        /* entry size, -1 unknown */
+	/* partial reads for img_arcin_read */
+	const unsigned char *rbuf;
+	size_t rbuf_n;
+};
+
+/* libarchive's private error codes (archive_platform.h) */
+#ifndef ARCHIVE_ERRNO_FILE_FORMAT
+#define ARCHIVE_ERRNO_FILE_FORMAT EILSEQ
+#endif
+#ifndef ARCHIVE_ERRNO_MISC
+#define ARCHIVE_ERRNO_MISC (-1)
+#endif
+
+/* Turn a libarchive failure into one clear line. */
+static void arcin_seterr(struct img_arcin *r)
+{
+	const char *s = archive_error_string(r->a);
+	int en = archive_errno(r->a);
+	int first = r->nentries == 0 && !(r->flags & IMG_ARCIN_RAW);
+
+	if (!s)
+		s = "unknown error";
+	if (strstr(s, "runcated") || strstr(s, "remature end") || strstr(s, "nexpected end") ||
+	    strstr(s, "nexpected EOF") || strstr(s, "No progress is possible"))
+		img_seterr("truncated archive");
+	else if (first && (en == ARCHIVE_ERRNO_FILE_FORMAT || en == ARCHIVE_ERRNO_MISC ||
+	                   strstr(s, "Unrecognized archive format")))
+		img_seterr(r->raw == 0 ? "not a tar archive (empty input)" : "not a tar archive");
+	else if (en > 0 && en != ARCHIVE_ERRNO_FILE_FORMAT)
+		img_seterr("cannot read archive: %s", s);
+	else
+		img_seterr("invalid archive: %s", s);
+}
+
+static la_ssize_t arcin_read_cb(struct archive *a, void *arg, const void **buf)
+{
+	struct img_arcin *r = arg;
+	ssize_t n;
+
+	do
+		n = read(r->fd, r->ibuf, IMG_ARCIN_BLOCK);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		archive_set_error(a, errno, "%s", strerror(errno));
+		return -1;
+	}
+	r->raw += n;
+	*buf = r->ibuf;
+	return n;
+}
+
+int img_arcin_open_fd(int fd, int flags, struct img_arcin **out)
+{
+	struct img_arcin *r = xcalloc(1, sizeof *r);
+	int rc;
+
+	*out = NULL;
+	r->fd = fd;
+	r->flags = flags;
+	r->a = archive_read_new();
+	if (!r->a) {
+		img_seterr("cannot create an archive reader");
+		free(r);
+		return -1;
+	}
+	/* ARCHIVE_WARN here would mean "through an external program": refuse that */
+	if (archive_read_support_filter_gzip(r->a) != ARCHIVE_OK ||
+	    archive_read_support_filter_bzip2(r->a) != ARCHIVE_OK ||
+	    archive_read_support_filter_xz(r->a) != ARCHIVE_OK ||
+	    archive_read_support_filter_zstd(r->a) != ARCHIVE_OK) {
+		img_seterr("libarchive lacks an in-process decompressor (gzip, bzip2, xz, zstd)");
+		goto fail;
+	}
+	if (flags & IMG_ARCIN_RAW)
+		rc = archive_read_support_format_raw(r->a);
+	else
+		rc = archive_read_support_format_tar(r->a);
+	if (rc != ARCHIVE_OK) {
+		img_seterr("archive reader: %s", archive_error_string(r->a));
+		goto fail;
+	}
+	r->ibuf = xmalloc(IMG_ARCIN_BLOCK);
+	if (archive_read_open(r->a, r, NULL, arcin_read_cb, NULL) != ARCHIVE_OK) {
+		arcin_seterr(r);
+		goto fail;
+	}
+	*out = r;
+	return 0;
+fail:
+	archive_read_free(r->a);
+	free(r->ibuf);
+	free(r);
+	return -1;
+}
+
+static enum img_ent_type ent_type(struct archive_entry *ae)
+{
+	if (archive_entry_hardlink(ae))
+		return IMG_ENT_HARDLINK;
+	switch (archive_entry_filetype(ae)) {
+	case AE_IFREG: return IMG_ENT_FILE;
+	case AE_IFDIR: return IMG_ENT_DIR;
+	case AE_IFLNK: return IMG_ENT_SYMLINK;
+	case AE_IFCHR: return IMG_ENT_CHR;
+	case AE_IFBLK: return IMG_ENT_BLK;
+	case AE_IFIFO: return IMG_ENT_FIFO;
+	default: return IMG_ENT_OTHER;
+	}
+}
+
+int img_arcin_next(struct img_arcin *r, struct img_arcin_entry *e)
+{
+	struct archive_entry *ae;
+	const char *name;
+	int rc;
+
+	memset(e, 0, sizeof *e);
+	if (r->eof)
+		return 0;
+	free(r->path);
+	free(r->link);
+	r->path = r->link = NULL;
+	r->in_entry = 0;
+	rc = archive_read_next_header(r->a, &ae);
+	if (rc == ARCHIVE_EOF) {
+		if (r->nentries == 0 && !(r->flags & IMG_ARCIN_RAW) && r->raw == 0) {
+			img_seterr("not a tar archive (empty input)");
+			return -1;
+		}
+		r->eof = 1;
+		return 0;
+	}
+	if (rc < ARCHIVE_WARN) {
+		arcin_seterr(r);
+		return -1;
+	}
+	name = archive_entry_pathname(ae);
+	if (!name)
+		name = archive_entry_pathname_utf8(ae);
+	if (!name) {
+		img_seterr("archive entry %d has no name", r->nentries + 1);
+		return -1;
+	}
+	if (img_path_clean(name, r->flags, &r->path) < 0)
+		return -1;
+	e->type = ent_type(ae);
+	if (e->type == IMG_ENT_HARDLINK) {
+		const char *t = archive_entry_hardlink(ae);
+		if (img_path_clean(t, r->flags, &r->link) < 0)
+			return -1;
+		if (r->link[0] == '\0') {
+			char *x = img_escape(name);
+			img_seterr("hard link '%s' points at the root", x);
+			free(x);
+			return -1;
+		}
+	} else if (e->type == IMG_ENT_SYMLINK) {
+		const char *t = archive_entry_symlink(ae);
+		if (!t)
+			t = archive_entry_symlink_utf8(ae);
+		r->link = xstrdup(t ? t : "");
+	}
+	r->nentries++;
+	e->path = r->path;
+	e->link = r->link;
+	e->size = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
+	e->mode = archive_entry_perm(ae) & 07777;
+	e->uid = archive_entry_uid(ae);
+	e->gid = archive_entry_gid(ae);
+	e->mtime = archive_entry_mtime(ae);
+	e->ae = ae;
+	r->in_entry = 1;
+	r->have_blk = 0;
+	r->data_eof = 0;
+	r->pos = 0;
+	r->size = e->type == IMG_ENT_FILE ? e->size : 0;
+	r->rbuf = NULL;
+	r->rbuf_n = 0;
+	return 1;
+}
+
+int img_arcin_block(struct img_arcin *r, const void **buf, size_t *n)
+{
+	*buf = NULL;
+	*n = 0;
+	if (!r->in_entry)
+		return 0;
+	for (;;) {
+		if (!r->have_blk && !r->data_eof) {
+			const void *b;
+			size_t bn;
+			la_int64_t off;
+			int rc = archive_read_data_block(r->a, &b, &bn, &off);
+			if (rc == ARCHIVE_EOF) {
+				r->data_eof = 1;
+			} else if (rc < ARCHIVE_WARN) {
+				arcin_seterr(r);
+				return -1;
+			} else {
+				if (off < r->pos) {
+					img_seterr("invalid archive: overlapping data blocks in '%s'",
+					           r->path);
+					return -1;
+				}
+				r->blk = b;
+				r->blk_n = bn;
+				r->blk_off = off;
+				r->have_blk = 1;
+			}
+		}
+		if (r->have_blk && r->blk_off > r->pos) {
+			/* a sparse hole before the block: zeros */
+			int64_t gap = r->blk_off - r->pos;
+			*buf = zeros;
+			*n = gap > IMG_ZERO_BUF ? IMG_ZERO_BUF : (size_t)gap;
+			r->pos += (int64_t)*n;
+			return 1;
+		}
+		if (r->have_blk) {
+			r->have_blk = 0;
+			if (r->blk_n == 0)
+				continue;
+			*buf = r->blk;
+			*n = r->blk_n;
+			r->pos += (int64_t)r->blk_n;
+			return 1;
+		}
+		/* data_eof: a trailing hole up to the declared size */
+		if (r->size > r->pos) {
+			int64_t gap = r->size - r->pos;
+			*buf = zeros;
+			*n = gap > IMG_ZERO_BUF ? IMG_ZERO_BUF : (size_t)gap;
+			r->pos += (int64_t)*n;
+			return 1;
+		}
+		return 0;
+	}
+}
+
+ssize_t img_arcin_read(struct img_arcin *r, void *buf, size_t n)
+{
+	size_t k;
+
+	if (n == 0)
+		return 0;
+	if (r->rbuf_n == 0) {
+		const void *b;
+		size_t bn;
+		int rc = img_arcin_block(r, &b, &bn);
+		if (rc <= 0)
+			return rc;
+		r->rbuf = b;
+		r->rbuf_n = bn;
+	}
+	k = n < r->rbuf_n ? n : r->rbuf_n;
+	memcpy(buf, r->rbuf, k);
+	r->rbuf += k;
+	r->rbuf_n -= k;
+	return (ssize_t)k;
+}
+
+const char *img_arcin_filter(struct img_arcin *r)
+{
+	int n = archive_filter_count(r->a);
+
+	if (n <= 1)
+		return "none";
+	return archive_filter_name(r->a, 0);
+}
+
+int64_t img_arcin_offset(struct img_arcin *r)
+{
+	return r->raw;
+}
+
+void img_arcin_free(struct img_arcin *r)
+{
+	if (!r)
+		return;
+	archive_read_free(r->a);
+	free(r->ibuf);
+	free(r->path);
+	free(r->link);
+	free(r);
+}

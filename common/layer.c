@@ -1,0 +1,1014 @@
+/* layer: compression sniffing, streaming (de)compression, layer digests, whiteouts.
+ * gzip: ISA-L (igzip) for reading and for levels 0-3, zlib for levels 4-9; zstd: libzstd;
+ * xz: liblzma (read only); bzip2: libarchive's in-process bzip2 reader on a helper thread
+ * (read only; libbz2 itself is not a direct dependency). */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <archive.h>
+#include <isa-l/igzip_lib.h>
+#include <lzma.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "util.h"
+#include "digest.h"
+#include "layer.h"
+
+#define IMG_LAYER_OBUF (256 * 1024)     /* decompressor / compressor output buffer */
+#define IMG_CHUNK_MAX (1u << 30)        /* ISA-L and zlib take 32-bit lengths */
+#define IMG_ISAL_IN (256 * 1024)        /* ISA-L deflate input chunk */
+#define IMG_ZSTD_WINDOWLOG_MAX 27       /* 128 MiB: zstd --long and level 22 decode */
+#define IMG_XZ_MEMLIMIT (256u << 20)
+
+/* ---- sniffing ---- */
+
+enum img_comp img_comp_sniff(const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+
+	if (n >= 3 && p[0] == 0x1f && p[1] == 0x8b && p[2] == 0x08)
+		return IMG_COMP_GZIP;
+	if (n >= 3 && p[0] == 'B' && p[1] == 'Z' && p[2] == 'h')
+		return IMG_COMP_BZIP2;
+	if (n >= 6 && memcmp(p, "\xfd" "7zXZ\0", 6) == 0)
+		return IMG_COMP_XZ;
+	if (n >= 4) {
+		uint32_t m = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+		             (uint32_t)p[3] << 24;
+		if (m == 0xfd2fb528u || (m & 0xfffffff0u) == 0x184d2a50u)
+			return IMG_COMP_ZSTD;
+	}
+	return IMG_COMP_NONE;
+}
+
+const char *img_comp_name(enum img_comp c)
+{
+	switch (c) {
+	case IMG_COMP_NONE: return "none";
+	case IMG_COMP_GZIP: return "gzip";
+	case IMG_COMP_ZSTD: return "zstd";
+	case IMG_COMP_XZ: return "xz";
+	case IMG_COMP_BZIP2: return "bzip2";
+	}
+	return "unknown";
+}
+
+int img_comp_parse(const char *s, enum img_comp *c)
+{
+	if (strcmp(s, "gzip") == 0)
+		*c = IMG_COMP_GZIP;
+	else if (strcmp(s, "zstd") == 0)
+		*c = IMG_COMP_ZSTD;
+	else if (strcmp(s, "none") == 0)
+		*c = IMG_COMP_NONE;
+	else {
+		char *e = img_escape(s);
+		img_seterr("unsupported compression '%s' (gzip, zstd or none)", e);
+		free(e);
+		return -1;
+	}
+	return 0;
+}
+
+const char *img_comp_media_type(enum img_comp c)
+{
+	switch (c) {
+	case IMG_COMP_NONE: return "application/vnd.oci.image.layer.v1.tar";
+	case IMG_COMP_GZIP: return "application/vnd.oci.image.layer.v1.tar+gzip";
+	case IMG_COMP_ZSTD: return "application/vnd.oci.image.layer.v1.tar+zstd";
+	default: return NULL;
+	}
+}
+
+/* ---- bzip2 through libarchive on a helper thread ----
+ * libarchive pulls its input; img_decomp is pushed. The helper thread runs the libarchive
+ * reader; the caller's thread hands it one input chunk at a time and waits until the
+ * chunk is consumed, forwarding every output block to the sink itself. So the sink and
+ * all error reporting run on the caller's thread, and at most one side runs at a time. */
+struct bz_pipe {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct archive *a;
+	/* input handed to the reader */
+	const unsigned char *in;
+	size_t in_n;
+	int in_eof;         /* no more input will come */
+	int need_input;     /* the reader waits for input */
+	/* output handed back */
+	const void *out;
+	size_t out_n;
+	int have_out;       /* an output block waits for the caller */
+	int done;           /* the reader thread finished (ok or error) */
+	int rc;             /* 0 ok, -1 error */
+	char err[256];
+};
+
+static ssize_t bz_read_cb(struct archive *a, void *arg, const void **buf)
+{
+	struct bz_pipe *p = arg;
+	ssize_t n;
+
+	(void)a;
+	pthread_mutex_lock(&p->mu);
+	p->need_input = 1;
+	pthread_cond_broadcast(&p->cv);
+	while (p->in_n == 0 && !p->in_eof)
+		pthread_cond_wait(&p->cv, &p->mu);
+	p->need_input = 0;
+	*buf = p->in;
+	n = (ssize_t)p->in_n;
+	p->in_n = 0;   /* libarchive owns the pointer until the next callback */
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}
+
+static void *bz_thread(void *arg)
+{
+	struct bz_pipe *p = arg;
+	struct archive_entry *ae;
+	const void *buf;
+	size_t n;
+	int64_t off;
+	int r;
+
+	if (archive_read_open1(p->a) != ARCHIVE_OK)
+		goto afail;
+	if (archive_filter_code(p->a, 0) != ARCHIVE_FILTER_BZIP2) {
+		snprintf(p->err, sizeof p->err, "invalid bzip2 data: not a bzip2 stream");
+		goto fail;
+	}
+	r = archive_read_next_header(p->a, &ae);
+	if (r == ARCHIVE_EOF) {
+		snprintf(p->err, sizeof p->err, "truncated bzip2 stream");
+		goto fail;
+	}
+	if (r < ARCHIVE_WARN)
+		goto afail;
+	for (;;) {
+		r = archive_read_data_block(p->a, &buf, &n, &off);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN)
+			goto afail;
+		pthread_mutex_lock(&p->mu);
+		p->out = buf;
+		p->out_n = n;
+		p->have_out = 1;
+		pthread_cond_broadcast(&p->cv);
+		while (p->have_out)
+			pthread_cond_wait(&p->cv, &p->mu);
+		r = p->rc;
+		pthread_mutex_unlock(&p->mu);
+		if (r < 0)
+			goto out;   /* the caller gave up (sink error) */
+	}
+	pthread_mutex_lock(&p->mu);
+	p->done = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+afail: {
+		const char *s = archive_error_string(p->a);
+		if (s && (strstr(s, "runcated") || strstr(s, "remature")))
+			snprintf(p->err, sizeof p->err, "truncated bzip2 stream");
+		else
+			snprintf(p->err, sizeof p->err, "invalid bzip2 data: %s", s ? s : "unknown error");
+	}
+fail:
+	pthread_mutex_lock(&p->mu);
+	p->rc = -1;
+	pthread_mutex_unlock(&p->mu);
+out:
+	pthread_mutex_lock(&p->mu);
+	p->done = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* ---- decompression ---- */
+
+struct img_decomp {
+	enum img_comp c;
+	uint64_t max_out, out;
+	img_sink_fn sink;
+	void *arg;
+	unsigned char *obuf;
+	int failed;
+	/* gzip */
+	struct inflate_state *gz;
+	int gz_idle;          /* between members: the last one ended, nothing of a new one */
+	uint64_t gz_members;
+	/* zstd */
+	ZSTD_DStream *zd;
+	size_t zlast;
+	int zfed;
+	/* xz */
+	lzma_stream xz;
+	int xz_init;
+	/* bzip2 */
+	struct bz_pipe *bz;
+};
+
+static int dc_emit(struct img_decomp *d, const void *buf, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (d->max_out && (d->out + n > d->max_out || d->out + n < d->out)) {
+		img_seterr("decompressed size exceeds limit (%llu bytes)",
+		           (unsigned long long)d->max_out);
+		return -1;
+	}
+	d->out += n;
+	return d->sink(d->arg, buf, n);
+}
+
+static void bz_pipe_free(struct bz_pipe *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	if (!p->done) {
+		/* stop the reader: no more input, refuse its pending output */
+		p->in_eof = 1;
+		p->rc = -1;
+		p->have_out = 0;
+		pthread_cond_broadcast(&p->cv);
+		while (!p->done) {
+			p->have_out = 0;
+			pthread_cond_broadcast(&p->cv);
+			pthread_cond_wait(&p->cv, &p->mu);
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->th, NULL);
+	archive_read_free(p->a);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+static struct bz_pipe *bz_pipe_new(void)
+{
+	struct bz_pipe *p = xcalloc(1, sizeof *p);
+
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->a = archive_read_new();
+	if (!p->a)
+		goto fail;
+	if (archive_read_support_filter_bzip2(p->a) != ARCHIVE_OK) {
+		img_seterr("bzip2 is not supported in-process by this libarchive");
+		goto fail;
+	}
+	if (archive_read_support_format_raw(p->a) != ARCHIVE_OK ||
+	    archive_read_set_read_callback(p->a, bz_read_cb) != ARCHIVE_OK ||
+	    archive_read_set_callback_data(p->a, p) != ARCHIVE_OK) {
+		img_seterr("bzip2 reader: %s", archive_error_string(p->a));
+		goto fail;
+	}
+	/* archive_read_open1 pulls the first bytes: it runs on the thread */
+	if (pthread_create(&p->th, NULL, bz_thread, p) != 0) {
+		img_seterr("cannot start the bzip2 reader");
+		goto fail;
+	}
+	return p;
+fail:
+	if (p->a)
+		archive_read_free(p->a);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+	return NULL;
+}
+
+/* Hand input to the bzip2 reader (eof: no more input) and forward its output until it
+ * wants more input or is done. */
+static int bz_push(struct img_decomp *d, const void *buf, size_t n, int eof)
+{
+	struct bz_pipe *p = d->bz;
+	int rc = 0;
+
+	pthread_mutex_lock(&p->mu);
+	p->in = buf;
+	p->in_n = n;
+	if (eof)
+		p->in_eof = 1;
+	pthread_cond_broadcast(&p->cv);
+	for (;;) {
+		while (!p->have_out && !p->done && !(p->need_input && p->in_n == 0 && !p->in_eof))
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->have_out) {
+			const void *ob = p->out;
+			size_t on = p->out_n;
+			pthread_mutex_unlock(&p->mu);
+			rc = dc_emit(d, ob, on);
+			pthread_mutex_lock(&p->mu);
+			if (rc < 0)
+				p->rc = -1;
+			p->have_out = 0;
+			pthread_cond_broadcast(&p->cv);
+			if (rc < 0)
+				break;
+			continue;
+		}
+		if (p->done) {
+			if (p->rc < 0) {
+				img_seterr("%s", p->err);
+				rc = -1;
+			} else if (!eof || p->in_n) {
+				/* the stream ended before its input did */
+				img_seterr("invalid bzip2 data: trailing data after the stream");
+				rc = -1;
+			}
+			break;
+		}
+		break;   /* the reader wants more input */
+	}
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+struct img_decomp *img_decomp_new(enum img_comp c, uint64_t max_out, img_sink_fn sink, void *arg)
+{
+	struct img_decomp *d = xcalloc(1, sizeof *d);
+
+	d->c = c;
+	d->max_out = max_out;
+	d->sink = sink;
+	d->arg = arg;
+	switch (c) {
+	case IMG_COMP_NONE:
+		break;
+	case IMG_COMP_GZIP:
+		d->gz = xmalloc(sizeof *d->gz);
+		isal_inflate_init(d->gz);
+		d->gz->crc_flag = ISAL_GZIP;
+		d->obuf = xmalloc(IMG_LAYER_OBUF);
+		break;
+	case IMG_COMP_ZSTD:
+		d->zd = ZSTD_createDStream();
+		if (!d->zd || ZSTD_isError(ZSTD_initDStream(d->zd)) ||
+		    ZSTD_isError(ZSTD_DCtx_setParameter(d->zd, ZSTD_d_windowLogMax,
+		                                        IMG_ZSTD_WINDOWLOG_MAX))) {
+			img_seterr("cannot initialize the zstd decoder");
+			goto fail;
+		}
+		d->obuf = xmalloc(IMG_LAYER_OBUF);
+		break;
+	case IMG_COMP_XZ: {
+		lzma_stream init = LZMA_STREAM_INIT;
+		d->xz = init;
+		if (lzma_stream_decoder(&d->xz, IMG_XZ_MEMLIMIT, LZMA_CONCATENATED) != LZMA_OK) {
+			img_seterr("cannot initialize the xz decoder");
+			goto fail;
+		}
+		d->xz_init = 1;
+		d->obuf = xmalloc(IMG_LAYER_OBUF);
+		break;
+	}
+	case IMG_COMP_BZIP2:
+		d->bz = bz_pipe_new();
+		if (!d->bz)
+			goto fail;
+		break;
+	default:
+		img_seterr("unknown compression");
+		goto fail;
+	}
+	return d;
+fail:
+	img_decomp_free(d);
+	return NULL;
+}
+
+static int gz_write(struct img_decomp *d, const unsigned char *buf, size_t n)
+{
+	struct inflate_state *st = d->gz;
+	int stalls = 0;
+
+	st->next_in = (uint8_t *)buf;
+	st->avail_in = (uint32_t)n;
+	for (;;) {
+		uint32_t in_before;
+		size_t got;
+		int r;
+
+		if (d->gz_idle) {
+			if (st->avail_in == 0)
+				break;
+			/* another member follows: it must be gzip again */
+			uint8_t *ni = st->next_in;
+			uint32_t ai = st->avail_in;
+			isal_inflate_reset(st);
+			st->crc_flag = ISAL_GZIP;
+			st->next_in = ni;
+			st->avail_in = ai;
+			d->gz_idle = 0;
+		}
+		in_before = st->avail_in;
+		st->next_out = d->obuf;
+		st->avail_out = IMG_LAYER_OBUF;
+		r = isal_inflate(st);
+		if (r < 0) {
+			if (d->gz_members > 0 && r == ISAL_INVALID_WRAPPER)
+				img_seterr("invalid gzip data: garbage after member %llu",
+				           (unsigned long long)d->gz_members);
+			else if (r == ISAL_INCORRECT_CHECKSUM)
+				img_seterr("invalid gzip data: checksum mismatch");
+			else
+				img_seterr("invalid gzip data (error %d)", r);
+			return -1;
+		}
+		got = IMG_LAYER_OBUF - st->avail_out;
+		if (dc_emit(d, d->obuf, got) < 0)
+			return -1;
+		if (st->block_state == ISAL_BLOCK_FINISH) {
+			d->gz_idle = 1;
+			d->gz_members++;
+			continue;
+		}
+		if (st->avail_in == 0 && st->avail_out != 0)
+			break;
+		if (got == 0 && st->avail_in == in_before && ++stalls > 2) {
+			img_seterr("invalid gzip data: decoder made no progress");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int zstd_write(struct img_decomp *d, const void *buf, size_t n)
+{
+	ZSTD_inBuffer in = { buf, n, 0 };
+
+	if (n)
+		d->zfed = 1;
+	for (;;) {
+		ZSTD_outBuffer out = { d->obuf, IMG_LAYER_OBUF, 0 };
+		size_t r = ZSTD_decompressStream(d->zd, &out, &in);
+		if (ZSTD_isError(r)) {
+			img_seterr("invalid zstd data: %s", ZSTD_getErrorName(r));
+			return -1;
+		}
+		d->zlast = r;
+		if (dc_emit(d, d->obuf, out.pos) < 0)
+			return -1;
+		if (in.pos == in.size && out.pos < out.size)
+			break;
+	}
+	return 0;
+}
+
+static int xz_code(struct img_decomp *d, const void *buf, size_t n, lzma_action act)
+{
+	d->xz.next_in = buf;
+	d->xz.avail_in = n;
+	for (;;) {
+		lzma_ret r;
+		d->xz.next_out = d->obuf;
+		d->xz.avail_out = IMG_LAYER_OBUF;
+		r = lzma_code(&d->xz, act);
+		if (dc_emit(d, d->obuf, IMG_LAYER_OBUF - d->xz.avail_out) < 0)
+			return -1;
+		if (r == LZMA_STREAM_END)
+			return 0;
+		if (r == LZMA_BUF_ERROR && act == LZMA_FINISH) {
+			img_seterr("truncated xz stream");
+			return -1;
+		}
+		if (r == LZMA_MEMLIMIT_ERROR) {
+			img_seterr("xz data needs more than %u MiB to decode", IMG_XZ_MEMLIMIT >> 20);
+			return -1;
+		}
+		if (r != LZMA_OK && r != LZMA_BUF_ERROR) {
+			img_seterr("invalid xz data (error %d)", (int)r);
+			return -1;
+		}
+		if (d->xz.avail_in == 0 && d->xz.avail_out != 0 && act == LZMA_RUN)
+			return 0;
+		if (r == LZMA_BUF_ERROR) {
+			img_seterr("invalid xz data: decoder made no progress");
+			return -1;
+		}
+	}
+}
+
+int img_decomp_write(struct img_decomp *d, const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+	int r = 0;
+
+	if (d->failed) {
+		img_seterr("decompressor used after an error");
+		return -1;
+	}
+	while (n > 0 && r == 0) {
+		size_t k = n > IMG_CHUNK_MAX ? IMG_CHUNK_MAX : n;
+		switch (d->c) {
+		case IMG_COMP_NONE: r = dc_emit(d, p, k); break;
+		case IMG_COMP_GZIP: r = gz_write(d, p, k); break;
+		case IMG_COMP_ZSTD: r = zstd_write(d, p, k); break;
+		case IMG_COMP_XZ: r = xz_code(d, p, k, LZMA_RUN); break;
+		case IMG_COMP_BZIP2: r = bz_push(d, p, k, 0); break;
+		}
+		p += k;
+		n -= k;
+	}
+	if (r < 0)
+		d->failed = 1;
+	return r;
+}
+
+int img_decomp_finish(struct img_decomp *d)
+{
+	int r = 0;
+
+	if (d->failed) {
+		img_seterr("decompressor used after an error");
+		return -1;
+	}
+	switch (d->c) {
+	case IMG_COMP_NONE:
+		break;
+	case IMG_COMP_GZIP:
+		if (!d->gz_idle || d->gz_members == 0) {
+			img_seterr("truncated gzip stream");
+			r = -1;
+		}
+		break;
+	case IMG_COMP_ZSTD:
+		if (!d->zfed || d->zlast != 0) {
+			img_seterr("truncated zstd stream");
+			r = -1;
+		}
+		break;
+	case IMG_COMP_XZ:
+		r = xz_code(d, NULL, 0, LZMA_FINISH);
+		break;
+	case IMG_COMP_BZIP2:
+		r = bz_push(d, NULL, 0, 1);
+		break;
+	}
+	if (r < 0)
+		d->failed = 1;
+	return r;
+}
+
+uint64_t img_decomp_out(const struct img_decomp *d)
+{
+	return d->out;
+}
+
+void img_decomp_free(struct img_decomp *d)
+{
+	if (!d)
+		return;
+	free(d->gz);
+	if (d->zd)
+		ZSTD_freeDStream(d->zd);
+	if (d->xz_init)
+		lzma_end(&d->xz);
+	bz_pipe_free(d->bz);
+	free(d->obuf);
+	free(d);
+}
+
+/* ---- compression ---- */
+
+struct img_compw {
+	enum img_comp c;
+	img_sink_fn sink;
+	void *arg;
+	unsigned char *obuf;
+	int failed, finished;
+	/* gzip via ISA-L, fed in fixed-size chunks so that the output does not depend on
+	 * the caller's write sizes */
+	struct isal_zstream *iz;
+	unsigned char *lvlbuf;
+	unsigned char *ibuf;
+	size_t ibuf_n;
+	/* gzip via zlib */
+	z_stream *zs;
+	/* zstd */
+	ZSTD_CCtx *zc;
+};
+
+struct img_compw *img_compw_new(enum img_comp c, int level, img_sink_fn sink, void *arg)
+{
+	struct img_compw *w = xcalloc(1, sizeof *w);
+
+	w->c = c;
+	w->sink = sink;
+	w->arg = arg;
+	switch (c) {
+	case IMG_COMP_NONE:
+		break;
+	case IMG_COMP_GZIP:
+		if (level < -1 || level > 9) {
+			img_seterr("invalid gzip level %d (0-9)", level);
+			goto fail;
+		}
+		w->obuf = xmalloc(IMG_LAYER_OBUF);
+		if (level <= 3) {
+			static const uint32_t lvlsz[4] = {
+				ISAL_DEF_LVL0_DEFAULT, ISAL_DEF_LVL1_DEFAULT,
+				ISAL_DEF_LVL2_DEFAULT, ISAL_DEF_LVL3_DEFAULT,
+			};
+			if (level < 0)
+				level = 1;
+			w->iz = xmalloc(sizeof *w->iz);
+			w->ibuf = xmalloc(IMG_ISAL_IN);
+			isal_deflate_init(w->iz);
+			w->iz->level = (uint32_t)level;
+			w->iz->gzip_flag = IGZIP_GZIP;   /* header: mtime 0, no name */
+			if (lvlsz[level]) {
+				w->lvlbuf = xmalloc(lvlsz[level]);
+				w->iz->level_buf = w->lvlbuf;
+				w->iz->level_buf_size = lvlsz[level];
+			}
+		} else {
+			w->zs = xcalloc(1, sizeof *w->zs);
+			if (deflateInit2(w->zs, level, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+				free(w->zs);
+				w->zs = NULL;
+				img_seterr("cannot initialize the gzip compressor");
+				goto fail;
+			}
+		}
+		break;
+	case IMG_COMP_ZSTD:
+		if (level < -1 || level > 19) {
+			img_seterr("invalid zstd level %d (1-19)", level);
+			goto fail;
+		}
+		if (level <= 0)
+			level = 3;
+		w->zc = ZSTD_createCCtx();
+		if (!w->zc ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, level)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(w->zc, ZSTD_c_checksumFlag, 1)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(w->zc, ZSTD_c_nbWorkers, 0))) {
+			img_seterr("cannot initialize the zstd compressor");
+			goto fail;
+		}
+		w->obuf = xmalloc(IMG_LAYER_OBUF);
+		break;
+	default:
+		img_seterr("cannot write %s compression", img_comp_name(c));
+		goto fail;
+	}
+	return w;
+fail:
+	img_compw_free(w);
+	return NULL;
+}
+
+static int cw_emit(struct img_compw *w, size_t n)
+{
+	return n ? w->sink(w->arg, w->obuf, n) : 0;
+}
+
+static int isal_run(struct img_compw *w, const void *buf, size_t n, int end)
+{
+	struct isal_zstream *z = w->iz;
+
+	z->next_in = (uint8_t *)buf;
+	z->avail_in = (uint32_t)n;
+	z->end_of_stream = (uint16_t)end;
+	for (;;) {
+		int r;
+		z->next_out = w->obuf;
+		z->avail_out = IMG_LAYER_OBUF;
+		r = isal_deflate(z);
+		if (r != COMP_OK) {
+			img_seterr("gzip compression failed (error %d)", r);
+			return -1;
+		}
+		if (cw_emit(w, IMG_LAYER_OBUF - z->avail_out) < 0)
+			return -1;
+		if (end) {
+			if (z->internal_state.state == ZSTATE_END)
+				return 0;
+		} else if (z->avail_in == 0 && z->avail_out != 0) {
+			return 0;
+		}
+	}
+}
+
+/* Feed ISA-L exactly IMG_ISAL_IN bytes at a time: from the caller's buffer when it is
+ * aligned to the pending chunk, else through ibuf. */
+static int isal_write(struct img_compw *w, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		if (w->ibuf_n == 0 && n >= IMG_ISAL_IN) {
+			if (isal_run(w, p, IMG_ISAL_IN, 0) < 0)
+				return -1;
+			p += IMG_ISAL_IN;
+			n -= IMG_ISAL_IN;
+			continue;
+		}
+		size_t k = IMG_ISAL_IN - w->ibuf_n;
+		if (k > n)
+			k = n;
+		memcpy(w->ibuf + w->ibuf_n, p, k);
+		w->ibuf_n += k;
+		p += k;
+		n -= k;
+		if (w->ibuf_n == IMG_ISAL_IN) {
+			w->ibuf_n = 0;
+			if (isal_run(w, w->ibuf, IMG_ISAL_IN, 0) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int zlib_run(struct img_compw *w, const void *buf, size_t n, int flush)
+{
+	z_stream *z = w->zs;
+
+	z->next_in = (Bytef *)buf;
+	z->avail_in = (uInt)n;
+	for (;;) {
+		int r;
+		z->next_out = w->obuf;
+		z->avail_out = IMG_LAYER_OBUF;
+		r = deflate(z, flush);
+		if (r == Z_STREAM_ERROR) {
+			img_seterr("gzip compression failed");
+			return -1;
+		}
+		if (cw_emit(w, IMG_LAYER_OBUF - z->avail_out) < 0)
+			return -1;
+		if (flush == Z_FINISH) {
+			if (r == Z_STREAM_END)
+				return 0;
+		} else if (z->avail_in == 0 && z->avail_out != 0) {
+			return 0;
+		}
+	}
+}
+
+static int zstd_run(struct img_compw *w, const void *buf, size_t n, ZSTD_EndDirective e)
+{
+	ZSTD_inBuffer in = { buf, n, 0 };
+
+	for (;;) {
+		ZSTD_outBuffer out = { w->obuf, IMG_LAYER_OBUF, 0 };
+		size_t r = ZSTD_compressStream2(w->zc, &out, &in, e);
+		if (ZSTD_isError(r)) {
+			img_seterr("zstd compression failed: %s", ZSTD_getErrorName(r));
+			return -1;
+		}
+		if (cw_emit(w, out.pos) < 0)
+			return -1;
+		if (e == ZSTD_e_end ? r == 0 : in.pos == in.size)
+			return 0;
+	}
+}
+
+int img_compw_write(struct img_compw *w, const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+	int r = 0;
+
+	if (w->failed || w->finished) {
+		img_seterr("compressor used after %s", w->failed ? "an error" : "finish");
+		return -1;
+	}
+	while (n > 0 && r == 0) {
+		size_t k = n > IMG_CHUNK_MAX ? IMG_CHUNK_MAX : n;
+		switch (w->c) {
+		case IMG_COMP_GZIP:
+			r = w->iz ? isal_write(w, p, k) : zlib_run(w, p, k, Z_NO_FLUSH);
+			break;
+		case IMG_COMP_ZSTD:
+			r = zstd_run(w, p, k, ZSTD_e_continue);
+			break;
+		default:
+			r = w->sink(w->arg, p, k);
+			break;
+		}
+		p += k;
+		n -= k;
+	}
+	if (r < 0)
+		w->failed = 1;
+	return r;
+}
+
+int img_compw_finish(struct img_compw *w)
+{
+	int r = 0;
+
+	if (w->failed || w->finished) {
+		img_seterr("compressor used after %s", w->failed ? "an error" : "finish");
+		return -1;
+	}
+	switch (w->c) {
+	case IMG_COMP_GZIP:
+		r = w->iz ? isal_run(w, w->ibuf, w->ibuf_n, 1) : zlib_run(w, NULL, 0, Z_FINISH);
+		break;
+	case IMG_COMP_ZSTD:
+		r = zstd_run(w, NULL, 0, ZSTD_e_end);
+		break;
+	default:
+		break;
+	}
+	if (r < 0)
+		w->failed = 1;
+	else
+		w->finished = 1;
+	return r;
+}
+
+void img_compw_free(struct img_compw *w)
+{
+	if (!w)
+		return;
+	free(w->iz);
+	free(w->lvlbuf);
+	free(w->ibuf);
+	if (w->zs) {
+		deflateEnd(w->zs);
+		free(w->zs);
+	}
+	if (w->zc)
+		ZSTD_freeCCtx(w->zc);
+	free(w->obuf);
+	free(w);
+}
+
+/* ---- layer digests ---- */
+
+#define IMG_BOMB_MIN (1ull << 30)
+
+struct img_layer_sum {
+	struct img_hash *blob, *diff;
+	struct img_decomp *dc;
+	enum img_comp comp;
+	unsigned max_ratio;
+	unsigned char head[8];
+	size_t head_n;
+	int sniffed, failed;
+	uint64_t in;
+};
+
+static int ls_sink(void *arg, const void *buf, size_t n)
+{
+	struct img_layer_sum *ls = arg;
+	uint64_t out = img_decomp_out(ls->dc);
+
+	if (out > IMG_BOMB_MIN && out / ls->max_ratio > ls->in) {
+		img_seterr("decompressed layer exceeds %u times its compressed size", ls->max_ratio);
+		return -1;
+	}
+	img_hash_update(ls->diff, buf, n);
+	return 0;
+}
+
+struct img_layer_sum *img_layer_sum_new(unsigned max_ratio)
+{
+	struct img_layer_sum *ls = xcalloc(1, sizeof *ls);
+
+	ls->max_ratio = max_ratio ? max_ratio : 100;
+	ls->blob = img_hash_new(IMG_SHA256);
+	ls->diff = img_hash_new(IMG_SHA256);
+	if (!ls->blob || !ls->diff) {
+		img_layer_sum_free(ls);
+		return NULL;
+	}
+	return ls;
+}
+
+static int ls_start(struct img_layer_sum *ls)
+{
+	ls->sniffed = 1;
+	ls->comp = img_comp_sniff(ls->head, ls->head_n);
+	if (ls->comp == IMG_COMP_NONE)
+		return 0;
+	ls->dc = img_decomp_new(ls->comp, 0, ls_sink, ls);
+	if (!ls->dc)
+		return -1;
+	return img_decomp_write(ls->dc, ls->head, ls->head_n);
+}
+
+int img_layer_sum_write(struct img_layer_sum *ls, const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+
+	if (ls->failed) {
+		img_seterr("layer digest used after an error");
+		return -1;
+	}
+	img_hash_update(ls->blob, buf, n);
+	ls->in += n;
+	if (!ls->sniffed) {
+		size_t k = sizeof ls->head - 2 - ls->head_n;   /* 6 bytes decide */
+		if (k > n)
+			k = n;
+		memcpy(ls->head + ls->head_n, p, k);
+		ls->head_n += k;
+		p += k;
+		n -= k;
+		if (ls->head_n < 6)
+			return 0;
+		if (ls_start(ls) < 0)
+			goto fail;
+	}
+	if (ls->comp == IMG_COMP_NONE || n == 0)
+		return 0;
+	if (img_decomp_write(ls->dc, p, n) < 0)
+		goto fail;
+	return 0;
+fail:
+	ls->failed = 1;
+	return -1;
+}
+
+int img_layer_sum_finish(struct img_layer_sum *ls, struct img_digest *blob,
+                         struct img_digest *diff_id, enum img_comp *comp,
+                         uint64_t *blob_size, uint64_t *diff_size)
+{
+	struct img_digest b, d;
+
+	if (ls->failed) {
+		img_seterr("layer digest used after an error");
+		return -1;
+	}
+	if (!ls->sniffed && ls_start(ls) < 0)
+		goto fail;
+	if (ls->dc && img_decomp_finish(ls->dc) < 0)
+		goto fail;
+	img_hash_final(ls->blob, &b);
+	if (ls->comp == IMG_COMP_NONE)
+		d = b;
+	else
+		img_hash_final(ls->diff, &d);
+	if (blob)
+		*blob = b;
+	if (diff_id)
+		*diff_id = d;
+	if (comp)
+		*comp = ls->comp;
+	if (blob_size)
+		*blob_size = ls->in;
+	if (diff_size)
+		*diff_size = ls->dc ? img_decomp_out(ls->dc) : ls->in;
+	return 0;
+fail:
+	ls->failed = 1;
+	return -1;
+}
+
+void img_layer_sum_free(struct img_layer_sum *ls)
+{
+	if (!ls)
+		return;
+	img_decomp_free(ls->dc);
+	img_hash_free(ls->blob);
+	img_hash_free(ls->diff);
+	free(ls);
+}
+
+/* ---- whiteouts (formats.md §5.4) ---- */
+
+#define WH_PREFIX ".wh."
+#define WH_META ".wh..wh."
+#define WH_OPQ ".wh..wh..opq"
+
+int img_whiteout(const char *path, char **target)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t dirlen = slash ? (size_t)(slash - path) : 0;
+	const char *name;
+
+	*target = NULL;
+	if (strncmp(base, WH_PREFIX, strlen(WH_PREFIX)) != 0)
+		return 0;
+	if (strcmp(base, WH_OPQ) == 0) {
+		*target = xstrndup(path, dirlen);
+		return 2;
+	}
+	if (strncmp(base, WH_META, strlen(WH_META)) == 0)
+		return 3;
+	name = base + strlen(WH_PREFIX);
+	if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		char *e = img_escape(path);
+		img_seterr("invalid whiteout '%s'", e);
+		free(e);
+		return -1;
+	}
+	if (dirlen)
+		*target = xasprintf("%.*s/%s", (int)dirlen, path, name);
+	else
+		*target = xstrdup(name);
+	return 1;
+}
