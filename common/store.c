@@ -40,6 +40,10 @@ struct img_store {
 	int lockmode;              /* 0, IMG_LOCK_SHARED, IMG_LOCK_EXCLUSIVE */
 	void (*waiting)(void *);
 	void *warg;
+	/* manifest (or index) digest -> config digest, for resolving IDs: open addressing */
+	int blobs_dirty;           /* blobs/<alg>/ need an fsync before index.json names them */
+	struct cfg_slot { struct img_digest key, cfg; int used; } *cfgcache;
+	size_t cfgcap, cfgn;
 };
 
 struct img_blob_writer {
@@ -345,6 +349,7 @@ void img_store_close(struct img_store *s)
 		close(s->lockfd);
 	if (s->dfd >= 0)
 		close(s->dfd);
+	free(s->cfgcache);
 	free(s->path);
 	free(s->tmpdir);
 	free(s);
@@ -743,7 +748,9 @@ int img_blob_commit(struct img_blob_writer *w, const struct img_digest *expect,
 	dst = blobpath(&got);
 	if (fstatat(s->dfd, dst, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
 	    st.st_size == (off_t)w->written) {
-		/* Present already: blobs are immutable, keep the existing file. */
+		/* Present already: blobs are immutable, keep the existing file (its rename
+		 * may not be durable yet if another process just made it). */
+		s->blobs_dirty = 1;
 		writer_free(w, 1);
 		free(dst);
 		if (out)
@@ -762,12 +769,9 @@ int img_blob_commit(struct img_blob_writer *w, const struct img_digest *expect,
 		free(dir);
 		goto fail;
 	}
-	fd = openat(s->dfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* The directory is synced once, before index.json next changes (sync_blobs). */
+	s->blobs_dirty = 1;
 	free(dir);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
 	free(dst);
 	writer_free(w, 0);
 	if (out)
@@ -840,12 +844,38 @@ bad:
 	return NULL;
 }
 
+/* Make renames into blobs/ durable before an index.json that names them. */
+static int sync_blobs(struct img_store *s)
+{
+	static const char *const dirs[] = { "blobs/sha256", "blobs/sha512" };
+	size_t i;
+	int fd;
+
+	if (!s->blobs_dirty)
+		return 0;
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		fd = openat(s->dfd, dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (fsync(fd) < 0) {
+			img_seterr_errno("cannot sync '%s/%s'", s->path, dirs[i]);
+			close(fd);
+			return -1;
+		}
+		close(fd);
+	}
+	s->blobs_dirty = 0;
+	return 0;
+}
+
 static int write_index(struct img_store *s, json_t *index)
 {
 	char name[128], *full, *data;
 	size_t len;
 	int fd, rc = -1;
 
+	if (sync_blobs(s) < 0)
+		return -1;
 	data = img_json_dump(index, &len);
 	if (!data) {
 		img_seterr("cannot serialize index.json");
@@ -976,10 +1006,30 @@ const char *img_index_entry_name(json_t *entry, char *buf, size_t len)
 	return buf;
 }
 
+/* Normalizing only prefixes a domain and "library/" and adds ":latest": the last path
+ * component's name (before ':' or '@') never changes. A cheap necessary condition for
+ * raw to normalize to canon, so most entries need no normalization. */
+static int lastname_eq(const char *raw, const char *canon)
+{
+	const char *a = strrchr(raw, '/'), *b = strrchr(canon, '/');
+	size_t la, lb;
+
+	a = a ? a + 1 : raw;
+	b = b ? b + 1 : canon;
+	la = strcspn(a, ":@");
+	lb = strcspn(b, ":@");
+	return la == lb && memcmp(a, b, la) == 0;
+}
+
 static int entry_has_name(json_t *entry, const char *name)
 {
 	char buf[512];
-	const char *n = img_index_entry_name(entry, buf, sizeof(buf));
+	const char *ctr = ann_str(entry, IMG_ANN_CTR_NAME), *ref = ann_str(entry, IMG_ANN_REF_NAME);
+	const char *n;
+
+	if (!(ctr && lastname_eq(ctr, name)) && !(ref && lastname_eq(ref, name)))
+		return 0;
+	n = img_index_entry_name(entry, buf, sizeof(buf));
 	return n && strcmp(n, name) == 0;
 }
 
@@ -1168,16 +1218,77 @@ static int hexprefix(const char *s)
 	return 1;
 }
 
+static size_t cfg_hash(const struct img_digest *d, size_t cap)
+{
+	const char *h = img_digest_hex(d);
+	size_t v = 0;
+
+	for (int i = 0; i < 12 && h[i]; i++)
+		v = v * 16 + (size_t)(h[i] <= '9' ? h[i] - '0' : h[i] - 'a' + 10);
+	return v & (cap - 1);
+}
+
+static struct cfg_slot *cfg_find(struct img_store *s, const struct img_digest *key)
+{
+	size_t i;
+
+	if (!s->cfgcap)
+		return NULL;
+	for (i = cfg_hash(key, s->cfgcap); s->cfgcache[i].used; i = (i + 1) & (s->cfgcap - 1))
+		if (img_digest_eq(&s->cfgcache[i].key, key))
+			return &s->cfgcache[i];
+	return NULL;
+}
+
+static void cfg_add(struct img_store *s, const struct img_digest *key, const struct img_digest *cfg)
+{
+	size_t i;
+
+	if ((s->cfgn + 1) * 2 > s->cfgcap) {
+		struct cfg_slot *old = s->cfgcache;
+		size_t oldcap = s->cfgcap;
+		s->cfgcap = oldcap ? oldcap * 2 : 64;
+		s->cfgcache = xcalloc(s->cfgcap, sizeof(*s->cfgcache));
+		s->cfgn = 0;
+		for (i = 0; i < oldcap; i++)
+			if (old[i].used)
+				cfg_add(s, &old[i].key, &old[i].cfg);
+		free(old);
+	}
+	for (i = cfg_hash(key, s->cfgcap); s->cfgcache[i].used; i = (i + 1) & (s->cfgcap - 1))
+		if (img_digest_eq(&s->cfgcache[i].key, key))
+			return;
+	s->cfgcache[i].key = *key;
+	s->cfgcache[i].cfg = *cfg;
+	s->cfgcache[i].used = 1;
+	s->cfgn++;
+}
+
 /* The config digest of an index entry: the manifest's, or for an index the host
- * platform's manifest's. 0 or -1 (quietly: unreadable entries just don't match). */
+ * platform's manifest's. 0 or -1 (quietly: unreadable entries just don't match).
+ * Content is immutable, so answers are cached for the life of the store handle. */
 static int entry_config(struct img_store *s, json_t *entry, struct img_digest *out)
 {
 	struct img_desc d;
 	struct img_doc doc;
+	struct cfg_slot *slot;
 	char *buf;
 	size_t len;
 	int rc = -1;
 
+	const char *ed = entry_digest(entry);
+
+	if (ed && strlen(ed) < sizeof(d.digest.str)) {
+		struct img_digest key;
+		memset(&key, 0, sizeof(key));
+		key.alg = strncmp(ed, "sha512:", 7) == 0 ? IMG_SHA512 : IMG_SHA256;
+		strcpy(key.str, ed);
+		slot = cfg_find(s, &key);
+		if (slot) {
+			*out = slot->cfg;
+			return 0;
+		}
+	}
 	if (img_desc_parse(entry, &d) < 0)
 		return -1;
 	if (img_mt_kind(d.media_type) == IMG_KIND_MANIFEST) {
@@ -1202,6 +1313,8 @@ static int entry_config(struct img_store *s, json_t *entry, struct img_digest *o
 			rc = 0;
 		}
 	}
+	if (rc == 0)
+		cfg_add(s, &d.digest, out);
 	return rc;
 }
 
@@ -1228,28 +1341,34 @@ static int by_id(struct img_store *s, json_t *arr, const char *what, size_t **ma
 		return 0;
 	hl = strlen(hex);
 	json_array_foreach(arr, i, v) {
-		struct img_desc d;
 		struct img_digest cfg;
-		int hit = 0;
+		const char *ed = entry_digest(v), *eh;
+		int hit = 0, ealg;
 
-		if (img_desc_parse(v, &d) < 0)
+		if (!ed)
 			continue;
-		if ((alg < 0 || (int)d.digest.alg == alg) &&
-		    strncmp(img_digest_hex(&d.digest), hex, hl) == 0)
+		if (strncmp(ed, "sha256:", 7) == 0)
+			ealg = IMG_SHA256;
+		else if (strncmp(ed, "sha512:", 7) == 0)
+			ealg = IMG_SHA512;
+		else
+			continue;
+		eh = ed + 7;
+		if ((alg < 0 || ealg == alg) && strncmp(eh, hex, hl) == 0)
 			hit = 1;
 		if (!hit && entry_config(s, v, &cfg) == 0 &&
 		    (alg < 0 || (int)cfg.alg == alg) && strncmp(img_digest_hex(&cfg), hex, hl) == 0)
 			hit = 1;
 		if (!hit)
 			continue;
-		if (found && strcmp(found, d.digest.str) != 0) {
+		if (found && strcmp(found, ed) != 0) {
 			free(found_copy);
 			img_seterr("ambiguous ID prefix %s", what);
 			errno = EINVAL;
 			return -1;
 		}
 		if (!found) {
-			found_copy = xstrdup(d.digest.str);
+			found_copy = xstrdup(ed);
 			found = found_copy;
 		}
 	}
