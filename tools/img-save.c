@@ -704,98 +704,113 @@ repositories_doc(struct save *sv, size_t *len)
 
 /* ---- copying blobs ---- */
 
-/* A reader thread reads and hashes chunks; the writer (caller) writes them in order. */
-struct chunk {
-	char *buf;
-	size_t len;
-};
-
+/* Copying: the caller reads each chunk of a blob into a ring slot and writes it to the
+ * archive, while a hasher thread hashes the same slots in order; a slot is reused only
+ * once hashed. Hashing (the slowest step) thus runs beside reading and writing. */
 struct copier {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct chunk ring[COPY_NBUF];
-	size_t head, tail;             /* chunks produced / consumed (counters) */
-	int done;                      /* reader finished (ok or failed) */
-	int stop;                      /* writer asks the reader to stop */
-	int rerr;                      /* reader error: 0, or -1 with msg */
-	char msg[256];
-	int fd;
-	int64_t size;
+	char *ring[COPY_NBUF];
+	size_t len[COPY_NBUF];
+	uint64_t filled;               /* chunks read so far */
+	uint64_t hashed;               /* chunks hashed so far */
+	int eof;                       /* no more chunks for this blob */
+	int quit;                      /* the thread ends */
 	struct img_hash *hash;
-	struct img_digest got;
+	pthread_t th;
+	int running;
 };
 
 static void *
-reader_main(void *arg)
+hasher_main(void *arg)
 {
 	struct copier *cp = arg;
-	int64_t left = cp->size;
-	int err = 0;
 
-	while (left > 0) {
-		struct chunk *ch;
-		size_t want = left < (int64_t)COPY_CHUNK ? (size_t)left : COPY_CHUNK;
-		ssize_t n;
-
-		pthread_mutex_lock(&cp->mu);
-		while (cp->head - cp->tail == COPY_NBUF && !cp->stop)
-			pthread_cond_wait(&cp->cv, &cp->mu);
-		if (cp->stop) {
-			pthread_mutex_unlock(&cp->mu);
-			break;
-		}
-		ch = &cp->ring[cp->head % COPY_NBUF];
-		pthread_mutex_unlock(&cp->mu);
-
-		n = img_read_full(cp->fd, ch->buf, want);
-		if (n < 0) {
-			snprintf(cp->msg, sizeof cp->msg, "read error: %s", strerror(errno));
-			err = 1;
-			break;
-		}
-		if ((size_t)n < want) {
-			snprintf(cp->msg, sizeof cp->msg, "truncated (%lld of %lld bytes)",
-			         (long long)(cp->size - left + n), (long long)cp->size);
-			err = 1;
-			break;
-		}
-		img_hash_update(cp->hash, ch->buf, want);
-		ch->len = want;
-		left -= (int64_t)want;
-
-		pthread_mutex_lock(&cp->mu);
-		cp->head++;
-		pthread_cond_broadcast(&cp->cv);
-		pthread_mutex_unlock(&cp->mu);
-	}
-	if (!err && left == 0) {
-		char extra;
-		ssize_t n = read(cp->fd, &extra, 1);
-
-		if (n > 0) {
-			snprintf(cp->msg, sizeof cp->msg, "larger than %lld bytes", (long long)cp->size);
-			err = 1;
-		} else {
-			img_hash_final(cp->hash, &cp->got);
-		}
-	}
 	pthread_mutex_lock(&cp->mu);
-	cp->rerr = err ? -1 : 0;
-	cp->done = 1;
-	pthread_cond_broadcast(&cp->cv);
+	for (;;) {
+		size_t slot, n;
+
+		while (cp->hashed == cp->filled && !cp->quit)
+			pthread_cond_wait(&cp->cv, &cp->mu);
+		if (cp->hashed == cp->filled)
+			break;
+		slot = cp->hashed % COPY_NBUF;
+		n = cp->len[slot];
+		pthread_mutex_unlock(&cp->mu);
+		img_hash_update(cp->hash, cp->ring[slot], n);
+		pthread_mutex_lock(&cp->mu);
+		cp->hashed++;
+		pthread_cond_broadcast(&cp->cv);
+	}
 	pthread_mutex_unlock(&cp->mu);
 	return NULL;
 }
 
-/* Copy one blob into the archive, verifying size and digest. 0 or -1. */
+static int
+copier_init(struct copier *cp)
+{
+	size_t i;
+
+	memset(cp, 0, sizeof *cp);
+	cp->hash = img_hash_new(IMG_SHA256);
+	if (!cp->hash)
+		return -1;
+	for (i = 0; i < COPY_NBUF; i++)
+		cp->ring[i] = xmalloc(COPY_CHUNK);
+	pthread_mutex_init(&cp->mu, NULL);
+	pthread_cond_init(&cp->cv, NULL);
+	if (pthread_create(&cp->th, NULL, hasher_main, cp) != 0) {
+		img_seterr("cannot start a thread");
+		return -1;
+	}
+	cp->running = 1;
+	return 0;
+}
+
+static void
+copier_release(struct copier *cp)
+{
+	size_t i;
+
+	if (cp->running) {
+		pthread_mutex_lock(&cp->mu);
+		cp->quit = 1;
+		pthread_cond_broadcast(&cp->cv);
+		pthread_mutex_unlock(&cp->mu);
+		pthread_join(cp->th, NULL);
+	}
+	if (cp->hash) {
+		pthread_cond_destroy(&cp->cv);
+		pthread_mutex_destroy(&cp->mu);
+	}
+	for (i = 0; i < COPY_NBUF; i++)
+		free(cp->ring[i]);
+	img_hash_free(cp->hash);
+}
+
+/* Wait until every chunk handed to the hasher is hashed. */
+static void
+copier_drain(struct copier *cp)
+{
+	pthread_mutex_lock(&cp->mu);
+	while (cp->hashed != cp->filled)
+		pthread_cond_wait(&cp->cv, &cp->mu);
+	pthread_mutex_unlock(&cp->mu);
+}
+
+/* Copy one blob into the archive, verifying size and digest. 0 or -1;
+ * *write_failed set when the archive could not be written. */
 static int
 copy_blob(struct save *sv, struct img_arcout *a, struct copier *cp, const struct blob *b,
           int *write_failed)
 {
-	char *path = img_digest_blobpath(&b->digest);
-	pthread_t th;
+	struct img_digest got;
 	struct stat st;
+	int64_t left = b->size;
+	char *path = img_digest_blobpath(&b->digest);
 	int rc = -1, fd;
+	char extra;
+	ssize_t n;
 
 	fd = img_blob_open(sv->store, &b->digest);
 	if (fd < 0) {
@@ -813,60 +828,49 @@ copy_blob(struct save *sv, struct img_arcout *a, struct copier *cp, const struct
 		*write_failed = 1;
 		goto out;
 	}
-	cp->fd = fd;
-	cp->size = b->size;
-	cp->head = cp->tail = 0;
-	cp->done = cp->stop = cp->rerr = 0;
-	cp->msg[0] = '\0';
+	copier_drain(cp);
 	img_hash_reset(cp->hash);
-	if (b->size < (int64_t)COPY_CHUNK) {
-		/* Small blobs: no thread. */
-		reader_main(cp);
-		if (cp->rerr == 0 && b->size > 0 &&
-		    img_arcout_data(a, cp->ring[0].buf, cp->ring[0].len) < 0) {
-			*write_failed = 1;
-			goto out;
-		}
-	} else {
-		int werr = 0;
+	while (left > 0) {
+		size_t want = left < (int64_t)COPY_CHUNK ? (size_t)left : COPY_CHUNK, slot;
 
-		if (pthread_create(&th, NULL, reader_main, cp) != 0) {
-			img_seterr("cannot start a thread");
-			goto out;
-		}
 		pthread_mutex_lock(&cp->mu);
-		for (;;) {
-			struct chunk *ch;
-
-			while (cp->head == cp->tail && !cp->done)
-				pthread_cond_wait(&cp->cv, &cp->mu);
-			if (cp->head == cp->tail)
-				break;
-			ch = &cp->ring[cp->tail % COPY_NBUF];
-			pthread_mutex_unlock(&cp->mu);
-			werr = img_arcout_data(a, ch->buf, ch->len) < 0;
-			pthread_mutex_lock(&cp->mu);
-			if (werr) {
-				cp->stop = 1;
-				pthread_cond_broadcast(&cp->cv);
-				break;
-			}
-			cp->tail++;
-			pthread_cond_broadcast(&cp->cv);
-		}
+		while (cp->filled - cp->hashed == COPY_NBUF)
+			pthread_cond_wait(&cp->cv, &cp->mu);
 		pthread_mutex_unlock(&cp->mu);
-		pthread_join(th, NULL);
-		if (werr) {
+		slot = cp->filled % COPY_NBUF;
+		n = img_read_full(fd, cp->ring[slot], want);
+		if (n < 0) {
+			img_seterr_errno("blob %s: read error", b->digest.str);
+			goto out;
+		}
+		if ((size_t)n < want) {
+			img_seterr("blob %s: truncated (%lld of %lld bytes)", b->digest.str,
+			           (long long)(b->size - left + n), (long long)b->size);
+			goto out;
+		}
+		cp->len[slot] = want;
+		pthread_mutex_lock(&cp->mu);
+		cp->filled++;
+		pthread_cond_broadcast(&cp->cv);
+		pthread_mutex_unlock(&cp->mu);
+		if (img_arcout_data(a, cp->ring[slot], want) < 0) {
 			*write_failed = 1;
 			goto out;
 		}
+		left -= (int64_t)want;
 	}
-	if (cp->rerr < 0) {
-		img_seterr("blob %s: %s", b->digest.str, cp->msg);
+	n = read(fd, &extra, 1);
+	if (n != 0) {
+		if (n < 0)
+			img_seterr_errno("blob %s: read error", b->digest.str);
+		else
+			img_seterr("blob %s: larger than %lld bytes", b->digest.str, (long long)b->size);
 		goto out;
 	}
-	if (!img_digest_eq(&cp->got, &b->digest)) {
-		img_seterr("blob %s: digest mismatch (got %s)", b->digest.str, cp->got.str);
+	copier_drain(cp);
+	img_hash_final(cp->hash, &got);
+	if (!img_digest_eq(&got, &b->digest)) {
+		img_seterr("blob %s: digest mismatch (got %s)", b->digest.str, got.str);
 		goto out;
 	}
 	rc = 0;
@@ -909,11 +913,8 @@ write_archive(struct save *sv, struct sink *k, uint64_t total, int *quiet)
 		goto out;
 	}
 
-	pthread_mutex_init(&cp.mu, NULL);
-	pthread_cond_init(&cp.cv, NULL);
-	cp.hash = img_hash_new(IMG_SHA256);
-	for (i = 0; i < COPY_NBUF; i++)
-		cp.ring[i].buf = xmalloc(COPY_CHUNK);
+	if (copier_init(&cp) < 0)
+		goto out;
 	/* Directories blobs/<alg>/ right after blobs/, ahead of every blob. */
 	for (alg = 0; alg < 2; alg++) {
 		for (i = 0; i < sv->nblobs; i++)
@@ -943,13 +944,7 @@ out:
 		*quiet = 1;
 	if (a)
 		img_arcout_free(a);
-	if (cp.hash) {
-		for (i = 0; i < COPY_NBUF; i++)
-			free(cp.ring[i].buf);
-		img_hash_free(cp.hash);
-		pthread_cond_destroy(&cp.cv);
-		pthread_mutex_destroy(&cp.mu);
-	}
+	copier_release(&cp);
 	free(idx);
 	free(man);
 	free(repos);

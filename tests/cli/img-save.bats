@@ -182,6 +182,10 @@ store_multi() {
 	skopeo copy -q docker-archive:out.tar:tiny:2 oci:d:two
 	skopeo copy -q oci-archive:out.tar:docker.io/library/tiny:2 oci:d:three
 	[ "$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "three") | .digest' d/index.json)" = "$TINY2_MANIFEST" ]
+	# and img-load takes both back, unchanged
+	img-load -q -S back out.tar
+	[ "$(jq -r '.manifests[] | [.digest, .annotations["io.containerd.image.name"]] | join(" ")' back/index.json | sort)" = \
+	  "$(printf '%s docker.io/library/tiny:1\n%s docker.io/library/tiny:2' "$TINY1_MANIFEST" "$TINY2_MANIFEST")" ]
 }
 
 @test "an image saved by ID keeps all its names; saving a name twice writes it once" {
@@ -370,4 +374,17 @@ store_multi() {
 	run --separate-stderr img-save --platform linux/arm64 tiny:1
 	[ "$status" -eq 1 ]
 	[ -z "$output" ]
+}
+
+@test "an image made by img-import saves, and loads back in skopeo and img-load" {
+	import_tiny tiny:1
+	m=$(jq -r '.manifests[0].digest' "$IMG_STORE/index.json")
+	img-save -q -o out.tar tiny:1
+	skopeo copy -q oci-archive:out.tar:docker.io/library/tiny:1 oci:d:x
+	[ "$(jq -r '.manifests[0].digest' d/index.json)" = "$m" ]
+	skopeo copy -q docker-archive:out.tar:tiny:1 oci:d:y
+	img-save -q tiny:1 | img-load -q -S back
+	[ "$(jq -r '.manifests[0].digest' back/index.json)" = "$m" ]
+	[ "$(jq -r '.manifests[0].annotations["io.containerd.image.name"]' back/index.json)" = docker.io/library/tiny:1 ]
+	img-save -q -S back tiny:1 | cmp - out.tar
 }
