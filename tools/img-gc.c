@@ -586,7 +586,8 @@ static int gc(struct img_store *s, const struct gc_opts *o, int *said)
 		warn("cannot read the blobs of '%s'", img_store_path(s));
 		goto out;
 	}
-	qsort(v, n, sizeof(*v), victim_cmp);
+	if (n)
+		qsort(v, n, sizeof(*v), victim_cmp);
 	status = 0;
 	if (o->json)
 		jdel = json_array();
