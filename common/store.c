@@ -300,9 +300,9 @@ int img_store_open(const char *dir, int flags, struct img_store **out)
 	}
 	if (flags & IMG_STORE_CREATE) {
 		int took = 0;
+		/* .img/ of an existing layout is made later, when first locked or written. */
 		if (fstatat(s->dfd, "oci-layout", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    fstatat(s->dfd, "index.json", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    fstatat(s->dfd, TMP_DIR, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		    fstatat(s->dfd, "index.json", &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			/* Hold the store lock shared while our temp files exist. */
 			if (open_lockfd(s) < 0)
 				goto fail;

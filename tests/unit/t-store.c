@@ -7,6 +7,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include "test.h"
 #include "util.h"
 #include "digest.h"
@@ -849,4 +850,111 @@ TEST(store_walk_depth_cap)
 	IMG_ASSERT_EQ_INT(count, 1);
 	json_decref(od);
 	img_store_close(s);
+}
+
+/* A writer killed mid-ingest: nothing in blobs/; on a catchable signal the temp file
+ * goes too (io's cleanup), on SIGKILL it stays in .img/tmp for img-gc. */
+TEST(store_blob_interrupted)
+{
+	struct img_store *s = mkstore();
+	int sigs[2] = { SIGTERM, SIGKILL };
+
+	IMG_ASSERT(s != NULL);
+	for (int k = 0; k < 2; k++) {
+		int p[2], status;
+		char ch;
+		pid_t pid;
+
+		IMG_ASSERT_EQ_INT(pipe(p), 0);
+		pid = fork();
+		if (pid == 0) {
+			struct img_store *c;
+			struct img_blob_writer *w;
+			char buf[4096];
+			close(p[0]);
+			memset(buf, 'z', sizeof buf);
+			if (img_store_open(img_store_path(s), 0, &c) < 0 || img_blob_begin(c, &w) < 0)
+				_exit(1);
+			for (int i = 0; i < 1000; i++)
+				img_blob_write(w, buf, sizeof buf);
+			if (write(p[1], "x", 1) != 1)
+				_exit(1);
+			for (;;)
+				pause();
+		}
+		close(p[1]);
+		IMG_ASSERT_EQ_INT(read(p[0], &ch, 1), 1);
+		close(p[0]);
+		kill(pid, sigs[k]);
+		waitpid(pid, &status, 0);
+		IMG_ASSERT(WIFSIGNALED(status));
+		IMG_ASSERT_EQ_INT(count_in(s, "blobs/sha256"), 0);
+		IMG_ASSERT_EQ_INT(count_in(s, ".img/tmp"), k == 0 ? 0 : 1);
+	}
+	img_store_close(s);
+}
+
+static char *peers_dir(void)
+{
+	const char *e = getenv("PEERS");
+	char exe[4096];
+	ssize_t n;
+
+	if (e && *e)
+		return xasprintf("%s/tiny-oci-layout", e);
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return xstrdup("../shared/fixtures/peers/tiny-oci-layout");
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	*strrchr(exe, '/') = '\0';
+	return xasprintf("%s/../shared/fixtures/peers/tiny-oci-layout", exe);
+}
+
+static int count_blobs(struct img_store *s, const struct img_desc *d, int depth, void *arg)
+{
+	(void)s; (void)d; (void)depth;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* The skopeo-written layout: read without writing anything into it. */
+TEST(store_peer_layout)
+{
+	char *dir = peers_dir(), *p;
+	struct img_store *s = NULL;
+	json_t *ix;
+	size_t *m, n;
+	struct img_desc d, md;
+	struct img_doc man;
+	struct img_config cfg;
+	struct stat st;
+	int count = 0;
+
+	IMG_ASSERT_EQ_INT(img_store_open(dir, 0, &s), 0);
+	ix = img_store_index(s);
+	IMG_ASSERT(ix != NULL);
+	m = resolve(s, ix, "tiny:2", &n);
+	IMG_ASSERT(m && n == 1 && m[0] == 1);
+	free(m);
+	m = resolve(s, ix, "docker.io/library/tiny:1", &n);
+	IMG_ASSERT(m && n == 1 && m[0] == 0);
+	free(m);
+	m = resolve(s, ix, "7d3e3cec81f9", &n);      /* tiny:2's config ID */
+	IMG_ASSERT(m && n == 1 && m[0] == 1);
+	free(m);
+	IMG_ASSERT_EQ_INT(img_desc_parse(json_array_get(json_object_get(ix, "manifests"), 1), &d), 0);
+	IMG_ASSERT_EQ_INT(img_store_image(s, &d, NULL, &man, &md, &cfg), 0);
+	IMG_ASSERT_EQ_INT(man.n, 2);
+	IMG_ASSERT_EQ_INT(cfg.ndiff, 2);
+	img_doc_release(&man);
+	img_config_release(&cfg);
+	IMG_ASSERT_EQ_INT(img_store_walk(s, &d, 0, count_blobs, &count), 0);
+	IMG_ASSERT_EQ_INT(count, 4);
+	json_decref(ix);
+	img_store_close(s);
+	p = xasprintf("%s/.img", dir);
+	IMG_ASSERT(stat(p, &st) < 0);
+	free(p);
+	free(dir);
 }
