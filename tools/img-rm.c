@@ -486,25 +486,109 @@ static char *familiar(const char *canon)
 	return f ? f : xstrdup(canon);
 }
 
+/* What one operand did. */
+struct opres {
+	char **untagged;        /* canonical names */
+	size_t nuntagged;
+	json_t *deleted;        /* descriptor of the image it deleted, or NULL */
+	char *err;
+};
+
+static void opres_clear(struct opres *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nuntagged; i++)
+		free(r->untagged[i]);
+	free(r->untagged);
+	json_decref(r->deleted);
+	free(r->err);
+	memset(r, 0, sizeof(*r));
+}
+
+/* All operands in one index transaction: one read and one write of index.json. */
+struct batch {
+	struct img_store *s;
+	const struct rm_opts *o;
+	int argc;
+	char **argv;
+	struct opres *res;
+	struct dset ids;        /* manifest and config digests of the images deleted */
+};
+
+/* Remember the digests an ID of a deleted image may be a prefix of. */
+static void record_ids(struct batch *b, json_t *desc)
+{
+	struct img_desc d;
+	struct img_doc doc;
+	char *buf = NULL;
+	size_t len, i;
+	int isnew;
+
+	if (img_desc_parse(desc, &d) < 0)
+		return;
+	dset_add(&b->ids, &d.digest, &isnew);
+	if (img_blob_read(b->s, &d.digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0)
+		return;
+	if (img_doc_parse(buf, len, d.media_type, &doc) == 0) {
+		if (doc.kind == IMG_KIND_MANIFEST)
+			dset_add(&b->ids, &doc.config.digest, &isnew);
+		else
+			for (i = 0; i < doc.n; i++)
+				dset_add(&b->ids, &doc.items[i].digest, &isnew);
+		img_doc_release(&doc);
+	}
+	free(buf);
+}
+
 /* An ID operand that named an image this run already deleted: not an error. */
-static int deleted_earlier(const char *what, struct gone *g, size_t ng)
+static int deleted_earlier(const struct batch *b, const char *what)
 {
 	const char *hex = what;
-	size_t i, j, len;
+	size_t i, len;
 
 	if (strncmp(hex, "sha256:", 7) == 0 || strncmp(hex, "sha512:", 7) == 0)
 		hex += 7;
 	len = strlen(hex);
 	if (!len || !img_is_hex(hex, len))
 		return 0;
-	for (i = 0; i < ng; i++)
-		for (j = 0; j < g[i].cand.set.n; j++) {
-			const struct dent *e = &g[i].cand.set.e[j];
-			if ((e->flags & (D_TOP | D_CONFIG)) &&
-			    strncmp(img_digest_hex(&e->d), hex, len) == 0)
-				return 1;
-		}
+	for (i = 0; i < b->ids.n; i++)
+		if (strncmp(img_digest_hex(&b->ids.e[i].d), hex, len) == 0)
+			return 1;
 	return 0;
+}
+
+static int batch_fn(json_t *index, void *arg)
+{
+	struct batch *b = arg;
+	struct rm_txn t;
+	int i, changed = 0;
+
+	dset_clear(&b->ids);
+	for (i = 0; i < b->argc; i++) {
+		struct opres *r = &b->res[i];
+
+		opres_clear(r);
+		memset(&t, 0, sizeof(t));
+		t.s = b->s;
+		t.o = b->o;
+		t.what = b->argv[i];
+		if (rm_fn(index, &t) < 0) {
+			int enoent = errno == ENOENT ||
+			             strncmp(img_errmsg(), "no such image", 13) == 0;
+			if (!(enoent && img_ref_is_id(t.what) && deleted_earlier(b, t.what)))
+				r->err = xstrdup(img_errmsg());
+			txn_reset(&t);
+			continue;
+		}
+		changed = 1;
+		r->untagged = t.untagged;
+		r->nuntagged = t.nuntagged;
+		r->deleted = t.deleted;
+		if (r->deleted)
+			record_ids(b, r->deleted);
+	}
+	return changed ? 0 : 1;
 }
 
 /* Delete the blobs the removed images reached that nothing in index.json reaches now.
@@ -566,7 +650,7 @@ out:
 static int run(const struct rm_opts *o, int argc, char **argv)
 {
 	struct img_store *s = NULL;
-	struct rm_txn t;
+	struct batch b;
 	struct gone *g = NULL;
 	struct lines *out;
 	size_t ng = 0, i, j;
@@ -581,37 +665,40 @@ static int run(const struct rm_opts *o, int argc, char **argv)
 	}
 	img_store_set_waiting(s, waiting, &said);
 	out = xcalloc((size_t)argc, sizeof(*out));
-	memset(&t, 0, sizeof(t));
-	t.s = s;
-	t.o = o;
+	memset(&b, 0, sizeof(b));
+	b.s = s;
+	b.o = o;
+	b.argc = argc;
+	b.argv = argv;
+	b.res = xcalloc((size_t)argc, sizeof(*b.res));
+	if (img_store_index_update(s, batch_fn, &b) < 0) {
+		warnx("%s", img_errmsg());
+		status = 1;
+		goto out;
+	}
 	for (i = 0; i < (size_t)argc; i++) {
-		t.what = argv[i];
-		if (img_store_index_update(s, rm_fn, &t) < 0) {
-			int enoent = errno == ENOENT ||
-			             strncmp(img_errmsg(), "no such image", 13) == 0;
-			if (enoent && img_ref_is_id(argv[i]) && deleted_earlier(argv[i], g, ng)) {
-				txn_reset(&t);
-				continue;
-			}
-			warnx("%s", img_errmsg());
+		struct opres *r = &b.res[i];
+
+		if (r->err) {
+			warnx("%s", r->err);
 			status = 1;
-			txn_reset(&t);
 			continue;
 		}
-		for (j = 0; j < t.nuntagged; j++) {
-			char *f = familiar(t.untagged[j]);
+		for (j = 0; j < r->nuntagged; j++) {
+			char *f = familiar(r->untagged[j]);
 			lines_add(&out[i], xasprintf("Untagged: %s", f));
 			free(f);
 		}
-		if (t.deleted) {
+		if (r->deleted) {
 			struct img_desc d;
 
 			g = xreallocarray(g, ng + 1, sizeof(*g));
 			memset(&g[ng], 0, sizeof(g[ng]));
 			g[ng].op = i;
-			g[ng].desc = t.deleted;
-			t.deleted = NULL;
-			if (img_desc_parse(g[ng].desc, &d) == 0) {
+			g[ng].desc = r->deleted;
+			r->deleted = NULL;
+			/* What it reached, while its blobs are still there. */
+			if (!o->no_prune && img_desc_parse(g[ng].desc, &d) == 0) {
 				g[ng].top = d.digest;
 				if (img_store_walk(s, &d, IMG_WALK_TOLERANT, reach_cb, &g[ng].cand) < 0) {
 					warnx("%s", img_errmsg());
@@ -620,18 +707,21 @@ static int run(const struct rm_opts *o, int argc, char **argv)
 			}
 			ng++;
 		}
-		txn_reset(&t);
 	}
 	if (ng && !o->no_prune && prune(s, g, ng, out, waiting, &said) < 0)
 		status = 1;
+out:
 	for (i = 0; i < (size_t)argc; i++) {
 		for (j = 0; j < out[i].n; j++) {
 			printf("%s\n", out[i].v[j]);
 			free(out[i].v[j]);
 		}
 		free(out[i].v);
+		opres_clear(&b.res[i]);
 	}
 	free(out);
+	free(b.res);
+	dset_clear(&b.ids);
 	for (i = 0; i < ng; i++) {
 		json_decref(g[i].desc);
 		reach_clear(&g[i].cand);
