@@ -4,7 +4,16 @@
 bats_require_minimum_version 1.5.0
 load ../lib/helper
 
-MK="$FIX/load-mkarchive.py"
+# All test archives, made once (python starts slowly).
+setup_file() {
+	local m args=()
+	for m in docker25 legacy multi flip badsize missing dotdot abs symlink both dup; do
+		args+=("$m=$BATS_FILE_TMPDIR/$m.tar")
+	done
+	python3 "$FIX/load-mkarchive.py" "$PEERS" "${args[@]}"
+	tar -cf "$BATS_FILE_TMPDIR/layout.tar" -C "$PEERS/tiny-oci-layout" .
+}
+A=$BATS_FILE_TMPDIR
 D1=sha256:eeccac13f4af67267c79419df48707b8de063ac0185b22b2b42895e1aeedc9f6
 D2=sha256:e0ac5db640803adc070444c35f994c40019c9fe9c73ed3b88ccf91db9bc4e904
 M1=sha256:0a2a3122db41ea792d4559dc10729e941cf70e135918e319973882e369b7f293
@@ -27,10 +36,7 @@ diff_ids_of() {
 
 # Every blob in the store hashes to its name.
 check_blobs() {
-	local f
-	for f in "$IMG_STORE"/blobs/sha256/*; do
-		[ "$(sha256sum < "$f" | cut -d' ' -f1)" = "$(basename "$f")" ] || fail "bad blob $f"
-	done
+	(cd "$IMG_STORE/blobs/sha256" && sha256sum -- * | awk '$1 != $2 { print "bad blob " $2; e = 1 } END { exit e }')
 }
 
 # What the tiny:1 / tiny:2 names must look like after loading an archive that has them.
@@ -96,26 +102,15 @@ names_of() {
 }
 
 @test "every peer archive loads from a file, a pipe, '-', .gz and .zst" {
-	tar -cf layout.tar -C "$PEERS/tiny-oci-layout" .
-	for f in "$PEERS"/*.tar layout.tar; do
+	for f in "$PEERS"/*.tar "$A/layout.tar"; do
 		n=$(names_of "$(basename "$f")")
-		gzip -c "$f" > x.tar.gz
-		zstd -q -c "$f" > x.tar.zst
-		for how in file pipe dash gz zst; do
-			rm -rf "$IMG_STORE"
-			case $how in
-			file) run -0 --separate-stderr img-load -q "$f" ;;
-			pipe) run -0 --separate-stderr sh -c "cat '$f' | img-load -q" ;;
-			dash) run -0 --separate-stderr img-load -q - < "$f" ;;
-			gz) run -0 --separate-stderr sh -c "cat x.tar.gz | img-load -q" ;;
-			zst) run -0 --separate-stderr img-load -q x.tar.zst ;;
-			esac
-			want=""
-			[[ $n == *1* ]] && want+="Loaded image: tiny:1"$'\n'
-			[[ $n == *2* ]] && want+="Loaded image: tiny:2"$'\n'
-			[ "$output" = "${want%$'\n'}" ] || fail "$f ($how): output '$output'"
-			check_tiny "$n" || fail "$f ($how)"
-		done
+		want=""
+		[[ $n == *1* ]] && want+="Loaded image: tiny:1"$'\n'
+		[[ $n == *2* ]] && want+="Loaded image: tiny:2"$'\n'
+		rm -rf "$IMG_STORE"
+		run -0 --separate-stderr img-load -q "$f"
+		[ "$output" = "${want%$'\n'}" ] || fail "$f: output '$output'"
+		check_tiny "$n" || fail "$f"
 		# peers read what was loaded
 		if [[ $n == *1* ]]; then
 			skopeo inspect --config oci:"$IMG_STORE":docker.io/library/tiny:1 |
@@ -125,16 +120,33 @@ names_of() {
 				jq -e --arg a "$D1" --arg b "$D2" '.rootfs.diff_ids == [$a, $b]' >/dev/null ||
 				fail "skopeo: $f"
 		fi
+		# the other ways in give the very same store
+		cp "$IMG_STORE/index.json" want.json
+		ls "$IMG_STORE/blobs/sha256" > want.ls
+		gzip -c "$f" > x.tar.gz
+		zstd -q -c "$f" > x.tar.zst
+		for how in pipe dash gz zst; do
+			rm -rf "$IMG_STORE"
+			case $how in
+			pipe) run -0 --separate-stderr sh -c "cat '$f' | img-load -q" ;;
+			dash) run -0 --separate-stderr img-load -q - < "$f" ;;
+			gz) run -0 --separate-stderr sh -c "cat x.tar.gz | img-load -q" ;;
+			zst) run -0 --separate-stderr img-load -q x.tar.zst ;;
+			esac
+			[ "$output" = "${want%$'\n'}" ] || fail "$f ($how): output '$output'"
+			cmp want.json "$IMG_STORE/index.json" || fail "$f ($how): index.json differs"
+			ls "$IMG_STORE/blobs/sha256" | cmp want.ls - || fail "$f ($how): blobs differ"
+			[ -z "$(ls -A "$IMG_STORE/.img/tmp")" ] || fail "$f ($how): temp files left"
+		done
 	done
 }
 
 @test "tiny-oci-layout keeps its manifest digests; loading twice changes nothing" {
-	tar -cf layout.tar -C "$PEERS/tiny-oci-layout" .
-	run -0 img-load -q layout.tar
+	run -0 img-load -q "$A/layout.tar"
 	[ "$(digest_of docker.io/library/tiny:1)" = "$M1" ]
 	[ "$(digest_of docker.io/library/tiny:2)" = "$M2" ]
 	cp "$IMG_STORE/index.json" first
-	run -0 img-load -q layout.tar
+	run -0 img-load -q "$A/layout.tar"
 	cmp first "$IMG_STORE/index.json"
 	umoci ls --layout "$IMG_STORE" | grep -qx docker.io/library/tiny:2
 }
@@ -154,12 +166,11 @@ names_of() {
 }
 
 @test "a Docker 25+ archive: names from index.json, an untagged image from manifest.json" {
-	python3 "$MK" docker25 "$PEERS" d25.tar
-	run -0 --separate-stderr img-load -q d25.tar
+	run -0 --separate-stderr img-load -q "$A/docker25.tar"
 	[ "${lines[0]}" = "Loaded image: tiny:1" ]
 	[ "${lines[1]}" = "Loaded image: tiny:2" ]
 	[[ ${lines[2]} == "Loaded image ID: sha256:"* ]]
-	want1=$(tar -xOf d25.tar index.json | jq -r '.manifests[0].digest')
+	want1=$(tar -xOf "$A/docker25.tar" index.json | jq -r '.manifests[0].digest')
 	[ "$(digest_of docker.io/library/tiny:1)" = "$want1" ]
 	check_tiny 12x
 	cfg=${lines[2]#Loaded image ID: }
@@ -172,9 +183,8 @@ names_of() {
 }
 
 @test "a legacy archive with <v1id>/layer.tar directories loads" {
-	python3 "$MK" legacy "$PEERS" legacy.tar
-	tar -tvf legacy.tar | grep -q '^-.*/layer.tar$'
-	run -0 img-load legacy.tar
+	tar -tvf "$A/legacy.tar" | grep -q '^-.*/layer.tar$'
+	run -0 img-load "$A/legacy.tar"
 	[ "$output" = "Loaded image: tiny:2" ]
 	check_tiny 2
 }
@@ -183,8 +193,7 @@ names_of() {
 	run -0 --separate-stderr img-load --check -S "$BATS_TEST_TMPDIR/nostore" "$PEERS/tiny12-multi-docker.tar"
 	[ "$output" = $'Verified image: tiny:1\nVerified image: tiny:2' ]
 	[ ! -e "$BATS_TEST_TMPDIR/nostore" ]
-	python3 "$MK" flip "$PEERS" flip.tar
-	run -1 --separate-stderr img-load --check flip.tar
+	run -1 --separate-stderr img-load --check "$A/flip.tar"
 	[[ $stderr == *"digest mismatch"* ]]
 	[ ! -e "$IMG_STORE" ]
 }
@@ -202,19 +211,18 @@ names_of() {
 }
 
 @test "--platform loads one manifest of a two-platform index, with no dangling reference" {
-	python3 "$MK" multi "$PEERS" multi.tar
-	run -0 img-load --platform linux/arm64 multi.tar
+	run -0 img-load --platform linux/arm64 "$A/multi.tar"
 	[ "$output" = "Loaded image: multi:1" ]
 	[ "$(digest_of docker.io/library/multi:1)" = "$M2" ]
 	[ "$(jq '.manifests | length' "$IMG_STORE/index.json")" -eq 1 ]
 	[ "$(ls "$IMG_STORE/blobs/sha256" | wc -l)" -eq 4 ]   # manifest, config, 2 layers
 	skopeo inspect --config oci:"$IMG_STORE":docker.io/library/multi:1 | jq -e '.architecture'
 	rm -rf "$IMG_STORE"
-	run -0 img-load --json multi.tar
+	run -0 img-load --json "$A/multi.tar"
 	jq -e '.images[0].mediaType == "application/vnd.oci.image.index.v1+json" and
 		.images[0].names == ["docker.io/library/multi:1"]' <<<"$output"
 	[ "$(ls "$IMG_STORE/blobs/sha256" | wc -l)" -eq 7 ]
-	run -1 --separate-stderr img-load --platform linux/s390x multi.tar
+	run -1 --separate-stderr img-load --platform linux/s390x "$A/multi.tar"
 	[[ $stderr == *"no image for platform linux/s390x"* ]]
 }
 
@@ -227,17 +235,14 @@ names_of() {
 }
 
 @test "bad archives: exit 1, one clear line, the store unchanged" {
-	for m in flip badsize missing dotdot abs symlink both dup; do
-		python3 "$MK" $m "$PEERS" $m.tar
-	done
-	expect_refused flip.tar "blobs/sha256/2d0d77dbd6ed0a292c7048a6e0b228f6ead8f17ba05cd9df4cbcad302908cb9a: digest mismatch (got sha256:"
-	expect_refused badsize.tar "size 1084739, but the descriptor says 1084740"
-	expect_refused missing.tar "blobs/sha256/2d0d77dbd6ed0a292c7048a6e0b228f6ead8f17ba05cd9df4cbcad302908cb9a: missing"
-	expect_refused dotdot.tar "'../x'"
-	expect_refused abs.tar "'/x'"
-	expect_refused symlink.tar "blobs/sha256/291532133922ff779c311f42482c9ac76ce61076beadbb66d1e682bf97fc9846: is a symbolic link"
-	expect_refused both.tar "both 'manifests' and"
-	expect_refused dup.tar "duplicate entry"
+	expect_refused "$A/flip.tar" "blobs/sha256/2d0d77dbd6ed0a292c7048a6e0b228f6ead8f17ba05cd9df4cbcad302908cb9a: digest mismatch (got sha256:"
+	expect_refused "$A/badsize.tar" "size 1084739, but the descriptor says 1084740"
+	expect_refused "$A/missing.tar" "blobs/sha256/2d0d77dbd6ed0a292c7048a6e0b228f6ead8f17ba05cd9df4cbcad302908cb9a: missing"
+	expect_refused "$A/dotdot.tar" "'../x'"
+	expect_refused "$A/abs.tar" "'/x'"
+	expect_refused "$A/symlink.tar" "blobs/sha256/291532133922ff779c311f42482c9ac76ce61076beadbb66d1e682bf97fc9846: is a symbolic link"
+	expect_refused "$A/both.tar" "both 'manifests' and"
+	expect_refused "$A/dup.tar" "duplicate entry"
 }
 
 @test "bad archives: a flipped layer byte in a docker archive, a truncated stream" {
@@ -270,10 +275,9 @@ t = tarfile.open(fileobj=sys.stdout.buffer, mode="w|"); t.addfile(ti, Z(ti.size)
 }
 
 @test "several archives load in turn; a bad one does not stop the others" {
-	python3 "$MK" missing "$PEERS" missing.tar
-	run -1 --separate-stderr img-load -q "$PEERS/tiny1-oci.tar" missing.tar "$PEERS/tiny2-docker.tar"
+	run -1 --separate-stderr img-load -q "$PEERS/tiny1-oci.tar" "$A/missing.tar" "$PEERS/tiny2-docker.tar"
 	[ "$output" = $'Loaded image: tiny:1\nLoaded image: tiny:2' ]
-	[[ $stderr == "img-load: missing.tar: "* ]]
+	[[ $stderr == "img-load: $A/missing.tar: "* ]]
 	check_tiny 12
 }
 
