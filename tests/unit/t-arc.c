@@ -652,3 +652,39 @@ TEST(arcout_utf8_names)
 	free(out.p);
 	free(p);
 }
+
+/* GNU sparse members come out with their holes as zeros. */
+TEST(arc_sparse)
+{
+	char *cmd = xasprintf("cd '%s' && printf 'head' > s && truncate -s 300000 s && "
+	                      "printf 'tail' >> s && tar -S -cf s.tar s", img_test_tmpdir);
+	IMG_ASSERT_EQ_INT(system(cmd), 0);
+	free(cmd);
+	char *p = tmp("s.tar");
+	int fd = open(p, O_RDONLY);
+	struct img_arcin *a;
+	struct img_arcin_entry e;
+	const void *b;
+	size_t n;
+	int64_t tot = 0;
+	unsigned char *all = xcalloc(1, 300004);
+	int r;
+	IMG_ASSERT_EQ_INT(img_arcin_open_fd(fd, 0, &a), 0);
+	IMG_ASSERT_EQ_INT(img_arcin_next(a, &e), 1);
+	IMG_ASSERT_EQ_INT(e.size, 300004);
+	while ((r = img_arcin_block(a, &b, &n)) == 1) {
+		IMG_ASSERT(tot + (int64_t)n <= 300004);
+		memcpy(all + tot, b, n);
+		tot += (int64_t)n;
+	}
+	IMG_ASSERT_EQ_INT(r, 0);
+	IMG_ASSERT_EQ_INT(tot, 300004);
+	IMG_ASSERT(memcmp(all, "head", 4) == 0);
+	IMG_ASSERT(memcmp(all + 300000, "tail", 4) == 0);
+	for (size_t i = 4; i < 300000; i++)
+		if (all[i]) { IMG_ASSERT(all[i] == 0); }
+	img_arcin_free(a);
+	close(fd);
+	free(all);
+	free(p);
+}
