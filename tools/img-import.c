@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -869,6 +870,7 @@ struct layer {
 	struct img_store *store;
 	struct img_blob_writer *bw;
 	struct img_compw *cw;
+	struct pipe *pipe;
 	struct img_hash *diff;
 	struct img_arcout *ao;
 	struct img_progress *pg;
@@ -886,14 +888,165 @@ sink_blob(void *arg, const void *buf, size_t n)
 	return img_blob_write(l->bw, buf, n);
 }
 
+/* Compression runs in a second thread: the tar stream is cut into chunks that the
+ * compressor (and the blob writer behind it, which hashes the compressed bytes) takes
+ * while this thread reads the input, writes the tar and hashes the diff_id.
+ * Memory: PIPE_SLOTS chunks of PIPE_CHUNK bytes. */
+enum { PIPE_SLOTS = 4, PIPE_CHUNK = 1 << 20 };
+
+struct pipe {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t th;
+	int started;
+	char *buf[PIPE_SLOTS];
+	size_t len[PIPE_SLOTS];
+	size_t rd, count;        /* full slots: rd .. rd+count-1 (the one at rd maybe in use) */
+	size_t fill;             /* bytes in the slot being filled, (rd + count) % PIPE_SLOTS */
+	int eof, err;
+	char errmsg[512];
+	struct img_compw *cw;
+};
+
+static void *
+pipe_worker(void *arg)
+{
+	struct pipe *p = arg;
+	int err = 0;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		size_t slot;
+		while (p->count == 0 && !p->eof)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->count == 0)
+			break;
+		slot = p->rd;
+		pthread_mutex_unlock(&p->mu);
+		if (!err && img_compw_write(p->cw, p->buf[slot], p->len[slot]) < 0) {
+			err = 1;
+			snprintf(p->errmsg, sizeof p->errmsg, "%s", img_errmsg());
+		}
+		pthread_mutex_lock(&p->mu);
+		if (err)
+			p->err = 1;
+		p->rd = (p->rd + 1) % PIPE_SLOTS;
+		p->count--;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (!err && img_compw_finish(p->cw) < 0) {
+		snprintf(p->errmsg, sizeof p->errmsg, "%s", img_errmsg());
+		err = 1;
+	}
+	pthread_mutex_lock(&p->mu);
+	p->err |= err;
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static int
+pipe_start(struct pipe *p, struct img_compw *cw)
+{
+	memset(p, 0, sizeof *p);
+	p->cw = cw;
+	for (int i = 0; i < PIPE_SLOTS; i++)
+		p->buf[i] = xmalloc(PIPE_CHUNK);
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	if (pthread_create(&p->th, NULL, pipe_worker, p) != 0) {
+		img_seterr("cannot start the compression thread");
+		return -1;
+	}
+	p->started = 1;
+	return 0;
+}
+
+/* Hand the slot being filled to the worker and wait for a free one. 0 or -1. */
+static int
+pipe_push(struct pipe *p)
+{
+	int err;
+
+	pthread_mutex_lock(&p->mu);
+	p->len[(p->rd + p->count) % PIPE_SLOTS] = p->fill;
+	p->count++;
+	pthread_cond_broadcast(&p->cv);
+	while (p->count == PIPE_SLOTS && !p->err)
+		pthread_cond_wait(&p->cv, &p->mu);
+	err = p->err;
+	p->fill = 0;
+	pthread_mutex_unlock(&p->mu);
+	if (err) {
+		img_seterr("%s", p->errmsg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+pipe_write(struct pipe *p, const void *buf, size_t n)
+{
+	const char *b = buf;
+
+	while (n > 0) {
+		size_t k = PIPE_CHUNK - p->fill, slot;
+		if (k > n)
+			k = n;
+		pthread_mutex_lock(&p->mu);
+		slot = (p->rd + p->count) % PIPE_SLOTS;
+		pthread_mutex_unlock(&p->mu);
+		memcpy(p->buf[slot] + p->fill, b, k);
+		p->fill += k;
+		b += k;
+		n -= k;
+		if (p->fill == PIPE_CHUNK && pipe_push(p) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Flush, let the worker finish the compressed stream, join. With ok == 0 (abort) the
+ * rest is dropped. 0 or -1. */
+static int
+pipe_finish(struct pipe *p, int ok)
+{
+	int rc = 0;
+
+	if (!p->started)
+		goto free;
+	if (ok && p->fill > 0 && pipe_push(p) < 0)
+		ok = 0, rc = -1;
+	pthread_mutex_lock(&p->mu);
+	if (!ok)
+		p->err = 1;         /* the worker drops what is left */
+	p->eof = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->th, NULL);
+	if (ok && p->err) {
+		img_seterr("%s", p->errmsg);
+		rc = -1;
+	}
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	p->started = 0;
+free:
+	for (int i = 0; i < PIPE_SLOTS; i++) {
+		free(p->buf[i]);
+		p->buf[i] = NULL;
+	}
+	return rc;
+}
+
 static int
 sink_tar(void *arg, const void *buf, size_t n)
 {
 	struct layer *l = arg;
 
 	img_hash_update(l->diff, buf, n);
-	if (l->cw)
-		return img_compw_write(l->cw, buf, n);
+	if (l->pipe)
+		return pipe_write(l->pipe, buf, n);
 	return img_blob_write(l->bw, buf, n);
 }
 
@@ -1288,7 +1441,8 @@ walk_dir(struct dirwalk *w, int dfd, const char *rel)
 		img_seterr_errno("cannot read directory '%s%s%s'", w->root, *rel ? "/" : "", rel);
 		goto out;
 	}
-	qsort(names, n, sizeof *names, cmp_names);
+	if (n > 1)
+		qsort(names, n, sizeof *names, cmp_names);
 	for (size_t i = 0; i < n; i++) {
 		char *sub = *rel ? xasprintf("%s/%s", rel, names[i]) : xstrdup(names[i]);
 		int r = walk_one(w, dirfd(d), names[i], sub);
@@ -1346,6 +1500,7 @@ write_layer(const struct import_opts *o, struct img_store *s, struct result *res
 	struct layer l = { .store = s, .clamp = img_source_date_epoch(), .quiet = o->quiet,
 	                   .src = o->input };
 	struct stat st;
+	struct pipe pipe = { .started = 0 };
 	int is_dir = 0, fd = -1, rc = -1;
 	int64_t mt = l.clamp >= 0 ? l.clamp : 0;
 
@@ -1372,6 +1527,9 @@ write_layer(const struct import_opts *o, struct img_store *s, struct result *res
 		l.cw = img_compw_new(o->comp, o->level, sink_blob, &l);
 		if (!l.cw)
 			goto out;
+		if (pipe_start(&pipe, l.cw) < 0)
+			goto out;
+		l.pipe = &pipe;
 	}
 	l.ao = img_arcout_new_sink(sink_tar, &l, mt);
 	if (!l.ao)
@@ -1386,13 +1544,21 @@ write_layer(const struct import_opts *o, struct img_store *s, struct result *res
 	}
 	if (img_arcout_close(l.ao) < 0)
 		goto out;
-	if (l.cw && img_compw_finish(l.cw) < 0)
-		goto out;
+	if (l.pipe) {
+		int r = pipe_finish(l.pipe, 1);
+		l.pipe = NULL;
+		if (r < 0)
+			goto out;
+	}
 	img_hash_final(l.diff, &res->diff_id);
 	res->blob_size = (int64_t)img_blob_written(l.bw);
 	rc = img_blob_commit(l.bw, NULL, -1, &res->blob);
 	l.bw = NULL;
 out:
+	if (l.pipe)
+		pipe_finish(l.pipe, 0);
+	else if (l.cw && rc < 0)
+		pipe_finish(&pipe, 0);      /* frees the buffers of a pipe that did not start */
 	img_progress_done(l.pg);
 	if (l.bw)
 		img_blob_abort(l.bw);
@@ -1632,6 +1798,17 @@ out:
 	return rc;
 }
 
+/* Flush stdout; 1 (after saying why) when the data did not get out. */
+static int
+close_stdout(void)
+{
+	if (img_close_stdout() < 0) {
+		warnx("%s", img_errmsg());
+		return 1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1659,7 +1836,7 @@ main(int argc, char *argv[])
 		case 'h':
 			help();
 			free(o.changes);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return close_stdout();
 		case OPT_JSON:
 			o.json = 1;
 			break;
@@ -1676,7 +1853,7 @@ main(int argc, char *argv[])
 		case OPT_LIST_OPTIONS:
 			img_list_options(stdout, longopts);
 			free(o.changes);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return close_stdout();
 		case 'm':
 			o.message = optarg;
 			break;
@@ -1698,7 +1875,7 @@ main(int argc, char *argv[])
 		case OPT_VERSION:
 			printf("%s %s\n", img_progname(), IMG_VERSION);
 			free(o.changes);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return close_stdout();
 		default:
 			usage();
 		}
@@ -1767,7 +1944,7 @@ main(int argc, char *argv[])
 	rc = run(&o, canon, &plat);
 	free(canon);
 	free(o.changes);
-	if (img_close_stdout() < 0 && rc == 0)
+	if (close_stdout() != 0)
 		rc = 1;
 	return rc;
 }

@@ -406,7 +406,8 @@ run(const struct ls_opts *o)
 			r--;
 		}
 	}
-	qsort(rows, nrows, sizeof *rows, cmp_rows);
+	if (nrows > 1)
+		qsort(rows, nrows, sizeof *rows, cmp_rows);
 	print_rows(o, rows, nrows);
 	rc = broken;
 out:
@@ -427,6 +428,17 @@ out:
 	return rc;
 }
 
+/* Flush stdout; 1 (after saying why) when the data did not get out. */
+static int
+close_stdout(void)
+{
+	if (img_close_stdout() < 0) {
+		warnx("%s", img_errmsg());
+		return 1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -444,13 +456,13 @@ main(int argc, char *argv[])
 			break;
 		case 'h':
 			help();
-			return img_close_stdout() < 0 ? 1 : 0;
+			return close_stdout();
 		case OPT_JSON:
 			o.json = 1;
 			break;
 		case OPT_LIST_OPTIONS:
 			img_list_options(stdout, longopts);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return close_stdout();
 		case OPT_NO_TRUNC:
 			o.no_trunc = 1;
 			break;
@@ -462,7 +474,7 @@ main(int argc, char *argv[])
 			break;
 		case OPT_VERSION:
 			printf("%s %s\n", img_progname(), IMG_VERSION);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return close_stdout();
 		default:
 			usage();
 		}
@@ -478,7 +490,7 @@ main(int argc, char *argv[])
 	o.pattern = argc ? argv[0] : NULL;
 
 	rc = run(&o);
-	if (img_close_stdout() < 0)
+	if (close_stdout() != 0)
 		rc = 1;
 	return rc;
 }

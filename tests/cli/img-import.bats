@@ -338,7 +338,8 @@ same_tree_as_umoci() {
 }
 
 @test "> /dev/full fails; -q prints only the digest; progress goes to stderr" {
-	run -1 bash -c "img-import -q '$TINY' full:1 > /dev/full"
+	run -1 --separate-stderr bash -c "img-import -q '$TINY' full:1 > /dev/full"
+	[ "$stderr" = "img-import: write error on stdout: No space left on device" ]
 	run -0 --separate-stderr img-import --progress plain "$TINY" p:1
 	[[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
 	run -0 --separate-stderr img-import -q "$TINY" p:2

@@ -174,7 +174,8 @@ setup_store() {
 }
 
 @test "> /dev/full fails; skopeo-written layouts are listed too" {
-	run -1 bash -c 'img-ls > /dev/full'
+	run -1 --separate-stderr bash -c 'img-ls > /dev/full'
+	[ "$stderr" = "img-ls: write error on stdout: No space left on device" ]
 	cp -r "$PEERS/tiny-oci-layout" st
 	chmod -R u+w st
 	run -0 img-ls -S st
