@@ -839,6 +839,16 @@ out:
 	return status;
 }
 
+/* Flush stdout last: a write error there is a failure (but EPIPE is quiet). */
+static int finish(int status)
+{
+	if (img_close_stdout() < 0) {
+		warnx("%s", img_errmsg());
+		status = 1;
+	}
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct gc_opts o = { 0 };
@@ -851,7 +861,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'h':
 			help();
-			return img_close_stdout() < 0 ? 1 : 0;
+			return finish(0);
 		case 'n':
 			o.dry_run = 1;
 			break;
@@ -869,10 +879,10 @@ int main(int argc, char **argv)
 			break;
 		case OPT_LIST_OPTIONS:
 			img_list_options(stdout, longopts);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return finish(0);
 		case OPT_VERSION:
 			printf("%s %s\n", img_progname(), IMG_VERSION);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return finish(0);
 		default:
 			usage();
 		}
@@ -893,7 +903,5 @@ int main(int argc, char **argv)
 	status = o.check ? check(s, &o, &said) : gc(s, &o, &said);
 	img_store_close(s);
 	free(path);
-	if (img_close_stdout() < 0)
-		status = 1;
-	return status;
+	return finish(status);
 }

@@ -732,6 +732,16 @@ out:
 	return status;
 }
 
+/* Flush stdout last: a write error there is a failure (but EPIPE is quiet). */
+static int finish(int status)
+{
+	if (img_close_stdout() < 0) {
+		warnx("%s", img_errmsg());
+		status = 1;
+	}
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct rm_opts o = { 0 };
@@ -745,19 +755,19 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			help();
-			return img_close_stdout() < 0 ? 1 : 0;
+			return finish(0);
 		case 'S':
 			o.store = optarg;
 			break;
 		case OPT_LIST_OPTIONS:
 			img_list_options(stdout, longopts);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return finish(0);
 		case OPT_NO_PRUNE:
 			o.no_prune = 1;
 			break;
 		case OPT_VERSION:
 			printf("%s %s\n", img_progname(), IMG_VERSION);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return finish(0);
 		default:
 			usage();
 		}
@@ -768,7 +778,5 @@ int main(int argc, char **argv)
 		usage();
 
 	status = run(&o, argc, argv);
-	if (img_close_stdout() < 0)
-		status = 1;
-	return status;
+	return finish(status);
 }

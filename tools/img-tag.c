@@ -117,6 +117,16 @@ static int run(const struct tag_opts *o)
 	return status;
 }
 
+/* Flush stdout last: a write error there is a failure (but EPIPE is quiet). */
+static int finish(int status)
+{
+	if (img_close_stdout() < 0) {
+		warnx("%s", img_errmsg());
+		status = 1;
+	}
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct tag_opts o = { 0 };
@@ -129,16 +139,16 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'h':
 			help();
-			return img_close_stdout() < 0 ? 1 : 0;
+			return finish(0);
 		case 'S':
 			o.store = optarg;
 			break;
 		case OPT_LIST_OPTIONS:
 			img_list_options(stdout, longopts);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return finish(0);
 		case OPT_VERSION:
 			printf("%s %s\n", img_progname(), IMG_VERSION);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return finish(0);
 		default:
 			usage();
 		}
@@ -164,7 +174,5 @@ int main(int argc, char **argv)
 
 	status = run(&o);
 	free(target);
-	if (img_close_stdout() < 0)
-		status = 1;
-	return status;
+	return finish(status);
 }

@@ -309,7 +309,9 @@ size_of() { stat -c %s "$(blob "$1")"; }
 
 @test "a write error on stdout fails" {
 	copy_tiny 1 docker.io/library/tiny:1
-	run -1 bash -c 'img-gc -n > /dev/full'
+	run -1 --separate-stderr bash -c 'img-gc -n > /dev/full'
+	[[ "$stderr" == "img-gc: write error on stdout: No space left on device" ]]
+	run -1 bash -c 'img-gc --check --json > /dev/full'
 }
 
 # Two writer loops (img-load and img-import, or img-import twice) and one img-gc loop
