@@ -311,6 +311,17 @@ static void txn_untag(struct rm_txn *t, const char *name)
 	t->untagged[t->nuntagged++] = xstrdup(name);
 }
 
+/* Named in any way: a name we cannot normalize (a bare "v3" from docker save) counts. */
+static int is_named(json_t *e)
+{
+	char nbuf[512];
+	json_t *ann = json_object_get(e, "annotations");
+
+	return json_is_string(json_object_get(ann, IMG_ANN_REF_NAME)) ||
+	       json_is_string(json_object_get(ann, IMG_ANN_CTR_NAME)) ||
+	       img_index_entry_name(e, nbuf, sizeof(nbuf));
+}
+
 /* Delete the image whose top digest is dig: every entry with that digest (their names
  * are recorded as untagged), and unnamed referrer entries whose subject it is. */
 static void delete_image(struct rm_txn *t, json_t *manifests, const char *dig)
@@ -339,20 +350,20 @@ static void delete_image(struct rm_txn *t, json_t *manifests, const char *dig)
 		if (json_is_object(ann))
 			subj = json_string_value(json_object_get(ann, "io.containerd.manifest.subject"));
 		if ((ed && strcmp(ed, dig) == 0) ||
-		    (subj && strcmp(subj, dig) == 0 && !img_index_entry_name(e, nbuf, sizeof(nbuf))))
+		    (subj && strcmp(subj, dig) == 0 && !is_named(e)))
 			json_array_remove(manifests, i);
 	}
 }
 
 static int has_named_entry(json_t *manifests, const char *dig)
 {
-	char nbuf[512];
 	json_t *e;
 	size_t i;
 
 	json_array_foreach(manifests, i, e) {
 		const char *ed = entry_digest(e);
-		if (ed && strcmp(ed, dig) == 0 && img_index_entry_name(e, nbuf, sizeof(nbuf)))
+
+		if (ed && strcmp(ed, dig) == 0 && is_named(e))
 			return 1;
 	}
 	return 0;
@@ -384,8 +395,7 @@ static int rm_by_name(struct rm_txn *t, json_t *manifests, const char *canon)
 		/* Entries that lost the name and share their digest with a named one go. */
 		for (i = json_array_size(manifests); i-- > 0;) {
 			e = json_array_get(manifests, i);
-			if (entry_digest(e) && strcmp(entry_digest(e), dig) == 0 &&
-			    !img_index_entry_name(e, nbuf, sizeof(nbuf)))
+			if (entry_digest(e) && strcmp(entry_digest(e), dig) == 0 && !is_named(e))
 				json_array_remove(manifests, i);
 		}
 	}

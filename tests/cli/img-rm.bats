@@ -226,3 +226,16 @@ names() {
 	[ "$(grep -c '^Deleted: ' <<<"$output")" -eq 3 ]
 	wait
 }
+
+@test "an entry with a foreign name (a bare tag) keeps its image" {
+	copy_tiny 1 docker.io/library/tiny:1
+	copy_tiny 1 v3
+	m1=$(mdigest docker.io/library/tiny:1)
+	[ "$(mdigest v3)" = "$m1" ]
+	before=$(ls "$IMG_STORE/blobs/sha256")
+	run -0 img-rm tiny:1
+	[ "$output" = "Untagged: tiny:1" ]
+	[ "$(names)" = "v3" ]
+	[ "$(ls "$IMG_STORE/blobs/sha256")" = "$before" ]
+	run -0 skopeo inspect "oci:$IMG_STORE:v3"
+}
