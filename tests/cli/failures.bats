@@ -365,6 +365,57 @@ load_fails() {
 	[ "$(find "$IMG_STORE/blobs" -type f | wc -l)" -eq $((before - 3)) ]
 }
 
+# ---- a failure after the rename: the outcome must still be all or nothing ----
+
+@test "img-save -o: a failure to sync the directory after the rename leaves no FILE if it exits 1" {
+	import_tiny tiny:1
+	# fsync 1: the temp file; fsync 2: the directory, after the rename
+	inj fsync:EIO:2 img-save -q -o out.tar tiny:1
+	grep -q 'fsync.*EIO' inject.log || fail "nothing injected"
+	if [ "$status" -ne 0 ]; then
+		[ ! -e out.tar ] || fail "exit $status ($stderr) but out.tar is there"
+	else
+		cmp -s out.tar <(img-save tiny:1) || fail "exit 0 but out.tar is wrong"
+	fi
+	[ -z "$(ls -A | grep '^out\.tar\.')" ] || fail "temp left: $(ls -A)"
+}
+
+@test "img-tag: a failure to sync the store after replacing index.json is all or nothing" {
+	two_images
+	snap
+	# fsync 1: the new index; fsync 2: the store directory, after the rename
+	inj fsync:EIO:2 img-tag tiny:1 tiny:new
+	grep -q 'fsync.*EIO' inject.log || fail "nothing injected"
+	if [ "$status" -ne 0 ]; then
+		cmp -s "$IMG_STORE/index.json" index.before ||
+			fail "exit $status ($stderr) but index.json changed: $(img-ls)"
+	else
+		[ -n "$(img-ls -q tiny:new)" ] || fail "exit 0 but no tiny:new"
+	fi
+}
+
+# ---- what a correct program must shrug off ----
+
+@test "short reads and writes, and EINTR, change nothing" {
+	import_tiny tiny:1
+	img-save tiny:1 > ref.tar
+	local want spec
+	want=$(img-ls --digests tiny)
+	for spec in write:SHORT:fd=any write:SHORT:max=1000 read:SHORT:max=7 \
+	            write:EINTR:once:fd=any read:EINTR:once; do
+		inj "$spec" sh -c 'exec img-save tiny:1 > o.tar'
+		[ "$status" -eq 0 ] || fail "$spec: img-save: exit $status: $stderr"
+		cmp -s o.tar ref.tar || fail "$spec: img-save wrote other bytes"
+		inj "$spec" img-load -q -S "s-$spec" < ref.tar
+		[ "$status" -eq 0 ] || fail "$spec: img-load: exit $status: $stderr"
+		[ "$(img-ls -S "s-$spec" --digests tiny)" = "$want" ] || fail "$spec: img-load stored another image"
+		inj "$spec" img-import -q -S "i-$spec" - tiny:1 < "$PEERS/src/tiny-rootfs.tar"
+		[ "$status" -eq 0 ] || fail "$spec: img-import: exit $status: $stderr"
+		[ "$(img-ls -S "i-$spec" --digests tiny)" = "$want" ] || fail "$spec: img-import made another image"
+		[ -s inject.log ] || fail "$spec: nothing injected"
+	done
+}
+
 # ---- stdout on a full device ----
 
 @test "> /dev/full fails for every program that writes to stdout" {

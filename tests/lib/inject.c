@@ -8,7 +8,9 @@
  *            "fsync" also fdatasync; "unlink" also unlinkat)
  *   ACTION  an errno name (ENOSPC, EIO, EXDEV, ...) or number: the call fails with it;
  *           PAUSE: the call sleeps (sleep=S seconds, default 30) and then proceeds,
- *           so that a test can signal the process at a known point.
+ *           so that a test can signal the process at a known point;
+ *           SHORT: read/write transfer fewer bytes than asked (half, or max=K), which
+ *           a correct caller must loop over.
  *   OPT     N        act from the Nth matching call on (1-based; default 1)
  *           once     act on the Nth matching call only; later calls pass
  *           fd=nostd fds other than 0, 1, 2 (default for write-like calls)
@@ -22,6 +24,7 @@
  *           path=S   rename/renameat/linkat: only when the new name contains S;
  *                    unlink/unlinkat: when the name contains S
  *           sleep=S  seconds for PAUSE
+ *           max=K    bytes per call for SHORT (default: half of what was asked, at least 1)
  * Examples: IMG_INJECT=write:ENOSPC:3   IMG_INJECT=read:EIO:fd=0:bytes=100000
  *           IMG_INJECT=rename:EXDEV:path=index.json   IMG_INJECT=write:PAUSE:2:sleep=20
  * IMG_INJECT_LOG=FILE appends one line per action taken ("write fd=5: ENOSPC"), so a test
@@ -52,6 +55,7 @@ static const char *const call_names[C_NCALLS] = {
 
 enum { FD_DEFAULT, FD_ANY, FD_NOSTD, FD_REG, FD_FIFO, FD_NUM };
 #define PAUSE_ACTION (-1)
+#define SHORT_ACTION (-2)
 #define MAX_RULES 8
 
 struct rule {
@@ -63,10 +67,12 @@ struct rule {
 	long long bytes;       /* -1: not byte-limited */
 	char path[256];
 	unsigned sleep_s;
+	long long max;         /* SHORT: bytes per call, 0 = half */
 	/* state */
 	unsigned long count;
 	long long passed;
 	int fired;
+	int logged;
 };
 
 static struct rule rules[MAX_RULES];
@@ -141,6 +147,8 @@ static const char *errname(int e)
 	size_t i;
 	if (e == PAUSE_ACTION)
 		return "PAUSE";
+	if (e == SHORT_ACTION)
+		return "SHORT";
 	for (i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++)
 		if (errnos[i].val == e)
 			return errnos[i].name;
@@ -199,6 +207,8 @@ static void parse_rule(char *txt)
 		die("no action", txt);
 	if (strcmp(tok, "PAUSE") == 0)
 		r->err = PAUSE_ACTION;
+	else if (strcmp(tok, "SHORT") == 0)
+		r->err = SHORT_ACTION;
 	else if (parse_num(tok, &v) == 0 && v > 0 && v < 4096)
 		r->err = (int)v;
 	else {
@@ -228,11 +238,17 @@ static void parse_rule(char *txt)
 			r->bytes = v;
 		else if (strncmp(tok, "sleep=", 6) == 0 && parse_num(tok + 6, &v) == 0 && v < 100000)
 			r->sleep_s = (unsigned)v;
+		else if (strncmp(tok, "max=", 4) == 0 && parse_num(tok + 4, &v) == 0 && v > 0)
+			r->max = v;
 		else if (strncmp(tok, "path=", 5) == 0 && strlen(tok + 5) < sizeof(r->path))
 			strcpy(r->path, tok + 5);
 		else
 			die("unknown option", tok);
 	}
+	if (r->err == SHORT_ACTION && (r->calls & (1u << C_WRITEV)))
+		r->calls &= ~(1u << C_WRITEV);   /* writev short counts: not simulated */
+	if (r->err == SHORT_ACTION && !(r->calls & (1u << C_READ | 1u << C_WRITE | 1u << C_PWRITE)))
+		die("SHORT is for read and write", txt);
 	if (r->fdmode == FD_DEFAULT)
 		r->fdmode = (r->calls & (1u << C_READ)) ? FD_ANY : FD_NOSTD;
 }
@@ -343,6 +359,17 @@ static int decide(enum call c, int fd, const char *path, size_t *limit)
 		if (r->once && __atomic_exchange_n(&r->fired, 1, __ATOMIC_SEQ_CST))
 			continue;
 		r->fired = 1;
+		if (r->err == SHORT_ACTION) {
+			size_t k;
+			if (!limit || *limit <= 1)
+				continue;
+			k = r->max > 0 ? (size_t)r->max : *limit / 2;
+			if (k < *limit)
+				*limit = k;
+			if (!__atomic_exchange_n(&r->logged, 1, __ATOMIC_SEQ_CST))
+				logf_("%s fd=%d: SHORT (first)\n", call_names[c], fd);
+			continue;
+		}
 		logf_("%s fd=%d%s%s: %s\n", call_names[c], fd, path ? " " : "", path ? path : "",
 		      errname(r->err));
 		if (r->err == PAUSE_ACTION) {
