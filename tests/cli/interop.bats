@@ -145,6 +145,19 @@ EOF
 	[ "$output" = "$(printf 'tiny v2\n/opt/old:\nz.txt\n\n/usr/share/tiny:\na.txt\nc-link.txt\nc.txt\ngone')" ]
 }
 
+@test "podman runs what img-import --change made, loaded from a gzip pipe" {
+	command -v runc >/dev/null || skip "runc is not installed"
+	import_tiny tiny:1
+	mkdir -p top/opt/app
+	echo data > top/opt/app/f
+	img-import -q -b tiny:1 -c 'ENV GREETING="hi there"' -c 'WORKDIR /opt/app' -c 'USER 1000:1000' \
+		-c 'ENTRYPOINT ["/bin/busybox"]' -c 'CMD ["sh","-c","echo $GREETING; pwd; id -u; cat f"]' \
+		top chg:1 > /dev/null
+	img-save chg:1 | gzip | pm load -q > /dev/null
+	run -0 pm_run docker.io/library/chg:1
+	[ "$output" = "$(printf 'hi there\n/opt/app\n1000\ndata')" ]
+}
+
 @test "umoci unpacks from the store the tree podman sees" {
 	import_both
 	img-save tiny:2 | pm load -q > /dev/null
