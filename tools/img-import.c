@@ -1133,8 +1133,6 @@ put_entry(struct layer *l, const char *path, enum img_ent_type type, mode_t perm
 	struct archive_entry *e;
 	int rc, c;
 
-	if (check_path(l, path, cls_of(type)) < 0)
-		return -1;
 	if (type == IMG_ENT_HARDLINK) {
 		c = ps_get(&l->seen, link, strlen(link));
 		if (c != PC_OTHER && c != PC_SYMLINK) {
@@ -1142,6 +1140,8 @@ put_entry(struct layer *l, const char *path, enum img_ent_type type, mode_t perm
 			return -1;
 		}
 	}
+	if (check_path(l, path, cls_of(type)) < 0)
+		return -1;
 	if (uid < 0 || gid < 0 || uid > UINT32_MAX || gid > UINT32_MAX) {
 		img_seterr("entry '%s': invalid owner %" PRId64 ":%" PRId64, path, uid, gid);
 		return -1;

@@ -84,6 +84,7 @@ same_tree_as_umoci() {
 	same_tree_as_umoci docker.io/library/t:tar tree
 	grep -q "user.comment=" want.sum
 	grep -q $'\tfifo\t' want.sum
+	[ ! -c tree/dev/null ] || grep -q $'^dev/null\tchr\t644\t0\t0\t1,3\t' got.sum
 	grep -q '^usr/share/doc/with space.txt' want.sum
 	grep -q $'^usr/share/doc/a.txt\t.*\tusr/share/doc/a-hard.txt$' got.sum
 	# the layer: relative names, numeric owners, a hard link entry, mtimes clamped
@@ -288,11 +289,12 @@ same_tree_as_umoci() {
 	mk("abs.tar", [("/etc/passwd", "f", b"x")])
 	mk("hardlink.tar", [("a", "f", b"x"), ("b", "h", "../../etc/shadow")])
 	mk("hardlink-nothing.tar", [("b", "h", "etc/shadow")])
+	mk("hardlink-self.tar", [("b", "h", "b")])
 	mk("undersymlink.tar", [("etc", "s", "/etc"), ("etc/passwd", "f", b"x")])
 	mk("dup.tar", [("a", "f", b"x"), ("a", "f", b"y")])
 	EOF
 	for f in notatar.txt trunc.tar.gz trunc.tar dotdot.tar abs.tar hardlink.tar \
-	         hardlink-nothing.tar undersymlink.tar dup.tar; do
+	         hardlink-nothing.tar hardlink-self.tar undersymlink.tar dup.tar; do
 		run --separate-stderr img-import "$f" bad:1
 		[ "$status" -eq 1 ] || fail "$f: exit $status"
 		[ "${#stderr_lines[@]}" -eq 1 ] || fail "$f: $stderr"
@@ -306,9 +308,9 @@ same_tree_as_umoci() {
 		command -v setpriv >/dev/null || skip "setpriv missing"
 		d=$BATS_TEST_TMPDIR
 		while [ "$d" != / ]; do chmod o+x "$d"; d=$(dirname "$d"); done
-		chmod -R o+rwX "$IMG_STORE" tree/etc tree/usr tree/home tree/tmp tree/empty
-		chmod o+rx tree
-		chmod 0755 tree/home/user
+		chmod -R o+rwX "$IMG_STORE"
+		chmod -R o+rX tree
+		chmod 000 tree/secret
 		run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups \
 			env PATH="$PATH" IMG_STORE="$IMG_STORE" img-import tree bad:1
 	else
