@@ -1046,6 +1046,16 @@ run(struct save_opts *o, char **images, int nimages)
 		out_open = 1;
 	}
 	k.fd = out.fd;
+	/* A larger pipe means fewer wake-ups of both ends (best effort; Linux only). */
+#ifdef F_SETPIPE_SZ
+	{
+		struct stat st;
+
+		if (fstat(k.fd, &st) == 0 && S_ISFIFO(st.st_mode) &&
+		    fcntl(k.fd, F_GETPIPE_SZ) < (int)(1 << 20))
+			(void)fcntl(k.fd, F_SETPIPE_SZ, 1 << 20);
+	}
+#endif
 	k.buf = xmalloc(OUT_BUF);
 	k.progress = img_progress_new(o->quiet ? IMG_PROGRESS_NONE : o->progress, "saving", total);
 	if (write_archive(&sv, &k, total, &quiet) < 0) {
