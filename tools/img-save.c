@@ -880,9 +880,10 @@ out:
 	return rc;
 }
 
-/* Write the archive. 0, or -1 with img_errmsg(); *quiet set when the reader went away. */
+/* Write the archive. 0, or -1 with img_errmsg(); *wfail set when the output failed
+ * (rather than the store). */
 static int
-write_archive(struct save *sv, struct sink *k, uint64_t total, int *quiet)
+write_archive(struct save *sv, struct sink *k, uint64_t total, int *wfail)
 {
 	struct img_arcout *a;
 	struct copier cp;
@@ -940,8 +941,7 @@ write_archive(struct save *sv, struct sink *k, uint64_t total, int *quiet)
 	}
 	rc = 0;
 out:
-	if (rc < 0 && write_failed && k->epipe)
-		*quiet = 1;
+	*wfail = rc < 0 && write_failed;
 	if (a)
 		img_arcout_free(a);
 	copier_release(&cp);
@@ -980,7 +980,7 @@ run(struct save_opts *o, char **images, int nimages)
 	struct sink k;
 	char *dir;
 	uint64_t total = 0;
-	int status = 1, out_open = 0, quiet = 0, i, bad = 0;
+	int status = 1, out_open = 0, wfail = 0, i, bad = 0;
 
 	memset(&sv, 0, sizeof sv);
 	memset(&k, 0, sizeof k);
@@ -1058,10 +1058,14 @@ run(struct save_opts *o, char **images, int nimages)
 #endif
 	k.buf = xmalloc(OUT_BUF);
 	k.progress = img_progress_new(o->quiet ? IMG_PROGRESS_NONE : o->progress, "saving", total);
-	if (write_archive(&sv, &k, total, &quiet) < 0) {
-		if (!quiet)
-			warnx("%s%s%s", o->output ? o->output : "", o->output ? ": " : "",
-			      img_errmsg());
+	if (write_archive(&sv, &k, total, &wfail) < 0) {
+		/* The reader of a pipe went away: stop without a word. */
+		if (wfail && k.epipe)
+			goto out;
+		if (wfail && o->output)
+			warnx("%s: %s", o->output, img_errmsg());
+		else
+			warnx("%s", img_errmsg());
 		goto out;
 	}
 	if (img_out_commit(&out) < 0) {

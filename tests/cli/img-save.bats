@@ -388,3 +388,16 @@ store_multi() {
 	[ "$(jq -r '.manifests[0].annotations["io.containerd.image.name"]' back/index.json)" = docker.io/library/tiny:1 ]
 	img-save -q -S back tiny:1 | cmp - out.tar
 }
+
+@test "an unnamed image saved by ID: one unnamed descriptor, no repositories" {
+	store_tiny 1
+	jq -c 'del(.manifests[0].annotations)' "$IMG_STORE/index.json" > index.new
+	mv index.new "$IMG_STORE/index.json"
+	img-save -q "${TINY1_CONFIG:7:12}" > out.tar
+	[ "$(tar -tf out.tar | head -n4 | tr '\n' ' ')" = "oci-layout index.json manifest.json blobs/ " ]
+	mkdir x && tar -xf out.tar -C x
+	[ "$(jq -c '.manifests' x/index.json)" = "[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"$TINY1_MANIFEST\",\"size\":349}]" ]
+	[ "$(jq -c '.[0].RepoTags' x/manifest.json)" = "[]" ]
+	skopeo copy -q oci-archive:out.tar oci:d:x
+	skopeo copy -q docker-archive:out.tar oci:d:y
+}
