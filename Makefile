@@ -73,7 +73,7 @@ $(BUILD)/inject.so: tests/lib/inject.c
 # ---- set-up ----
 DEB_PKGS = libarchive-dev zlib1g-dev libisal-dev liblzma-dev libzstd-dev libssl-dev \
            libjansson-dev pkg-config bats jq skopeo umoci podman scdoc isal zstd \
-           attr time mandoc
+           attr time mandoc runc
 deps:
 	@sh .ci/deps $(DEB_PKGS)
 
@@ -126,6 +126,6 @@ clean:
 	rm -rf build build-asan $(BUILD)
 
 .PHONY: all deps check check-asan check-man man completions demo bench install uninstall clean
-.PRECIOUS: $(BUILD)/tools/%.o
+.SECONDARY: $(TOOL_SRC:%.c=$(BUILD)/%.o)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -10,7 +10,7 @@
 #include "util.h"
 
 static const char *progname = "img";
-static char errbuf[1024];
+static _Thread_local char errbuf[1024];   /* per thread: workers fail independently */
 
 static void oom(void)
 {
@@ -156,23 +156,28 @@ static int parse_rfc3339(const char *s, time_t *out)
 	return 0;
 }
 
+/* As docker's units.HumanDuration, followed by " ago". */
 const char *img_human_age(const char *rfc3339, char *buf, size_t len)
 {
 	time_t t, now = time(NULL);
-	long long d;
+	long long d, h;
 
 	if (!rfc3339 || parse_rfc3339(rfc3339, &t) < 0) {
 		snprintf(buf, len, "N/A");
 		return buf;
 	}
 	d = (long long)(now - t);
+	h = (d + 1800) / 3600;
 	if (d < 1) snprintf(buf, len, "Less than a second ago");
+	else if (d == 1) snprintf(buf, len, "1 second ago");
 	else if (d < 60) snprintf(buf, len, "%lld seconds ago", d);
-	else if (d < 3600) snprintf(buf, len, "%lld minute%s ago", d / 60, d / 60 == 1 ? "" : "s");
-	else if (d < 86400 * 2) snprintf(buf, len, "%lld hour%s ago", d / 3600, d / 3600 == 1 ? "" : "s");
-	else if (d < 86400 * 14) snprintf(buf, len, "%lld days ago", d / 86400);
-	else if (d < 86400 * 60) snprintf(buf, len, "%lld weeks ago", d / (86400 * 7));
-	else if (d < 86400 * 365 * 2) snprintf(buf, len, "%lld months ago", d / (86400 * 30));
+	else if (d / 60 == 1) snprintf(buf, len, "About a minute ago");
+	else if (d < 3600) snprintf(buf, len, "%lld minutes ago", d / 60);
+	else if (h == 1) snprintf(buf, len, "About an hour ago");
+	else if (d < 3600 * 48) snprintf(buf, len, "%lld hours ago", d / 3600);
+	else if (d < 3600 * 24 * 7 * 2) snprintf(buf, len, "%lld days ago", d / 86400);
+	else if (d < 3600 * 24 * 30 * 2) snprintf(buf, len, "%lld weeks ago", d / (86400 * 7));
+	else if (d < 3600 * 24 * 365 * 2) snprintf(buf, len, "%lld months ago", d / (86400 * 30));
 	else snprintf(buf, len, "%lld years ago", d / (86400 * 365));
 	return buf;
 }

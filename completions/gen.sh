@@ -11,6 +11,7 @@ values() {
 	case $1 in
 	--progress=) echo "auto tty plain none" ;;
 	--compress=) echo "gzip zstd none" ;;
+	--platform=) echo "linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x" ;;
 	*) echo "" ;;
 	esac
 }
@@ -32,12 +33,13 @@ values() {
 		for o in $("$bin/$t" --list-options | grep '=$'); do
 			v=$(values "$o")
 			if [ -n "$v" ]; then
-				echo "	$o*) COMPREPLY=(\$(compgen -P '$o' -W '$v' -- \"\${cur#$o}\")); return ;;"
+				echo "	$o*) COMPREPLY=(\$(compgen -P '$o' -W '$v' -- \"\${cur#$o}\")); return 0 ;;"
 			else
-				echo "	$o*) COMPREPLY=(\$(compgen -P '$o' -f -- \"\${cur#$o}\")); return ;;"
+				echo "	$o*) COMPREPLY=(\$(compgen -P '$o' -f -- \"\${cur#$o}\")); return 0 ;;"
 			fi
 		done
-		echo "	-*) COMPREPLY=(\$(compgen -W '$opts' -- \"\$cur\")); compopt -o nospace 2>/dev/null; return ;;"
+		echo "	-*) COMPREPLY=(\$(compgen -W '$opts' -- \"\$cur\"))"
+		echo "		[[ \${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;"
 		echo "	esac"
 		case $t in
 		img-save|img-rm|img-tag|img-layers|img-diff)
@@ -65,8 +67,8 @@ values() {
 		echo "	args=("
 		"$bin/$t" --list-options | while read -r o; do
 			name=${o%=}
-			desc=$("$bin/$t" --help | grep -E -- "(^|[ ,])$name([ =,[]|\$)" | head -n 1 |
-				sed -E 's/^ *(-[a-zA-Z], )?--[a-z-]+(\[?=[^ ]*\]?)?( [A-Z][A-Z|]*)? *//; s/[][:\\'"'"']//g')
+			desc=$("$bin/$t" --help | grep -E -- "^ +(-[a-zA-Z], )?$name([ =,[]|\$)" | head -n 1 |
+				sed -E 's/^ *(-[a-zA-Z], )?--[a-z-]+(\[?=[^ ]*\]?)?( [A-Z][A-Z|]*)? *//' | tr -d "][:'\\\\")
 			[ -n "$desc" ] || desc=${name#--}
 			case $o in
 			*=)

@@ -1683,7 +1683,9 @@ out:
 	img_store_close(store);
 	free(path);
 	free(o.tag_canon);
-	if (img_close_stdout() < 0)
+	if (img_close_stdout() < 0) {
+		warnx("%s", img_errmsg());
 		status = 1;
+	}
 	return status;
 }
