@@ -96,6 +96,57 @@ size_t img_tree_sorted(const struct img_tree *t, const struct img_tree_node ***o
 typedef int (*img_tree_rec_fn)(void *arg, const struct img_tree_rec *r);
 int img_tree_scan_layer(int fd, img_tree_rec_fn fn, void *arg);
 
+/* Read a layer like img_tree_scan_layer, but hash a regular file's bytes only when its
+ * path is in hash (NULL: every file); the data of the other files is skipped and their
+ * records have has_content 0 (size from the header). */
+struct img_pathset;
+int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec_fn fn,
+                            void *arg);
+
+/* ---- a set of paths ---- */
+struct img_pathset *img_pathset_new(void);
+void img_pathset_free(struct img_pathset *s);
+/* Add path; with parents, every parent directory of it too ("a/b/c": "a", "a/b"; never
+ * the root). Returns 1 when path was new, 0 when it was there already. */
+int img_pathset_add(struct img_pathset *s, const char *path, int parents);
+int img_pathset_has(const struct img_pathset *s, const char *path);
+size_t img_pathset_count(const struct img_pathset *s);
+
+/* ---- layers read ahead into memory, several at once ---- */
+
+/* The records of one layer (paths and metadata; no file data). */
+struct img_tree_layer;
+void img_tree_layer_free(struct img_tree_layer *l);
+size_t img_tree_layer_count(const struct img_tree_layer *l);
+const struct img_tree_rec *img_tree_layer_rec(const struct img_tree_layer *l, size_t i);
+/* Add to s what applying l can change in a tree below it, for a caller that compares
+ * two trees built on the same lower layers: the path of each entry and each opaque
+ * directory, and each hard link target, all with their parents (not whiteout targets:
+ * a whiteout only deletes). */
+void img_tree_layer_paths(const struct img_tree_layer *l, struct img_pathset *s);
+/* Apply every record of l as layer number layer (begin, apply, end). 0, or -1 with
+ * img_errmsg() (see img_tree_apply). */
+int img_tree_apply_layer(struct img_tree *t, int layer, const struct img_tree_layer *l);
+
+/* One layer to read: fd (not closed), hash (as in img_tree_scan_layer_sel); on return
+ * out holds the records (the caller frees it), or err a message (the caller frees it). */
+struct img_tree_job {
+	int fd;
+	const struct img_pathset *hash;
+	struct img_tree_layer *out;
+	char *err;
+};
+/* Read n layers, up to threads of them at once (0: one per online CPU). A gzip, zstd or
+ * xz layer is decompressed in a thread of its own, beside the one that parses it.
+ * 0 when every job succeeded, else -1 (the jobs that failed have err set). */
+int img_tree_read_layers(struct img_tree_job *jobs, size_t n, unsigned threads);
+
+/* For a tree built with img_tree_scan_layer_sel: add to more the path where each regular
+ * file named in want was created, when its content was not hashed (a hard link in a
+ * lower layer to a file outside want). Returns the number of paths added to more. */
+size_t img_tree_unhashed(const struct img_tree *t, const struct img_pathset *want,
+                         struct img_pathset *more);
+
 /* Short type name: "file", "dir", "symlink", "hardlink", "char", "block", "fifo", "other". */
 const char *img_tree_type_name(enum img_ent_type t);
 

@@ -199,29 +199,137 @@ static void show_layers(struct side *A, struct side *B, size_t k, size_t other, 
 
 /* ---- files ---- */
 
-static int apply_rec(void *arg, const struct img_tree_rec *r)
+/* Layers [from, to) of a side, read ahead (several at once). */
+struct span {
+	struct side *s;
+	size_t from, to;
+	struct img_tree_job *jobs;
+};
+
+static void span_release(struct span *sp)
 {
-	return img_tree_apply(arg, r);
+	for (size_t i = 0; sp->jobs && i < sp->to - sp->from; i++) {
+		img_tree_layer_free(sp->jobs[i].out);
+		free(sp->jobs[i].err);
+		if (sp->jobs[i].fd >= 0)
+			close(sp->jobs[i].fd);
+	}
+	free(sp->jobs);
+	sp->jobs = NULL;
 }
 
-static int apply_layers(struct side *s, struct img_tree *t, size_t from, size_t to)
+/* Read the layers of every span in one go; hash: as img_tree_scan_layer_sel. On error,
+ * the first failing layer (in span order) is reported. 0 or -1. */
+static int read_spans(struct span *sp, size_t nsp, const struct img_pathset *hash)
 {
-	for (size_t i = from; i < to; i++) {
-		int fd = img_view_open_layer(&s->v, i), r;
-		if (fd < 0) {
-			warnx("%s: layer %zu: %s", s->arg, i, img_errmsg());
-			return -1;
+	struct img_tree_job *all;
+	size_t n = 0, k = 0;
+	int ret = 0;
+
+	for (size_t i = 0; i < nsp; i++)
+		n += sp[i].to - sp[i].from;
+	all = xcalloc(n + 1, sizeof(*all));
+	for (size_t i = 0; i < nsp; i++) {
+		span_release(&sp[i]);
+		sp[i].jobs = xcalloc(sp[i].to - sp[i].from + 1, sizeof(*sp[i].jobs));
+		for (size_t l = sp[i].from; l < sp[i].to; l++)
+			sp[i].jobs[l - sp[i].from].fd = -1;
+	}
+	for (size_t i = 0; i < nsp; i++) {
+		for (size_t l = sp[i].from; l < sp[i].to; l++) {
+			int fd = img_view_open_layer(&sp[i].s->v, l);
+			if (fd < 0) {
+				warnx("%s: layer %zu: %s", sp[i].s->arg, l, img_errmsg());
+				free(all);
+				return -1;
+			}
+			sp[i].jobs[l - sp[i].from].fd = fd;
 		}
-		img_tree_layer_begin(t, (int)i);
-		r = img_tree_scan_layer(fd, apply_rec, t);
-		img_tree_layer_end(t);
-		close(fd);
-		if (r < 0) {
-			warnx("%s: layer %zu (%s): %s", s->arg, i, s->v.layers[i].blob.str, img_errmsg());
+	}
+	for (size_t i = 0; i < nsp; i++)
+		for (size_t l = sp[i].from; l < sp[i].to; l++) {
+			all[k] = sp[i].jobs[l - sp[i].from];
+			all[k++].hash = hash;
+		}
+	if (img_tree_read_layers(all, n, 0) < 0)
+		ret = -1;
+	k = 0;
+	for (size_t i = 0; i < nsp; i++)
+		for (size_t l = sp[i].from; l < sp[i].to; l++) {
+			struct img_tree_job *j = &sp[i].jobs[l - sp[i].from];
+			*j = all[k++];
+			close(j->fd);
+			j->fd = -1;
+			if (j->err && ret == -1) {
+				warnx("%s: layer %zu (%s): %s", sp[i].s->arg, l,
+				      sp[i].s->v.layers[l].blob.str, j->err);
+				ret = -2;
+			}
+		}
+	free(all);
+	return ret < 0 ? -1 : 0;
+}
+
+static int apply_span(struct span *sp, struct img_tree *t)
+{
+	for (size_t l = sp->from; l < sp->to; l++) {
+		if (img_tree_apply_layer(t, (int)l, sp->jobs[l - sp->from].out) < 0) {
+			warnx("%s: layer %zu (%s): %s", sp->s->arg, l, sp->s->v.layers[l].blob.str,
+			      img_errmsg());
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* The two trees, built from the shared first k layers (read once) and each side's own.
+ * Each side's own layers are read first, whole; they name the paths whose content can
+ * differ, and of the shared layers only those files are hashed, the rest skipped. */
+static int build_trees(struct side *A, struct side *B, size_t k)
+{
+	struct span own[2] = { { A, k, A->v.nlayers, NULL }, { B, k, B->v.nlayers, NULL } };
+	struct span shared = { A, 0, k, NULL };
+	struct img_pathset *want = NULL, *hash = NULL;
+	struct img_tree *base = NULL;
+	int ret = -1;
+
+	if (read_spans(own, 2, NULL) < 0)
+		goto out;
+	want = img_pathset_new();
+	for (int i = 0; i < 2; i++)
+		for (size_t l = own[i].from; l < own[i].to; l++)
+			img_tree_layer_paths(own[i].jobs[l - own[i].from].out, want);
+	hash = img_pathset_new();
+	for (int i = 0; i < 2; i++)
+		for (size_t l = own[i].from; l < own[i].to; l++)
+			img_tree_layer_paths(own[i].jobs[l - own[i].from].out, hash);
+	for (int round = 0;; round++) {
+		img_tree_free(base);
+		base = img_tree_new();
+		if (k > 0) {
+			if (read_spans(&shared, 1, hash) < 0 || apply_span(&shared, base) < 0)
+				goto out;
+		}
+		/* a file named by the own layers but reached through a hard link of the shared
+		 * ones was skipped where its data lay: read again, hashing it there too */
+		if (round > 4 || img_tree_unhashed(base, want, hash) == 0)
+			break;
+	}
+	span_release(&shared);
+	A->tree = img_tree_clone(base);
+	B->tree = base;
+	base = NULL;
+	if (apply_span(&own[0], A->tree) < 0 || apply_span(&own[1], B->tree) < 0)
+		goto out;
+	ret = 0;
+out:
+	img_tree_free(base);
+	img_pathset_free(want);
+	img_pathset_free(hash);
+	span_release(&own[0]);
+	span_release(&own[1]);
+	span_release(&shared);
+	return ret;
 }
 
 /* The other name of a hard-linked inode, or NULL. */
@@ -384,7 +492,6 @@ static json_t *side_json(struct side *s)
 static int run(struct diff_opts *o, struct side *A, struct side *B)
 {
 	struct img_store *store = NULL;
-	struct img_tree *base = NULL;
 	json_t *jroot = NULL, *jconfig = NULL, *jfiles = NULL;
 	size_t k, other;
 	int ndiff = 0, ret = 2;
@@ -402,14 +509,7 @@ static int run(struct diff_opts *o, struct side *A, struct side *B)
 	k = shared_prefix(A, B, &other);
 	show_layers(A, B, k, other, jroot);
 	if (k < A->v.nlayers || k < B->v.nlayers) {
-		base = img_tree_new();
-		if (apply_layers(A, base, 0, k) < 0)
-			goto out;
-		A->tree = img_tree_clone(base);
-		B->tree = base;
-		base = NULL;
-		if (apply_layers(A, A->tree, k, A->v.nlayers) < 0 ||
-		    apply_layers(B, B->tree, k, B->v.nlayers) < 0)
+		if (build_trees(A, B, k) < 0)
 			goto out;
 		ndiff += diff_trees(A->tree, B->tree, o->ignore_mtime, jfiles);
 	}
@@ -429,7 +529,6 @@ out:
 	json_decref(jconfig);
 	json_decref(jfiles);
 	json_decref(jroot);
-	img_tree_free(base);
 	img_store_close(store);
 	return ret;
 }

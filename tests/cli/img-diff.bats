@@ -114,6 +114,75 @@ check_tiny12() {
 	[[ "$stderr" == "img-diff: tiny:1: layer 0 "* ]] || fail "stderr: $stderr"
 }
 
+# Layers with a hard link, a file that becomes a directory, a whiteout, an opaque directory:
+# base.tar, then a.tar and b.tar, each on top of it.
+make_layers() {
+	python3 - <<-'EOF'
+	import io, tarfile
+	def add(t, name, kind='f', data=b'', link=None, mtime=1000):
+	    i = tarfile.TarInfo(name); i.mtime = mtime; i.mode = 0o644; i.uid = i.gid = 0
+	    if kind == 'f': i.size = len(data); t.addfile(i, io.BytesIO(data))
+	    elif kind == 'd': i.type = tarfile.DIRTYPE; i.mode = 0o755; t.addfile(i)
+	    else: i.type = tarfile.LNKTYPE; i.linkname = link; t.addfile(i)
+	with tarfile.open('base.tar', 'w', format=tarfile.PAX_FORMAT) as t:
+	    add(t, 'etc', 'd'); add(t, 'etc/a.txt', data=b'same\n')
+	    add(t, 'etc/h', 'h', link='etc/a.txt'); add(t, 'd', data=b'file-d\n')
+	    add(t, 'keep', 'd'); add(t, 'keep/big', data=b'untouched\n' * 1000)
+	    add(t, 'w.txt', data=b'whited\n'); add(t, 'm.txt', data=b'one\n')
+	with tarfile.open('b.tar', 'w', format=tarfile.PAX_FORMAT) as t:
+	    add(t, 'etc/h', data=b'same\n'); add(t, 'd/x', data=b'x\n'); add(t, '.wh.w.txt')
+	    add(t, 'n.txt', data=b'new\n'); add(t, 'm.txt', data=b'one\n', mtime=2000)
+	with tarfile.open('a.tar', 'w', format=tarfile.PAX_FORMAT) as t:
+	    add(t, 'm.txt', data=b'two\n'); add(t, 'keep/.wh..wh..opq'); add(t, 'keep/new', data=b'n\n')
+	EOF
+}
+
+@test "shared layers are scanned for what the other layers touch: hard links, dir/file, whiteouts" {
+	make_layers
+	for c in gzip zstd none; do
+		img-import -q --compress $c base.tar t/base-$c >/dev/null
+		img-import -q -b t/base-$c b.tar t/b-$c >/dev/null
+		img-import -q -b t/base-$c a.tar t/a-$c >/dev/null
+		run --separate-stderr img-diff t/base-$c t/b-$c
+		[ "$status" -eq 1 ] || fail "$c: exit $status: $stderr"
+		# etc/h had the content of etc/a.txt (through the hard link): only the link changed
+		diff - <(files_of "$output") <<-'EOF' || fail "$c: base vs b"
+		M d (type, content, size, mode, mtime)
+		A d/x
+		M etc/h (hardlink)
+		M m.txt (mtime)
+		A n.txt
+		D w.txt
+		EOF
+		run --separate-stderr img-diff t/a-$c t/b-$c
+		[ "$status" -eq 1 ] || fail "$c: exit $status: $stderr"
+		grep -qx 'L layers differ: 1 shared by diff_id; A has 1 more, B has 1 more' <<<"$output"
+		diff - <(files_of "$output") <<-'EOF' || fail "$c: a vs b"
+		M d (type, content, size, mode, mtime)
+		A d/x
+		M etc/h (hardlink)
+		A keep/big
+		D keep/new
+		M m.txt (content, mtime)
+		A n.txt
+		D w.txt
+		EOF
+	done
+}
+
+@test "a truncated shared layer, when it is needed: trouble (exit 2), one clear line" {
+	make_layers
+	img-import -q base.tar t/base >/dev/null
+	img-import -q -b t/base b.tar t/b >/dev/null
+	blob=$(img-layers --json t/base | jq -r '.layers[0].digest')
+	f="$IMG_STORE/blobs/sha256/${blob#sha256:}"
+	chmod u+w "$f"
+	head -c 200 "$f" > cut && cat cut > "$f"
+	run --separate-stderr img-diff t/base t/b
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == "img-diff: t/base: layer 0 ($blob): truncated archive" ]] || fail "stderr: $stderr"
+}
+
 @test "--json: one document with config, layers and files" {
 	store_tiny 1
 	store_tiny 2

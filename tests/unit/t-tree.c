@@ -1,7 +1,12 @@
 /* Unit tests of common/tree.c: the layer merge rules (formats.md §5). */
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "test.h"
+#include "layer.h"
+#include "arcout.h"
 #include "util.h"
 #include "digest.h"
 #include "tree.h"
@@ -266,5 +271,238 @@ TEST(tree_clone_and_removed)
 	IMG_ASSERT_EQ_INT(img_tree_get(c, "a")->ino->nlink, 2);
 	NAMES_EQ(t, "c");
 	img_tree_free(c);
+	img_tree_free(t);
+}
+
+/* ---- reading layers ---- */
+
+static int fd_sink(void *arg, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n > 0) {
+		ssize_t w = write(*(int *)arg, p, n);
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int comp_sink(void *arg, const void *buf, size_t n)
+{
+	return img_compw_write(arg, buf, n);
+}
+
+#define BIG_SIZE (3 * 1024 * 1024 + 7)
+
+static unsigned char *big_data(void)
+{
+	unsigned char *b = malloc(BIG_SIZE);
+	uint32_t x = 12345;
+	for (size_t i = 0; i < BIG_SIZE; i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = (unsigned char)(x >> 24);
+	}
+	return b;
+}
+
+/* A layer (dir/, dir/hello.txt, dir/big of BIG_SIZE random bytes, a whiteout of old)
+ * compressed with c, in the test directory under name. Open fd or -1. */
+static int make_layer(enum img_comp c, const char *name, size_t cut)
+{
+	char path[4096];
+	int fd;
+	struct img_compw *w = NULL;
+	struct img_arcout *o;
+	unsigned char *big = big_data();
+
+	snprintf(path, sizeof(path), "%s/%s", img_test_tmpdir, name);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -1;
+	if (c == IMG_COMP_NONE) {
+		o = img_arcout_new_fd(fd, 1000);
+	} else {
+		w = img_compw_new(c, -1, fd_sink, &fd);
+		o = img_arcout_new_sink(comp_sink, w, 1000);
+	}
+	if (!o || img_arcout_dir(o, "dir") < 0 ||
+	    img_arcout_buf(o, "dir/hello.txt", "hello\n", 6, 0644) < 0 ||
+	    img_arcout_file(o, "dir/big", BIG_SIZE, 0644) < 0 ||
+	    img_arcout_data(o, big, BIG_SIZE) < 0 ||
+	    img_arcout_buf(o, ".wh.old", "", 0, 0644) < 0 || img_arcout_close(o) < 0 ||
+	    (w && img_compw_finish(w) < 0)) {
+		close(fd);
+		fd = -1;
+	}
+	img_arcout_free(o);
+	img_compw_free(w);
+	free(big);
+	if (fd >= 0 && cut && ftruncate(fd, (off_t)cut) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_SET);
+	return fd;
+}
+
+TEST(tree_pathset)
+{
+	struct img_pathset *s = img_pathset_new();
+	char buf[32];
+
+	IMG_ASSERT_EQ_INT(img_pathset_add(s, "a/b/c", 1), 1);
+	IMG_ASSERT_EQ_INT(img_pathset_add(s, "a/b/c", 1), 0);
+	IMG_ASSERT(img_pathset_has(s, "a") && img_pathset_has(s, "a/b") && img_pathset_has(s, "a/b/c"));
+	IMG_ASSERT(!img_pathset_has(s, "") && !img_pathset_has(s, "a/b/c/d") && !img_pathset_has(s, "b"));
+	IMG_ASSERT_EQ_INT(img_pathset_add(s, "x/y", 0), 1);
+	IMG_ASSERT(!img_pathset_has(s, "x"));
+	for (int i = 0; i < 1000; i++) {
+		snprintf(buf, sizeof(buf), "f%d", i);
+		img_pathset_add(s, buf, 1);
+	}
+	IMG_ASSERT_EQ_INT(img_pathset_count(s), 1004);
+	IMG_ASSERT(img_pathset_has(s, "f999") && img_pathset_has(s, "a/b"));
+	img_pathset_free(s);
+}
+
+struct seen { int files, hashed, whiteouts; struct img_digest big; int64_t big_size; int big_hashed; };
+
+static int see(void *arg, const struct img_tree_rec *r)
+{
+	struct seen *s = arg;
+
+	if (r->kind == IMG_TREE_WHITEOUT && strcmp(r->path, "old") == 0)
+		s->whiteouts++;
+	if (r->kind == IMG_TREE_ENTRY && r->type == IMG_ENT_FILE) {
+		s->files++;
+		s->hashed += r->has_content;
+		if (strcmp(r->path, "dir/big") == 0) {
+			s->big = r->content;
+			s->big_size = r->size;
+			s->big_hashed = r->has_content;
+		}
+	}
+	return 0;
+}
+
+TEST(tree_scan_layer_selected_hashes)
+{
+	static const enum img_comp comps[] = { IMG_COMP_GZIP, IMG_COMP_ZSTD, IMG_COMP_NONE };
+	unsigned char *big = big_data();
+	struct img_digest want;
+	struct img_pathset *only_hello = img_pathset_new(), *only_big = img_pathset_new();
+
+	img_digest_buf(big, BIG_SIZE, &want);
+	free(big);
+	img_pathset_add(only_hello, "dir/hello.txt", 1);
+	img_pathset_add(only_big, "dir/big", 1);
+	for (size_t i = 0; i < 3; i++) {
+		struct seen s;
+		int fd = make_layer(comps[i], "l", 0);
+		IMG_ASSERT(fd >= 0);
+		memset(&s, 0, sizeof(s));
+		IMG_ASSERT_EQ_INT(img_tree_scan_layer(fd, see, &s), 0);
+		IMG_ASSERT_EQ_INT(s.files, 2);
+		IMG_ASSERT_EQ_INT(s.hashed, 2);
+		IMG_ASSERT_EQ_INT(s.whiteouts, 1);
+		IMG_ASSERT(img_digest_eq(&s.big, &want));
+		IMG_ASSERT_EQ_INT(s.big_size, BIG_SIZE);
+		/* the big file skipped: no hash, the size from its header */
+		memset(&s, 0, sizeof(s));
+		lseek(fd, 0, SEEK_SET);
+		IMG_ASSERT_EQ_INT(img_tree_scan_layer_sel(fd, only_hello, see, &s), 0);
+		IMG_ASSERT_EQ_INT(s.files, 2);
+		IMG_ASSERT_EQ_INT(s.hashed, 1);
+		IMG_ASSERT_EQ_INT(s.big_hashed, 0);
+		IMG_ASSERT_EQ_INT(s.big_size, BIG_SIZE);
+		IMG_ASSERT_EQ_INT(s.whiteouts, 1);
+		memset(&s, 0, sizeof(s));
+		lseek(fd, 0, SEEK_SET);
+		IMG_ASSERT_EQ_INT(img_tree_scan_layer_sel(fd, only_big, see, &s), 0);
+		IMG_ASSERT_EQ_INT(s.hashed, 1);
+		IMG_ASSERT(img_digest_eq(&s.big, &want));
+		close(fd);
+	}
+	img_pathset_free(only_hello);
+	img_pathset_free(only_big);
+}
+
+TEST(tree_scan_layer_truncated_and_garbage)
+{
+	static const enum img_comp comps[] = { IMG_COMP_GZIP, IMG_COMP_ZSTD, IMG_COMP_NONE };
+	struct seen s;
+	int fd;
+
+	for (size_t i = 0; i < 3; i++) {
+		fd = make_layer(comps[i], "cut", 100000);
+		IMG_ASSERT(fd >= 0);
+		memset(&s, 0, sizeof(s));
+		IMG_ASSERT_EQ_INT(img_tree_scan_layer(fd, see, &s), -1);
+		IMG_ASSERT_EQ_STR(img_errmsg(), "truncated archive");
+		/* skipping the data does not hide the end */
+		lseek(fd, 0, SEEK_SET);
+		struct img_pathset *none = img_pathset_new();
+		int r = img_tree_scan_layer_sel(fd, none, see, &s);
+		img_pathset_free(none);
+		IMG_ASSERT_EQ_INT(r, -1);
+		IMG_ASSERT_EQ_STR(img_errmsg(), "truncated archive");
+		close(fd);
+	}
+	fd = open("/dev/null", O_RDONLY);
+	IMG_ASSERT_EQ_INT(img_tree_scan_layer(fd, see, &s), -1);
+	IMG_ASSERT_EQ_STR(img_errmsg(), "not a tar archive (empty input)");
+	close(fd);
+}
+
+TEST(tree_read_layers_parallel)
+{
+	struct img_tree_job jobs[4];
+	struct img_tree *t = img_tree_new();
+	struct img_pathset *want = img_pathset_new(), *more = img_pathset_new();
+	int fds[4];
+
+	fds[0] = make_layer(IMG_COMP_GZIP, "a", 0);
+	fds[1] = make_layer(IMG_COMP_ZSTD, "b", 0);
+	fds[2] = make_layer(IMG_COMP_NONE, "c", 0);
+	fds[3] = make_layer(IMG_COMP_GZIP, "d", 3000);
+	for (int i = 0; i < 4; i++) {
+		IMG_ASSERT(fds[i] >= 0);
+		jobs[i].fd = fds[i];
+		jobs[i].hash = i == 1 ? want : NULL;
+	}
+	img_pathset_add(want, "dir/hello.txt", 1);
+	IMG_ASSERT_EQ_INT(img_tree_read_layers(jobs, 4, 3), -1);
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+	IMG_ASSERT(jobs[3].err && !jobs[3].out);
+	IMG_ASSERT_EQ_STR(jobs[3].err, "truncated archive");
+	for (int i = 0; i < 3; i++) {
+		IMG_ASSERT(jobs[i].out && !jobs[i].err);
+		IMG_ASSERT_EQ_INT(img_tree_layer_count(jobs[i].out), 4);
+		IMG_ASSERT_EQ_STR(img_tree_layer_rec(jobs[i].out, 2)->path, "dir/big");
+		IMG_ASSERT_EQ_INT(img_tree_layer_rec(jobs[i].out, 2)->has_content, i != 1);
+	}
+	/* what a layer touches: entries with parents, not whiteout targets */
+	img_tree_layer_paths(jobs[0].out, more);
+	IMG_ASSERT(img_pathset_has(more, "dir") && img_pathset_has(more, "dir/big") &&
+	           !img_pathset_has(more, "old"));
+	IMG_ASSERT_EQ_INT(img_tree_apply_layer(t, 0, jobs[1].out), 0);
+	IMG_ASSERT(img_tree_get(t, "dir/big") && !img_tree_get(t, "dir/big")->ino->has_content);
+	/* dir/big was wanted but skipped: where its data lies is reported, once */
+	img_pathset_add(want, "dir/big", 1);
+	img_pathset_free(more);
+	more = img_pathset_new();
+	IMG_ASSERT_EQ_INT(img_tree_unhashed(t, want, more), 1);
+	IMG_ASSERT(img_pathset_has(more, "dir/big"));
+	IMG_ASSERT_EQ_INT(img_tree_unhashed(t, want, more), 0);
+	for (int i = 0; i < 4; i++) {
+		img_tree_layer_free(jobs[i].out);
+		free(jobs[i].err);
+	}
+	img_pathset_free(want);
+	img_pathset_free(more);
 	img_tree_free(t);
 }
