@@ -238,16 +238,20 @@ static int print_rec(void *arg, const struct img_tree_rec *r)
 	return ferror(stdout) ? -1 : 0;
 }
 
-static int scan(struct img_view *v, size_t i, img_tree_rec_fn fn, void *arg)
+/* Read layer i; hash: the sha256 of each file is wanted (else the data is skipped). */
+static int scan(struct img_view *v, size_t i, int hash, img_tree_rec_fn fn, void *arg)
 {
+	struct img_pathset *none = hash ? NULL : img_pathset_new();
 	int fd = img_view_open_layer(v, i), r;
 
 	if (fd < 0) {
 		warnx("layer %zu: %s", i, img_errmsg());
+		img_pathset_free(none);
 		return -1;
 	}
-	r = img_tree_scan_layer(fd, fn, arg);
+	r = img_tree_scan_layer_sel(fd, none, fn, arg);
 	close(fd);
+	img_pathset_free(none);
 	if (r < 0) {
 		if (ferror(stdout))
 			return -1;
@@ -270,7 +274,8 @@ static int show_files(struct img_view *v, long only, json_t *jroot)
 		if (only >= 0 && (long)i != only)
 			continue;
 		c.layer = (long)i;
-		if (scan(v, i, print_rec, &c) < 0) {
+		/* only the JSON shows the files' sha256 */
+		if (scan(v, i, c.jfiles != NULL, print_rec, &c) < 0) {
 			json_decref(c.jfiles);
 			return -1;
 		}
@@ -335,7 +340,7 @@ static int show_wasted(struct img_view *v, json_t *jroot)
 	img_tree_set_removed(w.tree, on_removed, &w);
 	for (size_t i = 0; i < v->nlayers; i++) {
 		img_tree_layer_begin(w.tree, (int)i);
-		if (scan(v, i, apply_rec, w.tree) < 0)
+		if (scan(v, i, 0, apply_rec, w.tree) < 0)   /* sizes only */
 			goto out;
 		img_tree_layer_end(w.tree);
 	}
