@@ -137,8 +137,16 @@ void img_progress_done(struct img_progress *p)
 {
 	if (!p)
 		return;
-	if (p->mode != IMG_PROGRESS_NONE)
+	if (p->total && p->done < p->total) {
+		/* unfinished (the work failed): no "done" line; clear a bar so that the
+		 * error message that follows starts on a clean line */
+		if (p->mode == IMG_PROGRESS_TTY && p->printed) {
+			fputs("\r\033[K", stderr);
+			fflush(stderr);
+		}
+	} else if (p->mode != IMG_PROGRESS_NONE) {
 		print_line(p, now_ns(), 1);
+	}
 	free(p->label);
 	free(p);
 }

@@ -5,6 +5,8 @@ FIX="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/tests/fixtures"
 # Peer fixtures (read-only): beside the checkout, as laid out for CI and sessions.
 PEERS="${PEERS:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/../shared/fixtures/peers}"
 export LC_ALL=C
+# --progress auto prints plain lines when CI is set; tests want the same output anywhere
+unset CI
 
 setup() {
 	export IMG_STORE="$BATS_TEST_TMPDIR/store"
