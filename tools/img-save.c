@@ -18,7 +18,7 @@
 #include "img.h"
 
 #define COPY_CHUNK   ((size_t)1 << 20)   /* read size of one blob chunk */
-#define COPY_NBUF    4                  /* chunks in flight between reader and writer */
+#define COPY_NBUF    3                  /* chunks in flight between reading and hashing */
 #define OUT_BUF      ((size_t)256 << 10) /* coalesced write size to the output */
 
 enum { OPT_LIST_OPTIONS = 256, OPT_PLATFORM, OPT_PROGRESS, OPT_VERSION };
