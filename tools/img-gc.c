@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "img.h"
+#include "cli.h"
+#include "mark.h"
 
 enum { OPT_CHECK = 256, OPT_DANGLING, OPT_JSON, OPT_LIST_OPTIONS, OPT_VERSION };
 
@@ -49,157 +51,43 @@ struct gc_opts {
 #define SUBJECT_ANN "io.containerd.manifest.subject"
 #define MAX_THREADS 8
 
-static void usage_lines(FILE *f)
-{
-	fprintf(f, "usage: %s [-n] [-S DIR] [--dangling] [--json]\n", img_progname());
-	fprintf(f, "       %s [-S DIR] --check [--json]\n", img_progname());
-}
+static const char *const synopsis[] = {
+	"[-n] [-S DIR] [--dangling] [--json]",
+	"[-S DIR] --check [--json]",
+	NULL
+};
 
-static void __attribute__((noreturn)) usage(void)
-{
-	usage_lines(stderr);
-	exit(2);
-}
-
-static void help(void)
-{
-	usage_lines(stdout);
-	printf("\n"
-	       "Delete the blobs no image in the store needs, and stale temporary files;\n"
-	       "or check every blob the images need.\n"
-	       "\n"
-	       "      --check        verify every reachable blob (present, size, digest) and\n"
-	       "                     parse every manifest, index and config; delete nothing\n"
-	       "      --dangling     first remove the unnamed images from index.json\n"
-	       "  -h, --help         print this help and exit\n"
-	       "      --json         print one JSON document on stdout\n"
-	       "  -n, --dry-run      print what would be deleted, delete nothing\n"
-	       "  -S, --store DIR    the image store (default $IMG_STORE, else\n"
-	       "                     $XDG_DATA_HOME/img, else ~/.local/share/img)\n"
-	       "      --version      print the version and exit\n");
-}
-
-static void waiting(void *arg)
-{
-	int *said = arg;
-
-	if (!*said)
-		warnx("waiting for the store lock");
-	*said = 1;
-}
+static const char help_text[] =
+	"Delete the blobs no image in the store needs, and stale temporary files;\n"
+	"or check every blob the images need.\n"
+	"\n"
+	"      --check        verify every reachable blob (present, size, digest) and\n"
+	"                     parse every manifest, index and config; delete nothing\n"
+	"      --dangling     first remove the unnamed images from index.json\n"
+	"  -h, --help         print this help and exit\n"
+	"      --json         print one JSON document on stdout\n"
+	"  -n, --dry-run      print what would be deleted, delete nothing\n"
+	IMG_CLI_HELP_STORE
+	"      --version      print the version and exit\n";
 
 static const char *alg_dir(enum img_alg a)
 {
 	return a == IMG_SHA512 ? "sha512" : "sha256";
 }
 
-/* ---- a hash set of digests, in insertion order ---- */
-
-enum { D_EXPANDED = 1 };
-
-struct dent {
-	struct img_digest d;
-	unsigned flags;
+/* What --check knows of each marked blob, by its index in the mark set. */
+struct binfo {
 	enum img_kind kind;
 	int64_t size;           /* first descriptor's size */
 	int urls;               /* a layer with urls: may be absent */
-	char *problem;          /* --check: JSON problem found during the walk */
-	char *vproblem;         /* --check: what verification found */
+	char *problem;          /* JSON problem found during the walk */
+	char *vproblem;         /* what verification found */
 };
 
-struct dset {
-	struct dent *e;
-	size_t n, cap;
-	size_t *tab;          /* slot -> index + 1, 0 empty */
-	size_t tabcap;        /* power of two */
+struct checker {
+	struct binfo *info;     /* one per entry of the mark set */
+	size_t cap;
 };
-
-static size_t dhash(const struct img_digest *d)
-{
-	const char *h = img_digest_hex(d);
-	size_t v = 0;
-	int i;
-
-	for (i = 0; i < 16 && h[i]; i++)
-		v = v * 16 + (size_t)(h[i] <= '9' ? h[i] - '0' : h[i] - 'a' + 10);
-	return v ^ (size_t)d->alg;
-}
-
-static size_t *dset_slot(const struct dset *s, const struct img_digest *d)
-{
-	size_t mask = s->tabcap - 1, i = dhash(d) & mask;
-
-	for (;; i = (i + 1) & mask) {
-		size_t k = s->tab[i];
-		if (!k || strcmp(s->e[k - 1].d.str, d->str) == 0)
-			return &s->tab[i];
-	}
-}
-
-static struct dent *dset_find(const struct dset *s, const struct img_digest *d)
-{
-	size_t *slot;
-
-	if (!s->tabcap)
-		return NULL;
-	slot = dset_slot(s, d);
-	return *slot ? &s->e[*slot - 1] : NULL;
-}
-
-static struct dent *dset_add(struct dset *s, const struct img_digest *d, int *isnew)
-{
-	size_t *slot;
-
-	if ((s->n + 1) * 2 > s->tabcap) {
-		size_t i, ncap = s->tabcap ? s->tabcap * 2 : 1024;
-		free(s->tab);
-		s->tab = xcalloc(ncap, sizeof(*s->tab));
-		s->tabcap = ncap;
-		for (i = 0; i < s->n; i++)
-			*dset_slot(s, &s->e[i].d) = i + 1;
-	}
-	slot = dset_slot(s, d);
-	if (*slot) {
-		*isnew = 0;
-		return &s->e[*slot - 1];
-	}
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 256;
-		s->e = xreallocarray(s->e, s->cap, sizeof(*s->e));
-	}
-	memset(&s->e[s->n], 0, sizeof(s->e[s->n]));
-	s->e[s->n].d = *d;
-	*slot = ++s->n;
-	*isnew = 1;
-	return &s->e[s->n - 1];
-}
-
-static void dset_clear(struct dset *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->n; i++) {
-		free(s->e[i].problem);
-		free(s->e[i].vproblem);
-	}
-	free(s->e);
-	free(s->tab);
-	memset(s, 0, sizeof(*s));
-}
-
-/* ---- marking ---- */
-
-struct mark {
-	struct dset set;
-	int check;            /* --check: parse JSON blobs, record problems */
-	int unsafe;           /* a present manifest/index could not be read */
-	char *why;
-};
-
-static char *blob_name(const struct img_digest *d)
-{
-	return xasprintf("blobs/%s/%s", alg_dir(d->alg), img_digest_hex(d));
-}
 
 /* --check: read a JSON blob without trusting it (the digest is checked by the workers)
  * and parse it strictly as its descriptor says. NULL, or the problem. */
@@ -231,91 +119,44 @@ static char *check_json(struct img_store *s, const struct img_desc *d, enum img_
 	return p;
 }
 
-static int mark_cb(struct img_store *s, const struct img_desc *d, int depth, void *arg)
+/* Mark hook of --check: note sizes and urls, parse configs, manifests and indexes. */
+static int check_visit(struct img_mark *m, struct img_store *s, const struct img_desc *d,
+                       size_t idx, int isnew)
 {
-	struct mark *m = arg;
-	struct dent *e;
+	struct checker *c = m->arg;
 	enum img_kind k = img_mt_kind(d->media_type);
-	char *buf = NULL;
-	size_t len;
-	int isnew, present;
-	struct img_doc doc;
+	struct binfo *b;
 
-	(void)depth;
-	e = dset_add(&m->set, &d->digest, &isnew);
+	if (idx >= c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 256;
+		c->info = xreallocarray(c->info, c->cap, sizeof(*c->info));
+	}
+	b = &c->info[idx];
 	if (isnew) {
-		e->kind = k;
-		e->size = d->size;
-		e->urls = k == IMG_KIND_LAYER && json_is_array(json_object_get(d->json, "urls")) &&
+		memset(b, 0, sizeof(*b));
+		b->kind = k;
+		b->size = d->size;
+		b->urls = k == IMG_KIND_LAYER && json_is_array(json_object_get(d->json, "urls")) &&
 		          json_array_size(json_object_get(d->json, "urls")) > 0;
-		if (m->check && k == IMG_KIND_CONFIG)
-			e->problem = check_json(s, d, k);
+		if (k == IMG_KIND_CONFIG)
+			b->problem = check_json(s, d, k);
 	}
-	if (k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX)
-		return 0;
-	if (e->flags & D_EXPANDED)
-		return 1;
-	e->flags |= D_EXPANDED;
-	if (m->check) {
-		if (!e->problem)
-			e->problem = check_json(s, d, k);
-		return 0;
-	}
-	/* The walk goes on past a document it cannot read: find out whether the blob is
-	 * absent (nothing below it to keep) or damaged (what it holds is unknown). */
-	present = img_blob_has(s, &d->digest, NULL);
-	if (present == 0)
-		return 0;
-	if (present < 0 || img_blob_read(s, &d->digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0 ||
-	    img_doc_parse(buf, len, d->media_type, &doc) < 0) {
-		if (!m->unsafe)
-			m->why = strstr(img_errmsg(), img_digest_hex(&d->digest)) ?
-			         xstrdup(img_errmsg()) :
-			         xasprintf("blobs/%s/%s: %s", d->digest.alg == IMG_SHA512 ? "sha512" :
-			                   "sha256", img_digest_hex(&d->digest), img_errmsg());
-		m->unsafe = 1;
-		free(buf);
-		return 0;
-	}
-	img_doc_release(&doc);
-	free(buf);
+	if ((k == IMG_KIND_MANIFEST || k == IMG_KIND_INDEX) &&
+	    !(m->set.e[idx].flags & IMG_MARK_EXPANDED) && !b->problem)
+		b->problem = check_json(s, d, k);
 	return 0;
 }
 
-static void mark_clear(struct mark *m)
+static void checker_clear(struct checker *c, size_t n)
 {
-	dset_clear(&m->set);
-	free(m->why);
-	memset(m, 0, sizeof(*m));
-}
-
-/* Mark from the entries of index.json for which pick(entry) is true (all when NULL). */
-static int mark_index(struct img_store *s, json_t *index, struct mark *m,
-                      int (*pick)(json_t *, void *), void *arg)
-{
-	json_t *manifests = json_object_get(index, "manifests"), *e;
-	struct img_desc d;
 	size_t i;
 
-	if (!json_is_array(manifests)) {
-		if (!m->unsafe)
-			m->why = xstrdup("index.json: no manifests array");
-		m->unsafe = 1;
-		return 0;
+	for (i = 0; i < n; i++) {
+		free(c->info[i].problem);
+		free(c->info[i].vproblem);
 	}
-	json_array_foreach(manifests, i, e) {
-		if (pick && !pick(e, arg))
-			continue;
-		if (img_desc_parse(e, &d) < 0) {
-			if (!m->unsafe)
-				m->why = xasprintf("index.json: entry %zu: %s", i, img_errmsg());
-			m->unsafe = 1;
-			continue;
-		}
-		if (img_store_walk(s, &d, IMG_WALK_TOLERANT, mark_cb, m) < 0)
-			return -1;
-	}
-	return 0;
+	free(c->info);
+	memset(c, 0, sizeof(*c));
 }
 
 /* ---- --dangling ---- */
@@ -344,11 +185,12 @@ static int pick_not_referrer(json_t *e, void *arg)
 	return !is_referrer(e);
 }
 
-static int subject_kept(json_t *e, const struct mark *m)
+static int subject_kept(json_t *e, const struct img_mark *m)
 {
 	struct img_digest d;
 
-	return img_digest_parse(annotation(e, SUBJECT_ANN), &d) == 0 && dset_find(&m->set, &d);
+	return img_digest_parse(annotation(e, SUBJECT_ANN), &d) == 0 &&
+	       img_dset_find(&m->set, &d);
 }
 
 struct dangling {
@@ -362,7 +204,7 @@ struct dangling {
 static int dangling_apply(struct img_store *s, json_t *index, size_t *removed)
 {
 	json_t *manifests = json_object_get(index, "manifests"), *e;
-	struct mark m = { 0 };
+	struct img_mark m = { 0 };
 	size_t i;
 	int changed;
 
@@ -375,12 +217,12 @@ static int dangling_apply(struct img_store *s, json_t *index, size_t *removed)
 			(*removed)++;
 		}
 	}
-	if (mark_index(s, index, &m, pick_not_referrer, NULL) < 0) {
-		mark_clear(&m);
+	if (img_mark_index(&m, s, index, pick_not_referrer, NULL) < 0) {
+		img_mark_clear(&m);
 		return -1;
 	}
 	if (m.unsafe) {                 /* what is reachable is unknown: keep every referrer */
-		mark_clear(&m);
+		img_mark_clear(&m);
 		return 0;
 	}
 	/* A referrer of a kept referrer is kept too: repeat until nothing changes. */
@@ -389,10 +231,10 @@ static int dangling_apply(struct img_store *s, json_t *index, size_t *removed)
 		json_array_foreach(manifests, i, e) {
 			struct img_desc d;
 			if (!is_referrer(e) || !subject_kept(e, &m) || img_desc_parse(e, &d) < 0 ||
-			    dset_find(&m.set, &d.digest))
+			    img_dset_find(&m.set, &d.digest))
 				continue;
-			if (img_store_walk(s, &d, IMG_WALK_TOLERANT, mark_cb, &m) < 0) {
-				mark_clear(&m);
+			if (img_mark_desc(&m, s, &d) < 0) {
+				img_mark_clear(&m);
 				return -1;
 			}
 			changed = 1;
@@ -403,14 +245,14 @@ static int dangling_apply(struct img_store *s, json_t *index, size_t *removed)
 		e = json_array_get(manifests, i);
 		if (!is_referrer(e))
 			continue;
-		if (img_desc_parse(e, &d) == 0 && dset_find(&m.set, &d.digest))
+		if (img_desc_parse(e, &d) == 0 && img_dset_find(&m.set, &d.digest))
 			continue;
 		if (subject_kept(e, &m))
 			continue;
 		json_array_remove(manifests, i);
 		(*removed)++;
 	}
-	mark_clear(&m);
+	img_mark_clear(&m);
 	return 0;
 }
 
@@ -440,7 +282,7 @@ static int victim_cmp(const void *a, const void *b)
 
 /* Collect the unmarked blobs of blobs/<alg>. Names that are not digests are not blobs
  * (another tool's temp file, say) and are left alone. */
-static int sweep_list(struct img_store *s, enum img_alg alg, const struct mark *m,
+static int sweep_list(struct img_store *s, enum img_alg alg, const struct img_mark *m,
                       struct victim **v, size_t *n, size_t *cap)
 {
 	char path[32], name[8 + 130];
@@ -466,7 +308,7 @@ static int sweep_list(struct img_store *s, enum img_alg alg, const struct mark *
 		if (strlen(de->d_name) != hl || !img_is_hex(de->d_name, hl))
 			continue;
 		snprintf(name, sizeof(name), "%s:%s", alg_dir(alg), de->d_name);
-		if (img_digest_parse(name, &d) < 0 || dset_find(&m->set, &d))
+		if (img_digest_parse(name, &d) < 0 || img_dset_find(&m->set, &d))
 			continue;
 		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
@@ -540,10 +382,10 @@ static int sweep_tmp(struct img_store *s, int dry_run, uint64_t *bytes)
 	return rc;
 }
 
-static int gc(struct img_store *s, const struct gc_opts *o, int *said)
+static int gc(struct img_store *s, const struct gc_opts *o)
 {
 	struct dangling dg = { 0 };
-	struct mark m = { 0 };
+	struct img_mark m = { 0 };
 	struct victim *v = NULL;
 	size_t n = 0, cap = 0, i;
 	uint64_t reclaimed = 0, tmpbytes = 0;
@@ -551,7 +393,7 @@ static int gc(struct img_store *s, const struct gc_opts *o, int *said)
 	char hbuf[32];
 	int status = 1;
 
-	if (img_store_lock(s, IMG_LOCK_EXCLUSIVE, waiting, said) < 0) {
+	if (img_store_lock(s, IMG_LOCK_EXCLUSIVE, img_cli_waiting, NULL) < 0) {
 		warnx("%s", img_errmsg());
 		return 1;
 	}
@@ -573,7 +415,7 @@ static int gc(struct img_store *s, const struct gc_opts *o, int *said)
 			goto out;
 		}
 	}
-	if (mark_index(s, index, &m, NULL, NULL) < 0) {
+	if (img_mark_index(&m, s, index, NULL, NULL) < 0) {
 		warnx("%s", img_errmsg());
 		goto out;
 	}
@@ -592,7 +434,7 @@ static int gc(struct img_store *s, const struct gc_opts *o, int *said)
 	if (o->json)
 		jdel = json_array();
 	for (i = 0; i < n; i++) {
-		char *path = blob_name(&v[i].d);
+		char *path = img_digest_blobpath(&v[i].d);
 
 		if (!o->dry_run && unlinkat(img_store_dirfd(s), path, 0) < 0 && errno != ENOENT) {
 			warn("cannot delete '%s'", path);
@@ -634,7 +476,7 @@ out:
 	free(v);
 	json_decref(index);
 	json_decref(dg.index);
-	mark_clear(&m);
+	img_mark_clear(&m);
 	img_store_unlock(s);
 	return status;
 }
@@ -643,15 +485,16 @@ out:
 
 struct verifier {
 	struct img_store *s;
-	struct dset *set;
+	const struct img_dset *set;
+	struct binfo *info;
 	size_t *order;          /* indexes into set->e, largest first */
 	atomic_size_t next;
 	atomic_uint_fast64_t bytes;
 };
 
 /* Stream one blob: size first, then digest. NULL if good, else the problem. */
-static char *verify_one(int dirfd, const struct dent *e, struct img_hash *h, char *buf,
-                        size_t bufsz, uint64_t *bytes)
+static char *verify_one(int dirfd, const struct img_digest *dg, const struct binfo *b,
+                        struct img_hash *h, char *buf, size_t bufsz, uint64_t *bytes)
 {
 	struct img_digest got;
 	struct stat st;
@@ -659,21 +502,21 @@ static char *verify_one(int dirfd, const struct dent *e, struct img_hash *h, cha
 	ssize_t r;
 	int fd;
 
-	snprintf(path, sizeof(path), "blobs/%s/%s", alg_dir(e->d.alg), img_digest_hex(&e->d));
+	snprintf(path, sizeof(path), "blobs/%s/%s", alg_dir(dg->alg), img_digest_hex(dg));
 	fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
-			return e->urls ? NULL : xstrdup("missing");
+			return b->urls ? NULL : xstrdup("missing");
 		return xasprintf("cannot open: %s", strerror(errno));
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return xstrdup("not a regular file");
 	}
-	if (e->size >= 0 && st.st_size != e->size) {
+	if (b->size >= 0 && st.st_size != b->size) {
 		close(fd);
 		return xasprintf("size %lld, expected %lld", (long long)st.st_size,
-		                 (long long)e->size);
+		                 (long long)b->size);
 	}
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	img_hash_reset(h);
@@ -689,7 +532,7 @@ static char *verify_one(int dirfd, const struct dent *e, struct img_hash *h, cha
 	}
 	close(fd);
 	img_hash_final(h, &got);
-	if (strcmp(got.str, e->d.str) != 0)
+	if (strcmp(got.str, dg->str) != 0)
 		return xasprintf("digest mismatch (got %s)", got.str);
 	return NULL;
 }
@@ -703,12 +546,13 @@ static void *verify_worker(void *arg)
 	uint64_t bytes = 0;
 
 	while ((i = atomic_fetch_add(&vf->next, 1)) < vf->set->n) {
-		struct dent *e = &vf->set->e[vf->order[i]];
-		struct img_hash *h = e->d.alg == IMG_SHA512 ? h512 : h256;
+		const struct img_digest *dg = &vf->set->e[vf->order[i]].d;
+		struct binfo *b = &vf->info[vf->order[i]];
+		struct img_hash *h = dg->alg == IMG_SHA512 ? h512 : h256;
 		if (!h)
-			e->vproblem = xstrdup("cannot hash");
+			b->vproblem = xstrdup("cannot hash");
 		else
-			e->vproblem = verify_one(img_store_dirfd(vf->s), e, h, buf, bufsz, &bytes);
+			b->vproblem = verify_one(img_store_dirfd(vf->s), dg, b, h, buf, bufsz, &bytes);
 	}
 	atomic_fetch_add(&vf->bytes, bytes);
 	free(buf);
@@ -717,11 +561,11 @@ static void *verify_worker(void *arg)
 	return NULL;
 }
 
-static struct dset *sort_set;
+static const struct binfo *sort_info;
 
 static int size_desc(const void *a, const void *b)
 {
-	int64_t x = sort_set->e[*(const size_t *)a].size, y = sort_set->e[*(const size_t *)b].size;
+	int64_t x = sort_info[*(const size_t *)a].size, y = sort_info[*(const size_t *)b].size;
 
 	return x < y ? 1 : x > y ? -1 : 0;
 }
@@ -746,16 +590,17 @@ static void problem(json_t *list, const char *where, const char *what)
 	}
 }
 
-static int check(struct img_store *s, const struct gc_opts *o, int *said)
+static int check(struct img_store *s, const struct gc_opts *o)
 {
 	struct verifier vf;
-	struct mark m = { 0 };
+	struct checker ck = { 0 };
+	struct img_mark m = { .no_probe = 1, .visit = check_visit, .arg = &ck };
 	pthread_t th[MAX_THREADS];
 	json_t *index = NULL, *manifests, *e, *probs = NULL;
 	size_t i, nprob = 0;
 	int nt = nthreads(), started = 0, status = 1;
 
-	if (img_store_lock(s, IMG_LOCK_SHARED, waiting, said) < 0) {
+	if (img_store_lock(s, IMG_LOCK_SHARED, img_cli_waiting, NULL) < 0) {
 		warnx("%s", img_errmsg());
 		return 1;
 	}
@@ -766,7 +611,6 @@ static int check(struct img_store *s, const struct gc_opts *o, int *said)
 		nprob++;
 		goto report;
 	}
-	m.check = 1;
 	manifests = json_object_get(index, "manifests");
 	if (!json_is_array(manifests)) {
 		problem(probs, "index.json", "no manifests array");
@@ -781,7 +625,7 @@ static int check(struct img_store *s, const struct gc_opts *o, int *said)
 			nprob++;
 			continue;
 		}
-		if (img_store_walk(s, &d, IMG_WALK_TOLERANT, mark_cb, &m) < 0) {
+		if (img_mark_desc(&m, s, &d) < 0) {
 			warnx("%s", img_errmsg());
 			goto out;
 		}
@@ -790,10 +634,11 @@ static int check(struct img_store *s, const struct gc_opts *o, int *said)
 	memset(&vf, 0, sizeof(vf));
 	vf.s = s;
 	vf.set = &m.set;
+	vf.info = ck.info;
 	vf.order = xreallocarray(NULL, m.set.n ? m.set.n : 1, sizeof(*vf.order));
 	for (i = 0; i < m.set.n; i++)
 		vf.order[i] = i;
-	sort_set = &m.set;
+	sort_info = ck.info;
 	qsort(vf.order, m.set.n, sizeof(*vf.order), size_desc);
 	atomic_init(&vf.next, 0);
 	atomic_init(&vf.bytes, 0);
@@ -807,13 +652,13 @@ static int check(struct img_store *s, const struct gc_opts *o, int *said)
 	free(vf.order);
 
 	for (i = 0; i < m.set.n; i++) {
-		struct dent *d = &m.set.e[i];
+		const struct binfo *b = &ck.info[i];
 		char *w;
-		if (!d->vproblem && !d->problem)
+		if (!b->vproblem && !b->problem)
 			continue;
-		w = blob_name(&d->d);
+		w = img_digest_blobpath(&m.set.e[i].d);
 		/* A blob with bad bytes: its JSON problem follows from that. */
-		problem(probs, w, d->vproblem ? d->vproblem : d->problem);
+		problem(probs, w, b->vproblem ? b->vproblem : b->problem);
 		free(w);
 		nprob++;
 	}
@@ -834,34 +679,23 @@ report:
 out:
 	json_decref(probs);
 	json_decref(index);
-	mark_clear(&m);
+	checker_clear(&ck, m.set.n);
+	img_mark_clear(&m);
 	img_store_unlock(s);
-	return status;
-}
-
-/* Flush stdout last: a write error there is a failure (but EPIPE is quiet). */
-static int finish(int status)
-{
-	if (img_close_stdout() < 0) {
-		warnx("%s", img_errmsg());
-		status = 1;
-	}
 	return status;
 }
 
 int main(int argc, char **argv)
 {
 	struct gc_opts o = { 0 };
-	struct img_store *s = NULL;
-	char *path;
-	int c, status, said = 0;
+	struct img_store *s;
+	int c, status;
 
 	img_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "hnS:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			help();
-			return finish(0);
+			return img_cli_help(synopsis, help_text);
 		case 'n':
 			o.dry_run = 1;
 			break;
@@ -878,30 +712,22 @@ int main(int argc, char **argv)
 			o.json = 1;
 			break;
 		case OPT_LIST_OPTIONS:
-			img_list_options(stdout, longopts);
-			return finish(0);
+			return img_cli_list_options(longopts);
 		case OPT_VERSION:
-			printf("%s %s\n", img_progname(), IMG_VERSION);
-			return finish(0);
+			return img_cli_version();
 		default:
-			usage();
+			img_cli_usage(synopsis);
 		}
 	}
 	argc -= optind;
 	if (argc != 0)
-		usage();
+		img_cli_usage(synopsis);
 	if (o.check && (o.dry_run || o.dangling))
-		usage();
+		img_cli_usage(synopsis);
 
-	path = img_store_default_path(o.store);
-	if (img_store_open(path, 0, &s) < 0) {
-		warnx("%s", img_errmsg());
-		free(path);
-		return 1;
-	}
-	img_store_set_waiting(s, waiting, &said);
-	status = o.check ? check(s, &o, &said) : gc(s, &o, &said);
+	if (!(s = img_cli_open_store(o.store, 0)))
+		return img_cli_finish(1);
+	status = o.check ? check(s, &o) : gc(s, &o);
 	img_store_close(s);
-	free(path);
-	return finish(status);
+	return img_cli_finish(status);
 }

@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "img.h"
+#include "cli.h"
+#include "dset.h"
 
 enum {
 	OPT_DIGESTS = 256,
@@ -38,38 +40,24 @@ struct ls_opts {
 	int all, digests, json, no_trunc, quiet;
 };
 
-static void
-usage_lines(FILE *f)
-{
-	fprintf(f, "usage: %s [-a] [-q] [-S DIR] [--digests] [--json] [--no-trunc] [PATTERN]\n",
-	        img_progname());
-}
+static const char *const synopsis[] = {
+	"[-a] [-q] [-S DIR] [--digests] [--json] [--no-trunc] [PATTERN]",
+	NULL
+};
 
-static void __attribute__((noreturn))
-usage(void)
-{
-	usage_lines(stderr);
-	exit(2);
-}
-
-static void
-help(void)
-{
-	usage_lines(stdout);
-	fputs("\n"
-	      "List the images in the store: REPOSITORY, TAG, IMAGE ID (the config digest),\n"
-	      "CREATED and SIZE (all blobs of the image). PATTERN is a name, with or without\n"
-	      "a tag (nginx, nginx:v3, docker.io/library/nginx).\n"
-	      "\n"
-	      "  -a, --all        also list unnamed (dangling) images\n"
-	      "      --digests    add a DIGEST column (the manifest digest)\n"
-	      "  -h, --help       show this help and exit\n"
-	      "      --json       print a JSON array of images instead of a table\n"
-	      "      --no-trunc   print whole image IDs\n"
-	      "  -q, --quiet      print image IDs only, one per listed row\n"
-	      "  -S, --store DIR  the image store (default $IMG_STORE, else $XDG_DATA_HOME/img)\n"
-	      "      --version    print the version and exit\n", stdout);
-}
+static const char help_text[] =
+	"List the images in the store: REPOSITORY, TAG, IMAGE ID (the config digest),\n"
+	"CREATED and SIZE (all blobs of the image). PATTERN is a name, with or without\n"
+	"a tag (nginx, nginx:v3, docker.io/library/nginx).\n"
+	"\n"
+	"  -a, --all        also list unnamed (dangling) images\n"
+	"      --digests    add a DIGEST column (the manifest digest)\n"
+	"  -h, --help       show this help and exit\n"
+	"      --json       print a JSON array of images instead of a table\n"
+	"      --no-trunc   print whole image IDs\n"
+	"  -q, --quiet      print image IDs only, one per listed row\n"
+	"  -S, --store DIR  the image store (default $IMG_STORE, else $XDG_DATA_HOME/img)\n"
+	"      --version    print the version and exit\n";
 
 /* What we know of one image (one distinct top digest). */
 struct image {
@@ -125,20 +113,20 @@ parse_time(const char *s)
 	return (double)t - (double)off + frac;
 }
 
-struct seen { struct img_digest *d; size_t n; int64_t size; };
+struct seen { struct img_dset set; int64_t size; };
 
+/* Each blob of an image counts once, however many descriptors lead to it. */
 static int
 sum_blob(struct img_store *s, const struct img_desc *d, int depth, void *arg)
 {
 	struct seen *sn = arg;
+	int isnew;
 
 	(void)s;
 	(void)depth;
-	for (size_t i = 0; i < sn->n; i++)
-		if (img_digest_eq(&sn->d[i], &d->digest))
-			return 1;
-	sn->d = xreallocarray(sn->d, sn->n + 1, sizeof *sn->d);
-	sn->d[sn->n++] = d->digest;
+	img_dset_add(&sn->set, &d->digest, &isnew);
+	if (!isnew)
+		return 1;
 	if (d->size > 0)
 		sn->size += d->size;
 	return 0;
@@ -156,11 +144,10 @@ image_load(struct img_store *s, const struct img_desc *d, struct image *im)
 
 	im->top = d->digest;
 	im->created_t = -1;
-	if (img_store_walk(s, d, IMG_WALK_TOLERANT, sum_blob, &sn) == 0)
-		im->size = sn.size;
-	else
-		im->size = sn.size;
-	free(sn.d);
+	/* Tolerant: the blobs that are there count, whatever else is missing. */
+	(void)img_store_walk(s, d, IMG_WALK_TOLERANT, sum_blob, &sn);
+	im->size = sn.size;
+	img_dset_clear(&sn.set);
 	if (img_store_image(s, d, NULL, &man, &mdesc, &cfg) == 0) {
 		im->ok = 1;
 		im->config = man.config.digest;
@@ -428,17 +415,6 @@ out:
 	return rc;
 }
 
-/* Flush stdout; 1 (after saying why) when the data did not get out. */
-static int
-close_stdout(void)
-{
-	if (img_close_stdout() < 0) {
-		warnx("%s", img_errmsg());
-		return 1;
-	}
-	return 0;
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -455,14 +431,12 @@ main(int argc, char *argv[])
 			o.digests = 1;
 			break;
 		case 'h':
-			help();
-			return close_stdout();
+			return img_cli_help(synopsis, help_text);
 		case OPT_JSON:
 			o.json = 1;
 			break;
 		case OPT_LIST_OPTIONS:
-			img_list_options(stdout, longopts);
-			return close_stdout();
+			return img_cli_list_options(longopts);
 		case OPT_NO_TRUNC:
 			o.no_trunc = 1;
 			break;
@@ -473,24 +447,21 @@ main(int argc, char *argv[])
 			o.store = optarg;
 			break;
 		case OPT_VERSION:
-			printf("%s %s\n", img_progname(), IMG_VERSION);
-			return close_stdout();
+			return img_cli_version();
 		default:
-			usage();
+			img_cli_usage(synopsis);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc > 1)
-		usage();
+		img_cli_usage(synopsis);
 	if (o.json && o.quiet) {
 		warnx("--json and -q cannot be used together");
-		usage();
+		img_cli_usage(synopsis);
 	}
 	o.pattern = argc ? argv[0] : NULL;
 
 	rc = run(&o);
-	if (close_stdout() != 0)
-		rc = 1;
-	return rc;
+	return img_cli_finish(rc);
 }

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "img.h"
+#include "cli.h"
+#include "mark.h"
 
 enum { OPT_LIST_OPTIONS = 256, OPT_NO_PRUNE, OPT_VERSION };
 
@@ -34,210 +36,18 @@ struct rm_opts {
 	int no_prune;
 };
 
-static void usage_lines(FILE *f)
-{
-	fprintf(f, "usage: %s [-f] [-S DIR] [--no-prune] IMAGE...\n", img_progname());
-}
+static const char *const synopsis[] = { "[-f] [-S DIR] [--no-prune] IMAGE...", NULL };
 
-static void __attribute__((noreturn)) usage(void)
-{
-	usage_lines(stderr);
-	exit(2);
-}
-
-static void help(void)
-{
-	usage_lines(stdout);
-	printf("\n"
-	       "Remove names, and images that lose their last name, from the store.\n"
-	       "IMAGE is a name (nginx:v3), name@digest, or an ID or digest (prefix).\n"
-	       "\n"
-	       "  -f, --force        remove an image by ID even when its names span\n"
-	       "                     several repositories\n"
-	       "  -h, --help         print this help and exit\n"
-	       "      --no-prune     keep the blobs of removed images (img-gc collects them)\n"
-	       "  -S, --store DIR    the image store (default $IMG_STORE, else\n"
-	       "                     $XDG_DATA_HOME/img, else ~/.local/share/img)\n"
-	       "      --version      print the version and exit\n");
-}
-
-static void waiting(void *arg)
-{
-	int *said = arg;
-
-	if (!*said)
-		warnx("waiting for the store lock");
-	*said = 1;
-}
-
-/* ---- a hash set of digests, in insertion order ---- */
-
-enum { D_EXPANDED = 1, D_TOP = 2, D_CONFIG = 4 };
-
-struct dent {
-	struct img_digest d;
-	unsigned flags;
-};
-
-struct dset {
-	struct dent *e;
-	size_t n, cap;
-	size_t *tab;          /* slot -> index + 1, 0 empty */
-	size_t tabcap;        /* power of two */
-};
-
-static size_t dhash(const struct img_digest *d)
-{
-	const char *h = img_digest_hex(d);
-	size_t v = 0;
-	int i;
-
-	/* The hex of a digest is uniformly distributed already. */
-	for (i = 0; i < 16 && h[i]; i++)
-		v = v * 16 + (size_t)(h[i] <= '9' ? h[i] - '0' : h[i] - 'a' + 10);
-	return v ^ (size_t)d->alg;
-}
-
-static size_t *dset_slot(const struct dset *s, const struct img_digest *d)
-{
-	size_t mask = s->tabcap - 1, i = dhash(d) & mask;
-
-	for (;; i = (i + 1) & mask) {
-		size_t k = s->tab[i];
-		if (!k || strcmp(s->e[k - 1].d.str, d->str) == 0)
-			return &s->tab[i];
-	}
-}
-
-static struct dent *dset_find(const struct dset *s, const struct img_digest *d)
-{
-	size_t *slot;
-
-	if (!s->tabcap)
-		return NULL;
-	slot = dset_slot(s, d);
-	return *slot ? &s->e[*slot - 1] : NULL;
-}
-
-static struct dent *dset_add(struct dset *s, const struct img_digest *d, int *isnew)
-{
-	size_t *slot;
-
-	if ((s->n + 1) * 2 > s->tabcap) {
-		size_t i, ncap = s->tabcap ? s->tabcap * 2 : 64;
-		free(s->tab);
-		s->tab = xcalloc(ncap, sizeof(*s->tab));
-		s->tabcap = ncap;
-		for (i = 0; i < s->n; i++)
-			*dset_slot(s, &s->e[i].d) = i + 1;
-	}
-	slot = dset_slot(s, d);
-	if (*slot) {
-		*isnew = 0;
-		return &s->e[*slot - 1];
-	}
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 32;
-		s->e = xreallocarray(s->e, s->cap, sizeof(*s->e));
-	}
-	s->e[s->n].d = *d;
-	s->e[s->n].flags = 0;
-	*slot = ++s->n;
-	*isnew = 1;
-	return &s->e[s->n - 1];
-}
-
-static void dset_clear(struct dset *s)
-{
-	free(s->e);
-	free(s->tab);
-	memset(s, 0, sizeof(*s));
-}
-
-/* ---- reachability ---- */
-
-/* Collect every digest reachable from a descriptor; missing blobs are tolerated.
- * unsafe is set (with why) when a manifest or index is present but unreadable: what it
- * references is then unknown, and nothing may be deleted on its account. */
-struct reach {
-	struct dset set;
-	int unsafe;
-	char *why;
-};
-
-static int reach_cb(struct img_store *s, const struct img_desc *d, int depth, void *arg)
-{
-	struct reach *r = arg;
-	struct dent *e;
-	enum img_kind k = img_mt_kind(d->media_type);
-	char *buf = NULL;
-	size_t len;
-	int isnew, present;
-	struct img_doc doc;
-
-	e = dset_add(&r->set, &d->digest, &isnew);
-	if (depth == 0)
-		e->flags |= D_TOP;
-	if (k == IMG_KIND_CONFIG)
-		e->flags |= D_CONFIG;
-	if (k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX)
-		return 0;
-	if (e->flags & D_EXPANDED)
-		return 1;
-	e->flags |= D_EXPANDED;
-	/* The walk goes on past a document it cannot read; find out whether that is
-	 * because the blob is absent (nothing below it to keep) or damaged. */
-	present = img_blob_has(s, &d->digest, NULL);
-	if (present == 0)
-		return 0;
-	if (present < 0 || img_blob_read(s, &d->digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0 ||
-	    img_doc_parse(buf, len, d->media_type, &doc) < 0) {
-		if (!r->unsafe)
-			r->why = strstr(img_errmsg(), img_digest_hex(&d->digest)) ?
-			         xstrdup(img_errmsg()) :
-			         xasprintf("blobs/%s/%s: %s", d->digest.alg == IMG_SHA512 ? "sha512" :
-			                   "sha256", img_digest_hex(&d->digest), img_errmsg());
-		r->unsafe = 1;
-		free(buf);
-		return 0;
-	}
-	img_doc_release(&doc);
-	free(buf);
-	return 0;
-}
-
-static void reach_clear(struct reach *r)
-{
-	dset_clear(&r->set);
-	free(r->why);
-	memset(r, 0, sizeof(*r));
-}
-
-/* Mark from every entry of index.json. An entry that is not a valid descriptor makes
- * the result unsafe. -1 on a walk error. */
-static int reach_index(struct img_store *s, json_t *index, struct reach *r)
-{
-	json_t *manifests = json_object_get(index, "manifests"), *e;
-	struct img_desc d;
-	size_t i;
-
-	if (!json_is_array(manifests)) {
-		r->unsafe = 1;
-		r->why = xstrdup("index.json: no manifests array");
-		return 0;
-	}
-	json_array_foreach(manifests, i, e) {
-		if (img_desc_parse(e, &d) < 0) {
-			if (!r->unsafe)
-				r->why = xasprintf("index.json: entry %zu: %s", i, img_errmsg());
-			r->unsafe = 1;
-			continue;
-		}
-		if (img_store_walk(s, &d, IMG_WALK_TOLERANT, reach_cb, r) < 0)
-			return -1;
-	}
-	return 0;
-}
+static const char help_text[] =
+	"Remove names, and images that lose their last name, from the store.\n"
+	"IMAGE is a name (nginx:v3), name@digest, or an ID or digest (prefix).\n"
+	"\n"
+	"  -f, --force        remove an image by ID even when its names span\n"
+	"                     several repositories\n"
+	"  -h, --help         print this help and exit\n"
+	"      --no-prune     keep the blobs of removed images (img-gc collects them)\n"
+	IMG_CLI_HELP_STORE
+	"      --version      print the version and exit\n";
 
 /* ---- removal ---- */
 
@@ -246,7 +56,7 @@ struct gone {
 	size_t op;              /* operand index */
 	struct img_digest top;
 	json_t *desc;           /* its descriptor (copy) */
-	struct reach cand;      /* what it reached when it was deleted */
+	struct img_mark cand;   /* what it reached when it was deleted */
 };
 
 struct lines {
@@ -523,7 +333,7 @@ struct batch {
 	int argc;
 	char **argv;
 	struct opres *res;
-	struct dset ids;        /* manifest and config digests of the images deleted */
+	struct img_dset ids;    /* manifest and config digests of the images deleted */
 };
 
 /* Remember the digests an ID of a deleted image may be a prefix of. */
@@ -533,19 +343,18 @@ static void record_ids(struct batch *b, json_t *desc)
 	struct img_doc doc;
 	char *buf = NULL;
 	size_t len, i;
-	int isnew;
 
 	if (img_desc_parse(desc, &d) < 0)
 		return;
-	dset_add(&b->ids, &d.digest, &isnew);
+	img_dset_add(&b->ids, &d.digest, NULL);
 	if (img_blob_read(b->s, &d.digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0)
 		return;
 	if (img_doc_parse(buf, len, d.media_type, &doc) == 0) {
 		if (doc.kind == IMG_KIND_MANIFEST)
-			dset_add(&b->ids, &doc.config.digest, &isnew);
+			img_dset_add(&b->ids, &doc.config.digest, NULL);
 		else
 			for (i = 0; i < doc.n; i++)
-				dset_add(&b->ids, &doc.items[i].digest, &isnew);
+				img_dset_add(&b->ids, &doc.items[i].digest, NULL);
 		img_doc_release(&doc);
 	}
 	free(buf);
@@ -574,7 +383,7 @@ static int batch_fn(json_t *index, void *arg)
 	struct rm_txn t;
 	int i, changed = 0;
 
-	dset_clear(&b->ids);
+	img_dset_clear(&b->ids);
 	for (i = 0; i < b->argc; i++) {
 		struct opres *r = &b->res[i];
 
@@ -603,16 +412,15 @@ static int batch_fn(json_t *index, void *arg)
 
 /* Delete the blobs the removed images reached that nothing in index.json reaches now.
  * Appends "Deleted:" lines per operand. 0 or -1. */
-static int prune(struct img_store *s, struct gone *g, size_t ng, struct lines *out,
-                 void (*wait_cb)(void *), void *wait_arg)
+static int prune(struct img_store *s, struct gone *g, size_t ng, struct lines *out)
 {
-	struct reach live = { 0 };
-	struct dset done = { 0 };
+	struct img_mark live = { 0 };
+	struct img_dset done = { 0 };
 	json_t *index = NULL;
 	size_t i, j;
 	int rc = -1, isnew;
 
-	if (img_store_lock(s, IMG_LOCK_EXCLUSIVE, wait_cb, wait_arg) < 0) {
+	if (img_store_lock(s, IMG_LOCK_EXCLUSIVE, img_cli_waiting, NULL) < 0) {
 		warnx("%s", img_errmsg());
 		return -1;
 	}
@@ -620,7 +428,7 @@ static int prune(struct img_store *s, struct gone *g, size_t ng, struct lines *o
 		warnx("%s", img_errmsg());
 		goto out;
 	}
-	if (reach_index(s, index, &live) < 0) {
+	if (img_mark_index(&live, s, index, NULL, NULL) < 0) {
 		warnx("%s", img_errmsg());
 		goto out;
 	}
@@ -634,9 +442,9 @@ static int prune(struct img_store *s, struct gone *g, size_t ng, struct lines *o
 			const struct img_digest *d = &g[i].cand.set.e[j].d;
 			char *path;
 
-			if (dset_find(&live.set, d))
+			if (img_dset_find(&live.set, d))
 				continue;
-			dset_add(&done, d, &isnew);
+			img_dset_add(&done, d, &isnew);
 			if (!isnew)
 				continue;
 			path = img_digest_blobpath(d);
@@ -651,8 +459,8 @@ static int prune(struct img_store *s, struct gone *g, size_t ng, struct lines *o
 	}
 out:
 	json_decref(index);
-	reach_clear(&live);
-	dset_clear(&done);
+	img_mark_clear(&live);
+	img_dset_clear(&done);
 	img_store_unlock(s);
 	return rc;
 }
@@ -664,16 +472,10 @@ static int run(const struct rm_opts *o, int argc, char **argv)
 	struct gone *g = NULL;
 	struct lines *out;
 	size_t ng = 0, i, j;
-	char *path;
-	int said = 0, status = 0;
+	int status = 0;
 
-	path = img_store_default_path(o->store);
-	if (img_store_open(path, 0, &s) < 0) {
-		warnx("%s", img_errmsg());
-		free(path);
+	if (!(s = img_cli_open_store(o->store, 0)))
 		return 1;
-	}
-	img_store_set_waiting(s, waiting, &said);
 	out = xcalloc((size_t)argc, sizeof(*out));
 	memset(&b, 0, sizeof(b));
 	b.s = s;
@@ -710,7 +512,7 @@ static int run(const struct rm_opts *o, int argc, char **argv)
 			/* What it reached, while its blobs are still there. */
 			if (!o->no_prune && img_desc_parse(g[ng].desc, &d) == 0) {
 				g[ng].top = d.digest;
-				if (img_store_walk(s, &d, IMG_WALK_TOLERANT, reach_cb, &g[ng].cand) < 0) {
+				if (img_mark_desc(&g[ng].cand, s, &d) < 0) {
 					warnx("%s", img_errmsg());
 					status = 1;
 				}
@@ -718,7 +520,7 @@ static int run(const struct rm_opts *o, int argc, char **argv)
 			ng++;
 		}
 	}
-	if (ng && !o->no_prune && prune(s, g, ng, out, waiting, &said) < 0)
+	if (ng && !o->no_prune && prune(s, g, ng, out) < 0)
 		status = 1;
 out:
 	for (i = 0; i < (size_t)argc; i++) {
@@ -731,24 +533,13 @@ out:
 	}
 	free(out);
 	free(b.res);
-	dset_clear(&b.ids);
+	img_dset_clear(&b.ids);
 	for (i = 0; i < ng; i++) {
 		json_decref(g[i].desc);
-		reach_clear(&g[i].cand);
+		img_mark_clear(&g[i].cand);
 	}
 	free(g);
 	img_store_close(s);
-	free(path);
-	return status;
-}
-
-/* Flush stdout last: a write error there is a failure (but EPIPE is quiet). */
-static int finish(int status)
-{
-	if (img_close_stdout() < 0) {
-		warnx("%s", img_errmsg());
-		status = 1;
-	}
 	return status;
 }
 
@@ -764,29 +555,26 @@ int main(int argc, char **argv)
 			o.force = 1;
 			break;
 		case 'h':
-			help();
-			return finish(0);
+			return img_cli_help(synopsis, help_text);
 		case 'S':
 			o.store = optarg;
 			break;
 		case OPT_LIST_OPTIONS:
-			img_list_options(stdout, longopts);
-			return finish(0);
+			return img_cli_list_options(longopts);
 		case OPT_NO_PRUNE:
 			o.no_prune = 1;
 			break;
 		case OPT_VERSION:
-			printf("%s %s\n", img_progname(), IMG_VERSION);
-			return finish(0);
+			return img_cli_version();
 		default:
-			usage();
+			img_cli_usage(synopsis);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		usage();
+		img_cli_usage(synopsis);
 
 	status = run(&o, argc, argv);
-	return finish(status);
+	return img_cli_finish(status);
 }

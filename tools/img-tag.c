@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "img.h"
+#include "cli.h"
 
 enum { OPT_LIST_OPTIONS = 256, OPT_VERSION };
 
@@ -24,38 +25,15 @@ struct tag_opts {
 	const char *target;    /* canonical */
 };
 
-static void usage_lines(FILE *f)
-{
-	fprintf(f, "usage: %s [-S DIR] SOURCE TARGET\n", img_progname());
-}
+static const char *const synopsis[] = { "[-S DIR] SOURCE TARGET", NULL };
 
-static void __attribute__((noreturn)) usage(void)
-{
-	usage_lines(stderr);
-	exit(2);
-}
-
-static void help(void)
-{
-	usage_lines(stdout);
-	printf("\n"
-	       "Give the image SOURCE (a name or an ID) the name TARGET.\n"
-	       "A TARGET already in use moves; the image it named stays, unnamed.\n"
-	       "\n"
-	       "  -h, --help         print this help and exit\n"
-	       "  -S, --store DIR    the image store (default $IMG_STORE, else\n"
-	       "                     $XDG_DATA_HOME/img, else ~/.local/share/img)\n"
-	       "      --version      print the version and exit\n");
-}
-
-static void waiting(void *arg)
-{
-	int *said = arg;
-
-	if (!*said)
-		warnx("waiting for the store lock");
-	*said = 1;
-}
+static const char help_text[] =
+	"Give the image SOURCE (a name or an ID) the name TARGET.\n"
+	"A TARGET already in use moves; the image it named stays, unnamed.\n"
+	"\n"
+	"  -h, --help         print this help and exit\n"
+	IMG_CLI_HELP_STORE
+	"      --version      print the version and exit\n";
 
 struct tag_txn {
 	struct img_store *store;
@@ -96,16 +74,10 @@ static int run(const struct tag_opts *o)
 {
 	struct img_store *s = NULL;
 	struct tag_txn t;
-	char *path;
-	int said = 0, status = 0;
+	int status = 0;
 
-	path = img_store_default_path(o->store);
-	if (img_store_open(path, 0, &s) < 0) {
-		warnx("%s", img_errmsg());
-		free(path);
+	if (!(s = img_cli_open_store(o->store, 0)))
 		return 1;
-	}
-	img_store_set_waiting(s, waiting, &said);
 	t.store = s;
 	t.o = o;
 	if (img_store_index_update(s, tag_fn, &t) < 0) {
@@ -113,17 +85,6 @@ static int run(const struct tag_opts *o)
 		status = 1;
 	}
 	img_store_close(s);
-	free(path);
-	return status;
-}
-
-/* Flush stdout last: a write error there is a failure (but EPIPE is quiet). */
-static int finish(int status)
-{
-	if (img_close_stdout() < 0) {
-		warnx("%s", img_errmsg());
-		status = 1;
-	}
 	return status;
 }
 
@@ -138,25 +99,22 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "hS:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			help();
-			return finish(0);
+			return img_cli_help(synopsis, help_text);
 		case 'S':
 			o.store = optarg;
 			break;
 		case OPT_LIST_OPTIONS:
-			img_list_options(stdout, longopts);
-			return finish(0);
+			return img_cli_list_options(longopts);
 		case OPT_VERSION:
-			printf("%s %s\n", img_progname(), IMG_VERSION);
-			return finish(0);
+			return img_cli_version();
 		default:
-			usage();
+			img_cli_usage(synopsis);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc != 2)
-		usage();
+		img_cli_usage(synopsis);
 	o.source = argv[0];
 
 	if (img_ref_parse(argv[1], &r) < 0)
@@ -174,5 +132,5 @@ int main(int argc, char **argv)
 
 	status = run(&o);
 	free(target);
-	return finish(status);
+	return img_cli_finish(status);
 }

@@ -1,0 +1,77 @@
+/* cli: main()-level helpers of the tools (see cli.h). */
+#include <err.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "io.h"
+#include "store.h"
+#include "util.h"
+
+void img_cli_usage_lines(FILE *f, const char *const *forms)
+{
+	size_t i;
+
+	for (i = 0; forms[i]; i++)
+		fprintf(f, "%s %s %s\n", i ? "      " : "usage:", img_progname(), forms[i]);
+}
+
+void img_cli_usage(const char *const *forms)
+{
+	img_cli_usage_lines(stderr, forms);
+	exit(2);
+}
+
+int img_cli_finish(int status)
+{
+	if (img_close_stdout() < 0) {
+		warnx("%s", img_errmsg());
+		status = 1;
+	}
+	return status;
+}
+
+int img_cli_help(const char *const *forms, const char *text)
+{
+	img_cli_usage_lines(stdout, forms);
+	fputs("\n", stdout);
+	fputs(text, stdout);
+	return img_cli_finish(0);
+}
+
+int img_cli_version(void)
+{
+	printf("%s %s\n", img_progname(), IMG_VERSION);
+	return img_cli_finish(0);
+}
+
+int img_cli_list_options(const struct option *opts)
+{
+	img_list_options(stdout, opts);
+	return img_cli_finish(0);
+}
+
+void img_cli_waiting(void *unused)
+{
+	static int said;
+
+	(void)unused;
+	if (!said)
+		warnx("waiting for the store lock");
+	said = 1;
+}
+
+struct img_store *img_cli_open_store(const char *opt, int flags)
+{
+	struct img_store *s = NULL;
+	char *path = img_store_default_path(opt);
+
+	if (img_store_open(path, flags, &s) < 0) {
+		warnx("%s", img_errmsg());
+		s = NULL;
+	} else {
+		img_store_set_waiting(s, img_cli_waiting, NULL);
+	}
+	free(path);
+	return s;
+}

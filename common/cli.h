@@ -1,0 +1,41 @@
+/* cli: what the tools' main() functions share: usage and help, --version, the store
+ * opened from -S, the "waiting for the store lock" message, the stdout check at exit.
+ *
+ * Unlike the rest of common/ these print (to stdout or stderr, through err(3)) and
+ * img_cli_usage exits: they are for tools only, never for library code. */
+#ifndef IMG_CLI_H
+#define IMG_CLI_H
+
+#include <stdio.h>
+#include <getopt.h>
+
+struct img_store;
+
+/* The synopsis lines: "usage: PROG FORMS[0]", then "       PROG FORMS[i]" for each
+ * further form. forms is NULL-terminated. */
+void img_cli_usage_lines(FILE *f, const char *const *forms);
+/* A usage error: the synopsis on stderr, exit 2. */
+void img_cli_usage(const char *const *forms) __attribute__((noreturn));
+/* -h/--help: the synopsis, a blank line, then text, on stdout. Returns img_cli_finish(0). */
+int img_cli_help(const char *const *forms, const char *text);
+/* --version: "PROG VERSION" on stdout. Returns img_cli_finish(0). */
+int img_cli_version(void);
+/* The hidden --list-options. Returns img_cli_finish(0). */
+int img_cli_list_options(const struct option *opts);
+/* Flush and close stdout last: status, or 1 (after saying why) when a write failed
+ * (EPIPE is quiet). */
+int img_cli_finish(int status);
+
+/* Lock callback: "PROG: waiting for the store lock" on stderr, once per process. */
+void img_cli_waiting(void *unused);
+/* Open the store -S chose (opt may be NULL; see img_store_default_path) with the
+ * img_store_open flags, with img_cli_waiting as its lock callback. NULL after printing
+ * the error. Close with img_store_close. */
+struct img_store *img_cli_open_store(const char *opt, int flags);
+
+/* The help line of -S shared by the tools that take it (ends with a newline). */
+#define IMG_CLI_HELP_STORE \
+	"  -S, --store DIR    the image store (default $IMG_STORE, else\n" \
+	"                     $XDG_DATA_HOME/img, else ~/.local/share/img)\n"
+
+#endif
