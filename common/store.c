@@ -1318,6 +1318,32 @@ static int entry_config(struct img_store *s, json_t *entry, struct img_digest *o
 	return rc;
 }
 
+/* What an index entry is when matched by the ID prefix hex: its manifest digest when that
+ * starts with hex, else "config:<config digest>" when its config digest does, else NULL.
+ * Entries with the same key are one image as docker counts them: several manifests with
+ * one config (the same layers stored with other compressions) share an ID. */
+static char *id_key(struct img_store *s, json_t *v, int alg, const char *hex, size_t hl)
+{
+	struct img_digest cfg;
+	const char *ed = entry_digest(v);
+	int ealg;
+
+	if (!ed)
+		return NULL;
+	if (strncmp(ed, "sha256:", 7) == 0)
+		ealg = IMG_SHA256;
+	else if (strncmp(ed, "sha512:", 7) == 0)
+		ealg = IMG_SHA512;
+	else
+		return NULL;
+	if ((alg < 0 || ealg == alg) && strncmp(ed + 7, hex, hl) == 0)
+		return xstrdup(ed);
+	if (entry_config(s, v, &cfg) == 0 && (alg < 0 || (int)cfg.alg == alg) &&
+	    strncmp(img_digest_hex(&cfg), hex, hl) == 0)
+		return xasprintf("config:%s", cfg.str);
+	return NULL;
+}
+
 static int by_id(struct img_store *s, json_t *arr, const char *what, size_t **matches,
                  size_t *n)
 {
@@ -1325,8 +1351,7 @@ static int by_id(struct img_store *s, json_t *arr, const char *what, size_t **ma
 	int alg = -1;
 	size_t i, hl, cnt = 0;
 	json_t *v;
-	const char *found = NULL;
-	char *found_copy = NULL;
+	char *found = NULL, *key;
 
 	if (colon) {
 		if (strncmp(what, "sha256:", 7) == 0)
@@ -1340,48 +1365,32 @@ static int by_id(struct img_store *s, json_t *arr, const char *what, size_t **ma
 	if (!hexprefix(hex))
 		return 0;
 	hl = strlen(hex);
+	*matches = xcalloc(json_array_size(arr) + 1, sizeof(**matches));
 	json_array_foreach(arr, i, v) {
-		struct img_digest cfg;
-		const char *ed = entry_digest(v), *eh;
-		int hit = 0, ealg;
-
-		if (!ed)
+		if (!(key = id_key(s, v, alg, hex, hl)))
 			continue;
-		if (strncmp(ed, "sha256:", 7) == 0)
-			ealg = IMG_SHA256;
-		else if (strncmp(ed, "sha512:", 7) == 0)
-			ealg = IMG_SHA512;
-		else
-			continue;
-		eh = ed + 7;
-		if ((alg < 0 || ealg == alg) && strncmp(eh, hex, hl) == 0)
-			hit = 1;
-		if (!hit && entry_config(s, v, &cfg) == 0 &&
-		    (alg < 0 || (int)cfg.alg == alg) && strncmp(img_digest_hex(&cfg), hex, hl) == 0)
-			hit = 1;
-		if (!hit)
-			continue;
-		if (found && strcmp(found, ed) != 0) {
-			free(found_copy);
+		if (found && strcmp(found, key) != 0) {
+			free(key);
+			free(found);
+			free(*matches);
+			*matches = NULL;
 			img_seterr("ambiguous ID prefix %s", what);
 			errno = EINVAL;
 			return -1;
 		}
-		if (!found) {
-			found_copy = xstrdup(ed);
-			found = found_copy;
-		}
+		if (!found)
+			found = key;
+		else
+			free(key);
+		(*matches)[cnt++] = i;
 	}
-	if (!found)
+	free(found);
+	if (!cnt) {
+		free(*matches);
+		*matches = NULL;
 		return 0;
-	*matches = xcalloc(json_array_size(arr) + 1, sizeof(**matches));
-	json_array_foreach(arr, i, v) {
-		const char *vd = entry_digest(v);
-		if (vd && strcmp(vd, found) == 0)
-			(*matches)[cnt++] = i;
 	}
 	*n = cnt;
-	free(found_copy);
 	return 1;
 }
 
