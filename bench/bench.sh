@@ -62,14 +62,15 @@ echo "bench: data: rootfs.tar $(du -m "$D/rootfs.tar" | cut -f1) MB, big.tar $(d
 run1() {
 	local label=$1 setup=$2 cmd=$3 out
 	sh -c "$setup" >/dev/null 2>&1 || true
-	out=$(/usr/bin/time -f '%e %U %S %M' sh -c "$cmd" 2>&1 >/dev/null | tail -n 1) || true
-	set -- $out
+	out=$(/usr/bin/time -f '%e %U %S %M' sh -c "$cmd" 2>&1 >/dev/null) || true
+	case $out in *"exited with non-zero status"*) die "$label: '$cmd' failed: $out" ;; esac
+	set -- $(printf '%s\n' "$out" | tail -n 1)
 	[ $# -eq 4 ] || die "$label: '$cmd' failed: $out"
-	echo "$label $1 $(awk -v a="$2" -v b="$3" 'BEGIN { print a + b }') $4" >> "$D/raw"
+	echo "${label// /_} $1 $(awk -v a="$2" -v b="$3" 'BEGIN { print a + b }') $4" >> "$D/raw"
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-col() { awk -v l="$1" -v c="$2" '$1 == l { print $c }' "$D/raw" | median; }
+col() { awk -v l="${1// /_}" -v c="$2" '$1 == l { print $c }' "$D/raw" | median; }
 
 # op NAME IMGSETUP IMGCMD [REFLABEL REFSETUP REFCMD]...: alternate img and references.
 op() {
@@ -113,25 +114,24 @@ op layers-files "" "img-layers -S $S --files=1 bench/big" \
 op gc-1000 "" "img-gc -S $D/gcstore -n"
 
 # ---- report ----
-# name | reference | target kind (speed: ref/img >= x; abs: img seconds < x; cpu: img cpu < x) | rss target MB
-targets="import-gzip|gzip -6|speed|5|32
-import-gzip|igzip -1|speed|0.5|32
-import-zstd|zstd -3|speed|0.667|32
-save|skopeo copy|speed|5|16
-save|tar \| cat|speed|0.8|16
-load|skopeo copy|speed|3|32
-load|openssl dgst|speed|0.5|32
-gc-check|openssl dgst|speed|0.7|
-diff||abs|1|
-layers-files|tar -tvf|speed||
-gc-1000||cpu|1|"
+# name; reference; target kind (speed: ref/img >= x; abs: img seconds < x; cpu: img cpu < x) | rss target MB
+targets="import-gzip;gzip -6;speed;5;32
+import-gzip;igzip -1;speed;0.5;32
+import-zstd;zstd -3;speed;0.667;32
+save;skopeo copy;speed;5;16
+save;tar | cat;speed;0.8;16
+load;skopeo copy;speed;3;32
+load;openssl dgst;speed;0.5;32
+gc-check;openssl dgst;speed;0.7;
+diff;;abs;1;
+layers-files;tar -tvf;speed;;
+gc-1000;;cpu;1;"
 
 json="$D/results.json"
 printf '%-13s %-13s %9s %9s %7s %-8s %-5s %8s\n' operation reference img_s ref_s ratio target result rss_MB
 echo '[' > "$json"
 first=1 misses=0
-while IFS='|' read -r name ref kind tgt rss; do
-	ref=${ref//\\/}
+while IFS=';' read -r name ref kind tgt rss; do
 	it=$(col "img:$name" 2); ic=$(col "img:$name" 3); im=$(col "img:$name" 4)
 	rm_mb=$(awk -v k="$im" 'BEGIN { printf "%.1f", k / 1024 }')
 	rt= ratio= result=info tshow=-
