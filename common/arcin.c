@@ -67,6 +67,8 @@ struct img_arcin {
 	int fd;
 	unsigned char *ibuf;
 	int64_t raw;        /* bytes read from fd */
+	int empty;          /* a read of fd found its end before any byte: no input at all
+	                     * (not merely nothing read yet, nor a read error) */
 	int flags;
 	int nentries;
 	int in_entry;       /* an entry's data may be read */
@@ -107,7 +109,7 @@ static void arcin_seterr(struct img_arcin *r)
 		img_seterr("truncated archive");
 	else if (first && (en == ARCHIVE_ERRNO_FILE_FORMAT || en == ARCHIVE_ERRNO_MISC ||
 	                   strstr(s, "Unrecognized archive format")))
-		img_seterr(r->raw == 0 ? "not a tar archive (empty input)" : "not a tar archive");
+		img_seterr(r->empty ? "not a tar archive (empty input)" : "not a tar archive");
 	else if (en > 0 && en != ARCHIVE_ERRNO_FILE_FORMAT)
 		img_seterr("cannot read archive: %s", s);
 	else
@@ -126,6 +128,8 @@ static la_ssize_t arcin_read_cb(struct archive *a, void *arg, const void **buf)
 		archive_set_error(a, errno, "%s", strerror(errno));
 		return -1;
 	}
+	if (n == 0 && r->raw == 0)
+		r->empty = 1;
 	r->raw += n;
 	*buf = r->ibuf;
 	return n;
@@ -205,7 +209,7 @@ int img_arcin_next(struct img_arcin *r, struct img_arcin_entry *e)
 	r->in_entry = 0;
 	rc = archive_read_next_header(r->a, &ae);
 	if (rc == ARCHIVE_EOF) {
-		if (r->nentries == 0 && !(r->flags & IMG_ARCIN_RAW) && r->raw == 0) {
+		if (r->nentries == 0 && !(r->flags & IMG_ARCIN_RAW) && r->empty) {
 			img_seterr("not a tar archive (empty input)");
 			return -1;
 		}
