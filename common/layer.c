@@ -20,7 +20,13 @@
 
 #define IMG_LAYER_OBUF (256 * 1024)     /* decompressor / compressor output buffer */
 #define IMG_CHUNK_MAX (1u << 30)        /* ISA-L and zlib take 32-bit lengths */
-#define IMG_ISAL_IN (256 * 1024)        /* ISA-L deflate input chunk */
+/* ISA-L deflate input chunk. Each chunk ends with a sync flush: ISA-L then decides per
+ * chunk between coded and stored blocks, so incompressible data (most of a big layer of
+ * media or binaries) is stored and inflates ~5x faster, for ~0.01% more output on text. */
+#define IMG_ISAL_IN (1024 * 1024)
+/* The compressor's output buffer holds a whole chunk stored: ISA-L only chooses a stored
+ * block when the output space for it is there. */
+#define IMG_COMPW_OBUF (IMG_ISAL_IN + 64 * 1024)
 #define IMG_ZSTD_WINDOWLOG_MAX 27       /* 128 MiB: zstd --long and level 22 decode */
 #define IMG_XZ_MEMLIMIT (256u << 20)
 
@@ -614,7 +620,7 @@ struct img_compw *img_compw_new(enum img_comp c, int level, img_sink_fn sink, vo
 			img_seterr("invalid gzip level %d (0-9)", level);
 			goto fail;
 		}
-		w->obuf = xmalloc(IMG_LAYER_OBUF);
+		w->obuf = xmalloc(IMG_COMPW_OBUF);
 		if (level <= 3) {
 			static const uint32_t lvlsz[4] = {
 				ISAL_DEF_LVL0_DEFAULT, ISAL_DEF_LVL1_DEFAULT,
@@ -627,6 +633,7 @@ struct img_compw *img_compw_new(enum img_comp c, int level, img_sink_fn sink, vo
 			isal_deflate_init(w->iz);
 			w->iz->level = (uint32_t)level;
 			w->iz->gzip_flag = IGZIP_GZIP;   /* header: mtime 0, no name */
+			w->iz->flush = SYNC_FLUSH;       /* see IMG_ISAL_IN */
 			if (lvlsz[level]) {
 				w->lvlbuf = xmalloc(lvlsz[level]);
 				w->iz->level_buf = w->lvlbuf;
@@ -657,7 +664,7 @@ struct img_compw *img_compw_new(enum img_comp c, int level, img_sink_fn sink, vo
 			img_seterr("cannot initialize the zstd compressor");
 			goto fail;
 		}
-		w->obuf = xmalloc(IMG_LAYER_OBUF);
+		w->obuf = xmalloc(IMG_COMPW_OBUF);
 		break;
 	default:
 		img_seterr("cannot write %s compression", img_comp_name(c));
@@ -684,13 +691,13 @@ static int isal_run(struct img_compw *w, const void *buf, size_t n, int end)
 	for (;;) {
 		int r;
 		z->next_out = w->obuf;
-		z->avail_out = IMG_LAYER_OBUF;
+		z->avail_out = IMG_COMPW_OBUF;
 		r = isal_deflate(z);
 		if (r != COMP_OK) {
 			img_seterr("gzip compression failed (error %d)", r);
 			return -1;
 		}
-		if (cw_emit(w, IMG_LAYER_OBUF - z->avail_out) < 0)
+		if (cw_emit(w, IMG_COMPW_OBUF - z->avail_out) < 0)
 			return -1;
 		if (end) {
 			if (z->internal_state.state == ZSTATE_END)
@@ -738,13 +745,13 @@ static int zlib_run(struct img_compw *w, const void *buf, size_t n, int flush)
 	for (;;) {
 		int r;
 		z->next_out = w->obuf;
-		z->avail_out = IMG_LAYER_OBUF;
+		z->avail_out = IMG_COMPW_OBUF;
 		r = deflate(z, flush);
 		if (r == Z_STREAM_ERROR) {
 			img_seterr("gzip compression failed");
 			return -1;
 		}
-		if (cw_emit(w, IMG_LAYER_OBUF - z->avail_out) < 0)
+		if (cw_emit(w, IMG_COMPW_OBUF - z->avail_out) < 0)
 			return -1;
 		if (flush == Z_FINISH) {
 			if (r == Z_STREAM_END)
@@ -760,7 +767,7 @@ static int zstd_run(struct img_compw *w, const void *buf, size_t n, ZSTD_EndDire
 	ZSTD_inBuffer in = { buf, n, 0 };
 
 	for (;;) {
-		ZSTD_outBuffer out = { w->obuf, IMG_LAYER_OBUF, 0 };
+		ZSTD_outBuffer out = { w->obuf, IMG_COMPW_OBUF, 0 };
 		size_t r = ZSTD_compressStream2(w->zc, &out, &in, e);
 		if (ZSTD_isError(r)) {
 			img_seterr("zstd compression failed: %s", ZSTD_getErrorName(r));
