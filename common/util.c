@@ -82,12 +82,16 @@ const char *img_progname(void)
 	return progname;
 }
 
+/* The arguments may point into errbuf (a message wrapping the last one, as in
+ * img_seterr("x: %s", img_errmsg())): format into a scratch buffer, then copy. */
 void img_seterr(const char *fmt, ...)
 {
+	char tmp[sizeof errbuf];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
 	va_end(ap);
+	memcpy(errbuf, tmp, sizeof errbuf);
 }
 
 void img_seterr_errno(const char *fmt, ...)
@@ -95,11 +99,13 @@ void img_seterr_errno(const char *fmt, ...)
 	int e = errno;
 	size_t n;
 	va_list ap;
+	char tmp[sizeof errbuf];
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
 	va_end(ap);
-	n = strlen(errbuf);
-	snprintf(errbuf + n, sizeof errbuf - n, ": %s", strerror(e));
+	n = strlen(tmp);
+	snprintf(tmp + n, sizeof tmp - n, ": %s", strerror(e));
+	memcpy(errbuf, tmp, sizeof errbuf);
 	errno = e;
 }
 
