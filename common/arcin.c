@@ -232,8 +232,12 @@ int img_arcin_next(struct img_arcin *r, struct img_arcin_entry *e)
 	e->type = ent_type(ae);
 	if (e->type == IMG_ENT_HARDLINK) {
 		const char *t = archive_entry_hardlink(ae);
-		if (img_path_clean(t, r->flags, &r->link) < 0)
+		if (img_path_clean(t, r->flags, &r->link) < 0) {
+			char *x = img_escape(name);
+			img_seterr("hard link '%s': %s", x, img_errmsg());
+			free(x);
 			return -1;
+		}
 		if (r->link[0] == '\0') {
 			char *x = img_escape(name);
 			img_seterr("hard link '%s' points at the root", x);
@@ -284,8 +288,9 @@ int img_arcin_block(struct img_arcin *r, const void **buf, size_t *n)
 				return -1;
 			} else {
 				if (off < r->pos) {
-					img_seterr("invalid archive: overlapping data blocks in '%s'",
-					           r->path);
+					char *x = img_escape(r->path);
+					img_seterr("invalid archive: overlapping data blocks in '%s'", x);
+					free(x);
 					return -1;
 				}
 				r->blk = b;

@@ -355,13 +355,12 @@ int img_tree_apply(struct img_tree *t, const struct img_tree_rec *r)
 	}
 	if (r->type == IMG_ENT_HARDLINK) {
 		struct img_tree_node *target = r->link ? lookup(t, r->link) : NULL;
-		if (!target || target == t->root) {
-			img_seterr("hard link '%s': target '%s' not found", r->path,
-			           r->link ? r->link : "");
-			return -1;
-		}
-		if (target->ino->type == IMG_ENT_DIR) {
-			img_seterr("hard link '%s': target '%s' is a directory", r->path, r->link);
+		if (!target || target == t->root || target->ino->type == IMG_ENT_DIR) {
+			char *xp = img_escape(r->path), *xl = img_escape(r->link ? r->link : "");
+			img_seterr("hard link '%s': target '%s' %s", xp, xl,
+			           target && target != t->root ? "is a directory" : "not found");
+			free(xp);
+			free(xl);
 			return -1;
 		}
 		ino = target->ino;
@@ -895,8 +894,12 @@ static int lr_next(struct lreader *r, struct lr_entry *e)
 		return -1;
 	e->type = lr_type(ae);
 	if (e->type == IMG_ENT_HARDLINK) {
-		if (img_path_clean(archive_entry_hardlink(ae), IMG_ARCIN_STRIP_ABS, &r->link) < 0)
+		if (img_path_clean(archive_entry_hardlink(ae), IMG_ARCIN_STRIP_ABS, &r->link) < 0) {
+			char *x = img_escape(name);
+			img_seterr("hard link '%s': %s", x, img_errmsg());
+			free(x);
 			return -1;
+		}
 		if (r->link[0] == '\0') {
 			char *x = img_escape(name);
 			img_seterr("hard link '%s' points at the root", x);
@@ -943,8 +946,9 @@ static int lr_block(struct lreader *r, const void **buf, size_t *n)
 				return -1;
 			} else {
 				if (off < r->pos) {
-					img_seterr("invalid archive: overlapping data blocks in '%s'",
-					           r->path);
+					char *x = img_escape(r->path);
+					img_seterr("invalid archive: overlapping data blocks in '%s'", x);
+					free(x);
 					return -1;
 				}
 				r->blk = b;

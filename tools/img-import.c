@@ -338,6 +338,16 @@ sink_tar(void *arg, const void *buf, size_t n)
 	return img_blob_write(l->bw, buf, n);
 }
 
+/* img_seterr(fmt, path) with path escaped for one terminal line. */
+static void
+seterr_path(const char *fmt, const char *path)
+{
+	char *x = img_escape(path);
+
+	img_seterr(fmt, x);
+	free(x);
+}
+
 /* Check a cleaned path against what came before, then remember it. 0 or -1. */
 static int
 check_path(struct layer *l, const char *path, int cls)
@@ -345,14 +355,19 @@ check_path(struct layer *l, const char *path, int cls)
 	const char *s;
 
 	if (ps_get(&l->seen, path, strlen(path))) {
-		img_seterr("duplicate entry '%s'", path);
+		seterr_path("duplicate entry '%s'", path);
 		return -1;
 	}
 	for (s = strchr(path, '/'); s; s = strchr(s + 1, '/')) {
 		int c = ps_get(&l->seen, path, (size_t)(s - path));
 		if (c == PC_SYMLINK || c == PC_OTHER) {
-			img_seterr("entry '%s' is under %s '%.*s'", path,
-			           c == PC_SYMLINK ? "symlink" : "non-directory", (int)(s - path), path);
+			char *parent = xstrndup(path, (size_t)(s - path));
+			char *xp = img_escape(path), *xd = img_escape(parent);
+			img_seterr("entry '%s' is under %s '%s'", xp,
+			           c == PC_SYMLINK ? "symlink" : "non-directory", xd);
+			free(xp);
+			free(xd);
+			free(parent);
 			return -1;
 		}
 	}
@@ -424,14 +439,19 @@ put_entry(struct layer *l, const char *path, enum img_ent_type type, mode_t perm
 	if (type == IMG_ENT_HARDLINK) {
 		c = ps_get(&l->seen, link, strlen(link));
 		if (c != PC_OTHER && c != PC_SYMLINK) {
-			img_seterr("hard link '%s' to '%s': target is not an earlier file", path, link);
+			char *xp = img_escape(path), *xl = img_escape(link);
+			img_seterr("hard link '%s' to '%s': target is not an earlier file", xp, xl);
+			free(xp);
+			free(xl);
 			return -1;
 		}
 	}
 	if (check_path(l, path, cls_of(type)) < 0)
 		return -1;
 	if (uid < 0 || gid < 0 || uid > UINT32_MAX || gid > UINT32_MAX) {
-		img_seterr("entry '%s': invalid owner %" PRId64 ":%" PRId64, path, uid, gid);
+		char *xp = img_escape(path);
+		img_seterr("entry '%s': invalid owner %" PRId64 ":%" PRId64, xp, uid, gid);
+		free(xp);
 		return -1;
 	}
 	e = clean_entry(l, path, type, perm, uid, gid, mtime, size, link, src);
@@ -462,8 +482,12 @@ import_archive(struct layer *l, int fd, uint64_t total)
 		if (e.path[0] == '\0')
 			continue;       /* the root itself */
 		if (e.type == IMG_ENT_OTHER) {
-			if (!l->quiet)
-				warnx("%s: skipping '%s': unsupported entry type", l->src, e.path);
+			if (!l->quiet) {
+				char *xs = img_escape(l->src), *xp = img_escape(e.path);
+				warnx("%s: skipping '%s': unsupported entry type", xs, xp);
+				free(xs);
+				free(xp);
+			}
 			continue;
 		}
 		{
@@ -471,7 +495,7 @@ import_archive(struct layer *l, int fd, uint64_t total)
 			int wr = img_whiteout(e.path, &wt);
 			free(wt);
 			if (wr < 0) {
-				img_seterr("invalid whiteout entry '%s'", e.path);
+				seterr_path("invalid whiteout entry '%s'", e.path);
 				goto out;
 			}
 		}
@@ -482,7 +506,7 @@ import_archive(struct layer *l, int fd, uint64_t total)
 			continue;
 		while ((r = img_arcin_block(a, &buf, &n)) == 1) {
 			if ((int64_t)n > e.size - done) {
-				img_seterr("entry '%s': more data than its size", e.path);
+				seterr_path("entry '%s': more data than its size", e.path);
 				goto out;
 			}
 			if (img_arcout_data(l->ao, buf, n) < 0)
@@ -497,7 +521,7 @@ import_archive(struct layer *l, int fd, uint64_t total)
 		if (r < 0)
 			goto out;
 		if (done != e.size) {
-			img_seterr("entry '%s': truncated data", e.path);
+			seterr_path("entry '%s': truncated data", e.path);
 			goto out;
 		}
 	}
@@ -535,8 +559,10 @@ import_one(const struct img_dirwalk_entry *e, void *arg)
 	archive_entry_copy_pathname(de, e->full);
 	archive_entry_copy_sourcepath(de, e->full);
 	if (archive_read_disk_entry_from_file(di->disk, de, e->fd, &e->st) != ARCHIVE_OK) {
-		img_seterr("'%s': %s", e->full, archive_error_string(di->disk) ?
+		char *xf = img_escape(e->full);
+		img_seterr("'%s': %s", xf, archive_error_string(di->disk) ?
 		           archive_error_string(di->disk) : "cannot read metadata");
+		free(xf);
 		goto out;
 	}
 	if (e->type == IMG_ENT_HARDLINK)
@@ -552,11 +578,13 @@ import_one(const struct img_dirwalk_entry *e, void *arg)
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0) {
-				img_seterr_errno("cannot read '%s'", e->full);
+				char *xf = img_escape(e->full);
+				img_seterr_errno("cannot read '%s'", xf);
+				free(xf);
 				goto out;
 			}
 			if (n == 0) {
-				img_seterr("'%s': file shrank while being read", e->full);
+				seterr_path("'%s': file shrank while being read", e->full);
 				goto out;
 			}
 			if (img_arcout_data(l->ao, di->buf, (size_t)n) < 0)

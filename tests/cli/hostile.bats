@@ -1,0 +1,140 @@
+#!/usr/bin/env bats
+# Hostile input (design.md §5, formats.md §5.3, §9): archives and layers built to escape,
+# loop, exhaust or confuse img-load, img-layers, img-diff and img-import. Each is refused
+# with one line that names the entry (escaped), and the store stays as it was.
+bats_require_minimum_version 1.5.0
+load ../lib/helper
+
+MODES="ok symout symloop symchain hardout weird dup dupdiff cfgdotdot cfgabs layerdir negsize
+hugesize upperhex dotdigest deepjson dupkey bigindex cycle nest9 nest8 ndiff mtindex bomb empty
+chain3 L-dotdot L-abs L-opqroot L-whempty L-symdir L-hardlater L-hardout L-weird
+R-symroot R-hardout R-dotdot R-dev R-long R-nonutf8 R-weird"
+
+# Every archive made once (python starts slowly; the bomb takes a second).
+setup_file() {
+	local m args=()
+	for m in $MODES; do
+		args+=("$m=$BATS_FILE_TMPDIR/$m.tar")
+	done
+	python3 "$FIX/hostile.py" "$PEERS" "${args[@]}"
+	zstd -q -c "$BATS_FILE_TMPDIR/ok.tar" | head -c 300000 > "$BATS_FILE_TMPDIR/trunc.tar.zst"
+}
+A=$BATS_FILE_TMPDIR
+# the tiny:1 layer (its diff_id) and the config hostile.py writes for it
+LH=eeccac13f4af67267c79419df48707b8de063ac0185b22b2b42895e1aeedc9f6
+CH=5393c4dcf76c06aa0da8608d43a90ca617e119e2f3ec0b2c2195a63ae52fee46
+
+# $stderr is one line, holds MSG, and has no raw control byte (escape sequences escaped).
+one_line() {
+	local msg=$1
+	[[ $stderr == *"$msg"* ]] || fail "stderr: $stderr (wanted: $msg)"
+	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ] || fail "not one line: $stderr"
+	! printf '%s' "$stderr" | LC_ALL=C grep -q '[[:cntrl:]]' || fail "raw control bytes: $stderr"
+}
+
+# What the archive tools must say for each hostile archive: MODE|img-layers and
+# img-diff message|img-load message.
+refusals() {
+	cat <<EOF
+symout|'blobs/sha256/$LH': a symbolic link out of the archive|blobs/sha256/$LH: is a symbolic link
+symloop|'blobs/sha256/$LH': too many levels of links|blobs/sha256/$LH: is a symbolic link
+symchain|'blobs/sha256/$LH': too many levels of links|blobs/sha256/$LH: is a symbolic link
+hardout|hard link 'blobs/sha256/$LH': path '../../etc/passwd' contains '..'|hard link 'blobs/sha256/$LH': path '../../etc/passwd' contains '..'
+weird|'evil\\012\\033[31mred.tar' is not in the archive|layer evil\\012\\033[31mred.tar: not in the archive
+dup|'blobs/sha256/$LH': duplicate entry|blobs/sha256/$LH: duplicate entry
+dupdiff|'blobs/sha256/$CH': duplicate entry|blobs/sha256/$CH: duplicate entry
+cfgdotdot|manifest.json: config: path '../x' contains '..'|config ../x: not in the archive
+cfgabs|manifest.json: config: absolute path '/etc/passwd'|config /etc/passwd: not in the archive
+layerdir|'l': a directory, not a file|layer l: not in the archive
+negsize|layers[0]: 'size' out of range (-1)|layers[0]: 'size' out of range (-1)
+hugesize|layers[0]: 'size' out of range (1152921504606846976)|layers[0]: 'size' out of range (1152921504606846976)
+upperhex|layers[0]: invalid digest 'sha256:EECCAC13F4AF|layers[0]: invalid digest 'sha256:EECCAC13F4AF
+dotdigest|layers[0]: invalid digest 'sha256:../../x'|layers[0]: invalid digest 'sha256:../../x'
+deepjson|manifest.json: JSON nested deeper than 64 levels|manifest.json: JSON nested deeper than 64 levels
+dupkey|manifest.json: invalid JSON: duplicate object key near '"Config"'|manifest.json: invalid JSON: duplicate object key near '"Config"'
+bigindex|index.json: larger than 16777216 bytes|index.json: larger than 16777216 bytes
+cycle|blob sha256:0000000000000000000000000000000000000000000000000000000000000001: digest mismatch|blobs/sha256/0000000000000000000000000000000000000000000000000000000000000001: digest mismatch
+nest9|indexes nested too deep|indexes nested more than 8 deep
+ndiff|layers length mismatch: 1 in manifest.json, 2 diff_ids|c.json: 2 diff_ids, but manifest.json lists 1 layers
+mtindex|image index has 'config' or 'layers'|image index has 'config' or 'layers'
+empty|not a tar archive (empty input)|not a tar archive (empty input)
+EOF
+}
+
+@test "layer paths: '..' refused, absolute stripped, bad whiteouts refused, all named" {
+	run -1 --separate-stderr img-layers --archive "$A/L-dotdot.tar" --files=1
+	one_line "path '../x' contains '..'"
+	run -2 --separate-stderr img-diff "archive:$A/ok.tar" "archive:$A/L-dotdot.tar"
+	one_line "path '../x' contains '..'"
+	run -1 --separate-stderr img-layers --archive "$A/L-hardout.tar" --files=1
+	one_line "hard link 'h': path '../../etc/passwd' contains '..'"
+	run -2 --separate-stderr img-diff "archive:$A/ok.tar" "archive:$A/L-hardout.tar"
+	one_line "hard link 'h': path '../../etc/passwd' contains '..'"
+	run -1 --separate-stderr img-layers --archive "$A/L-whempty.tar" --files=1
+	one_line "invalid whiteout 'etc/.wh.'"
+	run -2 --separate-stderr img-diff "archive:$A/ok.tar" "archive:$A/L-whempty.tar"
+	one_line "invalid whiteout 'etc/.wh.'"
+	# a leading / is stripped: etc/abs lands beside the lower etc/passwd
+	run -0 img-layers --archive "$A/L-abs.tar" --files=1
+	[ "$(cut -f1,6 <<<"$output")" = $'dir\tetc\nfile\tetc/abs' ]
+	run -1 img-diff --ignore-mtime "archive:$A/ok.tar" "archive:$A/L-abs.tar"
+	[ "$(grep -v '^[CL] ' <<<"$output")" = "A etc/abs" ]
+}
+
+@test "layer links: a symlink over a directory is not followed, a link before its target fails" {
+	# d/, d -> /etc, d/passwd: d/passwd is a new file under a new directory d; the
+	# lower etc/passwd is untouched
+	run -1 img-diff "archive:$A/ok.tar" "archive:$A/L-symdir.tar"
+	[ "$(grep -v '^[CL] ' <<<"$output")" = $'A d\nA d/passwd' ]
+	# an opaque marker at the root hides every lower file; the layer's own stay
+	run -1 img-diff "archive:$A/ok.tar" "archive:$A/L-opqroot.tar"
+	grep -qx 'D etc/passwd' <<<"$output"
+	grep -qx 'A new' <<<"$output"
+	! grep -q '^[AM] etc' <<<"$output"
+	run -2 --separate-stderr img-diff "archive:$A/ok.tar" "archive:$A/L-hardlater.tar"
+	one_line "hard link 'h': target 'f' not found"
+	run -1 --separate-stderr img-layers -w --archive "$A/L-hardlater.tar"
+	one_line "hard link 'h': target 'f' not found"
+	# weird names: escaped in the listing and in the message
+	run -0 img-layers --archive "$A/L-weird.tar" --files=1
+	[ "$(cut -f6 <<<"$output")" = $'new\\012line\\033[31m\nh\\033[0m link to missing\\012file' ]
+	run -2 --separate-stderr img-diff "archive:$A/ok.tar" "archive:$A/L-weird.tar"
+	one_line "hard link 'h\\033[0m': target 'missing\\012file' not found"
+}
+
+# img-import of TAR must fail with MESSAGE and leave the store as it was.
+import_refused() {
+	local tar=$1 msg=$2
+	run -1 --separate-stderr img-import -q "$tar" bad:1
+	[ -z "$output" ] || fail "stdout: $output"
+	one_line "$msg"
+	diff before <(cat "$IMG_STORE/index.json"; ls -A "$IMG_STORE/blobs/sha256") ||
+		fail "$tar: the store changed"
+	[ -z "$(ls -A "$IMG_STORE/.img/tmp" 2>/dev/null)" ] || fail "$tar: temp files left"
+}
+
+@test "img-import refuses escaping input, one escaped line naming the entry, store unchanged" {
+	import_tiny
+	{ cat "$IMG_STORE/index.json"; ls -A "$IMG_STORE/blobs/sha256"; } > before
+	import_refused "$A/R-symroot.tar" "img-import: $A/R-symroot.tar: entry 'a/etc/x' is under symlink 'a'"
+	import_refused "$A/R-hardout.tar" "img-import: $A/R-hardout.tar: hard link 'h': path '../../etc/passwd' contains '..'"
+	import_refused "$A/R-dotdot.tar" "img-import: $A/R-dotdot.tar: path '../x' contains '..'"
+	import_refused "$A/R-weird.tar" "img-import: $A/R-weird.tar: hard link 'h\\033[0m' to 'missing\\012file': target is not an earlier file"
+	import_refused "$A/empty.tar" "not a tar archive (empty input)"
+}
+
+@test "img-import keeps devices, long and non-UTF-8 names as entries" {
+	img-import -q "$A/R-dev.tar" dev:1 >/dev/null
+	run -0 img-layers --files dev:1
+	[ "$(cut -f2,7 <<<"$output")" = $'dir\tdev\nchar\tdev/null\nfifo\tdev/fifo' ]
+	img-import -q --compress none "$A/R-long.tar" long:1 >/dev/null
+	run -0 img-layers --files --json long:1
+	[ "$(jq -r '.files[].path | length' <<<"$output" | tr '\n' ' ')" = "150 300 " ]
+	# the layer blob holds the device numbers and the names whole
+	run -0 img-layers --json dev:1
+	blob=$(jq -r '.layers[0].digest' <<<"$output")
+	tar -tvzf "$IMG_STORE/blobs/sha256/${blob#sha256:}" | grep -q '^c.* 1,3 .*dev/null$'
+	img-import -q "$A/R-nonutf8.tar" raw:1 >/dev/null
+	run -0 img-layers --files raw:1
+	[ "$(cut -f7 <<<"$output")" = $'bad-\xff\xfe' ]
+}
