@@ -19,10 +19,13 @@
 
 #define MEM_TOTAL_CAP ((size_t)256 << 20)   /* JSON kept in memory, all entries together */
 #define MAX_LINK_HOPS 8
+#define MAX_ENTRIES 200000                  /* as img-load */
 
 struct arc_ent {
 	char *path;                 /* cleaned */
 	char *target;               /* symlink or hard link: cleaned archive path, else NULL */
+	int is_dir;                 /* a directory: listed, holds nothing */
+	int escapes;                /* a symlink whose target leaves the archive */
 	char *buf;                  /* in memory (JSON), or NULL */
 	size_t len;
 	int fd;                     /* spooled, or -1 */
@@ -44,6 +47,8 @@ struct arc_item {
 struct img_arcimg {
 	struct arc_ent *ents;
 	size_t n, cap;
+	size_t *sorted;             /* indexes of ents sorted by path (after reading) */
+	unsigned max_ratio;
 	size_t mem;
 	json_t *manifest_json;
 	json_t *index_json;
@@ -68,46 +73,93 @@ static struct arc_ent *ent_add(struct img_arcimg *a, const char *path)
 	return e;
 }
 
+static const struct img_arcimg *sort_arc;   /* for qsort's comparator */
+
+static int ent_cmp(const void *x, const void *y)
+{
+	const struct arc_ent *e = sort_arc->ents;
+
+	return strcmp(e[*(const size_t *)x].path, e[*(const size_t *)y].path);
+}
+
+/* Sort the entries by name; two entries of one name are refused (a tar extracted by one
+ * reader and listed by another would not agree on which one counts). 0 or -1. */
+static int ents_sort(struct img_arcimg *a)
+{
+	a->sorted = xreallocarray(NULL, a->n + 1, sizeof(*a->sorted));
+	for (size_t i = 0; i < a->n; i++)
+		a->sorted[i] = i;
+	sort_arc = a;
+	qsort(a->sorted, a->n, sizeof(*a->sorted), ent_cmp);
+	sort_arc = NULL;
+	for (size_t i = 1; i < a->n; i++)
+		if (strcmp(a->ents[a->sorted[i - 1]].path, a->ents[a->sorted[i]].path) == 0) {
+			char *x = img_escape(a->ents[a->sorted[i]].path);
+			img_seterr("'%s': duplicate entry", x);
+			free(x);
+			return -1;
+		}
+	return 0;
+}
+
 static struct arc_ent *ent_find(struct img_arcimg *a, const char *path)
 {
-	/* the last entry of a name wins, as when extracting */
-	for (size_t i = a->n; i-- > 0;)
-		if (strcmp(a->ents[i].path, path) == 0)
-			return &a->ents[i];
+	size_t lo = 0, hi = a->sorted ? a->n : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(path, a->ents[a->sorted[mid]].path);
+		if (c == 0)
+			return &a->ents[a->sorted[mid]];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
 	return NULL;
 }
 
-/* Follow symlinks and hard links inside the archive. NULL with img_errmsg(). */
+/* Follow symlinks and hard links inside the archive, as archive keys (never through the
+ * file system): the regular file path names. NULL with img_errmsg(). */
 static struct arc_ent *ent_resolve(struct img_arcimg *a, const char *path)
 {
 	struct arc_ent *e = ent_find(a, path);
+	char *x = img_escape(path);
 	int hops = 0;
 
 	while (e && e->target) {
 		if (++hops > MAX_LINK_HOPS) {
-			img_seterr("'%s': too many levels of links", path);
-			return NULL;
+			img_seterr("'%s': too many levels of links", x);
+			goto fail;
 		}
 		e = ent_find(a, e->target);
 	}
-	if (!e) {
-		char *x = img_escape(path);
+	if (e && e->escapes)
+		img_seterr("'%s': a symbolic link out of the archive", x);
+	else if (e && e->is_dir)
+		img_seterr("'%s': a directory, not a file", x);
+	else if (!e)
 		img_seterr("'%s' is not in the archive", x);
+	else {
 		free(x);
+		return e;
 	}
-	return e;
+fail:
+	free(x);
+	return NULL;
 }
 
-/* dir(path) + "/" + link, with "." and ".." resolved lexically; NULL when it escapes. */
+/* dir(path) + "/" + link, with "." and ".." resolved lexically; NULL when it escapes
+ * (an absolute or empty target, or too many ".."). */
 static char *link_join(const char *path, const char *link)
 {
 	const char *slash = strrchr(path, '/');
 	char *joined, *out, *p;
 	size_t n = 0;
 
-	if (link[0] == '/')
-		joined = xstrdup(link + 1);
-	else if (slash)
+	if (link[0] == '/' || link[0] == '\0')
+		return NULL;
+	if (slash)
 		joined = xasprintf("%.*s/%s", (int)(slash - path), path, link);
 	else
 		joined = xstrdup(link);
@@ -204,13 +256,13 @@ static int read_file(struct img_arcimg *a, struct img_arcin *in, struct arc_ent 
 				if (e->fd < 0)
 					goto out;
 				if (img_comp_sniff(buf, n) != IMG_COMP_NONE)
-					ls = img_layer_sum_new(0);
+					ls = img_layer_sum_new(a->max_ratio);
 			}
 		}
 		img_hash_update(h, buf, n);
 		if (e->buf) {
 			if (total + n > (uint64_t)size) {
-				img_seterr("'%s': more data than its size", e->path);
+				img_seterr("more data than its size");
 				goto out;
 			}
 			memcpy(e->buf + total, buf, n);
@@ -282,11 +334,28 @@ static void names_add_ref(struct arc_item *it, const char *s)
 	free(c);
 }
 
+/* A top-level JSON file (manifest.json, index.json) that did not fit in memory. */
+static int top_json_unread(const struct arc_ent *e)
+{
+	if (!e || e->buf)
+		return 0;
+	if (e->target || e->is_dir)
+		img_seterr("%s: not a regular file", e->path);
+	else if (e->size > (int64_t)IMG_JSON_MAX_ARCHIVE)
+		img_seterr("%s: larger than %u bytes", e->path, IMG_JSON_MAX_ARCHIVE);
+	else
+		img_seterr("%s: not a JSON document", e->path);
+	return -1;
+}
+
 static int parse_items(struct img_arcimg *a)
 {
 	struct arc_ent *m = ent_find(a, "manifest.json"), *x = ent_find(a, "index.json");
 	json_t *arr, *v;
 	size_t i;
+
+	if (top_json_unread(m) < 0 || top_json_unread(x) < 0)
+		return -1;
 
 	if (m && m->buf) {
 		a->manifest_json = img_json_parse(m->buf, m->len, IMG_JSON_MAX_ARCHIVE);
@@ -351,7 +420,7 @@ static int parse_items(struct img_arcimg *a)
 	return -1;
 }
 
-int img_arcimg_read(int fd, struct img_arcimg **out)
+int img_arcimg_read(int fd, unsigned max_ratio, struct img_arcimg **out)
 {
 	struct img_arcimg *a = xcalloc(1, sizeof(*a));
 	struct img_arcin *in = NULL;
@@ -359,18 +428,26 @@ int img_arcimg_read(int fd, struct img_arcimg **out)
 	int rc;
 
 	*out = NULL;
+	a->max_ratio = max_ratio;
 	if (img_arcin_open_fd(fd, 0, &in) < 0)
 		goto fail;
 	while ((rc = img_arcin_next(in, &e)) == 1) {
 		struct arc_ent *ent;
-		if (e.path[0] == '\0' || e.type == IMG_ENT_DIR)
+		if (e.path[0] == '\0')
 			continue;
+		if (a->n >= MAX_ENTRIES) {
+			img_seterr("more than %d entries", MAX_ENTRIES);
+			goto fail;
+		}
+		if (e.type == IMG_ENT_DIR) {
+			ent_add(a, e.path)->is_dir = 1;
+			continue;
+		}
 		if (e.type == IMG_ENT_SYMLINK || e.type == IMG_ENT_HARDLINK) {
 			char *t = e.type == IMG_ENT_SYMLINK ? link_join(e.path, e.link) : xstrdup(e.link);
-			if (!t)
-				continue;   /* a link out of the archive: never followed */
 			ent = ent_add(a, e.path);
 			ent->target = t;
+			ent->escapes = !t;   /* a link out of the archive: never followed */
 			continue;
 		}
 		if (e.type != IMG_ENT_FILE)
@@ -387,7 +464,7 @@ int img_arcimg_read(int fd, struct img_arcimg **out)
 		goto fail;
 	img_arcin_free(in);
 	in = NULL;
-	if (parse_items(a) < 0)
+	if (ents_sort(a) < 0 || parse_items(a) < 0)
 		goto fail;
 	*out = a;
 	return 0;
@@ -416,6 +493,7 @@ void img_arcimg_free(struct img_arcimg *a)
 		free(a->items[i].names);
 	}
 	free(a->items);
+	free(a->sorted);
 	json_decref(a->manifest_json);
 	json_decref(a->index_json);
 	free(a->ents);
@@ -561,13 +639,14 @@ static int ent_spool(struct arc_ent *e)
 
 static int layer_from_ent(struct img_view *v, size_t i, struct arc_ent *e, const char *what)
 {
-	if (!e->has_diff) {
-		img_seterr("layer %s: %s", what, e->diff_err ? e->diff_err : "unreadable");
-		return -1;
-	}
-	if (!img_digest_eq(&e->diff_id, &v->config.diff_ids[i])) {
-		img_seterr("layer %s: diff_id mismatch (got %s, config says %s)", what,
-		           e->diff_id.str, v->config.diff_ids[i].str);
+	if (!e->has_diff || !img_digest_eq(&e->diff_id, &v->config.diff_ids[i])) {
+		char *x = img_escape(what);
+		if (!e->has_diff)
+			img_seterr("layer %s: %s", x, e->diff_err ? e->diff_err : "unreadable");
+		else
+			img_seterr("layer %s: diff_id mismatch (got %s, config says %s)", x,
+			           e->diff_id.str, v->config.diff_ids[i].str);
+		free(x);
 		return -1;
 	}
 	if (ent_spool(e) < 0)
@@ -599,10 +678,35 @@ static int check_named(const struct arc_ent *e)
 
 	if (hex && strncmp(hex, img_digest_hex(&e->sha256), 64) != 0 &&
 	    strncmp(e->path, "blobs/", 6) == 0) {
-		img_seterr("'%s': digest mismatch (got %s)", e->path, e->sha256.str);
+		char *x = img_escape(e->path);
+		img_seterr("'%s': digest mismatch (got %s)", x, e->sha256.str);
+		free(x);
 		return -1;
 	}
 	return 0;
+}
+
+/* A path from manifest.json (Config, Layers): an archive key, cleaned as entry names are
+ * ("./" and "/" segments); ".." and absolute paths are refused. */
+static struct arc_ent *ent_resolve_key(struct img_arcimg *a, const char *path, const char *what)
+{
+	struct arc_ent *e;
+	char *clean, *x;
+
+	if (img_path_clean(path, 0, &clean) < 0) {
+		img_seterr("manifest.json: %s: %s", what, img_errmsg());
+		return NULL;
+	}
+	if (!clean[0]) {
+		x = img_escape(path);
+		img_seterr("manifest.json: %s '%s' names the root", what, x);
+		free(x);
+		free(clean);
+		return NULL;
+	}
+	e = ent_resolve(a, clean);
+	free(clean);
+	return e;
 }
 
 static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_view *v)
@@ -620,15 +724,16 @@ static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_vie
 		img_seterr("manifest.json: item without Layers");
 		return -1;
 	}
-	ce = ent_resolve(a, cpath);
+	ce = ent_resolve_key(a, cpath, "config");
 	if (!ce || check_named(ce) < 0)
 		return -1;
-	if (!ce->buf) {
-		img_seterr("config '%s': not a JSON document", cpath);
-		return -1;
-	}
-	if (img_config_parse(ce->buf, ce->len, &v->config) < 0) {
-		img_seterr("config '%s': %s", cpath, img_errmsg());
+	if (!ce->buf || img_config_parse(ce->buf, ce->len, &v->config) < 0) {
+		char *x = img_escape(cpath);
+		if (!ce->buf)
+			img_seterr("config '%s': not a JSON document", x);
+		else
+			img_seterr("config '%s': %s", x, img_errmsg());
+		free(x);
 		return -1;
 	}
 	v->config_digest = ce->sha256;
@@ -646,7 +751,7 @@ static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_vie
 			img_seterr("manifest.json: layer %zu is not a string", i);
 			return -1;
 		}
-		le = ent_resolve(a, lp);
+		le = ent_resolve_key(a, lp, "layer");
 		if (!le || check_named(le) < 0 || layer_from_ent(v, i, le, lp) < 0)
 			return -1;
 	}

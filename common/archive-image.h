@@ -17,7 +17,7 @@
 
 struct img_arcimg;
 /* Read every entry of the archive on fd (not closed). 0, or -1 with img_errmsg(). */
-int img_arcimg_read(int fd, struct img_arcimg **out);
+int img_arcimg_read(int fd, unsigned max_ratio, struct img_arcimg **out);
 void img_arcimg_free(struct img_arcimg *a);
 /* The number of images the archive holds. */
 size_t img_arcimg_count(const struct img_arcimg *a);

@@ -8,9 +8,10 @@ _img_images() {
 _img_diff() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	case $cur in
+	--max-ratio=*) COMPREPLY=($(compgen -P '--max-ratio=' -f -- "${cur#--max-ratio=}")); return 0 ;;
 	--platform=*) COMPREPLY=($(compgen -P '--platform=' -W 'linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x' -- "${cur#--platform=}")); return 0 ;;
 	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
-	-*) COMPREPLY=($(compgen -W '--help --ignore-mtime --json --platform= --store= --version' -- "$cur"))
+	-*) COMPREPLY=($(compgen -W '--help --ignore-mtime --json --max-ratio= --platform= --store= --version' -- "$cur"))
 		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
 	esac
 	COMPREPLY=($(compgen -W "$(_img_images img-diff)" -- "$cur") $(compgen -f -- "$cur"))
@@ -51,9 +52,10 @@ _img_layers() {
 	case $cur in
 	--archive=*) COMPREPLY=($(compgen -P '--archive=' -f -- "${cur#--archive=}")); return 0 ;;
 	--image=*) COMPREPLY=($(compgen -P '--image=' -f -- "${cur#--image=}")); return 0 ;;
+	--max-ratio=*) COMPREPLY=($(compgen -P '--max-ratio=' -f -- "${cur#--max-ratio=}")); return 0 ;;
 	--platform=*) COMPREPLY=($(compgen -P '--platform=' -W 'linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x' -- "${cur#--platform=}")); return 0 ;;
 	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
-	-*) COMPREPLY=($(compgen -W '--archive= --files --help --image= --json --platform= --store= --version --wasted' -- "$cur"))
+	-*) COMPREPLY=($(compgen -W '--archive= --files --help --image= --json --max-ratio= --platform= --store= --version --wasted' -- "$cur"))
 		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
 	esac
 	COMPREPLY=($(compgen -W "$(_img_images img-layers)" -- "$cur") $(compgen -f -- "$cur"))

@@ -15,16 +15,18 @@
 #include <unistd.h>
 
 #include "img.h"
+#include "cli.h"
 #include "tree.h"
 #include "archive-image.h"
 
-enum { OPT_IGNORE_MTIME = 256, OPT_JSON, OPT_LIST_OPTIONS, OPT_VERSION };
+enum { OPT_IGNORE_MTIME = 256, OPT_JSON, OPT_LIST_OPTIONS, OPT_MAX_RATIO, OPT_VERSION };
 
 static const struct option longopts[] = {
 	{ "help",         no_argument,       NULL, 'h' },
 	{ "ignore-mtime", no_argument,       NULL, OPT_IGNORE_MTIME },
 	{ "json",         no_argument,       NULL, OPT_JSON },
 	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	{ "max-ratio",    required_argument, NULL, OPT_MAX_RATIO },
 	{ "platform",     required_argument, NULL, 'p' },
 	{ "store",        required_argument, NULL, 'S' },
 	{ "version",      no_argument,       NULL, OPT_VERSION },
@@ -37,6 +39,7 @@ struct diff_opts {
 	int json;
 	int has_platform;
 	struct img_platform platform;
+	unsigned max_ratio;  /* 0: the default */
 };
 
 struct side {
@@ -47,32 +50,34 @@ struct side {
 	struct img_tree *tree;
 };
 
-static void usage_lines(FILE *f)
+static const char *const synopsis[] = {
+	"[-S DIR] [--ignore-mtime] [--json] [--platform P] A B",
+	NULL
+};
+
+static const char help_text[] =
+	"Compare two images: config fields, layers and files. A and B are images in the\n"
+	"store or archive:FILE (archive:- reads stdin). Exit 0 same, 1 different, 2 trouble.\n"
+	"\n"
+	"  -h, --help           print this help and exit\n"
+	"      --ignore-mtime   do not compare modification times of files\n"
+	"      --json           print one JSON document on stdout\n"
+	"      --max-ratio N    read archive layers that decompress to more than N times\n"
+	"                       their size (default 100; applies past 1 GiB)\n"
+	"  -p, --platform P     the platform to pick from multi-platform images\n"
+	"  -S, --store DIR      the image store (default $IMG_STORE, else\n"
+	"                       $XDG_DATA_HOME/img, else ~/.local/share/img)\n"
+	"      --version        print the version and exit\n";
+
+/* img-diff exits 2 for trouble, also when stdout fails (img_cli_finish says 1). */
+static int finish(int status)
 {
-	fprintf(f, "usage: %s [-S DIR] [--ignore-mtime] [--json] [--platform P] A B\n",
-	        img_progname());
+	return img_cli_finish(0) ? 2 : status;
 }
 
 static void __attribute__((noreturn)) usage(void)
 {
-	usage_lines(stderr);
-	exit(2);
-}
-
-static void help(void)
-{
-	usage_lines(stdout);
-	printf("\n"
-	       "Compare two images: config fields, layers and files. A and B are images in the\n"
-	       "store or archive:FILE (archive:- reads stdin). Exit 0 same, 1 different, 2 trouble.\n"
-	       "\n"
-	       "  -h, --help           print this help and exit\n"
-	       "      --ignore-mtime   do not compare modification times of files\n"
-	       "      --json           print one JSON document on stdout\n"
-	       "  -p, --platform P     the platform to pick from multi-platform images\n"
-	       "  -S, --store DIR      the image store (default $IMG_STORE, else\n"
-	       "                       $XDG_DATA_HOME/img, else ~/.local/share/img)\n"
-	       "      --version        print the version and exit\n");
+	img_cli_usage(synopsis);
 }
 
 static void print_field(const char *s)
@@ -454,22 +459,17 @@ static int open_side(struct side *s, struct diff_opts *o, struct img_store **sto
 			warnx("%s", img_errmsg());
 			return -1;
 		}
-		r = img_arcimg_read(fd, &s->arc);
+		r = img_arcimg_read(fd, o->max_ratio, &s->arc);
 		close(fd);
 		if (r < 0 || img_view_from_archive(s->arc, NULL, plat, &s->v) < 0) {
-			warnx("%s: %s", strcmp(file, "-") ? file : "stdin", img_errmsg());
+			char *x = img_escape(strcmp(file, "-") ? file : "stdin");
+			warnx("%s: %s", x, img_errmsg());
+			free(x);
 			return -1;
 		}
 	} else {
-		if (!*store) {
-			char *path = img_store_default_path(o->store);
-			int r = img_store_open(path, 0, store);
-			free(path);
-			if (r < 0) {
-				warnx("%s", img_errmsg());
-				return -1;
-			}
-		}
+		if (!*store && !(*store = img_cli_open_store(o->store, 0)))
+			return -1;
 		if (img_view_from_store(*store, s->arg, plat, &s->v) < 0) {
 			warnx("%s", img_errmsg());
 			return -1;
@@ -552,8 +552,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "hp:S:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			help();
-			return img_close_stdout() < 0 ? 2 : 0;
+			return img_cli_help(synopsis, help_text) ? 2 : 0;
 		case OPT_IGNORE_MTIME:
 			o.ignore_mtime = 1;
 			break;
@@ -561,8 +560,19 @@ int main(int argc, char **argv)
 			o.json = 1;
 			break;
 		case OPT_LIST_OPTIONS:
-			img_list_options(stdout, longopts);
-			return img_close_stdout() < 0 ? 2 : 0;
+			return img_cli_list_options(longopts) ? 2 : 0;
+		case OPT_MAX_RATIO: {
+			char *end;
+			unsigned long ul;
+			errno = 0;
+			ul = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || ul < 1 || ul > 1000000 || optarg[0] == '-') {
+				warnx("--max-ratio: not a number from 1 to 1000000: '%s'", optarg);
+				usage();
+			}
+			o.max_ratio = (unsigned)ul;
+			break;
+		}
 		case 'p':
 			if (img_platform_parse(optarg, &o.platform) < 0)
 				errx(2, "invalid platform '%s': %s", optarg, img_errmsg());
@@ -572,8 +582,7 @@ int main(int argc, char **argv)
 			o.store = optarg;
 			break;
 		case OPT_VERSION:
-			printf("%s %s\n", img_progname(), IMG_VERSION);
-			return img_close_stdout() < 0 ? 2 : 0;
+			return img_cli_version() ? 2 : 0;
 		default:
 			usage();
 		}
@@ -591,9 +600,5 @@ int main(int argc, char **argv)
 	status = run(&o, &A, &B);
 	side_release(&A);
 	side_release(&B);
-	if (img_close_stdout() < 0) {
-		warnx("%s", img_errmsg());
-		status = 2;
-	}
-	return status;
+	return finish(status);
 }

@@ -10,10 +10,11 @@
 #include <unistd.h>
 
 #include "img.h"
+#include "cli.h"
 #include "tree.h"
 #include "archive-image.h"
 
-enum { OPT_JSON = 256, OPT_LIST_OPTIONS, OPT_VERSION };
+enum { OPT_JSON = 256, OPT_LIST_OPTIONS, OPT_MAX_RATIO, OPT_VERSION };
 
 static const struct option longopts[] = {
 	{ "archive",      required_argument, NULL, 'a' },
@@ -22,6 +23,7 @@ static const struct option longopts[] = {
 	{ "image",        required_argument, NULL, 'i' },
 	{ "json",         no_argument,       NULL, OPT_JSON },
 	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	{ "max-ratio",    required_argument, NULL, OPT_MAX_RATIO },
 	{ "platform",     required_argument, NULL, 'p' },
 	{ "store",        required_argument, NULL, 'S' },
 	{ "version",      no_argument,       NULL, OPT_VERSION },
@@ -42,42 +44,33 @@ struct layers_opts {
 	long files_layer;   /* -1: all layers */
 	int json;
 	int wasted;
+	unsigned max_ratio;  /* 0: the default */
 };
 
-static void usage_lines(FILE *f)
-{
-	fprintf(f, "usage: %s [-w] [-S DIR] [--files[=N]] [--json] [--platform P] IMAGE\n",
-	        img_progname());
-	fprintf(f, "       %s [-w] [--files[=N]] [--image NAME] [--json] [--platform P] "
-	        "--archive FILE|-\n", img_progname());
-}
+static const char *const synopsis[] = {
+	"[-w] [-S DIR] [--files[=N]] [--json] [--platform P] IMAGE",
+	"[-w] [--files[=N]] [--image NAME] [--json] [--platform P] --archive FILE|-",
+	NULL
+};
 
-static void __attribute__((noreturn)) usage(void)
-{
-	usage_lines(stderr);
-	exit(2);
-}
-
-static void help(void)
-{
-	usage_lines(stdout);
-	printf("\n"
-	       "Show the layers of an image from the store or from an archive: one row per\n"
-	       "history entry, oldest first; the files of the layers; the wasted space.\n"
-	       "\n"
-	       "  -a, --archive FILE   read the image from an archive (any dialect img-load reads;\n"
-	       "                       - is stdin) instead of the store\n"
-	       "  -f, --files[=N]      list every entry of layer N, or of all layers\n"
-	       "  -h, --help           print this help and exit\n"
-	       "  -i, --image NAME     the image to show when the archive holds several\n"
-	       "      --json           print one JSON document on stdout\n"
-	       "  -p, --platform P     the platform to pick from a multi-platform image\n"
-	       "  -S, --store DIR      the image store (default $IMG_STORE, else\n"
-	       "                       $XDG_DATA_HOME/img, else ~/.local/share/img)\n"
-	       "      --version        print the version and exit\n"
-	       "  -w, --wasted         show the bytes of files that later layers overwrite or\n"
-	       "                       delete: per layer, in total, and the largest such files\n");
-}
+static const char help_text[] =
+	"Show the layers of an image from the store or from an archive: one row per\n"
+	"history entry, oldest first; the files of the layers; the wasted space.\n"
+	"\n"
+	"  -a, --archive FILE   read the image from an archive (any dialect img-load reads;\n"
+	"                       - is stdin) instead of the store\n"
+	"  -f, --files[=N]      list every entry of layer N, or of all layers\n"
+	"  -h, --help           print this help and exit\n"
+	"  -i, --image NAME     the image to show when the archive holds several\n"
+	"      --json           print one JSON document on stdout\n"
+	"      --max-ratio N    read archive layers that decompress to more than N times\n"
+	"                       their size (default 100; applies past 1 GiB)\n"
+	"  -p, --platform P     the platform to pick from a multi-platform image\n"
+	"  -S, --store DIR      the image store (default $IMG_STORE, else\n"
+	"                       $XDG_DATA_HOME/img, else ~/.local/share/img)\n"
+	"      --version        print the version and exit\n"
+	"  -w, --wasted         show the bytes of files that later layers overwrite or\n"
+	"                       delete: per layer, in total, and the largest such files\n";
 
 /* ---- history rows ---- */
 
@@ -382,12 +375,6 @@ out:
 	return ret;
 }
 
-static void waiting(void *arg)
-{
-	(void)arg;
-	warnx("waiting for the store lock");
-}
-
 static int run(struct layers_opts *o, const char *image)
 {
 	struct img_store *s = NULL;
@@ -399,29 +386,24 @@ static int run(struct layers_opts *o, const char *image)
 
 	if (o->archive) {
 		int fd = img_io_open_in(o->archive);
+		char *name = img_escape(strcmp(o->archive, "-") ? o->archive : "stdin");
+		int r;
 		if (fd < 0) {
 			warnx("%s", img_errmsg());
+			free(name);
 			goto out;
 		}
-		if (img_arcimg_read(fd, &arc) < 0) {
-			warnx("%s: %s", strcmp(o->archive, "-") ? o->archive : "stdin", img_errmsg());
-			close(fd);
-			goto out;
-		}
+		r = img_arcimg_read(fd, o->max_ratio, &arc);
 		close(fd);
-		if (img_view_from_archive(arc, o->image, plat, &v) < 0) {
-			warnx("%s: %s", strcmp(o->archive, "-") ? o->archive : "stdin", img_errmsg());
+		if (r < 0 || img_view_from_archive(arc, o->image, plat, &v) < 0) {
+			warnx("%s: %s", name, img_errmsg());
+			free(name);
 			goto out;
 		}
+		free(name);
 	} else {
-		char *path = img_store_default_path(o->store);
-		int r = img_store_open(path, 0, &s);
-		free(path);
-		if (r < 0) {
-			warnx("%s", img_errmsg());
+		if (!(s = img_cli_open_store(o->store, 0)))
 			goto out;
-		}
-		img_store_set_waiting(s, waiting, NULL);
 		if (img_view_from_store(s, image, plat, &v) < 0) {
 			warnx("%s", img_errmsg());
 			goto out;
@@ -492,8 +474,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'h':
-			help();
-			return img_close_stdout() < 0 ? 1 : 0;
+			return img_cli_help(synopsis, help_text);
 		case 'i':
 			o.image = optarg;
 			break;
@@ -501,8 +482,19 @@ int main(int argc, char **argv)
 			o.json = 1;
 			break;
 		case OPT_LIST_OPTIONS:
-			img_list_options(stdout, longopts);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return img_cli_list_options(longopts);
+		case OPT_MAX_RATIO: {
+			char *end;
+			unsigned long ul;
+			errno = 0;
+			ul = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || ul < 1 || ul > 1000000 || optarg[0] == '-') {
+				warnx("--max-ratio: not a number from 1 to 1000000: '%s'", optarg);
+				img_cli_usage(synopsis);
+			}
+			o.max_ratio = (unsigned)ul;
+			break;
+		}
 		case 'p':
 			o.platform_str = optarg;
 			break;
@@ -510,31 +502,25 @@ int main(int argc, char **argv)
 			o.store = optarg;
 			break;
 		case OPT_VERSION:
-			printf("%s %s\n", img_progname(), IMG_VERSION);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return img_cli_version();
 		case 'w':
 			o.wasted = 1;
 			break;
 		default:
-			usage();
+			img_cli_usage(synopsis);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (o.archive ? argc != 0 : argc != 1)
-		usage();
+		img_cli_usage(synopsis);
 	if (o.image && !o.archive)
-		usage();
+		img_cli_usage(synopsis);
 	if (o.platform_str) {
 		if (img_platform_parse(o.platform_str, &o.platform) < 0)
 			errx(2, "invalid platform '%s': %s", o.platform_str, img_errmsg());
 		o.has_platform = 1;
 	}
 	status = run(&o, o.archive ? NULL : argv[0]);
-	if (img_close_stdout() < 0) {
-		if (status == 0)
-			warnx("%s", img_errmsg());
-		status = 1;
-	}
-	return status;
+	return img_cli_finish(status);
 }

@@ -61,6 +61,89 @@ empty|not a tar archive (empty input)|not a tar archive (empty input)
 EOF
 }
 
+@test "img-layers --archive and img-diff refuse hostile archives with one escaped line" {
+	local mode msg lmsg f
+	refusals > list
+	echo "trunc|'blobs/sha256/$LH': truncated archive|truncated" >> list
+	while IFS='|' read -r mode msg lmsg; do
+		f=$A/$mode.tar
+		[ "$mode" = trunc ] && f=$A/trunc.tar.zst
+		run -1 --separate-stderr img-layers --archive "$f"
+		[ -z "$output" ] || fail "$mode: stdout: $output"
+		one_line "img-layers: $f: $msg"
+		run -2 --separate-stderr img-diff "archive:$A/ok.tar" "archive:$f"
+		[ -z "$output" ] || fail "$mode: stdout: $output"
+		one_line "img-diff: $f: $msg"
+	done < list
+	# the same archives read from stdin
+	run -1 --separate-stderr img-layers --archive - < "$A/symout.tar"
+	one_line "img-layers: stdin: 'blobs/sha256/$LH': a symbolic link out of the archive"
+}
+
+@test "img-load refuses hostile archives with one escaped line, the store unchanged" {
+	local mode msg lmsg f
+	img-load -q "$PEERS/tiny2-oci.tar" >/dev/null
+	mkdir -p "$IMG_STORE/.img/tmp"
+	snapshot() {
+		cat "$IMG_STORE/index.json"
+		(cd "$IMG_STORE" && find . -path ./.img/lock -prune -o -print | sort)
+	}
+	snapshot > before
+	refusals > list
+	echo "trunc|truncated|truncated" >> list
+	while IFS='|' read -r mode msg lmsg; do
+		f=$A/$mode.tar
+		[ "$mode" = trunc ] && f=$A/trunc.tar.zst
+		run -1 --separate-stderr img-load -q "$f"
+		[ -z "$output" ] || fail "$mode: stdout: $output"
+		one_line "$lmsg"
+		run -1 --separate-stderr img-load --check -q "$f"
+		one_line "$lmsg"
+	done < list
+	snapshot > after
+	diff before after || fail "the store changed"
+}
+
+@test "img-load reads indexes nested 8 deep, as the store and img-layers do" {
+	skip "needs fix in img-load"
+	# index.json -> 8 index blobs -> a manifest: img-layers --archive shows it and the
+	# store reads such an image (common/store.c, archive-image.c: 8 nested index blobs),
+	# but img-load refuses it ("indexes nested more than 8 deep"): it counts index.json
+	# itself as the first level (verify_desc and select_platform start at depth 1).
+	img-layers --archive "$A/nest8.tar" >/dev/null
+	run -0 --separate-stderr img-load -q "$A/nest8.tar"
+	[ "$output" = "Loaded image: hostile:1" ]
+	img-layers hostile:1 >/dev/null
+}
+
+@test "a layer reached through a chain of relative symlinks is read by every tool" {
+	run -0 img-load --check -q "$A/chain3.tar"
+	[ "$output" = "Verified image: hostile:1" ]
+	run -0 img-layers --archive "$A/chain3.tar" --json
+	[ "$(jq -r '.layers[0].diff_id' <<<"$output")" = "sha256:$LH" ]
+	run -0 --separate-stderr img-diff "archive:$A/ok.tar" "archive:$A/chain3.tar"
+	[ -z "$output" ]
+	[ -z "$stderr" ]
+	run -0 img-layers --archive "$A/nest8.tar"
+}
+
+@test "a gzip bomb layer is refused past 100x unless --max-ratio allows it" {
+	local msg="layer l.tar.gz: decompressed layer exceeds 100 times its compressed size"
+	run -1 --separate-stderr img-layers --archive "$A/bomb.tar"
+	one_line "img-layers: $A/bomb.tar: $msg"
+	run -2 --separate-stderr img-diff "archive:$A/ok.tar" "archive:$A/bomb.tar"
+	one_line "img-diff: $A/bomb.tar: $msg"
+	run -1 --separate-stderr img-load -q "$A/bomb.tar"
+	one_line "l.tar.gz: decompresses to more than 100 times its size (see --max-ratio)"
+	[ ! -e "$IMG_STORE/index.json" ] || [ "$(jq '.manifests | length' "$IMG_STORE/index.json")" -eq 0 ]
+	assert_no_temp "$IMG_STORE"
+	# 2 GiB + 1536 bytes from ~2 MB: a ratio near 1028
+	run -0 --separate-stderr img-layers --max-ratio 2000 --archive "$A/bomb.tar" --json
+	[ "$(jq '.layers[0].size' <<<"$output")" -eq 2147485184 ]
+	run -2 --separate-stderr img-layers --max-ratio 0 --archive "$A/bomb.tar"
+	run -2 --separate-stderr img-diff --max-ratio x A B
+}
+
 @test "layer paths: '..' refused, absolute stripped, bad whiteouts refused, all named" {
 	run -1 --separate-stderr img-layers --archive "$A/L-dotdot.tar" --files=1
 	one_line "path '../x' contains '..'"
