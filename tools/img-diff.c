@@ -505,14 +505,14 @@ static int run(struct diff_opts *o, struct side *A, struct side *B)
 		json_object_set_new(jroot, "a", side_json(A));
 		json_object_set_new(jroot, "b", side_json(B));
 	}
-	ndiff += diff_config(A, B, jconfig);
 	k = shared_prefix(A, B, &other);
+	/* the trees first: a layer that cannot be read is trouble, with no partial report */
+	if ((k < A->v.nlayers || k < B->v.nlayers) && build_trees(A, B, k) < 0)
+		goto out;
+	ndiff += diff_config(A, B, jconfig);
 	show_layers(A, B, k, other, jroot);
-	if (k < A->v.nlayers || k < B->v.nlayers) {
-		if (build_trees(A, B, k) < 0)
-			goto out;
+	if (A->tree && B->tree)
 		ndiff += diff_trees(A->tree, B->tree, o->ignore_mtime, jfiles);
-	}
 	if (jroot) {
 		char *doc;
 		json_object_set_new(jroot, "config", jconfig);

@@ -7,7 +7,7 @@ load ../lib/helper
 
 MODES="ok symout symloop symchain hardout weird dup dupdiff cfgdotdot cfgabs layerdir negsize
 hugesize upperhex dotdigest deepjson dupkey bigindex cycle nest9 nest8 ndiff mtindex bomb empty
-chain3 L-dotdot L-abs L-opqroot L-whempty L-symdir L-hardlater L-hardout L-weird
+chain3 hardin dotslash L-dotdot L-abs L-opqroot L-whempty L-symdir L-hardlater L-hardout L-weird
 R-symroot R-hardout R-dotdot R-dev R-long R-nonutf8 R-weird"
 
 # Every archive made once (python starts slowly; the bomb takes a second).
@@ -127,6 +127,26 @@ EOF
 	run -0 img-layers --archive "$A/nest8.tar"
 }
 
+@test "img-load reads a layer stored as a hard link to another entry, as img-layers does" {
+	skip "needs fix in img-load"
+	# GNU tar stores the second name of a file as a hard link entry; img-load skips every
+	# hard link entry of an archive (read_entries: 'ae.type == IMG_ENT_HARDLINK ...
+	# continue'), then says "layer v2/layer.tar: not in the archive".
+	img-layers --archive "$A/hardin.tar" >/dev/null
+	run -0 --separate-stderr img-load --check -q "$A/hardin.tar"
+	[ "$output" = "Verified image: hostile:1" ]
+}
+
+@test "img-load takes manifest.json paths with a leading ./, as docker and img-layers do" {
+	skip "needs fix in img-load"
+	# docker load resolves Config and Layers inside the extracted root, so "./c.json" is
+	# c.json; img-load looks the string up verbatim among the cleaned entry names and
+	# says "config ./c.json: not in the archive". (".." and absolute paths stay refused.)
+	img-layers --archive "$A/dotslash.tar" >/dev/null
+	run -0 --separate-stderr img-load --check -q "$A/dotslash.tar"
+	[ "$output" = "Verified image: hostile:1" ]
+}
+
 @test "a gzip bomb layer is refused past 100x unless --max-ratio allows it" {
 	local msg="layer l.tar.gz: decompressed layer exceeds 100 times its compressed size"
 	run -1 --separate-stderr img-layers --archive "$A/bomb.tar"
@@ -149,14 +169,17 @@ EOF
 	one_line "path '../x' contains '..'"
 	run -2 --separate-stderr img-diff "archive:$A/ok.tar" "archive:$A/L-dotdot.tar"
 	one_line "path '../x' contains '..'"
+	[ -z "$output" ] || fail "a partial report: $output"
 	run -1 --separate-stderr img-layers --archive "$A/L-hardout.tar" --files=1
 	one_line "hard link 'h': path '../../etc/passwd' contains '..'"
 	run -2 --separate-stderr img-diff "archive:$A/ok.tar" "archive:$A/L-hardout.tar"
 	one_line "hard link 'h': path '../../etc/passwd' contains '..'"
+	[ -z "$output" ] || fail "a partial report: $output"
 	run -1 --separate-stderr img-layers --archive "$A/L-whempty.tar" --files=1
 	one_line "invalid whiteout 'etc/.wh.'"
 	run -2 --separate-stderr img-diff "archive:$A/ok.tar" "archive:$A/L-whempty.tar"
 	one_line "invalid whiteout 'etc/.wh.'"
+	[ -z "$output" ] || fail "a partial report: $output"
 	# a leading / is stripped: etc/abs lands beside the lower etc/passwd
 	run -0 img-layers --archive "$A/L-abs.tar" --files=1
 	[ "$(cut -f1,6 <<<"$output")" = $'dir\tetc\nfile\tetc/abs' ]
@@ -176,6 +199,7 @@ EOF
 	! grep -q '^[AM] etc' <<<"$output"
 	run -2 --separate-stderr img-diff "archive:$A/ok.tar" "archive:$A/L-hardlater.tar"
 	one_line "hard link 'h': target 'f' not found"
+	[ -z "$output" ] || fail "a partial report: $output"
 	run -1 --separate-stderr img-layers -w --archive "$A/L-hardlater.tar"
 	one_line "hard link 'h': target 'f' not found"
 	# weird names: escaped in the listing and in the message
@@ -183,6 +207,7 @@ EOF
 	[ "$(cut -f6 <<<"$output")" = $'new\\012line\\033[31m\nh\\033[0m link to missing\\012file' ]
 	run -2 --separate-stderr img-diff "archive:$A/ok.tar" "archive:$A/L-weird.tar"
 	one_line "hard link 'h\\033[0m': target 'missing\\012file' not found"
+	[ -z "$output" ] || fail "a partial report: $output"
 }
 
 # img-import of TAR must fail with MESSAGE and leave the store as it was.
