@@ -27,6 +27,10 @@ int img_json_int(json_t *obj, const char *key, int64_t *out);   /* integer, 0 <=
 int img_json_obj(json_t *obj, const char *key, json_t **out);
 int img_json_arr(json_t *obj, const char *key, json_t **out);
 
+/* A JSON string of s, which may hold any bytes but NUL (a file name): each byte that is
+ * not part of valid UTF-8 becomes U+FFFD, as Go's encoding/json writes it. Never NULL. */
+json_t *img_json_string_lossy(const char *s);
+
 /* Serialize a document we author: compact, keys in insertion order, no trailing newline.
  * Caller frees. */
 char *img_json_dump(const json_t *j, size_t *len);

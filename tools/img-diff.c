@@ -389,13 +389,13 @@ static void file_line(json_t *jfiles, char change, const char *path, const char 
 		for (int i = 0; i < nw; i++)
 			json_array_append_new(w, json_string(what[i]));
 		json_object_set_new(o, "change", json_string(c));
-		json_object_set_new(o, "path", json_string(path));
+		json_object_set_new(o, "path", img_json_string_lossy(path));
 		if (nw)
 			json_object_set_new(o, "what", w);
 		else
 			json_decref(w);
 		if (partner)
-			json_object_set_new(o, "hardlink", json_string(partner));
+			json_object_set_new(o, "hardlink", img_json_string_lossy(partner));
 		json_array_append_new(jfiles, o);
 		return;
 	}

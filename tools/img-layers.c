@@ -204,15 +204,17 @@ static int print_rec(void *arg, const struct img_tree_rec *r)
 
 	img_rfc3339(r->mtime, t, sizeof(t));
 	if (c->jfiles) {
-		json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:I,s:I,s:s}",
-		        "layer", (json_int_t)c->layer, "type", type, "path", r->path,
+		/* names need not be UTF-8: bytes that are not become U+FFFD */
+		json_t *o = json_pack("{s:I,s:s,s:o,s:I,s:I,s:I,s:s}",
+		        "layer", (json_int_t)c->layer, "type", type,
+		        "path", img_json_string_lossy(r->path),
 		        "mode", (json_int_t)(r->mode & 07777), "uid", (json_int_t)r->uid,
 		        "gid", (json_int_t)r->gid, "mtime", t);
 		if (!o)
-			return 0;   /* a path that is not UTF-8: jansson refuses it */
+			return 0;
 		json_object_set_new(o, "size", json_integer(r->size));
 		if (r->link)
-			json_object_set_new(o, "link", json_string(r->link));
+			json_object_set_new(o, "link", img_json_string_lossy(r->link));
 		if (r->has_content)
 			json_object_set_new(o, "sha256", json_string(r->content.str));
 		json_array_append_new(c->jfiles, o);
@@ -346,7 +348,8 @@ static int show_wasted(struct img_view *v, json_t *jroot)
 		for (size_t i = 0; i < v->nlayers; i++)
 			json_array_append_new(jl, json_integer((json_int_t)w.per_layer[i]));
 		for (size_t i = 0; i < w.n && i < TOP_WASTED; i++) {
-			json_t *f = json_pack("{s:s,s:I,s:I}", "path", w.files[i].path,
+			json_t *f = json_pack("{s:o,s:I,s:I}", "path",
+			        img_json_string_lossy(w.files[i].path),
 			        "size", (json_int_t)w.files[i].size, "layer", (json_int_t)w.files[i].layer);
 			if (f)
 				json_array_append_new(jf, f);

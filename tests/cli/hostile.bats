@@ -245,4 +245,9 @@ import_refused() {
 	img-import -q "$A/R-nonutf8.tar" raw:1 >/dev/null
 	run -0 img-layers --files raw:1
 	[ "$(cut -f7 <<<"$output")" = $'bad-\xff\xfe' ]
+	# JSON has no raw bytes: those that are not UTF-8 become U+FFFD (not a lost entry)
+	run -0 img-layers --files --json -w raw:1
+	[ "$(jq -r '.files[].path' <<<"$output")" = "bad-"$'\xef\xbf\xbd\xef\xbf\xbd' ]
+	run -1 img-diff --json dev:1 raw:1
+	[ "$(jq -r '.files[] | .change + " " + .path' <<<"$output")" = $'A bad-\xef\xbf\xbd\xef\xbf\xbd\nD dev\nD dev/fifo\nD dev/null' ]
 }

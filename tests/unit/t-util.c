@@ -1,4 +1,4 @@
-/* util: the last error text. */
+/* util: the last error text; json: strings of file names. */
 #include <errno.h>
 #include "test.h"
 #include "util.h"
@@ -15,4 +15,27 @@ TEST(seterr_wraps_itself)
 	img_seterr_errno("x %s", img_errmsg());
 	IMG_ASSERT_EQ_STR(img_errmsg(),
 	                  "x 'a': manifest.json: JSON nested deeper than 64 levels: No such file or directory");
+}
+
+#include <stdlib.h>
+#include "json.h"
+
+/* File names that are not UTF-8 still get a JSON string: bad bytes as U+FFFD. */
+TEST(json_string_lossy)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "plain/ascii", "plain/ascii" },
+		{ "caf\xc3\xa9", "caf\xc3\xa9" },
+		{ "bad-\xff\xfe", "bad-\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd" },                /* overlong "/" */
+		{ "\xed\xa0\x80x", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdx" }, /* a surrogate */
+		{ "cut\xe2\x82", "cut\xef\xbf\xbd\xef\xbf\xbd" },           /* truncated */
+		{ "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *j = img_json_string_lossy(cases[i].in);
+		IMG_ASSERT(j != NULL);
+		IMG_ASSERT_EQ_STR(json_string_value(j), cases[i].out);
+		json_decref(j);
+	}
 }
