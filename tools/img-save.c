@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "img.h"
+#include "cli.h"
 
 #define COPY_CHUNK   ((size_t)1 << 20)   /* read size of one blob chunk */
 #define COPY_NBUF    3                  /* chunks in flight between reading and hashing */
@@ -90,44 +91,23 @@ struct sink {
 	struct img_progress *progress;
 };
 
-static void
-usage_lines(FILE *f)
-{
-	fprintf(f, "usage: %s [-q] [-S DIR] [-o FILE] [--platform P] [--progress M] IMAGE...\n",
-	        img_progname());
-}
+static const char *const synopsis[] = {
+	"[-q] [-S DIR] [-o FILE] [--platform P] [--progress M] IMAGE...",
+	NULL
+};
 
-static void
-usage(void)
-{
-	usage_lines(stderr);
-	exit(2);
-}
-
-static void
-help(void)
-{
-	usage_lines(stdout);
-	fputs("\n"
-	      "Write images from the store as one archive (docker save and OCI layout).\n"
-	      "\n"
-	      "  -h, --help          print this help and exit\n"
-	      "  -o, --output FILE   write the archive to FILE (atomically) instead of stdout\n"
-	      "      --platform P    of a multi-platform image keep only the manifest for P\n"
-	      "                      (os/arch[/variant])\n"
-	      "      --progress M    progress on stderr: auto, tty, plain or none\n"
-	      "  -q, --quiet         no progress\n"
-	      "  -S, --store DIR     the image store (default $IMG_STORE, else\n"
-	      "                      $XDG_DATA_HOME/img, else ~/.local/share/img)\n"
-	      "      --version       print the version and exit\n", stdout);
-}
-
-static void
-waiting(void *arg)
-{
-	(void)arg;
-	warnx("waiting for the store lock");
-}
+static const char help_text[] =
+	"Write images from the store as one archive (docker save and OCI layout).\n"
+	"\n"
+	"  -h, --help          print this help and exit\n"
+	"  -o, --output FILE   write the archive to FILE (atomically) instead of stdout\n"
+	"      --platform P    of a multi-platform image keep only the manifest for P\n"
+	"                      (os/arch[/variant])\n"
+	"      --progress M    progress on stderr: auto, tty, plain or none\n"
+	"  -q, --quiet         no progress\n"
+	"  -S, --store DIR     the image store (default $IMG_STORE, else\n"
+	"                      $XDG_DATA_HOME/img, else ~/.local/share/img)\n"
+	"      --version       print the version and exit\n";
 
 /* ---- output ---- */
 
@@ -978,7 +958,6 @@ run(struct save_opts *o, char **images, int nimages)
 	struct save sv;
 	struct img_out out;
 	struct sink k;
-	char *dir;
 	uint64_t total = 0;
 	int status = 1, out_open = 0, wfail = 0, i, bad = 0;
 
@@ -998,16 +977,11 @@ run(struct save_opts *o, char **images, int nimages)
 		}
 	}
 
-	dir = img_store_default_path(o->store);
-	if (img_store_open(dir, 0, &sv.store) < 0) {
-		warnx("%s", img_errmsg());
-		free(dir);
+	if (!(sv.store = img_cli_open_store(o->store, 0)))
 		goto out;
-	}
-	free(dir);
 	/* Shared, as writers hold it: img-gc cannot delete a blob while it is copied.
 	 * A read-only store cannot be locked; it cannot be collected either. */
-	if (img_store_lock(sv.store, IMG_LOCK_SHARED, waiting, NULL) < 0 &&
+	if (img_store_lock(sv.store, IMG_LOCK_SHARED, img_cli_waiting, NULL) < 0 &&
 	    errno != EACCES && errno != EROFS && errno != EPERM) {
 		warnx("%s", img_errmsg());
 		goto out;
@@ -1098,8 +1072,7 @@ main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "ho:qS:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			help();
-			return img_close_stdout() < 0 ? 1 : 0;
+			return img_cli_help(synopsis, help_text);
 		case 'o':
 			o.output = strcmp(optarg, "-") == 0 ? NULL : optarg;
 			break;
@@ -1110,8 +1083,7 @@ main(int argc, char **argv)
 			o.store = optarg;
 			break;
 		case OPT_LIST_OPTIONS:
-			img_list_options(stdout, longopts);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return img_cli_list_options(longopts);
 		case OPT_PLATFORM:
 			if (img_platform_parse(optarg, &o.platform) < 0)
 				errx(2, "invalid platform '%s'", optarg);
@@ -1122,18 +1094,18 @@ main(int argc, char **argv)
 				errx(2, "invalid progress mode '%s' (auto, tty, plain or none)", optarg);
 			break;
 		case OPT_VERSION:
-			printf("%s %s\n", img_progname(), IMG_VERSION);
-			return img_close_stdout() < 0 ? 1 : 0;
+			return img_cli_version();
 		default:
-			usage();
+			img_cli_usage(synopsis);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		usage();
+		img_cli_usage(synopsis);
 
 	status = run(&o, argv, argc);
+	/* quiet: a failed write of the archive on stdout was reported where it failed */
 	if (img_close_stdout() < 0)
 		status = 1;
 	return status;
