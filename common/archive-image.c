@@ -83,7 +83,8 @@ static int ent_cmp(const void *x, const void *y)
 }
 
 /* Sort the entries by name; two entries of one name are refused (a tar extracted by one
- * reader and listed by another would not agree on which one counts). 0 or -1. */
+ * reader and listed by another would not agree on which one counts), unless both are
+ * directories (nothing to disagree on). 0 or -1. */
 static int ents_sort(struct img_arcimg *a)
 {
 	a->sorted = xreallocarray(NULL, a->n + 1, sizeof(*a->sorted));
@@ -93,7 +94,8 @@ static int ents_sort(struct img_arcimg *a)
 	qsort(a->sorted, a->n, sizeof(*a->sorted), ent_cmp);
 	sort_arc = NULL;
 	for (size_t i = 1; i < a->n; i++)
-		if (strcmp(a->ents[a->sorted[i - 1]].path, a->ents[a->sorted[i]].path) == 0) {
+		if (strcmp(a->ents[a->sorted[i - 1]].path, a->ents[a->sorted[i]].path) == 0 &&
+		    !(a->ents[a->sorted[i - 1]].is_dir && a->ents[a->sorted[i]].is_dir)) {
 			char *x = img_escape(a->ents[a->sorted[i]].path);
 			img_seterr("'%s': duplicate entry", x);
 			free(x);

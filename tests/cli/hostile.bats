@@ -6,7 +6,7 @@ bats_require_minimum_version 1.5.0
 load ../lib/helper
 
 MODES="ok symout symloop symchain hardout weird dup dupdiff cfgdotdot cfgabs layerdir negsize
-hugesize upperhex dotdigest deepjson dupkey bigindex cycle nest9 nest8 ndiff mtindex bomb empty
+dupdir hugesize upperhex dotdigest deepjson dupkey bigindex cycle nest9 nest8 ndiff mtindex bomb empty
 chain3 hardin dotslash L-dotdot L-abs L-opqroot L-whempty L-symdir L-hardlater L-hardout L-weird
 R-symroot R-hardout R-dotdot R-dev R-long R-nonutf8 R-weird"
 
@@ -116,7 +116,7 @@ EOF
 	img-layers hostile:1 >/dev/null
 }
 
-@test "a layer reached through a chain of relative symlinks is read by every tool" {
+@test "a layer reached through a chain of relative symlinks, directories listed twice: read" {
 	run -0 img-load --check -q "$A/chain3.tar"
 	[ "$output" = "Verified image: hostile:1" ]
 	run -0 img-layers --archive "$A/chain3.tar" --json
@@ -125,6 +125,9 @@ EOF
 	[ -z "$output" ]
 	[ -z "$stderr" ]
 	run -0 img-layers --archive "$A/nest8.tar"
+	run -0 img-load --check -q "$A/dupdir.tar"
+	run -0 img-layers --archive "$A/dupdir.tar"
+	run -0 img-diff "archive:$A/ok.tar" "archive:$A/dupdir.tar"
 }
 
 @test "img-load reads a layer stored as a hard link to another entry, as img-layers does" {
