@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -224,6 +225,8 @@ enum { ST_HASH, ST_WRITE, ST_INFLATE, ST_DIFF, NSTAGE };
 #define IN_STAGES  ((1u << ST_HASH) | (1u << ST_WRITE) | (1u << ST_INFLATE))
 #define W_MAIN     NSTAGE        /* the main thread, as a waiter */
 
+_Static_assert(NOUT <= NIN, "a ring holds at most NIN slots");
+
 struct ring {
 	unsigned char *buf[NIN];
 	size_t len[NIN];
@@ -233,9 +236,16 @@ struct ring {
 };
 
 struct tmpblob;
+struct pipeline;
+
+struct stage_arg {
+	struct pipeline *p;
+	int id;
+};
 
 struct pipeline {
 	pthread_t th[NSTAGE];
+	struct stage_arg args[NSTAGE];
 	int nth;
 	pthread_mutex_t mu;
 	pthread_cond_t cv[NSTAGE + 1];  /* one per waiter: a thread is woken only when what
@@ -246,6 +256,7 @@ struct pipeline {
 	unsigned active, done;      /* stages of the current entry; those finished with it */
 	unsigned pos[NSTAGE];       /* slots taken (ST_DIFF: of out, the others: of in) */
 	struct ring in, out;
+	unsigned char *arena;       /* the slots of both rings */
 	/* the current entry, set while every stage is idle */
 	struct sum *sum;
 	struct tmpblob *tb;
@@ -270,6 +281,8 @@ static void p_wake(struct pipeline *p, unsigned who)
 		if (who & 1)
 			pthread_cond_signal(&p->cv[i]);
 }
+
+#define WAKE_BATCH(r) ((r)->nslot / 2)
 
 /* Slots of r not yet released by every consumer (the stages in mask). */
 static unsigned ring_busy(struct pipeline *p, struct ring *r, unsigned mask)
@@ -321,12 +334,21 @@ static unsigned ring_slot(struct pipeline *p, struct ring *r, unsigned mask, int
 	return r->tail % r->nslot;
 }
 
+/* Publish the producer's slot. A consumer waiting for one is woken once half of the
+ * ring is there for it (or at the end of the entry), so that it too takes several slots
+ * in a row: a wake-up costs more than a slot's wait. */
 static void ring_put(struct pipeline *p, struct ring *r, size_t len)
 {
+	unsigned mask, wake = 0;
+
 	pthread_mutex_lock(&p->mu);
+	mask = r == &p->in ? p->active & IN_STAGES : 1u << ST_DIFF;
 	r->len[r->tail % r->nslot] = len;
 	r->tail++;
-	p_wake(p, r == &p->in ? IN_STAGES : 1u << ST_DIFF);
+	for (int id = 0; id < NSTAGE; id++)
+		if ((mask & (1u << id)) && r->tail - p->pos[id] >= WAKE_BATCH(r))
+			wake |= 1u << id;
+	p_wake(p, wake);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -402,11 +424,6 @@ static void stage_run(struct pipeline *p, int id)
 	}
 }
 
-struct stage_arg {
-	struct pipeline *p;
-	int id;
-};
-
 static void *stage_main(void *arg)
 {
 	struct stage_arg *sa = arg;
@@ -433,15 +450,18 @@ static void *stage_main(void *arg)
 	return NULL;
 }
 
-static struct stage_arg stage_args[NSTAGE];
+/* All slots in one arena, aligned for O_DIRECT writes and for huge pages (fewer page
+ * faults and TLB misses while the stages stream through them). */
+#define HUGE_ALIGN ((size_t)2 << 20)
+#define ARENA_SIZE ((size_t)(NIN + NOUT) * SLOT)
 
-static unsigned char *slot_alloc(void)
+static unsigned char *arena_alloc(void)
 {
 	void *m;
 
-	/* aligned for O_DIRECT writes */
-	if (posix_memalign(&m, DIO_ALIGN, SLOT) != 0)
+	if (posix_memalign(&m, HUGE_ALIGN, ARENA_SIZE) != 0)
 		errx(1, "out of memory");
+	madvise(m, ARENA_SIZE, MADV_HUGEPAGE);
 	return m;
 }
 
@@ -454,16 +474,17 @@ static void pipe_start(struct pipeline *p)
 		pthread_cond_init(&p->cv[i], NULL);
 	p->in.nslot = NIN;
 	p->out.nslot = NOUT;
+	p->arena = arena_alloc();
 	for (int i = 0; i < NIN; i++)
-		p->in.buf[i] = slot_alloc();
+		p->in.buf[i] = p->arena + (size_t)i * SLOT;
 	for (int i = 0; i < NOUT; i++)
-		p->out.buf[i] = slot_alloc();
+		p->out.buf[i] = p->arena + (size_t)(NIN + i) * SLOT;
 	for (int id = 0; id < NSTAGE; id++) {
 		static const char *const names[NSTAGE] = { "load-hash", "load-write",
 		                                           "load-inflate", "load-diff" };
-		stage_args[id].p = p;
-		stage_args[id].id = id;
-		if (pthread_create(&p->th[id], NULL, stage_main, &stage_args[id]) != 0)
+		p->args[id].p = p;
+		p->args[id].id = id;
+		if (pthread_create(&p->th[id], NULL, stage_main, &p->args[id]) != 0)
 			errx(1, "cannot start a thread");
 		pthread_setname_np(p->th[id], names[id]);
 		p->nth++;
@@ -483,10 +504,7 @@ static void pipe_stop(struct pipeline *p)
 	for (int i = 0; i <= NSTAGE; i++)
 		pthread_cond_destroy(&p->cv[i]);
 	pthread_mutex_destroy(&p->mu);
-	for (int i = 0; i < NIN; i++)
-		free(p->in.buf[i]);
-	for (int i = 0; i < NOUT; i++)
-		free(p->out.buf[i]);
+	free(p->arena);
 	p->nth = 0;
 }
 
