@@ -277,7 +277,8 @@ load_fails() {
 		{ head -c 1600000 a.tar; exec sleep 30; } > in 3>&- &
 		local writer=$!
 		SPAWN_IN=in spawn "" img-load -q
-		wait_until 10 '[ -n "$(find "$IMG_STORE/.img/tmp" -type f -size +1 2>/dev/null)" ]'
+		# a temp blob exists: the load is under way (its data may still be in memory)
+		wait_until 10 '[ -n "$(find "$IMG_STORE/.img/tmp" -type f 2>/dev/null)" ]'
 		kill -"$sig" "$SPAWNED"
 		local st=0
 		wait "$SPAWNED" || st=$?
