@@ -1308,7 +1308,17 @@ static int is_attestation(const struct img_desc *d)
 	       (d->has_platform && !strcmp(d->platform.os, "unknown"));
 }
 
-/* Verify everything reachable from d (a manifest, an index or anything else). */
+/* d is an index blob below depth others (0: named by index.json itself): refused past
+ * IMG_MAX_INDEX_DEPTH nested index blobs, as the store counts them. */
+static int index_too_deep(const struct img_desc *d, int depth)
+{
+	if (depth < IMG_MAX_INDEX_DEPTH)
+		return 0;
+	return fail("%s: indexes nested more than %d deep", d->digest.str, IMG_MAX_INDEX_DEPTH);
+}
+
+/* Verify everything reachable from d (a manifest, an index or anything else). depth:
+ * the index blobs above d (0 for a descriptor of index.json). */
 static int verify_desc(struct load *L, struct image *im, const struct img_desc *d, int depth,
                        int host)
 {
@@ -1317,9 +1327,8 @@ static int verify_desc(struct load *L, struct image *im, const struct img_desc *
 	int rc = -1;
 	enum img_kind k = img_mt_kind(d->media_type);
 
-	if (depth > IMG_MAX_INDEX_DEPTH)
-		return fail("%s: indexes nested more than %d deep", d->digest.str,
-		            IMG_MAX_INDEX_DEPTH);
+	if (k == IMG_KIND_INDEX && index_too_deep(d, depth) < 0)
+		return -1;
 	if (!(e = blob_ent(L, d, 1, NULL)))
 		return -1;
 	if (k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX)
@@ -1348,7 +1357,7 @@ static int verify_desc(struct load *L, struct image *im, const struct img_desc *
 }
 
 /* With --platform: the manifest under d that matches (first match), copied into *out
- * (a new descriptor object). 0 found, 1 none, -1 error. */
+ * (a new descriptor object). depth as for verify_desc. 0 found, 1 none, -1 error. */
 static int select_platform(struct load *L, const struct img_desc *d, int depth, json_t **out)
 {
 	struct img_doc doc = { 0 };
@@ -1356,9 +1365,6 @@ static int select_platform(struct load *L, const struct img_desc *d, int depth, 
 	int rc = 1;
 	enum img_kind k = img_mt_kind(d->media_type);
 
-	if (depth > IMG_MAX_INDEX_DEPTH)
-		return fail("%s: indexes nested more than %d deep", d->digest.str,
-		            IMG_MAX_INDEX_DEPTH);
 	if (k == IMG_KIND_MANIFEST) {
 		struct img_platform p;
 		if (d->has_platform) {
@@ -1386,6 +1392,8 @@ static int select_platform(struct load *L, const struct img_desc *d, int depth, 
 	}
 	if (k != IMG_KIND_INDEX)
 		return 1;
+	if (index_too_deep(d, depth) < 0)
+		return -1;
 	if (!(e = blob_ent(L, d, 0, NULL)) || parse_doc(e, d, &doc) < 0)
 		return -1;
 	for (size_t i = 0; i < doc.n; i++) {
@@ -1482,7 +1490,7 @@ static int load_oci(struct load *L, struct ent *ie)
 			goto out;
 		struct image *im;
 		if (L->o->has_platform) {
-			int r = select_platform(L, &d, 1, &chosen);
+			int r = select_platform(L, &d, 0, &chosen);
 			if (r < 0) {
 				free(name);
 				goto out;
@@ -1503,7 +1511,7 @@ static int load_oci(struct load *L, struct ent *ie)
 				im = new_image(L);
 				im->top = cd.digest;
 				im->desc = store_desc(&cd);
-				if (verify_desc(L, im, &cd, 1, 1) < 0) {
+				if (verify_desc(L, im, &cd, 0, 1) < 0) {
 					json_decref(chosen);
 					free(name);
 					goto out;
@@ -1517,7 +1525,7 @@ static int load_oci(struct load *L, struct ent *ie)
 				im->top = d.digest;
 				im->desc = store_desc(&d);
 				int host = !d.has_platform || img_platform_match(&L->host, &d.platform);
-				if (verify_desc(L, im, &d, 1, host) < 0) {
+				if (verify_desc(L, im, &d, 0, host) < 0) {
 					free(name);
 					goto out;
 				}
