@@ -74,14 +74,7 @@ struct img_arcin {
 	int in_entry;       /* an entry's data may be read */
 	int eof;            /* end of archive seen */
 	char *path, *link;
-	/* data blocks */
-	const unsigned char *blk;
-	size_t blk_n;
-	int64_t blk_off;     /* offset of blk in the entry */
-	int have_blk;
-	int data_eof;
-	int64_t pos;         /* bytes of the entry delivered */
-	int64_t size;        /* entry size, -1 unknown */
+	struct img_blocks blocks;   /* data blocks of the current entry */
 	/* partial reads for img_arcin_read */
 	const unsigned char *rbuf;
 	size_t rbuf_n;
@@ -260,72 +253,89 @@ int img_arcin_next(struct img_arcin *r, struct img_arcin_entry *e)
 	e->mtime = archive_entry_mtime(ae);
 	e->ae = ae;
 	r->in_entry = 1;
-	r->have_blk = 0;
-	r->data_eof = 0;
-	r->pos = 0;
-	r->size = e->type == IMG_ENT_FILE ? e->size : 0;
+	img_blocks_begin(&r->blocks, e->type == IMG_ENT_FILE ? e->size : 0);
 	r->rbuf = NULL;
 	r->rbuf_n = 0;
 	return 1;
 }
 
-int img_arcin_block(struct img_arcin *r, const void **buf, size_t *n)
+void img_blocks_begin(struct img_blocks *b, int64_t size)
+{
+	memset(b, 0, sizeof(*b));
+	b->size = size;
+}
+
+int img_blocks_next(struct img_blocks *b, struct archive *a, const char *path,
+                    const void **buf, size_t *n)
 {
 	*buf = NULL;
 	*n = 0;
-	if (!r->in_entry)
-		return 0;
 	for (;;) {
-		if (!r->have_blk && !r->data_eof) {
-			const void *b;
+		if (!b->have_blk && !b->data_eof) {
+			const void *blk;
 			size_t bn;
 			la_int64_t off;
-			int rc = archive_read_data_block(r->a, &b, &bn, &off);
+			int rc = archive_read_data_block(a, &blk, &bn, &off);
 			if (rc == ARCHIVE_EOF) {
-				r->data_eof = 1;
+				b->data_eof = 1;
 			} else if (rc < ARCHIVE_WARN) {
-				arcin_seterr(r);
-				return -1;
+				return -2;
 			} else {
-				if (off < r->pos) {
-					char *x = img_escape(r->path);
+				if (off < b->pos) {
+					char *x = img_escape(path);
 					img_seterr("invalid archive: overlapping data blocks in '%s'", x);
 					free(x);
 					return -1;
 				}
-				r->blk = b;
-				r->blk_n = bn;
-				r->blk_off = off;
-				r->have_blk = 1;
+				b->blk = blk;
+				b->blk_n = bn;
+				b->blk_off = off;
+				b->have_blk = 1;
 			}
 		}
-		if (r->have_blk && r->blk_off > r->pos) {
+		if (b->have_blk && b->blk_off > b->pos) {
 			/* a sparse hole before the block: zeros */
-			int64_t gap = r->blk_off - r->pos;
+			int64_t gap = b->blk_off - b->pos;
 			*buf = zeros;
 			*n = gap > IMG_ZERO_BUF ? IMG_ZERO_BUF : (size_t)gap;
-			r->pos += (int64_t)*n;
+			b->pos += (int64_t)*n;
 			return 1;
 		}
-		if (r->have_blk) {
-			r->have_blk = 0;
-			if (r->blk_n == 0)
+		if (b->have_blk) {
+			b->have_blk = 0;
+			if (b->blk_n == 0)
 				continue;
-			*buf = r->blk;
-			*n = r->blk_n;
-			r->pos += (int64_t)r->blk_n;
+			*buf = b->blk;
+			*n = b->blk_n;
+			b->pos += (int64_t)b->blk_n;
 			return 1;
 		}
-		/* data_eof: a trailing hole up to the declared size */
-		if (r->size > r->pos) {
-			int64_t gap = r->size - r->pos;
+		/* the data's end: a trailing hole up to the declared size */
+		if (b->size > b->pos) {
+			int64_t gap = b->size - b->pos;
 			*buf = zeros;
 			*n = gap > IMG_ZERO_BUF ? IMG_ZERO_BUF : (size_t)gap;
-			r->pos += (int64_t)*n;
+			b->pos += (int64_t)*n;
 			return 1;
 		}
 		return 0;
 	}
+}
+
+int img_arcin_block(struct img_arcin *r, const void **buf, size_t *n)
+{
+	int rc;
+
+	*buf = NULL;
+	*n = 0;
+	if (!r->in_entry)
+		return 0;
+	rc = img_blocks_next(&r->blocks, r->a, r->path, buf, n);
+	if (rc == -2) {
+		arcin_seterr(r);
+		return -1;
+	}
+	return rc;
 }
 
 ssize_t img_arcin_read(struct img_arcin *r, void *buf, size_t n)

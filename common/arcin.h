@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct archive;
 struct archive_entry;
 
 enum img_ent_type {
@@ -49,5 +50,20 @@ const char *img_arcin_filter(struct img_arcin *a);
 /* Compressed bytes consumed so far (for progress). */
 int64_t img_arcin_offset(struct img_arcin *a);
 void img_arcin_free(struct img_arcin *a);
+
+/* Sparse-aware reading of the current libarchive entry's data blocks, holes given back as
+ * zeros up to the entry's size: the part of img_arcin_block that other readers built on
+ * libarchive share. begin for each entry (size: a regular file's size, else 0). next:
+ * 1 a block, 0 the entry's end, -1 invalid data (img_errmsg names path), -2 libarchive
+ * failed (its own error text says why). */
+struct img_blocks {
+	const unsigned char *blk;
+	size_t blk_n;
+	int64_t blk_off, pos, size;
+	int have_blk, data_eof;
+};
+void img_blocks_begin(struct img_blocks *b, int64_t size);
+int img_blocks_next(struct img_blocks *b, struct archive *a, const char *path,
+                    const void **buf, size_t *n);
 
 #endif

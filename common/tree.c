@@ -499,9 +499,7 @@ static void hash_xattrs(struct archive_entry *ae, struct img_tree_rec *r)
 #define LR_CHUNK (1024 * 1024)
 #define LR_NCHUNK 4
 #define LR_IBUF (256 * 1024)
-#define LR_ZERO_BUF (64 * 1024)
 
-static const unsigned char lr_zeros[LR_ZERO_BUF];
 
 struct producer {
 	pthread_t th;
@@ -531,11 +529,7 @@ struct lreader {
 	struct producer *p;
 	int nentries;
 	char *path, *link;
-	/* data blocks of the current entry */
-	const unsigned char *blk;
-	size_t blk_n;
-	int64_t blk_off, pos, size;
-	int have_blk, data_eof;
+	struct img_blocks blocks;       /* data blocks of the current entry */
 };
 
 struct lr_entry {
@@ -921,67 +915,20 @@ static int lr_next(struct lreader *r, struct lr_entry *e)
 	e->gid = archive_entry_gid(ae);
 	e->mtime = archive_entry_mtime(ae);
 	e->ae = ae;
-	r->have_blk = 0;
-	r->data_eof = 0;
-	r->pos = 0;
-	r->size = e->type == IMG_ENT_FILE ? e->size : 0;
+	img_blocks_begin(&r->blocks, e->type == IMG_ENT_FILE ? e->size : 0);
 	return 1;
 }
 
 /* The next block of the current entry's data, sparse holes as zeros: 1, 0 end, -1. */
 static int lr_block(struct lreader *r, const void **buf, size_t *n)
 {
-	*buf = NULL;
-	*n = 0;
-	for (;;) {
-		if (!r->have_blk && !r->data_eof) {
-			const void *b;
-			size_t bn;
-			la_int64_t off;
-			int rc = archive_read_data_block(r->a, &b, &bn, &off);
-			if (rc == ARCHIVE_EOF) {
-				r->data_eof = 1;
-			} else if (rc < ARCHIVE_WARN) {
-				lr_seterr(r);
-				return -1;
-			} else {
-				if (off < r->pos) {
-					char *x = img_escape(r->path);
-					img_seterr("invalid archive: overlapping data blocks in '%s'", x);
-					free(x);
-					return -1;
-				}
-				r->blk = b;
-				r->blk_n = bn;
-				r->blk_off = off;
-				r->have_blk = 1;
-			}
-		}
-		if (r->have_blk && r->blk_off > r->pos) {
-			int64_t gap = r->blk_off - r->pos;
-			*buf = lr_zeros;
-			*n = gap > LR_ZERO_BUF ? LR_ZERO_BUF : (size_t)gap;
-			r->pos += (int64_t)*n;
-			return 1;
-		}
-		if (r->have_blk) {
-			r->have_blk = 0;
-			if (r->blk_n == 0)
-				continue;
-			*buf = r->blk;
-			*n = r->blk_n;
-			r->pos += (int64_t)r->blk_n;
-			return 1;
-		}
-		if (r->size > r->pos) {
-			int64_t gap = r->size - r->pos;
-			*buf = lr_zeros;
-			*n = gap > LR_ZERO_BUF ? LR_ZERO_BUF : (size_t)gap;
-			r->pos += (int64_t)*n;
-			return 1;
-		}
-		return 0;
+	int rc = img_blocks_next(&r->blocks, r->a, r->path, buf, n);
+
+	if (rc == -2) {
+		lr_seterr(r);
+		return -1;
 	}
+	return rc;
 }
 
 int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec_fn fn,
