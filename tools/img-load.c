@@ -743,8 +743,11 @@ fail:
 
 struct ent {
 	char *path;
-	int is_link;
-	char *link;                  /* symlink target, verbatim */
+	size_t seq;                  /* its place in the archive */
+	int is_link;                 /* a symbolic link */
+	int is_hard;                 /* a hard link: an alias of an earlier entry */
+	char *link;                  /* symlink target (verbatim), hard link target (cleaned) */
+	struct ent *alias;           /* a hard link's target (never itself a hard link) */
 	int64_t size;
 	struct img_digest blob, diff;
 	int diff_ok;
@@ -787,12 +790,21 @@ static int ent_cmp(const void *a, const void *b)
 	return strcmp((*(struct ent *const *)a)->path, (*(struct ent *const *)b)->path);
 }
 
-static struct ent *find(struct load *L, const char *path)
+/* The entry named path itself (a hard link as such), once the entries are sorted. */
+static struct ent *find_raw(struct load *L, const char *path)
 {
 	struct ent key = { .path = (char *)path }, *kp = &key, **r;
 
 	r = bsearch(&kp, L->ents, L->nents, sizeof *L->ents, ent_cmp);
 	return r ? *r : NULL;
+}
+
+/* The entry named path, a hard link taken as the entry it links to. */
+static struct ent *find(struct load *L, const char *path)
+{
+	struct ent *e = find_raw(L, path);
+
+	return e && e->alias ? e->alias : e;
 }
 
 static void ent_free(struct ent *e)
@@ -1012,11 +1024,12 @@ static int read_archive(struct load *L, int fd, struct img_progress *pg)
 		struct ent *e;
 		int64_t off;
 
-		if (ae.type == IMG_ENT_DIR || ae.type == IMG_ENT_HARDLINK || !*ae.path)
+		if (ae.type == IMG_ENT_DIR || !*ae.path)
 			continue;
-		if (ae.type != IMG_ENT_FILE && ae.type != IMG_ENT_SYMLINK) {
+		if (ae.type != IMG_ENT_FILE && ae.type != IMG_ENT_SYMLINK &&
+		    ae.type != IMG_ENT_HARDLINK) {
 			char *esc = img_escape(ae.path);
-			fail("%s: not a regular file, directory or symbolic link", esc);
+			fail("%s: not a regular file, directory or link", esc);
 			free(esc);
 			goto out;
 		}
@@ -1032,6 +1045,7 @@ static int read_archive(struct load *L, int fd, struct img_progress *pg)
 		}
 		e = xcalloc(1, sizeof *e);
 		e->path = xstrdup(ae.path);
+		e->seq = L->nents;
 		if (L->nents == L->cap) {
 			L->cap = L->cap ? 2 * L->cap : 64;
 			L->ents = xreallocarray(L->ents, L->cap, sizeof *L->ents);
@@ -1039,6 +1053,12 @@ static int read_archive(struct load *L, int fd, struct img_progress *pg)
 		L->ents[L->nents++] = e;
 		if (ae.type == IMG_ENT_SYMLINK) {
 			e->is_link = 1;
+			e->link = xstrdup(ae.link ? ae.link : "");
+			continue;
+		}
+		if (ae.type == IMG_ENT_HARDLINK) {
+			/* its target is found once every entry is known (link_hard) */
+			e->is_hard = 1;
 			e->link = xstrdup(ae.link ? ae.link : "");
 			continue;
 		}
@@ -1715,18 +1735,58 @@ static int check_layout(struct load *L, struct ent *le)
 	return rc;
 }
 
+/* Make each hard link (hl: in archive order) an alias of its target, which must be an
+ * earlier entry; a link to a link is one to that link's target. Never the file system. */
+static int link_hard(struct load *L, struct ent **hl, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct ent *h = hl[i], *t = find_raw(L, h->link);
+		const char *why = NULL;
+
+		if (!t)
+			why = "is not a file in the archive";
+		else if (t == h)
+			why = "is the link itself";
+		else if (t->seq > h->seq)
+			why = "comes later in the archive";
+		if (why) {
+			char *en = img_escape(h->path), *et = img_escape(h->link);
+			fail("hard link '%s': target '%s' %s", en, et, why);
+			free(en);
+			free(et);
+			return -1;
+		}
+		h->alias = t->alias ? t->alias : t;
+	}
+	return 0;
+}
+
 static int resolve_all(struct load *L)
 {
-	struct ent *ie, *me, *le;
+	struct ent *ie, *me, *le, **hl = NULL;
+	size_t nhl = 0;
+	int r;
 
+	/* the hard links in archive order, before the entries are sorted by name */
+	for (size_t i = 0; i < L->nents; i++)
+		if (L->ents[i]->is_hard) {
+			if (!hl)
+				hl = xreallocarray(NULL, L->nents - i, sizeof *hl);
+			hl[nhl++] = L->ents[i];
+		}
 	qsort(L->ents, L->nents, sizeof *L->ents, ent_cmp);
 	for (size_t i = 1; i < L->nents; i++)
 		if (!strcmp(L->ents[i - 1]->path, L->ents[i]->path)) {
 			char *esc = img_escape(L->ents[i]->path);
 			fail("%s: duplicate entry", esc);
 			free(esc);
+			free(hl);
 			return -1;
 		}
+	r = link_hard(L, hl, nhl);
+	free(hl);
+	if (r < 0)
+		return -1;
 	ie = find(L, "index.json");
 	me = find(L, "manifest.json");
 	le = find(L, "oci-layout");

@@ -133,14 +133,120 @@ EOF
 	run -0 img-diff "archive:$A/ok.tar" "archive:$A/dupdir.tar"
 }
 
+# Write archive OUT from the tiny:1 config and layer of $A/hardin.tar: each further
+# argument is an entry, NAME=SOURCE (a file with SOURCE's bytes: c or l), NAME@TARGET
+# (a hard link), NAME~TARGET (a symlink); with -m CONFIG,LAYER... a manifest.json last.
+mkarc() {
+	python3 - "$A/hardin.tar" "$@" <<'PY'
+import io, json, sys, tarfile
+src = tarfile.open(sys.argv[1])
+data = {"c": src.extractfile("c.json").read(), "l": src.extractfile("v1/layer.tar").read()}
+args, man = sys.argv[3:], None
+if "-m" in args:
+    i = args.index("-m")
+    cfg, *layers = args[i + 1].split(",")
+    man, args = [{"Config": cfg, "RepoTags": ["hostile:1"], "Layers": layers}], args[:i]
+t = tarfile.open(sys.argv[2], "w", format=tarfile.PAX_FORMAT)
+def add(name, kind, body=b"", link=""):
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.linkname, ti.size, ti.mode = kind, link, len(body), 0o644
+    t.addfile(ti, io.BytesIO(body) if body else None)
+for a in args:
+    if "@" in a:
+        n, v = a.split("@", 1)
+        add(n, tarfile.LNKTYPE, link=v)
+    elif "~" in a:
+        n, v = a.split("~", 1)
+        add(n, tarfile.SYMTYPE, link=v)
+    else:
+        n, v = a.split("=", 1)
+        add(n, tarfile.REGTYPE, data[v])
+if man is not None:
+    add("manifest.json", tarfile.REGTYPE, json.dumps(man).encode())
+t.close()
+PY
+}
+
+# The store's index and file list.
+store_state() {
+	cat "$IMG_STORE/index.json"
+	(cd "$IMG_STORE" && find . -path ./.img/lock -prune -o -print | sort)
+}
+
 @test "img-load reads a layer stored as a hard link to another entry, as img-layers does" {
-	skip "needs fix in img-load"
-	# GNU tar stores the second name of a file as a hard link entry; img-load skips every
-	# hard link entry of an archive (read_entries: 'ae.type == IMG_ENT_HARDLINK ...
-	# continue'), then says "layer v2/layer.tar: not in the archive".
+	# GNU tar stores the second name of a file as a hard link entry: an alias of the
+	# earlier entry, looked up as an archive key (never through the file system)
 	img-layers --archive "$A/hardin.tar" >/dev/null
 	run -0 --separate-stderr img-load --check -q "$A/hardin.tar"
 	[ "$output" = "Verified image: hostile:1" ]
+	run -0 --separate-stderr img-load -q --json "$A/hardin.tar"
+	[ "$(jq -r '.images[0].layers[0].diff_id' <<<"$output")" = "sha256:$LH" ]
+	[ "$(jq -r '.images[0].config' <<<"$output")" = "sha256:$CH" ]
+	cmp "$IMG_STORE/blobs/sha256/$LH" <(tar -xOf "$A/hardin.tar" v1/layer.tar)
+	assert_no_temp "$IMG_STORE"
+	# a link to a link is one to the first file; the config through a link too
+	mkarc chain.tar c.json=c v1=l v2@v1 v3@v2 cfg@c.json -m cfg,v3
+	run -0 --separate-stderr img-load --check -q chain.tar
+	[ "$output" = "Verified image: hostile:1" ]
+	# a hard link to a symlink is that symlink, read from the link's own directory
+	mkarc sym.tar c.json=c l.tar=l a/s~../l.tar b/h@a/s -m c.json,b/h
+	run -0 --separate-stderr img-load --check -q sym.tar
+	[ "$output" = "Verified image: hostile:1" ]
+	# an OCI archive whose layer blob is the second name of an earlier file
+	python3 - "$A/ok.tar" oci.tar "$LH" <<'PY'
+import sys, tarfile
+src, out = tarfile.open(sys.argv[1]), tarfile.open(sys.argv[2], "w")
+blob = "blobs/sha256/" + sys.argv[3]
+layer = src.getmember(blob)
+copy = tarfile.TarInfo("copy.tar")
+copy.size = layer.size
+out.addfile(copy, src.extractfile(layer))
+for m in src.getmembers():
+    if m.name == blob:
+        m = tarfile.TarInfo(blob)
+        m.type, m.linkname = tarfile.LNKTYPE, "copy.tar"
+        out.addfile(m)
+    else:
+        out.addfile(m, src.extractfile(m) if m.isfile() else None)
+out.close()
+PY
+	rm -rf "$IMG_STORE"
+	run -0 --separate-stderr img-load -q oci.tar
+	[ "$output" = "Loaded image: hostile:1" ]
+	cmp "$IMG_STORE/blobs/sha256/$LH" <(tar -xOf "$A/hardin.tar" v1/layer.tar)
+	run -0 img-layers --json hostile:1
+	[ "$(jq -r '.layers[0].diff_id' <<<"$output")" = "sha256:$LH" ]
+	assert_no_temp "$IMG_STORE"
+}
+
+@test "img-load refuses a hard link to a later, missing or its own entry, naming the link" {
+	local mode msg
+	img-load -q "$PEERS/tiny2-oci.tar" >/dev/null
+	store_state > before
+	mkarc later.tar c.json=c v2@v1 v1=l -m c.json,v2
+	mkarc missing.tar c.json=c v1=l v2@v0 -m c.json,v2
+	mkarc self.tar c.json=c v1=l v2@v2 -m c.json,v2
+	# a broken link no image uses is refused too: the archive is not whole
+	mkarc unused.tar c.json=c v1=l x@nowhere -m c.json,v1
+	mkarc dir.tar c.json=c d/v1=l v2@d -m c.json,v2
+	mkarc weird.tar c.json=c v1=l $'h\n\e[0m@gone\e' -m c.json,v1
+	while IFS='|' read -r mode msg; do
+		run -1 --separate-stderr img-load -q "$mode.tar"
+		[ -z "$output" ] || fail "$mode: stdout: $output"
+		one_line "$msg"
+		run -1 --separate-stderr img-load --check -q "$mode.tar"
+		one_line "$msg"
+	done <<'EOF'
+later|hard link 'v2': target 'v1' comes later in the archive
+missing|hard link 'v2': target 'v0' is not a file in the archive
+self|hard link 'v2': target 'v2' is the link itself
+unused|hard link 'x': target 'nowhere' is not a file in the archive
+dir|hard link 'v2': target 'd' is not a file in the archive
+weird|hard link 'h\012\033[0m': target 'gone\033' is not a file in the archive
+EOF
+	store_state > after
+	diff before after || fail "the store changed"
+	assert_no_temp "$IMG_STORE"
 }
 
 @test "img-load takes manifest.json paths with a leading ./, as docker and img-layers do" {
