@@ -1081,8 +1081,10 @@ out:
 
 /* ---------------------------------------------------------------- resolving */
 
-/* Follow symlinks as archive keys (never the file system). */
-static struct ent *resolve(struct load *L, const char *path, const char *what)
+/* Follow symlinks as archive keys (never the file system). Messages name the path as
+ * shown (as the archive's metadata spells it). */
+static struct ent *resolve(struct load *L, const char *path, const char *shown,
+                           const char *what)
 {
 	char *cur = xstrdup(path);
 	struct ent *e = NULL;
@@ -1090,7 +1092,7 @@ static struct ent *resolve(struct load *L, const char *path, const char *what)
 	for (int depth = 0;; depth++) {
 		e = find(L, cur);
 		if (!e) {
-			char *esc = img_escape(path);
+			char *esc = img_escape(shown);
 			fail("%s %s: not in the archive", what, esc);
 			free(esc);
 			break;
@@ -1098,7 +1100,7 @@ static struct ent *resolve(struct load *L, const char *path, const char *what)
 		if (!e->is_link)
 			break;
 		if (depth >= LINK_DEPTH || e->link[0] == '/' || !e->link[0]) {
-			char *esc = img_escape(path);
+			char *esc = img_escape(shown);
 			fail("%s %s: bad symbolic link", what, esc);
 			free(esc);
 			e = NULL;
@@ -1140,7 +1142,7 @@ static struct ent *resolve(struct load *L, const char *path, const char *what)
 		free(cur);
 		cur = outp;
 		if (bad) {
-			char *esc = img_escape(path);
+			char *esc = img_escape(shown);
 			fail("%s %s: symbolic link leaves the archive", what, esc);
 			free(esc);
 			e = NULL;
@@ -1148,6 +1150,35 @@ static struct ent *resolve(struct load *L, const char *path, const char *what)
 		}
 	}
 	free(cur);
+	return e;
+}
+
+/* The entry of a manifest.json path (Config, Layers): cleaned as entry names are ("./"
+ * and "//" dropped); "..", absolute paths, NUL and the root are refused. */
+static struct ent *resolve_key(struct load *L, json_t *v, const char *what)
+{
+	const char *raw = json_string_value(v);
+	char *clean, *esc;
+	struct ent *e = NULL;
+
+	if (strlen(raw) != json_string_length(v)) {
+		esc = img_escape(raw);
+		fail("manifest.json: %s: path '%s' contains NUL", what, esc);
+		free(esc);
+		return NULL;
+	}
+	if (img_path_clean(raw, 0, &clean) < 0) {
+		fail("manifest.json: %s: %s", what, img_errmsg());
+		return NULL;
+	}
+	if (!clean[0]) {
+		esc = img_escape(raw);
+		fail("manifest.json: %s '%s' names the root", what, esc);
+		free(esc);
+	} else {
+		e = resolve(L, clean, raw, what);
+	}
+	free(clean);
 	return e;
 }
 
@@ -1614,7 +1645,7 @@ static int load_docker(struct load *L, struct ent *me)
 				}
 			}
 		}
-		if (!(ce = resolve(L, cfgpath, "config")))
+		if (!(ce = resolve_key(L, json_object_get(item, "Config"), "config")))
 			goto out;
 		/* already loaded through index.json? */
 		for (size_t k = 0; k < L->nimgs && !im; k++)
@@ -1636,7 +1667,7 @@ static int load_docker(struct load *L, struct ent *me)
 			                    img_desc_new(IMG_MT_OCI_CONFIG, &ce->blob, ce->size));
 			json_object_set_new(man, "layers", mlayers);
 			json_array_foreach(layers, j, v) {
-				struct ent *le = resolve(L, json_string_value(v), "layer");
+				struct ent *le = resolve_key(L, v, "layer");
 				const char *mt;
 				if (!le) {
 					json_decref(jl);
