@@ -215,7 +215,7 @@ save_fails() {
 	snap
 	local sig
 	for sig in INT TERM; do
-		spawn write:PAUSE:4:sleep=30 img-save -q -o out.tar tiny:1
+		spawn write:PAUSE:2:sleep=30 img-save -q -o out.tar tiny:1
 		wait_until 10 'grep -q PAUSE inject.log 2>/dev/null'
 		ls -A | grep -q '^out\.tar\.' || fail "no temp file while writing: $(ls -A)"
 		kill -"$sig" "$SPAWNED"
