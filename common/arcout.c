@@ -111,7 +111,7 @@ static struct img_arcout *ao_new(int fd, img_sink_fn sink, void *arg, int64_t mt
 	if (archive_write_set_format_pax_restricted(o->a) != ARCHIVE_OK ||
 	    archive_write_set_format_option(o->a, "pax", "xattrheader", "SCHILY") != ARCHIVE_OK ||
 	    archive_write_add_filter_none(o->a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_per_block(o->a, 0) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(o->a, 1024 * 1024) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(o->a, 1) != ARCHIVE_OK) {
 		img_seterr("tar writer: %s", archive_error_string(o->a));
 		goto fail;
