@@ -187,10 +187,56 @@ static enum img_ent_type ent_type(struct archive_entry *ae)
 	}
 }
 
+int img_arcin_entry_from(struct archive_entry *ae, int flags, int n, char **path, char **link,
+                         struct img_arcin_entry *e)
+{
+	const char *name = archive_entry_pathname(ae);
+
+	memset(e, 0, sizeof(*e));
+	*path = *link = NULL;
+	if (!name)
+		name = archive_entry_pathname_utf8(ae);
+	if (!name) {
+		img_seterr("archive entry %d has no name", n);
+		return -1;
+	}
+	if (img_path_clean(name, flags, path) < 0)
+		return -1;
+	e->type = ent_type(ae);
+	if (e->type == IMG_ENT_HARDLINK) {
+		const char *t = archive_entry_hardlink(ae);
+		if (img_path_clean(t, flags, link) < 0) {
+			char *x = img_escape(name);
+			img_seterr("hard link '%s': %s", x, img_errmsg());
+			free(x);
+			return -1;
+		}
+		if ((*link)[0] == '\0') {
+			char *x = img_escape(name);
+			img_seterr("hard link '%s' points at the root", x);
+			free(x);
+			return -1;
+		}
+	} else if (e->type == IMG_ENT_SYMLINK) {
+		const char *t = archive_entry_symlink(ae);
+		if (!t)
+			t = archive_entry_symlink_utf8(ae);
+		*link = xstrdup(t ? t : "");
+	}
+	e->path = *path;
+	e->link = *link;
+	e->size = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
+	e->mode = archive_entry_perm(ae) & 07777;
+	e->uid = archive_entry_uid(ae);
+	e->gid = archive_entry_gid(ae);
+	e->mtime = archive_entry_mtime(ae);
+	e->ae = ae;
+	return 0;
+}
+
 int img_arcin_next(struct img_arcin *r, struct img_arcin_entry *e)
 {
 	struct archive_entry *ae;
-	const char *name;
 	int rc;
 
 	memset(e, 0, sizeof *e);
@@ -213,45 +259,9 @@ int img_arcin_next(struct img_arcin *r, struct img_arcin_entry *e)
 		arcin_seterr(r);
 		return -1;
 	}
-	name = archive_entry_pathname(ae);
-	if (!name)
-		name = archive_entry_pathname_utf8(ae);
-	if (!name) {
-		img_seterr("archive entry %d has no name", r->nentries + 1);
+	if (img_arcin_entry_from(ae, r->flags, r->nentries + 1, &r->path, &r->link, e) < 0)
 		return -1;
-	}
-	if (img_path_clean(name, r->flags, &r->path) < 0)
-		return -1;
-	e->type = ent_type(ae);
-	if (e->type == IMG_ENT_HARDLINK) {
-		const char *t = archive_entry_hardlink(ae);
-		if (img_path_clean(t, r->flags, &r->link) < 0) {
-			char *x = img_escape(name);
-			img_seterr("hard link '%s': %s", x, img_errmsg());
-			free(x);
-			return -1;
-		}
-		if (r->link[0] == '\0') {
-			char *x = img_escape(name);
-			img_seterr("hard link '%s' points at the root", x);
-			free(x);
-			return -1;
-		}
-	} else if (e->type == IMG_ENT_SYMLINK) {
-		const char *t = archive_entry_symlink(ae);
-		if (!t)
-			t = archive_entry_symlink_utf8(ae);
-		r->link = xstrdup(t ? t : "");
-	}
 	r->nentries++;
-	e->path = r->path;
-	e->link = r->link;
-	e->size = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
-	e->mode = archive_entry_perm(ae) & 07777;
-	e->uid = archive_entry_uid(ae);
-	e->gid = archive_entry_gid(ae);
-	e->mtime = archive_entry_mtime(ae);
-	e->ae = ae;
 	r->in_entry = 1;
 	img_blocks_begin(&r->blocks, e->type == IMG_ENT_FILE ? e->size : 0);
 	r->rbuf = NULL;

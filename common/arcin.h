@@ -36,6 +36,13 @@ enum {
  * 0 with *out a new string (caller frees), or -1 with img_errmsg(). */
 int img_path_clean(const char *in, int flags, char **out);
 
+/* Fill e from the libarchive header ae just read: the name and a hard link's target cleaned
+ * with flags (as img_path_clean), a symlink's target verbatim. *path and *link get the
+ * cleaned strings (new, the caller frees them; e points into them). n, the entry's number,
+ * is for messages. 0, or -1 with img_errmsg(). For readers built on libarchive directly. */
+int img_arcin_entry_from(struct archive_entry *ae, int flags, int n, char **path, char **link,
+                         struct img_arcin_entry *e);
+
 struct img_arcin;
 /* Read from fd (not closed by img_arcin_free). 0 or -1. */
 int img_arcin_open_fd(int fd, int flags, struct img_arcin **out);

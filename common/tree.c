@@ -532,15 +532,6 @@ struct lreader {
 	struct img_blocks blocks;       /* data blocks of the current entry */
 };
 
-struct lr_entry {
-	const char *path;
-	enum img_ent_type type;
-	int64_t size;
-	const char *link;
-	mode_t mode;
-	int64_t uid, gid, mtime;
-	struct archive_entry *ae;
-};
 
 /* publish the chunk being filled; mu held */
 static void prod_publish(struct producer *p)
@@ -839,26 +830,10 @@ fail:
 	return NULL;
 }
 
-static enum img_ent_type lr_type(struct archive_entry *ae)
-{
-	if (archive_entry_hardlink(ae))
-		return IMG_ENT_HARDLINK;
-	switch (archive_entry_filetype(ae)) {
-	case AE_IFREG: return IMG_ENT_FILE;
-	case AE_IFDIR: return IMG_ENT_DIR;
-	case AE_IFLNK: return IMG_ENT_SYMLINK;
-	case AE_IFCHR: return IMG_ENT_CHR;
-	case AE_IFBLK: return IMG_ENT_BLK;
-	case AE_IFIFO: return IMG_ENT_FIFO;
-	default: return IMG_ENT_OTHER;
-	}
-}
-
 /* 1 an entry, 0 the end, -1 error (img_errmsg). Names cleaned as common/arcin.c does. */
-static int lr_next(struct lreader *r, struct lr_entry *e)
+static int lr_next(struct lreader *r, struct img_arcin_entry *e)
 {
 	struct archive_entry *ae;
-	const char *name;
 	int rc;
 
 	memset(e, 0, sizeof(*e));
@@ -877,44 +852,10 @@ static int lr_next(struct lreader *r, struct lr_entry *e)
 		lr_seterr(r);
 		return -1;
 	}
-	name = archive_entry_pathname(ae);
-	if (!name)
-		name = archive_entry_pathname_utf8(ae);
-	if (!name) {
-		img_seterr("archive entry %d has no name", r->nentries + 1);
+	if (img_arcin_entry_from(ae, IMG_ARCIN_STRIP_ABS, r->nentries + 1, &r->path, &r->link,
+	                         e) < 0)
 		return -1;
-	}
-	if (img_path_clean(name, IMG_ARCIN_STRIP_ABS, &r->path) < 0)
-		return -1;
-	e->type = lr_type(ae);
-	if (e->type == IMG_ENT_HARDLINK) {
-		if (img_path_clean(archive_entry_hardlink(ae), IMG_ARCIN_STRIP_ABS, &r->link) < 0) {
-			char *x = img_escape(name);
-			img_seterr("hard link '%s': %s", x, img_errmsg());
-			free(x);
-			return -1;
-		}
-		if (r->link[0] == '\0') {
-			char *x = img_escape(name);
-			img_seterr("hard link '%s' points at the root", x);
-			free(x);
-			return -1;
-		}
-	} else if (e->type == IMG_ENT_SYMLINK) {
-		const char *t = archive_entry_symlink(ae);
-		if (!t)
-			t = archive_entry_symlink_utf8(ae);
-		r->link = xstrdup(t ? t : "");
-	}
 	r->nentries++;
-	e->path = r->path;
-	e->link = r->link;
-	e->size = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
-	e->mode = archive_entry_perm(ae) & 07777;
-	e->uid = archive_entry_uid(ae);
-	e->gid = archive_entry_gid(ae);
-	e->mtime = archive_entry_mtime(ae);
-	e->ae = ae;
 	img_blocks_begin(&r->blocks, e->type == IMG_ENT_FILE ? e->size : 0);
 	return 1;
 }
@@ -935,7 +876,7 @@ int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec
                             void *arg)
 {
 	struct lreader *a;
-	struct lr_entry e;
+	struct img_arcin_entry e;
 	struct img_hash *h = NULL;
 	int rc, ret = -1;
 	char *target = NULL;
