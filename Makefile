@@ -60,7 +60,7 @@ $(BUILD)/img-%: $(BUILD)/tools/img-%.o $(BUILD)/libimg.a
 $(BUILD)/tests/unit/list.h: $(UNIT_SRC)
 	@mkdir -p $(@D)
 	$(Q)grep -h '^TEST(' $(UNIT_SRC) | sed 's/^TEST(\([a-zA-Z0-9_]*\)).*/DEFINE(\1)/' > $@.tmp && mv $@.tmp $@
-$(BUILD)/tests/unit/run.o: IMG_CPPFLAGS += -I$(BUILD)/tests/unit
+$(BUILD)/tests/unit/run.o: IMG_CPPFLAGS += -I$(BUILD)/tests/unit -DIMG_TEST_FIXTURES='"$(CURDIR)/tests/fixtures"'
 $(BUILD)/tests/unit/run.o: $(BUILD)/tests/unit/list.h
 $(BUILD)/unit: $(UNIT_OBJ) $(BUILD)/libimg.a
 	$(QLD)$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(IMG_LDLIBS) $(LDLIBS)

@@ -100,3 +100,13 @@ man_synopsis() {
 		[[ " ${COMPREPLY[*]} " == *" --help "* ]] || fail "$t: completion of --he gave '${COMPREPLY[*]}'"
 	done
 }
+
+@test "the fixtures are in the checkout, as checksummed; nothing reads outside it" {
+	(cd "$FIX/peers" && sha256sum --quiet -c SHA256SUMS) || fail "tests/fixtures/peers differs from SHA256SUMS"
+	for b in "$FIX"/peers/tiny-oci-layout/blobs/sha256/*; do
+		[ "$(sha256sum < "$b" | cut -d' ' -f1)" = "$(basename "$b")" ] || fail "$b: digest mismatch"
+	done
+	run grep -rlE '\.\./shared|/shared/fixtures' "$TOP/tests" "$TOP/bench" "$TOP/Makefile" "$TOP/.ci" \
+		--exclude=conventions.bats
+	[ "$status" = 1 ] || fail "these read outside the checkout: $output"
+}

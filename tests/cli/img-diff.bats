@@ -5,6 +5,7 @@ load ../lib/helper
 
 # Put the peers' tiny images into $IMG_STORE with skopeo: store_tiny 1
 store_tiny() {
+	need skopeo
 	skopeo copy -q "oci:$PEERS/tiny-oci-layout:tiny:$1" \
 		"oci:$IMG_STORE:docker.io/library/tiny:$1" >/dev/null
 }
@@ -90,6 +91,7 @@ check_tiny12() {
 }
 
 @test "round trip through skopeo docker-archive: other layer digests, same files, exit 0" {
+	need skopeo
 	store_tiny 2
 	skopeo copy -q "oci:$IMG_STORE:docker.io/library/tiny:2" docker-archive:rt.tar:tiny:2
 	run --separate-stderr img-diff --ignore-mtime tiny:2 archive:rt.tar

@@ -6,6 +6,7 @@ load ../lib/helper
 
 # Copy tiny:N from the peers' layout into the store under NAME (skopeo writes the store).
 copy_tiny() {
+	need skopeo
 	skopeo copy -q "oci:$PEERS/tiny-oci-layout:tiny:$1" "oci:$IMG_STORE:$2"
 }
 
@@ -65,6 +66,7 @@ size_of() { stat -c %s "$(blob "$1")"; }
 }
 
 @test "gc after rm of one of two images sharing a base keeps the base, deletes the rest" {
+	need skopeo
 	copy_tiny 1 docker.io/library/tiny:1
 	copy_tiny 2 docker.io/library/tiny:2
 	m1=$(mdigest docker.io/library/tiny:1)
@@ -175,6 +177,7 @@ size_of() { stat -c %s "$(blob "$1")"; }
 }
 
 @test "--dangling removes unnamed images and the referrers of removed images only" {
+	need skopeo
 	copy_tiny 1 docker.io/library/tiny:1
 	copy_tiny 2 docker.io/library/tiny:2
 	m1=$(mdigest docker.io/library/tiny:1)

@@ -17,6 +17,7 @@ treesum() { python3 "$FIX/treesum.py" "$1"; }
 
 # Unpack NAME (canonical) with umoci and compare its rootfs with the tree in DIR.
 same_tree_as_umoci() {
+	need umoci
 	local name=$1 dir=$2
 	rm -rf bundle
 	umoci unpack --image "$IMG_STORE:$name" bundle >/dev/null 2>umoci.err || fail "umoci: $(cat umoci.err)"
@@ -57,6 +58,7 @@ same_tree_as_umoci() {
 }
 
 @test "tiny rootfs: skopeo reads our layer, umoci unpacks the same tree as the tar" {
+	need skopeo
 	run --separate-stderr img-import -q "$TINY" tiny:1
 	[ "$status" -eq 0 ]
 	[[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
@@ -190,6 +192,7 @@ same_tree_as_umoci() {
 }
 
 @test "--base and --change: base layers plus one, and the changes in the config" {
+	need skopeo umoci
 	base=$(img-import -q -c 'CMD ["/bin/sh","-c","echo base"]' -c 'ENV PATH=/bin A=1' \
 		-c 'WORKDIR /srv' "$TINY" base:1)
 	mkdir app

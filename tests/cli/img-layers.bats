@@ -4,6 +4,7 @@ bats_require_minimum_version 1.5.0
 load ../lib/helper
 
 store_tiny() {
+	need skopeo
 	skopeo copy -q "oci:$PEERS/tiny-oci-layout:tiny:$1" \
 		"oci:$IMG_STORE:docker.io/library/tiny:$1" >/dev/null
 }
@@ -25,6 +26,7 @@ stable() { cut -f1-4,6-; }
 }
 
 @test "the same table from the store and from every archive dialect" {
+	need podman
 	store_tiny 2
 	img-layers tiny:2 | stable > store.out
 	img-layers --archive "$PEERS/tiny2-docker.tar" | stable > docker.out

@@ -102,6 +102,7 @@ names_of() {
 }
 
 @test "every peer archive loads from a file, a pipe, '-', .gz and .zst" {
+	need skopeo
 	for f in "$PEERS"/*.tar "$A/layout.tar"; do
 		n=$(names_of "$(basename "$f")")
 		want=""
@@ -142,6 +143,7 @@ names_of() {
 }
 
 @test "tiny-oci-layout keeps its manifest digests; loading twice changes nothing" {
+	need umoci
 	run -0 img-load -q "$A/layout.tar"
 	[ "$(digest_of docker.io/library/tiny:1)" = "$M1" ]
 	[ "$(digest_of docker.io/library/tiny:2)" = "$M2" ]
@@ -211,6 +213,7 @@ names_of() {
 }
 
 @test "--platform loads one manifest of a two-platform index, with no dangling reference" {
+	need skopeo
 	run -0 img-load --platform linux/arm64 "$A/multi.tar"
 	[ "$output" = "Loaded image: multi:1" ]
 	[ "$(digest_of docker.io/library/multi:1)" = "$M2" ]

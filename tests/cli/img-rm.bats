@@ -4,6 +4,7 @@ bats_require_minimum_version 1.5.0
 load ../lib/helper
 
 copy_tiny() {
+	need skopeo
 	skopeo copy -q "oci:$PEERS/tiny-oci-layout:tiny:$1" "oci:$IMG_STORE:$2"
 }
 
@@ -90,6 +91,7 @@ names() {
 }
 
 @test "by name: the last name deletes the image and the blobs only it used" {
+	need skopeo
 	copy_tiny 1 docker.io/library/tiny:1
 	copy_tiny 2 docker.io/library/tiny:2
 	m1=$(mdigest docker.io/library/tiny:1)
@@ -228,6 +230,7 @@ names() {
 }
 
 @test "an entry with a foreign name (a bare tag) keeps its image" {
+	need skopeo
 	copy_tiny 1 docker.io/library/tiny:1
 	copy_tiny 1 v3
 	m1=$(mdigest docker.io/library/tiny:1)

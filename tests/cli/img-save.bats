@@ -12,6 +12,7 @@ TOP_LAYER=sha256:802c3cda0c778cda4ee72223af37ab39c27588eec3c472207ab7f2305eed8af
 # Put the peers' tiny images into $IMG_STORE with skopeo (ref.name = full name):
 # store_tiny 1 [NAME]
 store_tiny() {
+	need skopeo
 	skopeo copy -q "oci:$PEERS/tiny-oci-layout:tiny:$1" \
 		"oci:$IMG_STORE:${2:-docker.io/library/tiny:$1}" >/dev/null
 }
@@ -137,6 +138,7 @@ store_multi() {
 }
 
 @test "skopeo reads the archive as docker-archive and as oci-archive" {
+	need skopeo
 	store_tiny 1
 	img-save -q tiny:1 > out.tar
 	skopeo copy -q docker-archive:out.tar oci:d1:x
@@ -150,6 +152,7 @@ store_multi() {
 }
 
 @test "umoci unpacks the image from the extracted archive; the tree matches the source" {
+	need umoci
 	store_tiny 1
 	img-save -q tiny:1 > out.tar
 	mkdir lay src
@@ -164,6 +167,7 @@ store_multi() {
 }
 
 @test "two images sharing a base: the shared layer once, both names load back" {
+	need skopeo
 	store_tiny 1
 	store_tiny 2
 	img-save -q tiny:1 tiny:2 > out.tar
@@ -335,6 +339,7 @@ store_multi() {
 }
 
 @test "multi-platform index: whole by default, --platform keeps only the matching manifest" {
+	need skopeo
 	store_multi
 	img-save -q multi:1 > all.tar
 	mkdir all && tar -xf all.tar -C all
@@ -377,6 +382,7 @@ store_multi() {
 }
 
 @test "an image made by img-import saves, and loads back in skopeo and img-load" {
+	need skopeo
 	import_tiny tiny:1
 	m=$(jq -r '.manifests[0].digest' "$IMG_STORE/index.json")
 	img-save -q -o out.tar tiny:1
@@ -390,6 +396,7 @@ store_multi() {
 }
 
 @test "an unnamed image saved by ID: one unnamed descriptor, no repositories" {
+	need skopeo
 	store_tiny 1
 	jq -c 'del(.manifests[0].annotations)' "$IMG_STORE/index.json" > index.new
 	mv index.new "$IMG_STORE/index.json"

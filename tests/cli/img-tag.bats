@@ -4,6 +4,7 @@ bats_require_minimum_version 1.5.0
 load ../lib/helper
 
 copy_tiny() {
+	need skopeo
 	skopeo copy -q "oci:$PEERS/tiny-oci-layout:tiny:$1" "oci:$IMG_STORE:$2"
 }
 
@@ -45,6 +46,7 @@ setup_two() {
 }
 
 @test "a new name for an image, written in full, readable by skopeo" {
+	need skopeo
 	setup_two
 	run -0 --separate-stderr img-tag tiny:1 registry.example.com:5000/team/app:v1
 	[ -z "$output" ] && [ -z "$stderr" ]

@@ -6,7 +6,7 @@ load ../lib/helper
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	command -v podman >/dev/null || { echo "podman is not installed" >&2; return 1; }
+	need podman
 }
 
 setup() {
@@ -97,6 +97,7 @@ EOF
 }
 
 @test "podman loads an img-save archive: same name, layer diff_ids, config and manifest" {
+	need podman
 	import_both
 	img-save tiny:2 > t2.tar
 	run -0 pm load -q -i t2.tar
@@ -117,6 +118,7 @@ EOF
 }
 
 @test "podman loads an img-save archive of two images: both names" {
+	need podman
 	import_both
 	img-save tiny:1 tiny:2 > both.tar
 	run -0 pm load -q -i both.tar
@@ -159,6 +161,7 @@ EOF
 }
 
 @test "umoci unpacks from the store the tree podman sees" {
+	need umoci
 	import_both
 	img-save tiny:2 | pm load -q > /dev/null
 	umoci unpack --image "$IMG_STORE:docker.io/library/tiny:2" bundle > /dev/null
@@ -176,6 +179,7 @@ EOF
 }
 
 @test "img-load reads podman save --format docker-archive and oci-archive" {
+	need podman
 	import_both
 	img-save tiny:2 | pm load -q > /dev/null
 	pm save -q --format docker-archive -o d.tar docker.io/library/tiny:2
@@ -218,6 +222,7 @@ EOF
 }
 
 @test "skopeo: oci: from the store to oci-archive and docker-archive, loaded back" {
+	need skopeo
 	import_both
 	skopeo copy -q "oci:$IMG_STORE:docker.io/library/tiny:2" oci-archive:o.tar
 	skopeo copy -q "oci:$IMG_STORE:docker.io/library/tiny:2" docker-archive:d.tar:tiny:2

@@ -2,8 +2,8 @@
 : "${IMG_BIN:=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build}"
 PATH="$IMG_BIN:$PATH"
 FIX="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/tests/fixtures"
-# Peer fixtures (read-only): beside the checkout, as laid out for CI and sessions.
-PEERS="${PEERS:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/../shared/fixtures/peers}"
+# Archives written by the peers (read-only; tests copy what they change): tests/fixtures/peers.
+PEERS="$FIX/peers"
 export LC_ALL=C
 # --progress auto prints plain lines when CI is set; tests want the same output anywhere
 unset CI
@@ -12,6 +12,14 @@ setup() {
 	export IMG_STORE="$BATS_TEST_TMPDIR/store"
 	export SOURCE_DATE_EPOCH=1700000000
 	cd "$BATS_TEST_TMPDIR"
+}
+
+# Skip the test (or, in setup_file, the file) when a peer program is missing.
+need() {
+	local p
+	for p in "$@"; do
+		command -v "$p" >/dev/null || skip "$p not installed"
+	done
 }
 
 # Fail with a message.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <ftw.h>
 #include "test.h"
+#include "util.h"
 
 int img_test_failed;
 const char *img_test_tmpdir;
@@ -19,6 +20,12 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
 #include "list.h"
 #undef DEFINE
 };
+
+char *img_test_fixture(const char *rel)
+{
+	const char *e = getenv("IMG_FIXTURES");
+	return xasprintf("%s/%s", e && *e ? e : IMG_TEST_FIXTURES, rel);
+}
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {

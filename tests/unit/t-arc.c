@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,21 +52,6 @@ static int save(const char *path, const void *buf, size_t n)
 	ssize_t w = write(fd, buf, n);
 	close(fd);
 	return w == (ssize_t)n ? 0 : -1;
-}
-
-static char *peers(const char *rel)
-{
-	const char *env = getenv("PEERS");
-	char exe[PATH_MAX];
-	ssize_t n;
-	if (env && *env)
-		return xasprintf("%s/%s", env, rel);
-	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n < 0)
-		return xasprintf("../shared/fixtures/peers/%s", rel);
-	exe[n] = 0;
-	char *top = dirname(dirname(exe));
-	return xasprintf("%s/../shared/fixtures/peers/%s", top, rel);
 }
 
 /* Write a tar with one entry of the given raw name (and hard link target) to path. */
@@ -222,16 +206,16 @@ TEST(arc_hostile_names)
 
 TEST(arc_read_peer)
 {
-	char *tp = peers("src/tiny-rootfs.tar");
-	char *bp = peers("tiny-oci-layout/blobs/sha256/2d0d77dbd6ed0a292c7048a6e0b228f6ead8f17ba05cd9df4cbcad302908cb9a");
-	char *l2 = peers("src/tiny-layer2.tar");
+	char *tp = img_test_fixture("peers/src/tiny-rootfs.tar");
+	char *bp = img_test_fixture("peers/tiny-oci-layout/blobs/sha256/2d0d77dbd6ed0a292c7048a6e0b228f6ead8f17ba05cd9df4cbcad302908cb9a");
+	char *l2 = img_test_fixture("peers/src/tiny-layer2.tar");
 	int fd = open(tp, O_RDONLY);
 	struct img_arcin *a;
 	struct img_arcin_entry e;
 	int n = 0, seen_busybox = 0, seen_sh = 0, seen_tmp = 0, r;
 
 	if (fd < 0)
-		printf("# cannot open %s; set PEERS\n", tp);
+		printf("# cannot open %s\n", tp);
 	IMG_ASSERT(fd >= 0);
 	IMG_ASSERT_EQ_INT(img_arcin_open_fd(fd, 0, &a), 0);
 	while ((r = img_arcin_next(a, &e)) == 1) {
@@ -302,7 +286,7 @@ TEST(arc_read_peer)
 
 TEST(arc_compressions)
 {
-	char *tp = peers("src/tiny-rootfs.tar");
+	char *tp = img_test_fixture("peers/src/tiny-rootfs.tar");
 	char *d = tmp("");
 	static const struct { const char *cmd, *ext, *filter; } t[] = {
 		{ "gzip -c", "gz", "gzip" },
@@ -371,7 +355,7 @@ TEST(arc_not_tar)
 
 TEST(arc_truncated_tar)
 {
-	char *tp = peers("src/tiny-rootfs.tar");
+	char *tp = img_test_fixture("peers/src/tiny-rootfs.tar");
 	char *p = tmp("cut.tar");
 	/* cut inside bin/busybox's data */
 	char *cmd = xasprintf("head -c 200000 '%s' > '%s'", tp, p);
@@ -567,7 +551,7 @@ TEST(arcout_errors)
 /* An entry copied from one archive to another keeps its attributes. */
 TEST(arcout_entry_copy)
 {
-	char *tp = peers("src/tiny-layer2.tar");
+	char *tp = img_test_fixture("peers/src/tiny-layer2.tar");
 	int fd = open(tp, O_RDONLY);
 	struct abuf out = { 0 };
 	struct img_arcin *in;

@@ -356,29 +356,10 @@ TEST(image_config_parse)
 	}
 }
 
-/* The peer fixtures: $PEERS, else ../shared/fixtures/peers beside the checkout
- * (the unit binary is BUILD/unit inside the checkout). */
-static char *peers_file(const char *rel)
-{
-	const char *e = getenv("PEERS");
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	if (e && *e)
-		return xasprintf("%s/%s", e, rel);
-	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
-		return xasprintf("../shared/fixtures/peers/%s", rel);
-	exe[n] = '\0';
-	*strrchr(exe, '/') = '\0';   /* BUILD */
-	*strrchr(exe, '/') = '\0';   /* checkout */
-	return xasprintf("%s/../shared/fixtures/peers/%s", exe, rel);
-}
-
 TEST(image_chain_id_tiny2)
 {
 	/* tiny:2's config in the skopeo-written layout */
-	char *path = peers_file("tiny-oci-layout/blobs/sha256/"
+	char *path = img_test_fixture("peers/tiny-oci-layout/blobs/sha256/"
 	                        "7d3e3cec81f9670a53936c23992918288fe55e565df4bb9845ab263630aae804");
 	int fd = open(path, O_RDONLY);
 	char *buf;

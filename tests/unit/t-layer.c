@@ -5,7 +5,6 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <libgen.h>
 #include "test.h"
 #include "util.h"
 #include "digest.h"
@@ -128,24 +127,6 @@ static unsigned char *read_file(const char *path, size_t *n)
 	if (!m.p)
 		m.p = xmalloc(1);
 	return m.p;
-}
-
-/* The peer fixtures: $PEERS, else <top>/../shared/fixtures/peers from the binary's place. */
-static char *peers_path(const char *rel)
-{
-	const char *env = getenv("PEERS");
-	char exe[PATH_MAX];
-	ssize_t n;
-	if (env && *env)
-		return xasprintf("%s/%s", env, rel);
-	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n < 0)
-		return xasprintf("../shared/fixtures/peers/%s", rel);
-	exe[n] = 0;
-	/* exe = <top>/<build>/unit */
-	char *d1 = dirname(exe);
-	char *top = dirname(d1);
-	return xasprintf("%s/../shared/fixtures/peers/%s", top, rel);
 }
 
 /* ---- tests ---- */
@@ -457,8 +438,8 @@ TEST(layer_sum_peer_fixture)
 {
 	static const char *diff = "sha256:eeccac13f4af67267c79419df48707b8de063ac0185b22b2b42895e1aeedc9f6";
 	static const char *blobd = "sha256:2d0d77dbd6ed0a292c7048a6e0b228f6ead8f17ba05cd9df4cbcad302908cb9a";
-	char *tarp = peers_path("src/tiny-rootfs.tar");
-	char *blobp = peers_path("tiny-oci-layout/blobs/sha256/2d0d77dbd6ed0a292c7048a6e0b228f6ead8f17ba05cd9df4cbcad302908cb9a");
+	char *tarp = img_test_fixture("peers/src/tiny-rootfs.tar");
+	char *blobp = img_test_fixture("peers/tiny-oci-layout/blobs/sha256/2d0d77dbd6ed0a292c7048a6e0b228f6ead8f17ba05cd9df4cbcad302908cb9a");
 	size_t tn = 0, bn = 0;
 	unsigned char *t = read_file(tarp, &tn), *b = read_file(blobp, &bn);
 	struct img_digest bd, dd;
@@ -466,7 +447,7 @@ TEST(layer_sum_peer_fixture)
 	uint64_t bs, ds;
 
 	if (!t || !b)
-		printf("# cannot read the peer fixtures (%s); set PEERS\n", tarp);
+		printf("# cannot read the peer fixtures (%s)\n", tarp);
 	free(tarp);
 	free(blobp);
 	IMG_ASSERT(t && b);

@@ -894,23 +894,6 @@ TEST(store_blob_interrupted)
 	img_store_close(s);
 }
 
-static char *peers_dir(void)
-{
-	const char *e = getenv("PEERS");
-	char exe[4096];
-	ssize_t n;
-
-	if (e && *e)
-		return xasprintf("%s/tiny-oci-layout", e);
-	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
-		return xstrdup("../shared/fixtures/peers/tiny-oci-layout");
-	exe[n] = '\0';
-	*strrchr(exe, '/') = '\0';
-	*strrchr(exe, '/') = '\0';
-	return xasprintf("%s/../shared/fixtures/peers/tiny-oci-layout", exe);
-}
-
 static int count_blobs(struct img_store *s, const struct img_desc *d, int depth, void *arg)
 {
 	(void)s; (void)d; (void)depth;
@@ -921,7 +904,7 @@ static int count_blobs(struct img_store *s, const struct img_desc *d, int depth,
 /* The skopeo-written layout: read without writing anything into it. */
 TEST(store_peer_layout)
 {
-	char *dir = peers_dir(), *p;
+	char *dir = img_test_fixture("peers/tiny-oci-layout"), *p;
 	struct img_store *s = NULL;
 	json_t *ix;
 	size_t *m, n;

@@ -7,6 +7,10 @@
 extern int img_test_failed;
 extern const char *img_test_tmpdir;   /* a fresh empty directory for each test */
 
+/* The path of REL under tests/fixtures ($IMG_FIXTURES, else the checkout's, fixed at build
+ * time); the caller frees it. */
+char *img_test_fixture(const char *rel);
+
 #define TEST(name) void test_##name(void); void test_##name(void)
 
 #define IMG_ASSERT(c) do { if (!(c)) { \
