@@ -170,11 +170,9 @@ int img_json_arr(json_t *obj, const char *key, json_t **out)
 
 char *img_json_dump(const json_t *j, size_t *len)
 {
-	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (!s) {
-		fprintf(stderr, "%s: out of memory\n", img_progname());
-		exit(1);
-	}
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+	if (!s)
+		img_die_oom();
 	if (len) *len = strlen(s);
 	return s;
 }

@@ -10,12 +10,23 @@
 #include "util.h"
 
 static const char *progname = "img";
+static int die_status = 1;
 static _Thread_local char errbuf[1024];   /* per thread: workers fail independently */
 
-static void oom(void)
+static void __attribute__((noreturn)) oom(void)
 {
 	fprintf(stderr, "%s: out of memory\n", progname);
-	exit(1);
+	exit(die_status);
+}
+
+void img_set_die_status(int status)
+{
+	die_status = status;
+}
+
+void img_die_oom(void)
+{
+	oom();
 }
 
 void *xmalloc(size_t n)

@@ -9,8 +9,11 @@
 
 #define IMG_VERSION "0.1.0"
 
-/* Allocation wrappers: they print "PROG: out of memory" and exit 1 on failure.
- * The only functions in common/ that may exit. The caller frees what they return. */
+/* Allocation wrappers: they print "PROG: out of memory" and exit 1 (or the status set
+ * with img_set_die_status: img-diff's trouble is 2) on failure. The only functions in
+ * common/ that may exit. The caller frees what they return. */
+void img_set_die_status(int status);
+void img_die_oom(void) __attribute__((noreturn));
 void *xmalloc(size_t n);
 void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *p, size_t n);

@@ -94,10 +94,18 @@ static const char *const config_fields[] = {
 	"StopSignal", "Shell", "Healthcheck", "OnBuild", NULL
 };
 
-/* Compact JSON of j, "null" when absent. Caller frees. */
+/* Compact JSON of j (any value), "null" when absent: valid JSON, ASCII only, so it is
+ * printed as it is. Caller frees. */
 static char *jstr(json_t *j)
 {
-	return j && !json_is_null(j) ? img_json_dump(j, NULL) : xstrdup("null");
+	char *s;
+
+	if (!j || json_is_null(j))
+		return xstrdup("null");
+	s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+	if (!s)
+		img_die_oom();
+	return s;
 }
 
 static int config_change(json_t *jout, const char *field, json_t *a, json_t *b)
@@ -113,11 +121,7 @@ static int config_change(json_t *jout, const char *field, json_t *a, json_t *b)
 		        "a", a ? a : json_null(), "b", b ? b : json_null()));
 	} else {
 		char *sa = jstr(a), *sb = jstr(b);
-		printf("C %s: ", field);
-		print_field(sa);
-		fputs(" -> ", stdout);
-		print_field(sb);
-		putchar('\n');
+		printf("C %s: %s -> %s\n", field, sa, sb);
 		free(sa);
 		free(sb);
 	}
@@ -548,6 +552,7 @@ int main(int argc, char **argv)
 	int c, status;
 
 	img_setprogname(argv[0]);
+	img_set_die_status(2);   /* trouble, never "different" */
 	memset(&o, 0, sizeof(o));
 	while ((c = getopt_long(argc, argv, "hp:S:", longopts, NULL)) != -1) {
 		switch (c) {

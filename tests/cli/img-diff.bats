@@ -243,3 +243,26 @@ make_layers() {
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == "img-diff: "* ]]
 }
+
+@test "string config fields that differ: one C line each, values as JSON, exit 1" {
+	import_tiny a:1
+	img-import -q -b a:1 -c 'USER nobody' -c 'WORKDIR /x' -c 'STOPSIGNAL SIGTERM' \
+		-c 'LABEL k=a\\b' "$PEERS/src/tiny-layer2.tar" a:2 >/dev/null
+	img-import -q -b a:1 -c 'USER ""' "$PEERS/src/tiny-layer2.tar" a:3 >/dev/null
+	img-import -q --platform linux/arm64 "$PEERS/src/tiny-rootfs.tar" a:arm >/dev/null
+	run -1 --separate-stderr img-diff --ignore-mtime a:1 a:2
+	[ -z "$stderr" ] || fail "stderr: $stderr"
+	grep -qx 'C User: null -> "nobody"' <<<"$output" || fail "$output"
+	grep -qx 'C WorkingDir: null -> "/x"' <<<"$output" || fail "$output"
+	grep -qx 'C StopSignal: null -> "SIGTERM"' <<<"$output" || fail "$output"
+	# a backslash as JSON writes it, and the value parses as JSON
+	line=$(grep '^C Labels: ' <<<"$output") || fail "$output"
+	[ "$(sed 's/^C Labels: null -> //' <<<"$line" | jq -r .k)" = 'a\b' ] || fail "$line"
+	run -1 --separate-stderr img-diff --ignore-mtime a:1 a:3
+	[ -z "$stderr" ] || fail "stderr: $stderr"
+	grep -qx 'C User: null -> ""' <<<"$output" || fail "$output"
+	run -1 --separate-stderr img-diff a:1 a:arm
+	[ -z "$stderr" ] || fail "stderr: $stderr"
+	grep -qx 'C platform: "linux/amd64" -> "linux/arm64"' <<<"$output" ||
+		grep -qx 'C platform: "linux/[a-z0-9]*" -> "linux/arm64"' <<<"$output" || fail "$output"
+}
