@@ -89,13 +89,16 @@ check-man: $(MAN_OUT:%=$(BUILD)/%)
 	@for f in $(MAN_OUT); do cmp -s $$f $(BUILD)/$$f || { echo "stale man page: $$f (run make man)"; exit 1; }; done
 	@! command -v mandoc >/dev/null || mandoc -Tlint -Werror $(MAN_OUT)
 
+# The date man pages carry: the version's, not the day they were generated (so that
+# check-man compares like with like on any day).
+MAN_EPOCH = 1796083200
 $(BUILD)/man/%: man/%.scd
 	@mkdir -p $(@D)
-	$(Q)scdoc < $< > $@
+	$(Q)SOURCE_DATE_EPOCH=$(MAN_EPOCH) scdoc < $< > $@
 
 man: $(MAN_OUT)
 man/%: man/%.scd
-	scdoc < $< > $@
+	SOURCE_DATE_EPOCH=$(MAN_EPOCH) scdoc < $< > $@
 
 # Completions are generated from each tool's --list-options (never edited by hand).
 completions: all

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "util.h"
 #include "digest.h"
@@ -26,6 +27,7 @@ struct arc_ent {
 	char *target;               /* symlink or hard link: cleaned archive path, else NULL */
 	int is_dir;                 /* a directory: listed, holds nothing */
 	int escapes;                /* a symlink whose target leaves the archive */
+	int is_hard;                /* a hard link: its target is an earlier entry */
 	char *buf;                  /* in memory (JSON), or NULL */
 	size_t len;
 	int fd;                     /* spooled, or -1 */
@@ -42,6 +44,9 @@ struct arc_item {
 	int kind;
 	json_t *json;               /* borrowed from a->manifest_json / a->index_json */
 	char **names;               /* canonical, NULL-terminated */
+	char *bare;                 /* a bare tag of index.json (ref.name "v1"), or NULL */
+	struct img_digest *configs; /* ITEM_OCI: the configs of its manifests */
+	size_t nconfigs;
 };
 
 struct img_arcimg {
@@ -57,6 +62,10 @@ struct img_arcimg {
 };
 
 /* ---- reading the archive ---- */
+
+static struct arc_ent *ent_resolve_key(struct img_arcimg *a, const char *path, const char *what);
+static int blob_mem(struct img_arcimg *a, const struct img_digest *d, int64_t size,
+                    const char **buf, size_t *len);
 
 static struct arc_ent *ent_add(struct img_arcimg *a, const char *path)
 {
@@ -96,7 +105,7 @@ static int ents_sort(struct img_arcimg *a)
 	for (size_t i = 1; i < a->n; i++)
 		if (strcmp(a->ents[a->sorted[i - 1]].path, a->ents[a->sorted[i]].path) == 0 &&
 		    !(a->ents[a->sorted[i - 1]].is_dir && a->ents[a->sorted[i]].is_dir)) {
-			char *x = img_escape(a->ents[a->sorted[i]].path);
+			char *x = img_escape_cut(a->ents[a->sorted[i]].path);
 			img_seterr("'%s': duplicate entry", x);
 			free(x);
 			return -1;
@@ -126,7 +135,7 @@ static struct arc_ent *ent_find(struct img_arcimg *a, const char *path)
 static struct arc_ent *ent_resolve(struct img_arcimg *a, const char *path)
 {
 	struct arc_ent *e = ent_find(a, path);
-	char *x = img_escape(path);
+	char *x = img_escape_cut(path);
 	int hops = 0;
 
 	while (e && e->target) {
@@ -350,16 +359,74 @@ static int top_json_unread(const struct arc_ent *e)
 	return -1;
 }
 
+/* The config digests of the image manifests reachable from an index.json entry (read from
+ * the archive; what is missing is passed over), added to *set. */
+static void item_configs(struct img_arcimg *a, json_t *desc_json, int depth,
+                         struct img_digest **set, size_t *n)
+{
+	struct img_desc d;
+	struct img_doc doc;
+	struct arc_ent *e;
+	char *path;
+
+	if (depth > IMG_MAX_INDEX_DEPTH || img_desc_parse(desc_json, &d) < 0)
+		return;
+	path = img_digest_blobpath(&d.digest);
+	e = ent_find(a, path);
+	free(path);
+	while (e && e->target)
+		e = ent_find(a, e->target);
+	if (!e || !e->buf || img_doc_parse(e->buf, e->len, d.media_type, &doc) < 0)
+		return;
+	if (doc.kind == IMG_KIND_MANIFEST) {
+		*set = xreallocarray(*set, *n + 1, sizeof(**set));
+		(*set)[(*n)++] = doc.config.digest;
+	} else {
+		for (size_t i = 0; i < doc.n; i++)
+			item_configs(a, doc.items[i].json, depth + 1, set, n);
+	}
+	img_doc_release(&doc);
+}
+
+/* Is this index.json entry an image (not an artifact, an attestation or a referrer)? */
+static int oci_is_image(struct img_arcimg *a, json_t *desc_json)
+{
+	struct img_desc d;
+	const char *buf;
+	size_t len;
+	struct img_doc doc;
+	int r;
+
+	if (img_desc_parse(desc_json, &d) < 0)
+		return 1;   /* not an image either way: the view says why */
+	if (img_desc_not_image(&d))
+		return 0;
+	if (img_mt_kind(d.media_type) != IMG_KIND_MANIFEST)
+		return 1;
+	if (blob_mem(a, &d.digest, d.size, &buf, &len) < 0 ||
+	    img_doc_parse(buf, len, d.media_type, &doc) < 0)
+		return 1;
+	r = img_mt_kind(doc.config.media_type) == IMG_KIND_CONFIG;
+	img_doc_release(&doc);
+	return r;
+}
+
+/* The images of the archive, by the rule img-load follows (img(7)): each image entry of
+ * index.json ("manifests": null is none), then each manifest.json item whose config is not
+ * already an image of index.json (its RepoTags name that image). */
 static int parse_items(struct img_arcimg *a)
 {
 	struct arc_ent *m = ent_find(a, "manifest.json"), *x = ent_find(a, "index.json");
-	json_t *arr, *v;
-	size_t i;
+	json_t *arr = NULL, *v;
+	size_t i, cap;
 
 	if (top_json_unread(m) < 0 || top_json_unread(x) < 0)
 		return -1;
-
-	if (m && m->buf) {
+	if (!m && !x) {
+		img_seterr("not an image archive (no manifest.json or index.json)");
+		return -1;
+	}
+	if (m) {
 		a->manifest_json = img_json_parse(m->buf, m->len, IMG_JSON_MAX_ARCHIVE);
 		if (!a->manifest_json) {
 			img_seterr("manifest.json: %s", img_errmsg());
@@ -369,57 +436,106 @@ static int parse_items(struct img_arcimg *a)
 			img_seterr("manifest.json: not an array");
 			return -1;
 		}
-		a->items = xcalloc(json_array_size(a->manifest_json) + 1, sizeof(*a->items));
-		json_array_foreach(a->manifest_json, i, v) {
-			struct arc_item *it = &a->items[a->nitems++];
-			json_t *tags;
-			size_t j;
-			json_t *t;
-			it->kind = ITEM_DOCKER;
-			it->json = v;
-			if (!json_is_object(v)) {
-				img_seterr("manifest.json: item %zu is not an object", i);
-				return -1;
-			}
-			if (img_json_arr(v, "RepoTags", &tags) == 0)
-				json_array_foreach(tags, j, t)
-					names_add_ref(it, json_string_value(t));
-		}
-		return 0;
 	}
-	if (x && x->buf) {
+	if (x) {
 		a->index_json = img_json_parse(x->buf, x->len, IMG_JSON_MAX_ARCHIVE);
 		if (!a->index_json) {
 			img_seterr("index.json: %s", img_errmsg());
 			return -1;
 		}
-		if (img_json_arr(a->index_json, "manifests", &arr) != 0) {
+		arr = json_object_get(a->index_json, "manifests");
+		if (json_is_null(arr) && m)
+			arr = NULL;
+		else if (!json_is_array(arr)) {
 			img_seterr("index.json: no manifests");
 			return -1;
 		}
-		a->items = xcalloc(json_array_size(arr) + 1, sizeof(*a->items));
-		json_array_foreach(arr, i, v) {
-			struct arc_item *it = &a->items[a->nitems++];
-			json_t *ann;
-			const char *s;
-			it->kind = ITEM_OCI;
-			it->json = v;
-			if (!json_is_object(v)) {
-				img_seterr("index.json: entry %zu is not an object", i);
-				return -1;
-			}
-			if (img_json_obj(v, "annotations", &ann) == 0) {
-				if (img_json_str(ann, IMG_ANN_CTR_NAME, &s) == 0)
-					names_add_ref(it, s);
-				if (img_json_str(ann, IMG_ANN_REF_NAME, &s) == 0 && strchr(s, ':') &&
-				    !it->names)
-					names_add_ref(it, s);
-			}
-		}
-		return 0;
 	}
-	img_seterr("not an image archive (no manifest.json or index.json)");
-	return -1;
+	cap = (arr ? json_array_size(arr) : 0) +
+	      (a->manifest_json ? json_array_size(a->manifest_json) : 0) + 1;
+	a->items = xcalloc(cap, sizeof(*a->items));
+	json_array_foreach(arr, i, v) {
+		struct arc_item *it;
+		json_t *ann;
+		const char *ctr = NULL, *rn = NULL, *bare;
+		char *canon;
+		if (!json_is_object(v)) {
+			img_seterr("index.json: entry %zu is not an object", i);
+			return -1;
+		}
+		if (!oci_is_image(a, v))
+			continue;
+		it = &a->items[a->nitems++];
+		it->kind = ITEM_OCI;
+		it->json = v;
+		if (img_json_obj(v, "annotations", &ann) == 0) {
+			(void)img_json_str(ann, IMG_ANN_CTR_NAME, &ctr);
+			(void)img_json_str(ann, IMG_ANN_REF_NAME, &rn);
+		}
+		if (img_ref_archive_name(ctr, rn, NULL, &canon, &bare) == 0) {
+			it->names = names_add(it->names, canon);
+			if (bare)
+				it->bare = xstrdup(bare);
+		}
+		free(canon);
+		item_configs(a, v, 0, &it->configs, &it->nconfigs);
+	}
+	json_array_foreach(a->manifest_json, i, v) {
+		struct arc_item *it = NULL;
+		struct arc_ent *ce;
+		const char *cpath;
+		json_t *tags, *t;
+		size_t j;
+		if (!json_is_object(v)) {
+			img_seterr("manifest.json: item %zu is not an object", i);
+			return -1;
+		}
+		img_json_fold_keys(v, img_manifest_json_keys);
+		/* an image index.json has already: only its names */
+		if (img_json_str(v, "Config", &cpath) == 0 &&
+		    (ce = ent_resolve_key(a, cpath, "config")) != NULL)
+			for (size_t k = 0; k < a->nitems && !it; k++)
+				for (size_t c = 0; c < a->items[k].nconfigs; c++)
+					if (img_digest_eq(&a->items[k].configs[c], &ce->sha256)) {
+						it = &a->items[k];
+						break;
+					}
+		if (!it) {
+			it = &a->items[a->nitems++];
+			it->kind = ITEM_DOCKER;
+			it->json = v;
+		}
+		if (img_json_arr(v, "RepoTags", &tags) == 0)
+			json_array_foreach(tags, j, t)
+				names_add_ref(it, json_string_value(t));
+	}
+	return 0;
+}
+
+/* A hard link names an entry that came before it (tar's rule; img-load's too, img(7)). */
+static int hard_links_check(struct img_arcimg *a)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		struct arc_ent *h = &a->ents[i], *t;
+		const char *why = NULL;
+		if (!h->is_hard)
+			continue;
+		t = ent_find(a, h->target);
+		if (!t)
+			why = "is not a file in the archive";
+		else if (t == h)
+			why = "is the link itself";
+		else if (t > h)
+			why = "comes later in the archive";
+		if (why) {
+			char *en = img_escape_cut(h->path), *et = img_escape_cut(h->target);
+			img_seterr("hard link '%s': target '%s' %s", en, et, why);
+			free(en);
+			free(et);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int img_arcimg_read(int fd, unsigned max_ratio, struct img_arcimg **out)
@@ -450,13 +566,19 @@ int img_arcimg_read(int fd, unsigned max_ratio, struct img_arcimg **out)
 			ent = ent_add(a, e.path);
 			ent->target = t;
 			ent->escapes = !t;   /* a link out of the archive: never followed */
+			ent->is_hard = e.type == IMG_ENT_HARDLINK;
 			continue;
 		}
-		if (e.type != IMG_ENT_FILE)
-			continue;
+		if (e.type != IMG_ENT_FILE) {
+			/* an image archive holds directories, files and links (img(7)) */
+			char *x = img_escape_cut(e.path);
+			img_seterr("%s: not a regular file, directory or link", x);
+			free(x);
+			goto fail;
+		}
 		ent = ent_add(a, e.path);
 		if (read_file(a, in, ent, e.size) < 0) {
-			char *x = img_escape(e.path);
+			char *x = img_escape_cut(e.path);
 			img_seterr("'%s': %s", x, img_errmsg());
 			free(x);
 			goto fail;
@@ -466,7 +588,7 @@ int img_arcimg_read(int fd, unsigned max_ratio, struct img_arcimg **out)
 		goto fail;
 	img_arcin_free(in);
 	in = NULL;
-	if (ents_sort(a) < 0 || parse_items(a) < 0)
+	if (ents_sort(a) < 0 || hard_links_check(a) < 0 || parse_items(a) < 0)
 		goto fail;
 	*out = a;
 	return 0;
@@ -493,6 +615,8 @@ void img_arcimg_free(struct img_arcimg *a)
 		for (size_t j = 0; a->items[i].names && a->items[i].names[j]; j++)
 			free(a->items[i].names[j]);
 		free(a->items[i].names);
+		free(a->items[i].bare);
+		free(a->items[i].configs);
 	}
 	free(a->items);
 	free(a->sorted);
@@ -642,7 +766,7 @@ static int ent_spool(struct arc_ent *e)
 static int layer_from_ent(struct img_view *v, size_t i, struct arc_ent *e, const char *what)
 {
 	if (!e->has_diff || !img_digest_eq(&e->diff_id, &v->config.diff_ids[i])) {
-		char *x = img_escape(what);
+		char *x = img_escape_cut(what);
 		if (!e->has_diff)
 			img_seterr("layer %s: %s", x, e->diff_err ? e->diff_err : "unreadable");
 		else
@@ -680,7 +804,7 @@ static int check_named(const struct arc_ent *e)
 
 	if (hex && strncmp(hex, img_digest_hex(&e->sha256), 64) != 0 &&
 	    strncmp(e->path, "blobs/", 6) == 0) {
-		char *x = img_escape(e->path);
+		char *x = img_escape_cut(e->path);
 		img_seterr("'%s': digest mismatch (got %s)", x, e->sha256.str);
 		free(x);
 		return -1;
@@ -700,7 +824,7 @@ static struct arc_ent *ent_resolve_key(struct img_arcimg *a, const char *path, c
 		return NULL;
 	}
 	if (!clean[0]) {
-		x = img_escape(path);
+		x = img_escape_cut(path);
 		img_seterr("manifest.json: %s '%s' names the root", what, x);
 		free(x);
 		free(clean);
@@ -730,7 +854,7 @@ static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_vie
 	if (!ce || check_named(ce) < 0)
 		return -1;
 	if (!ce->buf || img_config_parse(ce->buf, ce->len, &v->config) < 0) {
-		char *x = img_escape(cpath);
+		char *x = img_escape_cut(cpath);
 		if (!ce->buf)
 			img_seterr("config '%s': not a JSON document", x);
 		else
@@ -758,6 +882,32 @@ static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_vie
 			return -1;
 	}
 	return 0;
+}
+
+/* Is everything of d in the archive (its blob, and for a manifest its config and layers;
+ * for an index, one complete entry)? The callback of img_index_pick. */
+static int arc_complete(void *arg, const struct img_desc *d)
+{
+	struct img_arcimg *a = arg;
+	struct arc_ent *e;
+	struct img_doc doc;
+	char *path = img_digest_blobpath(&d->digest);
+	int ok = 1;
+
+	e = ent_resolve(a, path);
+	free(path);
+	if (!e || !e->buf || img_doc_parse(e->buf, e->len, d->media_type, &doc) < 0)
+		return 0;
+	if (doc.kind == IMG_KIND_MANIFEST) {
+		for (size_t i = 0; i <= doc.n && ok; i++) {
+			const struct img_desc *c = i < doc.n ? &doc.items[i] : &doc.config;
+			path = img_digest_blobpath(&c->digest);
+			ok = ent_resolve(a, path) != NULL;
+			free(path);
+		}
+	}
+	img_doc_release(&doc);
+	return ok;
 }
 
 static int pick_manifest(struct img_arcimg *a, json_t *desc_json,
@@ -791,27 +941,19 @@ static int pick_manifest(struct img_arcimg *a, json_t *desc_json,
 	}
 	{
 		struct img_platform want;
+		char pb[128];
+		long pi;
 		if (platform)
 			want = *platform;
 		else
 			img_platform_host(&want);
-		for (size_t i = 0; i < idx.n; i++) {
-			struct img_desc *c = &idx.items[i];
-			if (c->has_platform && (strcmp(c->platform.os, "unknown") == 0 ||
-			                        !img_platform_match(&want, &c->platform)))
-				continue;
-			if (!c->has_platform && idx.n > 1)
-				continue;
-			{
-				int r = pick_manifest(a, c->json, platform, depth + 1, doc, mdesc);
-				img_doc_release(&idx);
-				return r;
-			}
+		pi = img_index_pick(&idx, &want, arc_complete, a);
+		if (pi >= 0) {
+			int r = pick_manifest(a, idx.items[pi].json, platform, depth + 1, doc, mdesc);
+			img_doc_release(&idx);
+			return r;
 		}
-		{
-			char pb[128];
-			img_seterr("no image for platform %s", img_platform_format(&want, pb, sizeof(pb)));
-		}
+		img_seterr("no image for platform %s", img_platform_format(&want, pb, sizeof(pb)));
 		img_doc_release(&idx);
 		return -1;
 	}
@@ -861,34 +1003,76 @@ out:
 	return ret;
 }
 
+/* Does item it answer to sel (img(7)): a name (normalized: no tag is latest), the bare tag
+ * index.json gives it, or a digest (or a prefix of one, "sha256:" optional) of its
+ * manifest or config? */
+static int item_is(struct img_arcimg *a, struct arc_item *it, const char *sel, const char *canon)
+{
+	const char *hex = strncmp(sel, "sha256:", 7) == 0 ? sel + 7 : sel;
+	size_t n = strlen(hex);
+
+	for (size_t j = 0; canon && it->names && it->names[j]; j++)
+		if (strcmp(it->names[j], canon) == 0)
+			return 1;
+	if (it->bare && strcmp(it->bare, sel) == 0)
+		return 1;
+	if (!img_ref_is_id(sel) || !img_is_hex(hex, n))
+		return 0;
+	if (it->kind == ITEM_OCI) {
+		struct img_desc d;
+		if (img_desc_parse(it->json, &d) == 0 && strncmp(img_digest_hex(&d.digest), hex, n) == 0)
+			return 1;
+		for (size_t c = 0; c < it->nconfigs; c++)
+			if (strncmp(img_digest_hex(&it->configs[c]), hex, n) == 0)
+				return 1;
+	} else {
+		const char *cpath;
+		struct arc_ent *ce;
+		if (img_json_str(it->json, "Config", &cpath) == 0 &&
+		    (ce = ent_resolve_key(a, cpath, "config")) != NULL &&
+		    strncmp(img_digest_hex(&ce->sha256), hex, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 int img_view_from_archive(struct img_arcimg *a, const char *name,
                           const struct img_platform *platform, struct img_view *v)
 {
 	struct arc_item *it = NULL;
-	char *want = NULL;
 	int r;
 
 	view_init(v);
 	if (name) {
-		want = img_ref_normalize(name);
-		if (!want)
+		char *canon = img_ref_is_bare_tag(name) || img_ref_is_id(name) ? NULL
+		            : img_ref_normalize(name);
+		size_t found = 0;
+		if (!canon && !img_ref_is_bare_tag(name) && !img_ref_is_id(name))
 			return -1;
-		for (size_t i = 0; i < a->nitems && !it; i++)
-			for (size_t j = 0; a->items[i].names && a->items[i].names[j]; j++)
-				if (strcmp(a->items[i].names[j], want) == 0) {
+		for (size_t i = 0; i < a->nitems; i++)
+			if (item_is(a, &a->items[i], name, canon)) {
+				if (!it)
 					it = &a->items[i];
-					break;
-				}
+				found++;
+			}
+		free(canon);
 		if (!it) {
-			img_seterr("no image %s in the archive", name);
-			free(want);
+			char *x = img_escape_cut(name);
+			img_seterr("no image %s in the archive", x);
+			free(x);
 			return -1;
 		}
-		free(want);
+		if (found > 1) {
+			char *x = img_escape_cut(name);
+			img_seterr("%s names %zu images of the archive", x, found);
+			free(x);
+			return -1;
+		}
 	} else if (a->nitems == 1) {
 		it = &a->items[0];
 	} else {
-		img_seterr(a->nitems ? "the archive holds %zu images: name one"
+		img_seterr(a->nitems ? "the archive holds %zu images: name one (FILE#NAME, "
+		                       "FILE#TAG or FILE#DIGEST)"
 		                     : "the archive holds no image", a->nitems);
 		return -1;
 	}
@@ -901,6 +1085,21 @@ int img_view_from_archive(struct img_arcimg *a, const char *name,
 		v->name = xstrdup(it->names[0]);
 	else if (name)
 		v->name = xstrdup(name);
+	return 0;
+}
+
+int img_arcimg_operand(const char *arg, char **file, char **sel)
+{
+	const char *h = strrchr(arg, '#');
+	struct stat st;
+
+	*sel = NULL;
+	if (!h || h == arg || !h[1] || stat(arg, &st) == 0) {
+		*file = xstrdup(arg);
+		return 0;
+	}
+	*file = xstrndup(arg, (size_t)(h - arg));
+	*sel = xstrdup(h + 1);
 	return 0;
 }
 

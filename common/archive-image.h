@@ -49,8 +49,12 @@ struct img_view {
  * the manifest for platform (NULL = host) when it is an index. 0 or -1 (img_errmsg). */
 int img_view_from_store(struct img_store *s, const char *what,
                         const struct img_platform *platform, struct img_view *v);
-/* One image of an archive: name (a reference, normalized) picks it, else the archive
- * must hold exactly one image. Digests of every blob used are verified, and each layer's
+/* An archive operand "FILE#SEL" (img-layers --archive, img-diff archive:): *file and *sel
+ * (NULL when there is no '#', or when arg itself is an existing file), new strings. 0. */
+int img_arcimg_operand(const char *arg, char **file, char **sel);
+/* One image of an archive: name picks it (a reference, normalized; a bare tag of an OCI
+ * layout's ref.name; a digest or digest prefix of its manifest or config), else the
+ * archive must hold exactly one image (artifacts and attestations are not images). Digests of every blob used are verified, and each layer's
  * diff_id against the config. The view borrows from a (free it after the view). */
 int img_view_from_archive(struct img_arcimg *a, const char *name,
                           const struct img_platform *platform, struct img_view *v);

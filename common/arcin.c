@@ -27,7 +27,7 @@ int img_path_clean(const char *in, int flags, char **out)
 	*out = NULL;
 	if (*p == '/') {
 		if (!(flags & IMG_ARCIN_STRIP_ABS)) {
-			e = img_escape(in);
+			e = img_escape_cut(in);
 			img_seterr("absolute path '%s'", e);
 			goto fail;
 		}
@@ -40,7 +40,7 @@ int img_path_clean(const char *in, int flags, char **out)
 		if (cl == 0 || (cl == 1 && p[0] == '.')) {
 			/* empty or "." component: dropped */
 		} else if (cl == 2 && p[0] == '.' && p[1] == '.') {
-			e = img_escape(in);
+			e = img_escape_cut(in);
 			img_seterr("path '%s' contains '..'", e);
 			goto fail;
 		} else {
@@ -206,13 +206,13 @@ int img_arcin_entry_from(struct archive_entry *ae, int flags, int n, char **path
 	if (e->type == IMG_ENT_HARDLINK) {
 		const char *t = archive_entry_hardlink(ae);
 		if (img_path_clean(t, flags, link) < 0) {
-			char *x = img_escape(name);
+			char *x = img_escape_cut(name);
 			img_seterr("hard link '%s': %s", x, img_errmsg());
 			free(x);
 			return -1;
 		}
 		if ((*link)[0] == '\0') {
-			char *x = img_escape(name);
+			char *x = img_escape_cut(name);
 			img_seterr("hard link '%s' points at the root", x);
 			free(x);
 			return -1;
@@ -292,7 +292,7 @@ int img_blocks_next(struct img_blocks *b, struct archive *a, const char *path,
 				return -2;
 			} else {
 				if (off < b->pos) {
-					char *x = img_escape(path);
+					char *x = img_escape_cut(path);
 					img_seterr("invalid archive: overlapping data blocks in '%s'", x);
 					free(x);
 					return -1;

@@ -146,7 +146,7 @@ static int ao_check_done(struct img_arcout *o)
 		return -1;
 	}
 	if (o->left > 0) {
-		char *e = img_escape(o->cur ? o->cur : "");
+		char *e = img_escape_cut(o->cur ? o->cur : "");
 		img_seterr("tar entry '%s': %lld bytes of data missing", e, (long long)o->left);
 		free(e);
 		o->failed = 1;
@@ -240,7 +240,7 @@ int img_arcout_data(struct img_arcout *o, const void *buf, size_t n)
 		return -1;
 	}
 	if ((uint64_t)n > (uint64_t)o->left) {
-		char *e = img_escape(o->cur ? o->cur : "");
+		char *e = img_escape_cut(o->cur ? o->cur : "");
 		img_seterr("tar entry '%s': more data than its size", e);
 		free(e);
 		o->failed = 1;

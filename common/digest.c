@@ -39,7 +39,7 @@ int img_digest_parse(const char *s, struct img_digest *out)
 		}
 	}
 	{
-		char *e = img_escape(s);
+		char *e = img_escape_cut(s);
 		if (strlen(e) > 200) e[200] = 0;
 		img_seterr("invalid digest '%s'", e);
 		free(e);

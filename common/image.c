@@ -452,7 +452,7 @@ int img_desc_parse(json_t *obj, struct img_desc *d)
 		return -1;
 	}
 	if (!mt_valid(mt)) {
-		char *e = img_escape(mt);
+		char *e = img_escape_cut(mt);
 		img_seterr("descriptor: invalid mediaType '%s'", e);
 		free(e);
 		return -1;
@@ -557,6 +557,54 @@ json_t *img_desc_new(const char *media_type, const struct img_digest *d, int64_t
 	json_object_set_new(o, "digest", json_string(d->str));
 	json_object_set_new(o, "size", json_integer((json_int_t)size));
 	return o;
+}
+
+const char *const img_manifest_json_keys[] = { "Config", "RepoTags", "Layers", "LayerSources", NULL };
+
+int img_desc_not_image(const struct img_desc *d)
+{
+	const char *t = img_desc_annotation(d, "vnd.docker.reference.type");
+
+	if (t && strcmp(t, "attestation-manifest") == 0)
+		return 1;
+	if (d->has_platform && (strcmp(d->platform.os, "unknown") == 0 ||
+	                        strcmp(d->platform.arch, "unknown") == 0))
+		return 1;
+	if (d->json && json_is_string(json_object_get(d->json, "artifactType")))
+		return 1;
+	if (img_desc_annotation(d, "io.containerd.manifest.subject"))
+		return 1;
+	return 0;
+}
+
+int img_platform_rank(const struct img_desc *d, const struct img_platform *want)
+{
+	enum img_kind k = img_mt_kind(d->media_type);
+
+	if ((k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX) || img_desc_not_image(d))
+		return 0;
+	if (!d->has_platform)
+		return 1;
+	if (strcmp(d->platform.os, want->os) == 0 && strcmp(d->platform.arch, want->arch) == 0 &&
+	    strcmp(d->platform.variant, want->variant) == 0)
+		return 3;
+	return img_platform_match(want, &d->platform) ? 2 : 0;
+}
+
+long img_index_pick(const struct img_doc *idx, const struct img_platform *want,
+                    int (*usable)(void *arg, const struct img_desc *d), void *arg)
+{
+	long best = -1;
+	int best_rank = 0;
+
+	for (size_t i = 0; i < idx->n; i++) {
+		int r = img_platform_rank(&idx->items[i], want);
+		if (r > best_rank && (!usable || usable(arg, &idx->items[i]))) {
+			best_rank = r;
+			best = (long)i;
+		}
+	}
+	return best;
 }
 
 const char *img_desc_annotation(const struct img_desc *d, const char *key)
@@ -667,7 +715,7 @@ int img_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img
 	}
 	if (mt) {
 		if (expect_mt && strcmp(mt, expect_mt) != 0) {
-			char *e = img_escape(mt);
+			char *e = img_escape_cut(mt);
 			img_seterr("manifest mediaType '%s' differs from its descriptor's '%s'", e, expect_mt);
 			free(e);
 			goto fail;
@@ -695,7 +743,7 @@ int img_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img
 		goto fail;
 	}
 	if (kind != IMG_KIND_MANIFEST && kind != IMG_KIND_INDEX) {
-		char *e = img_escape(mt);
+		char *e = img_escape_cut(mt);
 		img_seterr("unsupported manifest mediaType '%s'", e);
 		free(e);
 		goto fail;

@@ -65,6 +65,15 @@ json_t *img_desc_new(const char *media_type, const struct img_digest *d, int64_t
 /* An annotation value of a descriptor, or NULL. */
 const char *img_desc_annotation(const struct img_desc *d, const char *key);
 
+/* An index entry that is never "the image" of a platform (the one rule, img(7)):
+ * an attestation (vnd.docker.reference.type attestation-manifest, or platform
+ * unknown/unknown), an artifact (artifactType), or a referrer (io.containerd.manifest.subject). */
+int img_desc_not_image(const struct img_desc *d);
+/* How well index entry d serves want: 0 not at all (not a manifest or index, not an image,
+ * another platform), 1 no platform given, 2 a compatible platform (img_platform_match),
+ * 3 the same os/arch/variant. */
+int img_platform_rank(const struct img_desc *d, const struct img_platform *want);
+
 /* A parsed manifest or index. Owns root; descriptors point into it. */
 struct img_doc {
 	json_t *root;
@@ -81,6 +90,17 @@ struct img_doc {
  * never both manifests and config/layers. 0 or -1 with img_errmsg(). */
 int img_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img_doc *doc);
 void img_doc_release(struct img_doc *doc);
+
+/* The one platform selection, for every program: the entry of index idx that is the image
+ * for want, the best img_platform_rank, the first among equals; entries for which
+ * usable(arg, d) is 0 (an archive lacking their blobs) are passed over. Its position,
+ * or -1 when none serves. */
+long img_index_pick(const struct img_doc *idx, const struct img_platform *want,
+                    int (*usable)(void *arg, const struct img_desc *d), void *arg);
+
+/* The keys of a docker-save manifest.json item, for img_json_fold_keys (Jib before 2.3
+ * wrote them lowercase). */
+extern const char *const img_manifest_json_keys[];
 
 /* A parsed image config. Owns root. */
 struct img_config {

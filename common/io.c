@@ -148,7 +148,7 @@ int img_io_open_in(const char *path)
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
 		int e = errno;
-		char *q = img_escape(path);
+		char *q = img_escape_cut(path);
 		errno = e;
 		img_seterr_errno("cannot open '%s'", q);
 		free(q);
@@ -236,7 +236,7 @@ int img_out_open(struct img_out *o, const char *path)
 		o->is_stdout = 1;
 		return 0;
 	}
-	q = img_escape(path);
+	q = img_escape_cut(path);
 	if (*path == '\0') {
 		img_seterr("cannot create '': empty file name");
 		goto fail;
@@ -305,7 +305,7 @@ int img_out_commit(struct img_out *o)
 		img_seterr("output already closed");
 		return -1;
 	}
-	q = img_escape(o->path);
+	q = img_escape_cut(o->path);
 	fd = o->fd;
 	o->fd = -1;
 	if (!o->tmp) {
@@ -379,7 +379,7 @@ int img_fsync_dir(const char *dir)
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
-		char *q = img_escape(dir);
+		char *q = img_escape_cut(dir);
 		img_seterr_errno("cannot open directory '%s'", q);
 		free(q);
 		return -1;
@@ -389,7 +389,7 @@ int img_fsync_dir(const char *dir)
 	if (r < 0 && (errno == EINVAL || errno == EBADF || errno == EROFS))
 		r = 0;
 	if (r < 0) {
-		char *q = img_escape(dir);
+		char *q = img_escape_cut(dir);
 		img_seterr_errno("cannot sync directory '%s'", q);
 		free(q);
 	}

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -175,6 +176,22 @@ char *img_json_dump(const json_t *j, size_t *len)
 		img_die_oom();
 	if (len) *len = strlen(s);
 	return s;
+}
+
+void img_json_fold_keys(json_t *obj, const char *const *keys)
+{
+	for (; *keys; keys++) {
+		const char *k;
+		json_t *v;
+		if (!json_is_object(obj) || json_object_get(obj, *keys))
+			continue;
+		json_object_foreach(obj, k, v) {
+			if (strcasecmp(k, *keys) == 0) {
+				json_object_set(obj, *keys, v);
+				break;
+			}
+		}
+	}
 }
 
 /* Length of the UTF-8 sequence at s (n bytes left), or 0 when it is not valid UTF-8

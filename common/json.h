@@ -31,6 +31,11 @@ int img_json_arr(json_t *obj, const char *key, json_t **out);
  * not part of valid UTF-8 becomes U+FFFD, as Go's encoding/json writes it. Never NULL. */
 json_t *img_json_string_lossy(const char *s);
 
+/* Keys as Go's encoding/json matches them (docker, skopeo and podman read manifest.json so):
+ * for each of keys (NULL-terminated) that obj lacks, the first key equal to it but for case
+ * is copied under the exact name. For documents read, never written back. */
+void img_json_fold_keys(json_t *obj, const char *const *keys);
+
 /* Serialize a document we author: compact, keys in insertion order, no trailing newline.
  * Caller frees. */
 char *img_json_dump(const json_t *j, size_t *len);

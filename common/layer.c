@@ -72,7 +72,7 @@ int img_comp_parse(const char *s, enum img_comp *c)
 	else if (strcmp(s, "none") == 0)
 		*c = IMG_COMP_NONE;
 	else {
-		char *e = img_escape(s);
+		char *e = img_escape_cut(s);
 		img_seterr("unsupported compression '%s' (gzip, zstd or none)", e);
 		free(e);
 		return -1;
@@ -1008,7 +1008,7 @@ int img_whiteout(const char *path, char **target)
 		return 3;
 	name = base + strlen(WH_PREFIX);
 	if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-		char *e = img_escape(path);
+		char *e = img_escape_cut(path);
 		img_seterr("invalid whiteout '%s'", e);
 		free(e);
 		return -1;

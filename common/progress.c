@@ -63,7 +63,7 @@ struct img_progress *img_progress_new(enum img_progress_mode m, const char *labe
 			m = IMG_PROGRESS_NONE;
 	}
 	p->mode = m;
-	p->label = img_escape(label ? label : "");
+	p->label = img_escape_cut(label ? label : "");
 	p->total = total;
 	p->start = p->last = now_ns();
 	return p;

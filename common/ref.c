@@ -447,3 +447,39 @@ out:
 	img_ref_release(&c);
 	return m;
 }
+
+int img_ref_is_bare_tag(const char *s)
+{
+	return s && *s && !strpbrk(s, "/:@");
+}
+
+int img_ref_archive_name(const char *ctr, const char *refname, const char *base,
+                         char **canon, const char **bare)
+{
+	const char *s = ctr;
+	char *joined = NULL;
+	struct img_ref r;
+
+	*canon = NULL;
+	if (bare)
+		*bare = img_ref_is_bare_tag(refname) ? refname : NULL;
+	if (!s) {
+		s = refname;
+		if (!s)
+			return 0;
+		if (img_ref_is_bare_tag(s)) {
+			if (!base)
+				return 0;
+			s = joined = xasprintf("%s:%s", base, refname);
+		}
+	}
+	if (img_ref_parse(s, &r) < 0) {
+		free(joined);
+		return -1;
+	}
+	if (r.tag && !r.digest)
+		*canon = img_ref_canonical(&r);
+	img_ref_release(&r);
+	free(joined);
+	return 0;
+}

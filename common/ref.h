@@ -26,6 +26,19 @@ char *img_ref_familiar_repo(const struct img_ref *r); /* nginx */
 /* Shortcut: canonical string of s, or NULL with img_errmsg(). Caller frees. */
 char *img_ref_normalize(const char *s);
 
+/* 1 if s is a bare tag as an OCI layout's org.opencontainers.image.ref.name may hold
+ * ("v1", "latest": no '/', ':' or '@'): a tag of no known repository. */
+int img_ref_is_bare_tag(const char *s);
+
+/* The name an archive's index.json entry gives its image (the one rule, img(7)):
+ * io.containerd.image.name (ctr) when set, else org.opencontainers.image.ref.name (refname).
+ * A bare tag names base:TAG when base (a repository) is given, else nothing; *bare (if
+ * non-NULL) points at refname when it is a bare tag, NULL otherwise. Anything else is a reference, normalized as docker does (no
+ * tag means latest); a digest-only reference names nothing. *canon: a new canonical
+ * name, or NULL for none. 0, or -1 with img_errmsg() for an invalid name. */
+int img_ref_archive_name(const char *ctr, const char *refname, const char *base,
+                         char **canon, const char **bare);
+
 /* 1 if s looks like an image ID or digest prefix rather than a name:
  * "sha256:<1..64 hex>" or 1..64 lower-case hex with no name-like parse preference.
  * Exactly 64 hex is always an ID. */

@@ -1536,18 +1536,6 @@ static const char *static_mt(const char *mt)
 	return IMG_MT_OCI_MANIFEST;
 }
 
-static int is_attestation(const struct img_desc *d)
-{
-	const char *t = img_desc_annotation(d, "vnd.docker.reference.type");
-
-	if (t && strcmp(t, "attestation-manifest") == 0)
-		return 1;
-	if (d->has_platform && strcmp(d->platform.os, "unknown") == 0 &&
-	    strcmp(d->platform.arch, "unknown") == 0)
-		return 1;
-	return 0;
-}
-
 static int read_doc(struct img_store *s, const struct img_desc *d, struct img_doc *doc)
 {
 	char *buf;
@@ -1577,8 +1565,8 @@ static int pick(struct img_store *s, const struct img_desc *top,
 {
 	struct img_doc doc;
 	enum img_kind kind = img_mt_kind(top->media_type);
-	size_t i, best = 0;
-	int best_score = 0, r;
+	long pi;
+	int r;
 	char pbuf[128];
 
 	if (kind == IMG_KIND_MANIFEST) {
@@ -1599,31 +1587,8 @@ static int pick(struct img_store *s, const struct img_desc *top,
 	}
 	if (read_doc(s, top, &doc) < 0)
 		return -1;
-	for (i = 0; i < doc.n; i++) {
-		const struct img_desc *e = &doc.items[i];
-		enum img_kind ek = img_mt_kind(e->media_type);
-		int score;
-
-		if (ek != IMG_KIND_MANIFEST && ek != IMG_KIND_INDEX)
-			continue;
-		if (is_attestation(e))
-			continue;
-		if (!e->has_platform)
-			score = 1;
-		else if (strcmp(e->platform.os, want->os) == 0 &&
-		         strcmp(e->platform.arch, want->arch) == 0 &&
-		         strcmp(e->platform.variant, want->variant) == 0)
-			score = 3;
-		else if (img_platform_match(want, &e->platform))
-			score = 2;
-		else
-			continue;
-		if (score > best_score) {
-			best_score = score;
-			best = i;
-		}
-	}
-	if (!best_score) {
+	pi = img_index_pick(&doc, want, NULL, NULL);
+	if (pi < 0) {
 		img_seterr("%s: no manifest for platform %s", top->digest.str,
 		           img_platform_format(want, pbuf, sizeof(pbuf)));
 		img_doc_release(&doc);
@@ -1631,7 +1596,7 @@ static int pick(struct img_store *s, const struct img_desc *top,
 		return -1;
 	}
 	{
-		struct img_desc chosen = doc.items[best];
+		struct img_desc chosen = doc.items[pi];
 		r = pick(s, &chosen, want, level + 1, manifest, mdesc);
 		if (r == 0 && mdesc->json == chosen.json) {
 			/* The index JSON is freed below: keep only stable fields. */

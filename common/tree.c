@@ -356,7 +356,7 @@ int img_tree_apply(struct img_tree *t, const struct img_tree_rec *r)
 	if (r->type == IMG_ENT_HARDLINK) {
 		struct img_tree_node *target = r->link ? lookup(t, r->link) : NULL;
 		if (!target || target == t->root || target->ino->type == IMG_ENT_DIR) {
-			char *xp = img_escape(r->path), *xl = img_escape(r->link ? r->link : "");
+			char *xp = img_escape_cut(r->path), *xl = img_escape_cut(r->link ? r->link : "");
 			img_seterr("hard link '%s': target '%s' %s", xp, xl,
 			           target && target != t->root ? "is a directory" : "not found");
 			free(xp);

@@ -240,3 +240,17 @@ char *img_escape(const char *s)
 	r[o] = 0;
 	return r;
 }
+
+char *img_escape_cut(const char *s)
+{
+	char *e = img_escape(s);
+	size_t n = strlen(e), cut = IMG_SHOWN_MAX - 3;
+
+	if (n <= IMG_SHOWN_MAX)
+		return e;
+	/* not inside a UTF-8 sequence */
+	while (cut > 0 && ((unsigned char)e[cut] & 0xC0) == 0x80)
+		cut--;
+	memcpy(e + cut, "\xe2\x80\xa6", 4);   /* U+2026 and the NUL */
+	return e;
+}

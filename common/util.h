@@ -49,5 +49,9 @@ int64_t img_source_date_epoch(void);
 /* Escape a string for printing on a terminal line: control bytes and
  * non-printables as \ooo. Returns a new string the caller frees. */
 char *img_escape(const char *s);
+/* The same, cut to at most IMG_SHOWN_MAX bytes ("..." as U+2026 where cut): how an error line
+ * names a path or any other string from the input. */
+#define IMG_SHOWN_MAX 200
+char *img_escape_cut(const char *s);
 
 #endif

@@ -65,12 +65,13 @@ complete -F _img_layers img-layers
 _img_load() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	case $cur in
+	--base-name=*) COMPREPLY=($(compgen -P '--base-name=' -f -- "${cur#--base-name=}")); return 0 ;;
 	--max-ratio=*) COMPREPLY=($(compgen -P '--max-ratio=' -f -- "${cur#--max-ratio=}")); return 0 ;;
 	--platform=*) COMPREPLY=($(compgen -P '--platform=' -W 'linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x' -- "${cur#--platform=}")); return 0 ;;
 	--progress=*) COMPREPLY=($(compgen -P '--progress=' -W 'auto tty plain none' -- "${cur#--progress=}")); return 0 ;;
 	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
 	--tag=*) COMPREPLY=($(compgen -P '--tag=' -f -- "${cur#--tag=}")); return 0 ;;
-	-*) COMPREPLY=($(compgen -W '--check --help --json --max-ratio= --platform= --progress= --quiet --store= --tag= --version' -- "$cur"))
+	-*) COMPREPLY=($(compgen -W '--base-name= --check --help --json --max-ratio= --platform= --progress= --quiet --store= --tag= --version' -- "$cur"))
 		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
 	esac
 	COMPREPLY=($(compgen -f -- "$cur"))

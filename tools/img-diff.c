@@ -457,20 +457,28 @@ static int open_side(struct side *s, struct diff_opts *o, struct img_store **sto
 	const struct img_platform *plat = o->has_platform ? &o->platform : NULL;
 
 	if (strncmp(s->arg, "archive:", 8) == 0) {
-		const char *file = s->arg + 8;
-		int fd = img_io_open_in(file), r;
+		char *file, *sel, *x;
+		int fd, r;
+		img_arcimg_operand(s->arg + 8, &file, &sel);
+		x = img_escape_cut(strcmp(file, "-") ? file : "stdin");
+		fd = img_io_open_in(file);
+		free(file);
 		if (fd < 0) {
 			warnx("%s", img_errmsg());
+			free(x);
+			free(sel);
 			return -1;
 		}
 		r = img_arcimg_read(fd, o->max_ratio, &s->arc);
 		close(fd);
-		if (r < 0 || img_view_from_archive(s->arc, NULL, plat, &s->v) < 0) {
-			char *x = img_escape(strcmp(file, "-") ? file : "stdin");
+		if (r < 0 || img_view_from_archive(s->arc, sel, plat, &s->v) < 0) {
 			warnx("%s: %s", x, img_errmsg());
 			free(x);
+			free(sel);
 			return -1;
 		}
+		free(x);
+		free(sel);
 	} else {
 		if (!*store && !(*store = img_cli_open_store(o->store, 0)))
 			return -1;

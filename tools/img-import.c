@@ -342,7 +342,7 @@ sink_tar(void *arg, const void *buf, size_t n)
 static void
 seterr_path(const char *fmt, const char *path)
 {
-	char *x = img_escape(path);
+	char *x = img_escape_cut(path);
 
 	img_seterr(fmt, x);
 	free(x);
@@ -362,7 +362,7 @@ check_path(struct layer *l, const char *path, int cls)
 		int c = ps_get(&l->seen, path, (size_t)(s - path));
 		if (c == PC_SYMLINK || c == PC_OTHER) {
 			char *parent = xstrndup(path, (size_t)(s - path));
-			char *xp = img_escape(path), *xd = img_escape(parent);
+			char *xp = img_escape_cut(path), *xd = img_escape_cut(parent);
 			img_seterr("entry '%s' is under %s '%s'", xp,
 			           c == PC_SYMLINK ? "symlink" : "non-directory", xd);
 			free(xp);
@@ -439,7 +439,7 @@ put_entry(struct layer *l, const char *path, enum img_ent_type type, mode_t perm
 	if (type == IMG_ENT_HARDLINK) {
 		c = ps_get(&l->seen, link, strlen(link));
 		if (c != PC_OTHER && c != PC_SYMLINK) {
-			char *xp = img_escape(path), *xl = img_escape(link);
+			char *xp = img_escape_cut(path), *xl = img_escape_cut(link);
 			img_seterr("hard link '%s' to '%s': target is not an earlier file", xp, xl);
 			free(xp);
 			free(xl);
@@ -449,7 +449,7 @@ put_entry(struct layer *l, const char *path, enum img_ent_type type, mode_t perm
 	if (check_path(l, path, cls_of(type)) < 0)
 		return -1;
 	if (uid < 0 || gid < 0 || uid > UINT32_MAX || gid > UINT32_MAX) {
-		char *xp = img_escape(path);
+		char *xp = img_escape_cut(path);
 		img_seterr("entry '%s': invalid owner %" PRId64 ":%" PRId64, xp, uid, gid);
 		free(xp);
 		return -1;
@@ -483,7 +483,7 @@ import_archive(struct layer *l, int fd, uint64_t total)
 			continue;       /* the root itself */
 		if (e.type == IMG_ENT_OTHER) {
 			if (!l->quiet) {
-				char *xs = img_escape(l->src), *xp = img_escape(e.path);
+				char *xs = img_escape_cut(l->src), *xp = img_escape_cut(e.path);
 				warnx("%s: skipping '%s': unsupported entry type", xs, xp);
 				free(xs);
 				free(xp);
@@ -559,7 +559,7 @@ import_one(const struct img_dirwalk_entry *e, void *arg)
 	archive_entry_copy_pathname(de, e->full);
 	archive_entry_copy_sourcepath(de, e->full);
 	if (archive_read_disk_entry_from_file(di->disk, de, e->fd, &e->st) != ARCHIVE_OK) {
-		char *xf = img_escape(e->full);
+		char *xf = img_escape_cut(e->full);
 		img_seterr("'%s': %s", xf, archive_error_string(di->disk) ?
 		           archive_error_string(di->disk) : "cannot read metadata");
 		free(xf);
@@ -578,7 +578,7 @@ import_one(const struct img_dirwalk_entry *e, void *arg)
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0) {
-				char *xf = img_escape(e->full);
+				char *xf = img_escape_cut(e->full);
 				img_seterr_errno("cannot read '%s'", xf);
 				free(xf);
 				goto out;

@@ -87,7 +87,7 @@ struct row {
 static size_t make_rows(struct img_view *v, struct row **rows)
 {
 	json_t *h = v->config.history, *e;
-	size_t n = 0, i, next = 0, cap = (h ? json_array_size(h) : 0) + v->nlayers + 1;
+	size_t n = 0, i, next = 0, extra = 0, cap = (h ? json_array_size(h) : 0) + v->nlayers + 1;
 	struct row *r = xcalloc(cap, sizeof(*r));
 
 	if (h) {
@@ -104,8 +104,13 @@ static size_t make_rows(struct img_view *v, struct row **rows)
 			x->empty = json_is_true(el);
 			if (!x->empty && next < v->nlayers)
 				x->layer = (long)next++;
+			else if (!x->empty)
+				extra++;
 		}
 	}
+	if (extra)
+		warnx("the config's history has %zu more non-empty entries than the image has "
+		      "layers (%zu): they are shown without a layer", extra, v->nlayers);
 	for (; next < v->nlayers; next++) {
 		struct row *x = &r[n++];
 		x->layer = (long)next;
@@ -388,22 +393,33 @@ static int run(struct layers_opts *o, const char *image)
 	const struct img_platform *plat = o->has_platform ? &o->platform : NULL;
 
 	if (o->archive) {
-		int fd = img_io_open_in(o->archive);
-		char *name = img_escape(strcmp(o->archive, "-") ? o->archive : "stdin");
-		int r;
-		if (fd < 0) {
-			warnx("%s", img_errmsg());
+		char *file, *sel, *name;
+		int fd, r;
+		img_arcimg_operand(o->archive, &file, &sel);
+		name = img_escape_cut(strcmp(file, "-") ? file : "stdin");
+		fd = img_io_open_in(file);
+		free(file);
+		if (fd < 0 || (sel && o->image)) {
+			if (fd < 0)
+				warnx("%s", img_errmsg());
+			else
+				warnx("%s: --image and FILE#%s name the image twice", name, sel);
+			if (fd >= 0)
+				close(fd);
 			free(name);
+			free(sel);
 			goto out;
 		}
 		r = img_arcimg_read(fd, o->max_ratio, &arc);
 		close(fd);
-		if (r < 0 || img_view_from_archive(arc, o->image, plat, &v) < 0) {
+		if (r < 0 || img_view_from_archive(arc, sel ? sel : o->image, plat, &v) < 0) {
 			warnx("%s: %s", name, img_errmsg());
 			free(name);
+			free(sel);
 			goto out;
 		}
 		free(name);
+		free(sel);
 	} else {
 		if (!(s = img_cli_open_store(o->store, 0)))
 			goto out;

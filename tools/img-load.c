@@ -36,10 +36,11 @@
 #define LINK_DEPTH   8
 #define GIB          ((uint64_t)1 << 30)
 
-enum { OPT_CHECK = 256, OPT_JSON, OPT_LIST, OPT_MAX_RATIO, OPT_PLATFORM, OPT_PROGRESS,
+enum { OPT_BASE_NAME = 256, OPT_CHECK, OPT_JSON, OPT_LIST, OPT_MAX_RATIO, OPT_PLATFORM, OPT_PROGRESS,
        OPT_VERSION };
 
 static const struct option longopts[] = {
+	{ "base-name",    required_argument, NULL, OPT_BASE_NAME },
 	{ "check",        no_argument,       NULL, OPT_CHECK },
 	{ "help",         no_argument,       NULL, 'h' },
 	{ "json",         no_argument,       NULL, OPT_JSON },
@@ -55,8 +56,8 @@ static const struct option longopts[] = {
 };
 
 static const char usage_text[] =
-	"usage: img-load [-q] [-S DIR] [-t NAME] [--platform P] [--check] [--json] "
-	"[--max-ratio N] [--progress M] [FILE...]\n";
+	"usage: img-load [-q] [-S DIR] [-t NAME] [--base-name REPO] [--platform P] [--check] "
+	"[--json] [--max-ratio N] [--progress M] [FILE...]\n";
 
 static void usage(void)
 {
@@ -72,6 +73,7 @@ static void help(void)
 	      "  -q, --quiet          no progress\n"
 	      "  -S, --store DIR      the image store (default $IMG_STORE or ~/.local/share/img)\n"
 	      "  -t, --tag NAME       name the loaded image NAME (the archive must hold one image)\n"
+	      "      --base-name REPO a bare tag in an OCI layout (ref.name \"v1\") names REPO:v1\n"
 	      "      --platform P     load only the manifest for platform P (os/arch[/variant])\n"
 	      "      --check          verify the archive only; write nothing\n"
 	      "      --json           print one JSON document describing the loaded images\n"
@@ -86,6 +88,7 @@ struct opts {
 	int quiet, check, json;
 	const char *store, *tag;
 	char *tag_canon;
+	char *base;                  /* --base-name, canonical repository */
 	int has_platform;
 	struct img_platform platform;
 	unsigned max_ratio;
@@ -756,6 +759,7 @@ struct ent {
 	char *mem;                   /* in-memory copy, or NULL */
 	size_t memlen;
 	struct tmpblob *w;           /* temp blob, or NULL */
+	char *shown;                 /* path as error lines name it (ent_shown), or NULL */
 	int in_store;
 	int used;
 };
@@ -766,8 +770,10 @@ struct image {
 	char **names;                /* canonical */
 	size_t nnames;
 	int has_config, config_host;
+	int is_image;                /* a manifest with an image config below it: not an artifact */
 	struct img_digest config;
 	json_t *layers;              /* for --json (owned) */
+	char *bare;                  /* a bare tag that named nothing (no --base-name), or NULL */
 	char *synth;                 /* manifest we built (legacy archives), or NULL */
 	size_t synthlen;
 };
@@ -807,8 +813,17 @@ static struct ent *find(struct load *L, const char *path)
 	return e && e->alias ? e->alias : e;
 }
 
+/* The entry's path as an error line names it: escaped, cut to IMG_SHOWN_MAX bytes. */
+static const char *ent_shown(struct ent *e)
+{
+	if (!e->shown)
+		e->shown = img_escape_cut(e->path);
+	return e->shown;
+}
+
 static void ent_free(struct ent *e)
 {
+	free(e->shown);
 	if (!e)
 		return;
 	tb_abort(e->w);
@@ -827,6 +842,7 @@ static void image_release(struct image *im)
 		free(im->names[i]);
 	free(im->names);
 	free(im->synth);
+	free(im->bare);
 }
 
 static void load_release(struct load *L)
@@ -901,7 +917,7 @@ static int read_file(struct load *L, struct img_arcin *a, struct ent *e)
 	uint64_t got = 0;
 	int first = 1, big = 0, started = 0, rc = -1, r;
 	unsigned slot = 0;
-	char *esc = img_escape(e->path);
+	char *esc = img_escape_cut(e->path);
 
 	sum_init(&s, o->max_ratio);
 	if (is_root_meta(e->path) && e->size > (int64_t)IMG_JSON_MAX_ARCHIVE) {
@@ -1028,7 +1044,7 @@ static int read_archive(struct load *L, int fd, struct img_progress *pg)
 			continue;
 		if (ae.type != IMG_ENT_FILE && ae.type != IMG_ENT_SYMLINK &&
 		    ae.type != IMG_ENT_HARDLINK) {
-			char *esc = img_escape(ae.path);
+			char *esc = img_escape_cut(ae.path);
 			fail("%s: not a regular file, directory or link", esc);
 			free(esc);
 			goto out;
@@ -1038,7 +1054,7 @@ static int read_archive(struct load *L, int fd, struct img_progress *pg)
 			goto out;
 		}
 		if (ae.size < 0 || ae.size > IMG_MAX_SIZE) {
-			char *esc = img_escape(ae.path);
+			char *esc = img_escape_cut(ae.path);
 			fail("%s: invalid size", esc);
 			free(esc);
 			goto out;
@@ -1092,7 +1108,7 @@ static struct ent *resolve(struct load *L, const char *path, const char *shown,
 	for (int depth = 0;; depth++) {
 		e = find(L, cur);
 		if (!e) {
-			char *esc = img_escape(shown);
+			char *esc = img_escape_cut(shown);
 			fail("%s %s: not in the archive", what, esc);
 			free(esc);
 			break;
@@ -1100,7 +1116,7 @@ static struct ent *resolve(struct load *L, const char *path, const char *shown,
 		if (!e->is_link)
 			break;
 		if (depth >= LINK_DEPTH || e->link[0] == '/' || !e->link[0]) {
-			char *esc = img_escape(shown);
+			char *esc = img_escape_cut(shown);
 			fail("%s %s: bad symbolic link", what, esc);
 			free(esc);
 			e = NULL;
@@ -1142,7 +1158,7 @@ static struct ent *resolve(struct load *L, const char *path, const char *shown,
 		free(cur);
 		cur = outp;
 		if (bad) {
-			char *esc = img_escape(shown);
+			char *esc = img_escape_cut(shown);
 			fail("%s %s: symbolic link leaves the archive", what, esc);
 			free(esc);
 			e = NULL;
@@ -1162,7 +1178,7 @@ static struct ent *resolve_key(struct load *L, json_t *v, const char *what)
 	struct ent *e = NULL;
 
 	if (strlen(raw) != json_string_length(v)) {
-		esc = img_escape(raw);
+		esc = img_escape_cut(raw);
 		fail("manifest.json: %s: path '%s' contains NUL", what, esc);
 		free(esc);
 		return NULL;
@@ -1172,7 +1188,7 @@ static struct ent *resolve_key(struct load *L, json_t *v, const char *what)
 		return NULL;
 	}
 	if (!clean[0]) {
-		esc = img_escape(raw);
+		esc = img_escape_cut(raw);
 		fail("manifest.json: %s '%s' names the root", what, esc);
 		free(esc);
 	} else {
@@ -1185,7 +1201,7 @@ static struct ent *resolve_key(struct load *L, json_t *v, const char *what)
 /* Parse a small JSON entry of the archive. */
 static json_t *ent_json(struct ent *e, size_t cap, const char *what)
 {
-	char *esc = img_escape(e->path);
+	char *esc = img_escape_cut(e->path);
 	json_t *j = NULL;
 
 	if (e->size > (int64_t)cap)
@@ -1265,22 +1281,22 @@ static struct ent *blob_ent(struct load *L, const struct img_desc *d, int mark, 
 static int parse_doc(struct ent *e, const struct img_desc *d, struct img_doc *doc)
 {
 	if (e->size > (int64_t)IMG_JSON_MAX_BLOB)
-		return fail("%s: larger than %u bytes", e->path, IMG_JSON_MAX_BLOB);
+		return fail("%s: larger than %u bytes", ent_shown(e), IMG_JSON_MAX_BLOB);
 	if (!e->mem)
-		return fail("%s: too much metadata in the archive", e->path);
+		return fail("%s: too much metadata in the archive", ent_shown(e));
 	if (img_doc_parse(e->mem, e->memlen, d->media_type, doc) < 0)
-		return fail("%s: %s", e->path, img_errmsg());
+		return fail("%s: %s", ent_shown(e), img_errmsg());
 	return 0;
 }
 
 static int parse_config(struct ent *e, struct img_config *c)
 {
 	if (e->size > (int64_t)IMG_JSON_MAX_BLOB)
-		return fail("%s: larger than %u bytes", e->path, IMG_JSON_MAX_BLOB);
+		return fail("%s: larger than %u bytes", ent_shown(e), IMG_JSON_MAX_BLOB);
 	if (!e->mem)
-		return fail("%s: too much metadata in the archive", e->path);
+		return fail("%s: too much metadata in the archive", ent_shown(e));
 	if (img_config_parse(e->mem, e->memlen, c) < 0)
-		return fail("%s: %s", e->path, img_errmsg());
+		return fail("%s: %s", ent_shown(e), img_errmsg());
 	return 0;
 }
 
@@ -1312,8 +1328,9 @@ static int verify_manifest(struct load *L, struct image *im, struct img_doc *m, 
 	if (img_mt_kind(m->config.media_type) == IMG_KIND_CONFIG) {
 		if (parse_config(ce, &c) < 0)
 			goto out;
+		im->is_image = 1;
 		if (all_layers && c.ndiff != m->n) {
-			fail("%s: %zu diff_ids for %zu layers", ce->path, c.ndiff, m->n);
+			fail("%s: %zu diff_ids for %zu layers", ent_shown(ce), c.ndiff, m->n);
 			goto out;
 		}
 	} else {
@@ -1326,11 +1343,11 @@ static int verify_manifest(struct load *L, struct image *im, struct img_doc *m, 
 			goto out;
 		if (le && all_layers) {
 			if (!le->diff_ok) {
-				fail("%s: %s", le->path, le->diff_err ? le->diff_err : "no diff_id");
+				fail("%s: %s", ent_shown(le), le->diff_err ? le->diff_err : "no diff_id");
 				goto out;
 			}
 			if (!img_digest_eq(&le->diff, &c.diff_ids[i])) {
-				fail("%s: diff_id mismatch (got %s, the config says %s)", le->path,
+				fail("%s: diff_id mismatch (got %s, the config says %s)", ent_shown(le),
 				     le->diff.str, c.diff_ids[i].str);
 				goto out;
 			}
@@ -1352,11 +1369,78 @@ out:
 	return rc;
 }
 
-static int is_attestation(const struct img_desc *d)
+/* Is everything d names in the archive, with the sizes it says (nothing recorded)? A foreign
+ * layer (absent, with urls) counts as there. */
+static int complete(struct load *L, const struct img_desc *d, int depth)
 {
-	const char *t = img_desc_annotation(d, "vnd.docker.reference.type");
-	return (t && !strcmp(t, "attestation-manifest")) ||
-	       (d->has_platform && !strcmp(d->platform.os, "unknown"));
+	char *path = img_digest_blobpath(&d->digest);
+	struct ent *e = find(L, path);
+	enum img_kind k = img_mt_kind(d->media_type);
+	struct img_doc doc;
+	int ok = 1;
+
+	free(path);
+	if (!e) {
+		json_t *urls = json_object_get(d->json, "urls");
+		return k == IMG_KIND_LAYER && json_is_array(urls) && json_array_size(urls) > 0;
+	}
+	if (e->is_link || e->size != d->size)
+		return 0;
+	if (k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX)
+		return 1;
+	if (depth > IMG_MAX_INDEX_DEPTH || !e->mem ||
+	    img_doc_parse(e->mem, e->memlen, d->media_type, &doc) < 0)
+		return 0;
+	if (doc.kind == IMG_KIND_MANIFEST)
+		ok = complete(L, &doc.config, depth + 1);
+	for (size_t i = 0; i < doc.n && ok; i++)
+		ok = complete(L, &doc.items[i], depth + 1);
+	img_doc_release(&doc);
+	return ok;
+}
+
+static int complete_cb(void *arg, const struct img_desc *d)
+{
+	return complete(arg, d, 1);
+}
+
+/* An index of which the archive holds only some platforms (a containerd export of one
+ * platform): the entry for the host that is complete, in *chosen (a new descriptor object);
+ * the platforms left out are said on stderr. 0, or 1 when d is no such index. */
+static int partial_index(struct load *L, const struct img_desc *d, const char *name,
+                         json_t **chosen)
+{
+	struct img_doc doc;
+	struct ent *e;
+	long pi;
+	char *out = NULL;
+
+	if (img_mt_kind(d->media_type) != IMG_KIND_INDEX || complete(L, d, 0))
+		return 1;
+	if (!(e = blob_ent(L, d, 0, NULL)) || !e->mem ||
+	    img_doc_parse(e->mem, e->memlen, d->media_type, &doc) < 0)
+		return 1;
+	pi = img_index_pick(&doc, &L->host, complete_cb, L);
+	if (pi >= 0) {
+		for (size_t i = 0; i < doc.n; i++) {
+			const struct img_desc *c = &doc.items[i];
+			char pb[128], *t;
+			if (!c->has_platform || img_desc_not_image(c) || complete(L, c, 1))
+				continue;
+			img_platform_format(&c->platform, pb, sizeof pb);
+			t = xasprintf("%s%s%s", out ? out : "", out ? ", " : "", pb);
+			free(out);
+			out = t;
+		}
+		char picked[128];
+		img_platform_format(&doc.items[pi].platform, picked, sizeof picked);
+		warnx("%s: loading %s only; left out, not in the archive: %s",
+		      name ? name : d->digest.str, picked, out ? out : "(none)");
+		free(out);
+		*chosen = json_deep_copy(doc.items[pi].json);
+	}
+	img_doc_release(&doc);
+	return pi >= 0 ? 0 : 1;
 }
 
 /* d is an index blob below depth others (0: named by index.json itself): refused past
@@ -1447,17 +1531,9 @@ static int select_platform(struct load *L, const struct img_desc *d, int depth, 
 		return -1;
 	if (!(e = blob_ent(L, d, 0, NULL)) || parse_doc(e, d, &doc) < 0)
 		return -1;
-	for (size_t i = 0; i < doc.n; i++) {
-		const struct img_desc *c = &doc.items[i];
-		if (is_attestation(c))
-			continue;
-		if (c->has_platform && img_mt_kind(c->media_type) == IMG_KIND_MANIFEST &&
-		    !img_platform_match(&L->o->platform, &c->platform))
-			continue;
-		rc = select_platform(L, c, depth + 1, out);
-		if (rc <= 0)
-			break;
-	}
+	long pi = img_index_pick(&doc, &L->o->platform, NULL, NULL);
+	if (pi >= 0)
+		rc = select_platform(L, &doc.items[pi], depth + 1, out);
 	img_doc_release(&doc);
 	return rc;
 }
@@ -1467,35 +1543,30 @@ static json_t *store_desc(const struct img_desc *d)
 {
 	json_t *j = img_desc_new(d->media_type, &d->digest, d->size);
 	json_t *p = json_object_get(d->json, "platform");
+	json_t *at = json_object_get(d->json, "artifactType");
 	if (json_is_object(p))
 		json_object_set_new(j, "platform", json_deep_copy(p));
+	if (json_is_string(at))
+		json_object_set_new(j, "artifactType", json_deep_copy(at));
 	return j;
 }
 
-/* Canonical name of an archive index.json entry, or NULL (no name). */
-static char *entry_name(const struct img_desc *d, int *bad)
+/* Canonical name of an archive index.json entry (img_ref_archive_name), or NULL (no name);
+ * a bare tag that names nothing is kept for the message. */
+static char *entry_name(struct load *L, const struct img_desc *d, const char **bare, int *bad)
 {
-	const char *s = img_desc_annotation(d, IMG_ANN_CTR_NAME);
-	struct img_ref r;
-	char *c = NULL;
+	const char *ctr = img_desc_annotation(d, IMG_ANN_CTR_NAME);
+	const char *rn = img_desc_annotation(d, IMG_ANN_REF_NAME);
+	char *c;
 
 	*bad = 0;
-	if (!s) {
-		s = img_desc_annotation(d, IMG_ANN_REF_NAME);
-		/* a bare tag ("v3", "latest") names no repository */
-		if (!s || !strpbrk(s, "/:@"))
-			return NULL;
-	}
-	if (img_ref_parse(s, &r) < 0) {
-		char *esc = img_escape(s);
+	if (img_ref_archive_name(ctr, rn, L->o->base, &c, bare) < 0) {
+		char *esc = img_escape_cut(ctr ? ctr : rn);
 		fail("index.json: invalid image name '%s': %s", esc, img_errmsg());
 		free(esc);
 		*bad = 1;
 		return NULL;
 	}
-	if (r.tag)   /* digest-only references are not names */
-		c = img_ref_canonical(&r);
-	img_ref_release(&r);
 	return c;
 }
 
@@ -1508,6 +1579,12 @@ static int load_oci(struct load *L, struct ent *ie)
 
 	if (!root)
 		return -1;
+	/* docker save of untagged images (Docker 25+): "manifests": null, manifest.json has all */
+	if (json_is_object(root) && json_is_null(json_object_get(root, "manifests")) &&
+	    find(L, "manifest.json")) {
+		rc = 0;
+		goto out;
+	}
 	if (!json_is_object(root) || !json_is_array(mans = json_object_get(root, "manifests"))) {
 		fail("index.json: not an image index (no manifests array)");
 		goto out;
@@ -1536,7 +1613,8 @@ static int load_oci(struct load *L, struct ent *ie)
 			fail("index.json: manifests[%zu]: %s", i, img_errmsg());
 			goto out;
 		}
-		char *name = entry_name(&d, &bad);
+		const char *bare;
+		char *name = entry_name(L, &d, &bare, &bad);
 		if (bad)
 			goto out;
 		struct image *im;
@@ -1569,6 +1647,25 @@ static int load_oci(struct load *L, struct ent *ie)
 				}
 			}
 			json_decref(chosen);
+		} else if (partial_index(L, &d, name, &chosen) == 0) {
+			struct img_desc cd;
+			if (img_desc_parse(chosen, &cd) < 0) {
+				json_decref(chosen);
+				free(name);
+				fail("%s", img_errmsg());
+				goto out;
+			}
+			if (!(im = image_by_top(L, &cd.digest))) {
+				im = new_image(L);
+				im->top = cd.digest;
+				im->desc = store_desc(&cd);
+				if (verify_desc(L, im, &cd, 1, 1) < 0) {
+					json_decref(chosen);
+					free(name);
+					goto out;
+				}
+			}
+			json_decref(chosen);
 		} else {
 			im = image_by_top(L, &d.digest);
 			if (!im) {
@@ -1584,6 +1681,8 @@ static int load_oci(struct load *L, struct ent *ie)
 		}
 		if (name)
 			add_name(im, name);
+		else if (bare && !im->bare)
+			im->bare = xstrdup(bare);
 		free(name);
 	}
 	rc = 0;
@@ -1625,6 +1724,7 @@ static int load_docker(struct load *L, struct ent *me)
 		struct image *im = NULL;
 		size_t j;
 
+		img_json_fold_keys(item, img_manifest_json_keys);
 		if (!json_is_object(item) || img_json_str(item, "Config", &cfgpath) != 0 ||
 		    img_json_arr(item, "Layers", &layers) != 0 ||
 		    img_json_arr(item, "RepoTags", &tags) < 0) {
@@ -1647,6 +1747,17 @@ static int load_docker(struct load *L, struct ent *me)
 		}
 		if (!(ce = resolve_key(L, json_object_get(item, "Config"), "config")))
 			goto out;
+		if (L->o->has_platform) {
+			/* another platform's image is not loaded, whoever names it */
+			struct img_config pc = { 0 };
+			int match;
+			if (parse_config(ce, &pc) < 0)
+				goto out;
+			match = img_platform_match(&L->o->platform, &pc.platform);
+			img_config_release(&pc);
+			if (!match)
+				continue;
+		}
 		/* already loaded through index.json? */
 		for (size_t k = 0; k < L->nimgs && !im; k++)
 			if (L->imgs[k].has_config && img_digest_eq(&L->imgs[k].config, &ce->blob))
@@ -1655,7 +1766,7 @@ static int load_docker(struct load *L, struct ent *me)
 			if (parse_config(ce, &c) < 0)
 				goto out;
 			if (c.ndiff != json_array_size(layers)) {
-				fail("%s: %zu diff_ids, but manifest.json lists %zu layers", ce->path,
+				fail("%s: %zu diff_ids, but manifest.json lists %zu layers", ent_shown(ce),
 				     c.ndiff, json_array_size(layers));
 				goto out;
 			}
@@ -1674,19 +1785,19 @@ static int load_docker(struct load *L, struct ent *me)
 					goto out;
 				}
 				if (!le->diff_ok) {
-					fail("%s: %s", le->path, le->diff_err ? le->diff_err : "no diff_id");
+					fail("%s: %s", ent_shown(le), le->diff_err ? le->diff_err : "no diff_id");
 					json_decref(jl);
 					goto out;
 				}
 				if (!img_digest_eq(&le->diff, &c.diff_ids[j])) {
-					fail("%s: diff_id mismatch (got %s, the config says %s)", le->path,
+					fail("%s: diff_id mismatch (got %s, the config says %s)", ent_shown(le),
 					     le->diff.str, c.diff_ids[j].str);
 					json_decref(jl);
 					goto out;
 				}
 				if (!(mt = legacy_layer_type(le))) {
 					fail("%s: %s-compressed layers are not supported (recompress it "
-					     "with gzip or zstd, or leave it uncompressed)", le->path,
+					     "with gzip or zstd, or leave it uncompressed)", ent_shown(le),
 					     img_comp_name(le->comp));
 					json_decref(jl);
 					goto out;
@@ -1708,6 +1819,7 @@ static int load_docker(struct load *L, struct ent *me)
 				im = new_image(L);
 				im->top = md;
 				im->synth = buf;
+				im->is_image = 1;
 				im->synthlen = len;
 				im->desc = img_desc_new(IMG_MT_OCI_MANIFEST, &md, (int64_t)len);
 				im->has_config = 1;
@@ -1723,13 +1835,13 @@ static int load_docker(struct load *L, struct ent *me)
 			json_array_foreach(tags, j, v) {
 				char *canon = img_ref_normalize(json_string_value(v));
 				if (!canon) {
-					char *esc = img_escape(json_string_value(v));
+					char *esc = img_escape_cut(json_string_value(v));
 					fail("manifest.json: RepoTags '%s': %s", esc, img_errmsg());
 					free(esc);
 					goto out;
 				}
 				if (strchr(canon, '@')) {
-					char *esc = img_escape(json_string_value(v));
+					char *esc = img_escape_cut(json_string_value(v));
 					fail("manifest.json: RepoTags '%s': not a name:tag", esc);
 					free(esc);
 					free(canon);
@@ -1781,7 +1893,7 @@ static int link_hard(struct load *L, struct ent **hl, size_t n)
 		else if (t->seq > h->seq)
 			why = "comes later in the archive";
 		if (why) {
-			char *en = img_escape(h->path), *et = img_escape(h->link);
+			char *en = img_escape_cut(h->path), *et = img_escape_cut(h->link);
 			fail("hard link '%s': target '%s' %s", en, et, why);
 			free(en);
 			free(et);
@@ -1808,7 +1920,7 @@ static int resolve_all(struct load *L)
 	qsort(L->ents, L->nents, sizeof *L->ents, ent_cmp);
 	for (size_t i = 1; i < L->nents; i++)
 		if (!strcmp(L->ents[i - 1]->path, L->ents[i]->path)) {
-			char *esc = img_escape(L->ents[i]->path);
+			char *esc = img_escape_cut(L->ents[i]->path);
 			fail("%s: duplicate entry", esc);
 			free(esc);
 			free(hl);
@@ -1891,10 +2003,10 @@ static int commit(struct load *L)
 			struct tmpblob *w = e->w;
 			e->w = NULL;
 			if (tb_commit(L->store, w, &e->blob) < 0)
-				return fail("%s: %s", e->path, img_errmsg());
+				return fail("%s: %s", ent_shown(e), img_errmsg());
 		} else if (e->mem) {
 			if (img_blob_put(L->store, e->mem, e->memlen, &got) < 0)
-				return fail("%s: %s", e->path, img_errmsg());
+				return fail("%s: %s", ent_shown(e), img_errmsg());
 		}
 		e->in_store = 1;
 	}
@@ -1944,9 +2056,18 @@ static void print_images(struct load *L, json_t *jimages)
 			free(esc);
 			free(fam);
 		}
-		if (!im->nnames)
+		if (!im->nnames && !im->is_image) {
+			printf("%s artifact: %s\n", verb, im->top.str);
+		} else if (!im->nnames && im->bare) {
+			char *esc = img_escape(im->bare);
+			printf("%s image ID: %s (tagged '%s' in the archive: --base-name REPO names it "
+			       "REPO:%s)\n", verb, im->has_config ? im->config.str : im->top.str, esc,
+			       esc);
+			free(esc);
+		} else if (!im->nnames) {
 			printf("%s image ID: %s\n", verb,
 			       im->has_config ? im->config.str : im->top.str);
+		}
 	}
 }
 
@@ -2015,6 +2136,19 @@ int main(int argc, char **argv)
 		case 't':
 			o.tag = optarg;
 			break;
+		case OPT_BASE_NAME: {
+			struct img_ref r;
+			const char *slash = strrchr(optarg, '/');
+			if (strchr(optarg, '@') || strchr(slash ? slash : optarg, ':') ||
+			    img_ref_parse(optarg, &r) < 0) {
+				warnx("--base-name: not a repository name: '%s'", optarg);
+				usage();
+			}
+			free(o.base);
+			o.base = img_ref_repo(&r);
+			img_ref_release(&r);
+			break;
+		}
 		case OPT_CHECK:
 			o.check = 1;
 			break;
@@ -2095,7 +2229,7 @@ int main(int argc, char **argv)
 		const char *file = argc ? argv[i] : "-";
 		if (load_one(&o, store, &pipe, file, jimages) < 0) {
 			if (argc > 1) {
-				char *esc = img_escape(file);
+				char *esc = img_escape_cut(file);
 				warnx("%s: %s", esc, img_errmsg());
 				free(esc);
 			} else {
@@ -2120,6 +2254,7 @@ out:
 	img_store_close(store);
 	free(path);
 	free(o.tag_canon);
+	free(o.base);
 	if (img_close_stdout() < 0) {
 		warnx("%s", img_errmsg());
 		status = 1;

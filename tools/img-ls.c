@@ -346,6 +346,8 @@ run(const struct ls_opts *o)
 		k = img_mt_kind(d.media_type);
 		if (k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX)
 			continue;
+		if (img_desc_not_image(&d))   /* artifacts and attestations are kept, not listed */
+			continue;
 		name = img_index_entry_name(e, nbuf, sizeof nbuf);
 		if (!name && !o->all)
 			continue;
