@@ -70,7 +70,7 @@ static void work_plain(void)
 static void work_tty(void)
 {
 	struct img_progress *p = img_progress_new(IMG_PROGRESS_TTY, "import", 750000000);
-	struct timespec ts = { 0, 30 * 1000 * 1000 };
+	struct timespec ts = { 0, 110 * 1000 * 1000 };   /* > 0.1 s: each add prints, under any load */
 	for (int i = 0; i < 5; i++) {
 		img_progress_add(p, 2u << 20);     /* > 1 MiB: the clock is read */
 		nanosleep(&ts, NULL);
