@@ -346,9 +346,8 @@ first_platform(struct save *sv, const struct img_desc *top, struct img_platform 
 	for (i = 0; i < doc.n; i++) {
 		const struct img_desc *it = &doc.items[i];
 
-		if (img_mt_kind(it->media_type) != IMG_KIND_MANIFEST || !it->has_platform)
-			continue;
-		if (strcmp(it->platform.os, "unknown") == 0)
+		if (img_mt_kind(it->media_type) != IMG_KIND_MANIFEST || !it->has_platform ||
+		    img_desc_not_image(it))
 			continue;
 		*p = it->platform;
 		rc = 0;
