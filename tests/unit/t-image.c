@@ -387,3 +387,48 @@ TEST(image_chain_id_tiny2)
 	IMG_ASSERT_EQ_STR(chain.str, "sha256:a971f0513fe68f02ed24c611e78cfd786cd590dd4fc7c342defe094647d958a8");
 	img_config_release(&c);
 }
+
+/* The one platform selection: best rank, first among equals; attestations, artifacts and
+ * referrers never; what the caller cannot use is passed over. */
+static int not_second(void *arg, const struct img_desc *d)
+{
+	(void)arg;
+	return strcmp(d->platform.arch, "arm64") != 0;
+}
+
+TEST(image_index_pick)
+{
+	struct img_doc d;
+	struct img_platform amd64, arm64, armv7, s390x;
+	const char *idx =
+	"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
+	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D1 "\",\"size\":1,"
+	 "\"platform\":{\"architecture\":\"unknown\",\"os\":\"unknown\"}},"
+	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D1 "\",\"size\":1,"
+	 "\"artifactType\":\"application/spdx+json\",\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}},"
+	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D1 "\",\"size\":1,"
+	 "\"platform\":{\"architecture\":\"arm\",\"os\":\"linux\",\"variant\":\"v6\"}},"
+	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D2 "\",\"size\":1,"
+	 "\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}},"
+	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D2 "\",\"size\":1,"
+	 "\"platform\":{\"architecture\":\"arm64\",\"os\":\"linux\"}},"
+	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D2 "\",\"size\":1,"
+	 "\"platform\":{\"architecture\":\"arm\",\"os\":\"linux\",\"variant\":\"v7\"}},"
+	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D2 "\",\"size\":1}"
+	"]}";
+
+	IMG_ASSERT_EQ_INT(doc(idx, NULL, &d), 0);
+	IMG_ASSERT_EQ_INT(img_platform_parse("linux/amd64", &amd64), 0);
+	IMG_ASSERT_EQ_INT(img_platform_parse("linux/arm64", &arm64), 0);
+	IMG_ASSERT_EQ_INT(img_platform_parse("linux/arm/v7", &armv7), 0);
+	IMG_ASSERT_EQ_INT(img_platform_parse("linux/s390x", &s390x), 0);
+	IMG_ASSERT_EQ_INT(img_desc_not_image(&d.items[0]), 1);
+	IMG_ASSERT_EQ_INT(img_desc_not_image(&d.items[1]), 1);
+	IMG_ASSERT_EQ_INT(img_desc_not_image(&d.items[3]), 0);
+	IMG_ASSERT_EQ_INT(img_index_pick(&d, &amd64, NULL, NULL), 3);   /* not the artifact */
+	IMG_ASSERT_EQ_INT(img_index_pick(&d, &arm64, NULL, NULL), 4);
+	IMG_ASSERT_EQ_INT(img_index_pick(&d, &armv7, NULL, NULL), 5);   /* exact before v6 */
+	IMG_ASSERT_EQ_INT(img_index_pick(&d, &s390x, NULL, NULL), 6);   /* no platform: last resort */
+	IMG_ASSERT_EQ_INT(img_index_pick(&d, &arm64, not_second, NULL), 6);
+	img_doc_release(&d);
+}

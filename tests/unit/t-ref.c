@@ -275,3 +275,33 @@ TEST(ref_match)
 		}
 	}
 }
+
+/* The one rule for an archive's names (img(7)). */
+TEST(ref_archive_name)
+{
+	char *c;
+	const char *bare;
+
+	IMG_ASSERT_EQ_INT(img_ref_archive_name("docker.io/library/a:1", "1", NULL, &c, &bare), 0);
+	IMG_ASSERT_EQ_STR(c, "docker.io/library/a:1");
+	IMG_ASSERT_EQ_STR(bare, "1");
+	free(c);
+	IMG_ASSERT_EQ_INT(img_ref_archive_name(NULL, "v1", NULL, &c, &bare), 0);
+	IMG_ASSERT(c == NULL);
+	IMG_ASSERT_EQ_STR(bare, "v1");
+	IMG_ASSERT_EQ_INT(img_ref_archive_name(NULL, "v1", "docker.io/example/app", &c, &bare), 0);
+	IMG_ASSERT_EQ_STR(c, "docker.io/example/app:v1");
+	free(c);
+	IMG_ASSERT_EQ_INT(img_ref_archive_name(NULL, "example/app", NULL, &c, &bare), 0);
+	IMG_ASSERT_EQ_STR(c, "docker.io/example/app:latest");
+	IMG_ASSERT(bare == NULL);
+	free(c);
+	IMG_ASSERT_EQ_INT(img_ref_archive_name(NULL, "a@sha256:" H64, NULL, &c, &bare), 0);
+	IMG_ASSERT(c == NULL);
+	IMG_ASSERT_EQ_INT(img_ref_archive_name(NULL, NULL, NULL, &c, &bare), 0);
+	IMG_ASSERT(c == NULL && bare == NULL);
+	IMG_ASSERT_EQ_INT(img_ref_archive_name(NULL, "Bad/Name:1", NULL, &c, &bare), -1);
+	IMG_ASSERT_EQ_INT(img_ref_is_bare_tag("latest"), 1);
+	IMG_ASSERT_EQ_INT(img_ref_is_bare_tag("a/b"), 0);
+	IMG_ASSERT_EQ_INT(img_ref_is_bare_tag(""), 0);
+}

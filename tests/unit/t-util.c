@@ -39,3 +39,25 @@ TEST(json_string_lossy)
 		json_decref(j);
 	}
 }
+
+/* Error lines cut what they name to IMG_SHOWN_MAX bytes, never inside a UTF-8 sequence. */
+TEST(escape_cut)
+{
+	char in[400], *e;
+
+	memset(in, 'a', sizeof in - 1);
+	in[sizeof in - 1] = '\0';
+	e = img_escape_cut(in);
+	IMG_ASSERT_EQ_INT(strlen(e), IMG_SHOWN_MAX);
+	IMG_ASSERT(strcmp(e + strlen(e) - 3, "\xe2\x80\xa6") == 0);
+	free(e);
+	for (size_t i = 0; i + 2 < sizeof in - 1; i += 2)
+		memcpy(in + i, "\xc3\xa9", 2);   /* é */
+	e = img_escape_cut(in);
+	IMG_ASSERT(strlen(e) <= IMG_SHOWN_MAX);
+	IMG_ASSERT(strcmp(e + strlen(e) - 5, "\xc3\xa9\xe2\x80\xa6") == 0);
+	free(e);
+	e = img_escape_cut("short\n");
+	IMG_ASSERT_EQ_STR(e, "short\\012");
+	free(e);
+}
