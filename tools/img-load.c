@@ -1570,6 +1570,26 @@ static char *entry_name(struct load *L, const struct img_desc *d, const char **b
 	return c;
 }
 
+/* The image of a manifest picked out of an index (chosen: its descriptor, consumed),
+ * verified. depth as for verify_desc. NULL with the error recorded. */
+static struct image *image_of_chosen(struct load *L, json_t *chosen, int depth)
+{
+	struct img_desc cd;
+	struct image *im = NULL;
+
+	if (img_desc_parse(chosen, &cd) < 0) {
+		fail("%s", img_errmsg());
+	} else if (!(im = image_by_top(L, &cd.digest))) {
+		im = new_image(L);
+		im->top = cd.digest;
+		im->desc = store_desc(&cd);
+		if (verify_desc(L, im, &cd, depth, 1) < 0)
+			im = NULL;
+	}
+	json_decref(chosen);
+	return im;
+}
+
 static int load_oci(struct load *L, struct ent *ie)
 {
 	json_t *root = ent_json(ie, IMG_JSON_MAX_ARCHIVE, "archive"), *mans;
@@ -1628,44 +1648,15 @@ static int load_oci(struct load *L, struct ent *ie)
 				free(name);
 				continue;
 			}
-			struct img_desc cd;
-			if (img_desc_parse(chosen, &cd) < 0) {
-				json_decref(chosen);
+			if (!(im = image_of_chosen(L, chosen, 0))) {
 				free(name);
-				fail("%s", img_errmsg());
 				goto out;
 			}
-			im = image_by_top(L, &cd.digest);
-			if (!im) {
-				im = new_image(L);
-				im->top = cd.digest;
-				im->desc = store_desc(&cd);
-				if (verify_desc(L, im, &cd, 0, 1) < 0) {
-					json_decref(chosen);
-					free(name);
-					goto out;
-				}
-			}
-			json_decref(chosen);
 		} else if (partial_index(L, &d, name, &chosen) == 0) {
-			struct img_desc cd;
-			if (img_desc_parse(chosen, &cd) < 0) {
-				json_decref(chosen);
+			if (!(im = image_of_chosen(L, chosen, 1))) {
 				free(name);
-				fail("%s", img_errmsg());
 				goto out;
 			}
-			if (!(im = image_by_top(L, &cd.digest))) {
-				im = new_image(L);
-				im->top = cd.digest;
-				im->desc = store_desc(&cd);
-				if (verify_desc(L, im, &cd, 1, 1) < 0) {
-					json_decref(chosen);
-					free(name);
-					goto out;
-				}
-			}
-			json_decref(chosen);
 		} else {
 			im = image_by_top(L, &d.digest);
 			if (!im) {
