@@ -644,7 +644,12 @@ void img_view_release(struct img_view *v)
 		return;
 	free(v->name);
 	img_config_release(&v->config);
+	for (size_t i = 0; v->layers && i < v->nlayers; i++)
+		free(v->layers[i].media_type);
 	free(v->layers);
+	for (size_t i = 0; v->names && v->names[i]; i++)
+		free(v->names[i]);
+	free(v->names);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -674,6 +679,16 @@ int img_view_from_store(struct img_store *s, const char *what,
 		name = img_index_entry_name(entry, namebuf, sizeof(namebuf));
 		if (img_store_image(s, &top, platform, &manifest, &mdesc, &v->config) < 0)
 			goto out;
+		v->has_top = 1;
+		v->top = top.digest;
+		for (size_t i = 0; i < json_array_size(arr); i++) {
+			json_t *e = json_array_get(arr, i), *d = json_object_get(e, "digest");
+			const char *nm;
+			if (json_is_string(d) && strcmp(json_string_value(d), top.digest.str) == 0 &&
+			    (nm = img_index_entry_name(e, namebuf, sizeof(namebuf))) != NULL)
+				v->names = names_add(v->names, nm);
+		}
+		name = img_index_entry_name(entry, namebuf, sizeof(namebuf));
 		if (img_ref_is_id(what) || !name)
 			v->name = xstrdup(what);
 		else
@@ -692,6 +707,7 @@ int img_view_from_store(struct img_store *s, const char *what,
 		v->layers[i].diff_id = v->config.diff_ids[i];
 		v->layers[i].blob = manifest.items[i].digest;
 		v->layers[i].blob_size = manifest.items[i].size;
+		v->layers[i].media_type = xstrdup(manifest.items[i].media_type);
 		v->layers[i].fd = -1;
 		v->layers[i].diff_size = -1;
 	}
@@ -863,6 +879,8 @@ static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_vie
 		return -1;
 	}
 	v->config_digest = ce->sha256;
+	v->cfg_buf = ce->buf;
+	v->cfg_len = ce->len;
 	if (json_array_size(layers) != v->config.ndiff) {
 		img_seterr("layers length mismatch: %zu in manifest.json, %zu diff_ids",
 		           json_array_size(layers), v->config.ndiff);
@@ -979,6 +997,8 @@ static int view_oci(struct img_arcimg *a, struct arc_item *it, const struct img_
 		goto out;
 	}
 	v->config_digest = doc.config.digest;
+	v->cfg_buf = buf;
+	v->cfg_len = len;
 	if (doc.n != v->config.ndiff) {
 		img_seterr("manifest has %zu layers, config %zu diff_ids", doc.n, v->config.ndiff);
 		goto out;
@@ -996,6 +1016,7 @@ static int view_oci(struct img_arcimg *a, struct arc_item *it, const struct img_
 		}
 		if (layer_from_ent(v, i, le, doc.items[i].digest.str) < 0)
 			goto out;
+		v->layers[i].media_type = xstrdup(doc.items[i].media_type);
 	}
 	ret = 0;
 out:
@@ -1081,6 +1102,16 @@ int img_view_from_archive(struct img_arcimg *a, const char *name,
 		img_view_release(v);
 		return -1;
 	}
+	v->arc = a;
+	for (size_t j = 0; it->names && it->names[j]; j++)
+		v->names = names_add(v->names, it->names[j]);
+	if (it->kind == ITEM_OCI) {
+		struct img_desc td;
+		if (img_desc_parse(it->json, &td) == 0) {
+			v->has_top = 1;
+			v->top = td.digest;
+		}
+	}
 	if (it->names && it->names[0])
 		v->name = xstrdup(it->names[0]);
 	else if (name)
@@ -1100,6 +1131,38 @@ int img_arcimg_operand(const char *arg, char **file, char **sel)
 	}
 	*file = xstrndup(arg, (size_t)(h - arg));
 	*sel = xstrdup(h + 1);
+	return 0;
+}
+
+static int view_bytes(struct img_view *v, const struct img_digest *d, char **buf, size_t *len)
+{
+	const char *b;
+
+	if (v->store)
+		return img_blob_read(v->store, d, IMG_JSON_MAX_BLOB, buf, len);
+	if (!v->arc || blob_mem(v->arc, d, -1, &b, len) < 0)
+		return -1;
+	*buf = xmalloc(*len + 1);
+	memcpy(*buf, b, *len);
+	return 0;
+}
+
+int img_view_manifest_bytes(struct img_view *v, char **buf, size_t *len)
+{
+	if (!v->has_manifest) {
+		img_seterr("the archive holds no manifest for this image (a docker-save item)");
+		return -1;
+	}
+	return view_bytes(v, &v->manifest_digest, buf, len);
+}
+
+int img_view_config_bytes(struct img_view *v, char **buf, size_t *len)
+{
+	if (v->store)
+		return view_bytes(v, &v->config_digest, buf, len);
+	*len = v->cfg_len;
+	*buf = xmalloc(*len + 1);
+	memcpy(*buf, v->cfg_buf, *len);
 	return 0;
 }
 

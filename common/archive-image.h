@@ -29,6 +29,7 @@ struct img_view_layer {
 	struct img_digest blob;     /* digest of the blob as stored (compressed or not) */
 	int64_t blob_size;
 	int64_t diff_size;          /* uncompressed size when known (archives), else -1 */
+	char *media_type;           /* from the manifest, or NULL (a docker-save item) */
 	/* private */
 	int fd;                     /* archive: spooled file, borrowed from the archive */
 };
@@ -41,8 +42,14 @@ struct img_view {
 	struct img_digest manifest_digest;
 	size_t nlayers;             /* == config.ndiff */
 	struct img_view_layer *layers;
+	char **names;               /* every name of the image (canonical), NULL-terminated */
+	int has_top;                /* the index entry (an index or the manifest) named: */
+	struct img_digest top;      /* what docker's RepoDigests give */
 	/* private */
 	struct img_store *store;    /* borrowed */
+	struct img_arcimg *arc;     /* borrowed */
+	const char *cfg_buf;        /* archive: the config's bytes, borrowed from arc */
+	size_t cfg_len;
 };
 
 /* The image the user named in the store (name, name@digest, ID or digest prefix),
@@ -59,6 +66,11 @@ int img_arcimg_operand(const char *arg, char **file, char **sel);
 int img_view_from_archive(struct img_arcimg *a, const char *name,
                           const struct img_platform *platform, struct img_view *v);
 void img_view_release(struct img_view *v);
+
+/* The bytes of the image's manifest (has_manifest) or config, verified, unchanged.
+ * *buf the caller frees. 0 or -1. */
+int img_view_manifest_bytes(struct img_view *v, char **buf, size_t *len);
+int img_view_config_bytes(struct img_view *v, char **buf, size_t *len);
 
 /* Open layer i's blob for reading from its start: fd the caller closes, or -1. */
 int img_view_open_layer(struct img_view *v, size_t i);

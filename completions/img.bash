@@ -47,6 +47,19 @@ _img_import() {
 }
 complete -F _img_import img-import
 
+_img_inspect() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--max-ratio=*) COMPREPLY=($(compgen -P '--max-ratio=' -f -- "${cur#--max-ratio=}")); return 0 ;;
+	--platform=*) COMPREPLY=($(compgen -P '--platform=' -W 'linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x' -- "${cur#--platform=}")); return 0 ;;
+	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--config --help --max-ratio= --platform= --raw --store= --version' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_inspect img-inspect
+
 _img_layers() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	case $cur in
