@@ -16,6 +16,7 @@
 #include "io.h"
 #include "layer.h"
 #include "arcin.h"
+#include "dset.h"
 #include "archive-image.h"
 
 #define MEM_TOTAL_CAP ((size_t)256 << 20)   /* JSON kept in memory, all entries together */
@@ -59,7 +60,15 @@ struct img_arcimg {
 	json_t *index_json;
 	struct arc_item *items;
 	size_t nitems;
+	/* IMG_ARCIMG_HEAD: the documents index.json reaches, read so far or still needed */
+	int head;
+	struct img_dset docs;       /* flags: DOC_SEEN (ent in doc_ent), DOC_NEEDED, DOC_DONE */
+	size_t *doc_ent;
+	size_t needed;
+	int have_index, have_manifest_json;
 };
+
+enum { DOC_SEEN = 1, DOC_NEEDED = 2, DOC_DONE = 4 };
 
 /* ---- reading the archive ---- */
 
@@ -262,6 +271,12 @@ static int read_file(struct img_arcimg *a, struct img_arcin *in, struct arc_ent 
 			first = 0;
 			if ((uint64_t)size <= cap && looks_json(buf, n) && a->mem + (size_t)size <= MEM_TOTAL_CAP) {
 				e->buf = xmalloc((size_t)size + 1);
+			} else if (a->head) {
+				/* listing: a layer's bytes pass unread */
+				e->diff_err = xstrdup("not read (listing only)");
+				e->size = size;
+				img_hash_free(h);
+				return 0;
 			} else {
 				e->fd = spool_open();
 				if (e->fd < 0)
@@ -538,7 +553,97 @@ static int hard_links_check(struct img_arcimg *a)
 	return 0;
 }
 
+/* ---- reading only the head (listing) ---- */
+
+static void doc_need(struct img_arcimg *a, const struct img_desc *d);
+
+/* A document read: what it reaches is needed in turn. */
+static void doc_process(struct img_arcimg *a, struct img_dset_entry *de, size_t idx)
+{
+	struct arc_ent *e = &a->ents[a->doc_ent[idx]];
+	struct img_doc doc;
+
+	de->flags |= DOC_DONE;
+	if (img_doc_parse(e->buf, e->len, NULL, &doc) < 0)
+		return;   /* a config, or not a document: nothing more */
+	if (doc.kind == IMG_KIND_MANIFEST) {
+		doc_need(a, &doc.config);
+	} else {
+		for (size_t i = 0; i < doc.n; i++)
+			doc_need(a, &doc.items[i]);
+	}
+	img_doc_release(&doc);
+}
+
+static void doc_need(struct img_arcimg *a, const struct img_desc *d)
+{
+	enum img_kind k = img_mt_kind(d->media_type);
+	struct img_dset_entry *de;
+	size_t idx;
+	int isnew;
+
+	if (k == IMG_KIND_LAYER || d->size > (int64_t)IMG_JSON_MAX_BLOB)
+		return;
+	de = img_dset_add(&a->docs, &d->digest, &isnew);
+	idx = (size_t)(de - a->docs.e);
+	if (isnew)
+		a->doc_ent = xreallocarray(a->doc_ent, a->docs.cap, sizeof(*a->doc_ent));
+	if (de->flags & (DOC_DONE | DOC_NEEDED))
+		return;
+	if (de->flags & DOC_SEEN) {
+		doc_process(a, de, idx);
+	} else {
+		de->flags |= DOC_NEEDED;
+		a->needed++;
+	}
+}
+
+/* Entry e (the last added) was read: is the head complete? */
+static int head_done(struct img_arcimg *a, struct arc_ent *e)
+{
+	const char *hex = strncmp(e->path, "blobs/sha256/", 13) == 0 ? e->path + 13 : NULL;
+
+	if (strcmp(e->path, "manifest.json") == 0)
+		a->have_manifest_json = 1;
+	if (hex && e->buf && strlen(hex) == 64 && img_is_hex(hex, 64)) {
+		struct img_digest d;
+		char *ds = xasprintf("sha256:%s", hex);
+		if (img_digest_parse(ds, &d) == 0) {
+			int isnew;
+			struct img_dset_entry *de = img_dset_add(&a->docs, &d, &isnew);
+			size_t idx = (size_t)(de - a->docs.e);
+			if (isnew)
+				a->doc_ent = xreallocarray(a->doc_ent, a->docs.cap, sizeof(*a->doc_ent));
+			a->doc_ent[idx] = (size_t)(e - a->ents);
+			de->flags |= DOC_SEEN;
+			if (de->flags & DOC_NEEDED) {
+				de->flags &= ~(unsigned)DOC_NEEDED;
+				a->needed--;
+				doc_process(a, de, idx);
+			}
+		}
+		free(ds);
+	}
+	if (strcmp(e->path, "index.json") == 0 && e->buf) {
+		json_t *j = img_json_parse(e->buf, e->len, IMG_JSON_MAX_ARCHIVE), *arr, *v;
+		size_t i;
+		struct img_desc d;
+		a->have_index = 1;
+		arr = j ? json_object_get(j, "manifests") : NULL;
+		json_array_foreach(arr, i, v)
+			if (img_desc_parse(v, &d) == 0)
+				doc_need(a, &d);
+		json_decref(j);
+	}
+	return a->have_index && a->have_manifest_json && a->needed == 0;
+}
+
 int img_arcimg_read(int fd, unsigned max_ratio, struct img_arcimg **out)
+{
+	return img_arcimg_read_flags(fd, max_ratio, 0, out);
+}
+
+int img_arcimg_read_flags(int fd, unsigned max_ratio, int flags, struct img_arcimg **out)
 {
 	struct img_arcimg *a = xcalloc(1, sizeof(*a));
 	struct img_arcin *in = NULL;
@@ -547,6 +652,7 @@ int img_arcimg_read(int fd, unsigned max_ratio, struct img_arcimg **out)
 
 	*out = NULL;
 	a->max_ratio = max_ratio;
+	a->head = flags & IMG_ARCIMG_HEAD;
 	if (img_arcin_open_fd(fd, 0, &in) < 0)
 		goto fail;
 	while ((rc = img_arcin_next(in, &e)) == 1) {
@@ -583,6 +689,8 @@ int img_arcimg_read(int fd, unsigned max_ratio, struct img_arcimg **out)
 			free(x);
 			goto fail;
 		}
+		if (a->head && head_done(a, ent))
+			break;   /* the rest is layers */
 	}
 	if (rc < 0)
 		goto fail;
@@ -622,8 +730,111 @@ void img_arcimg_free(struct img_arcimg *a)
 	free(a->sorted);
 	json_decref(a->manifest_json);
 	json_decref(a->index_json);
+	img_dset_clear(&a->docs);
+	free(a->doc_ent);
 	free(a->ents);
 	free(a);
+}
+
+/* Sizes and platforms of what d reaches (documents read from the archive). */
+static void sum_desc(struct img_arcimg *a, const struct img_desc *d, int depth,
+                     struct img_dset *seen, int64_t *size, json_t *plats, int top)
+{
+	char *path, pb[128];
+	struct arc_ent *e;
+	struct img_doc doc;
+	int isnew;
+
+	img_dset_add(seen, &d->digest, &isnew);
+	if (isnew)
+		*size += d->size;
+	if (!top && d->has_platform && !img_desc_not_image(d))
+		json_array_append_new(plats, json_string(img_platform_format(&d->platform, pb, sizeof pb)));
+	if (depth > IMG_MAX_INDEX_DEPTH || img_mt_kind(d->media_type) == IMG_KIND_LAYER)
+		return;
+	path = img_digest_blobpath(&d->digest);
+	e = ent_find(a, path);
+	free(path);
+	while (e && e->target)
+		e = ent_find(a, e->target);
+	if (!e || !e->buf || img_doc_parse(e->buf, e->len, d->media_type, &doc) < 0)
+		return;
+	if (doc.kind == IMG_KIND_MANIFEST) {
+		sum_desc(a, &doc.config, depth + 1, seen, size, plats, 0);
+		if (top || !d->has_platform) {
+			/* the platform of a manifest named directly: its config's */
+			struct img_config c;
+			const char *cb;
+			size_t cl;
+			if (blob_mem(a, &doc.config.digest, -1, &cb, &cl) == 0 &&
+			    img_config_parse(cb, cl, &c) == 0) {
+				json_array_append_new(plats, json_string(img_platform_format(&c.platform, pb, sizeof pb)));
+				img_config_release(&c);
+			}
+		}
+	}
+	for (size_t i = 0; i < doc.n; i++)
+		if (doc.kind == IMG_KIND_MANIFEST || !img_desc_not_image(&doc.items[i]))
+			sum_desc(a, &doc.items[i], depth + 1, seen, size, plats, 0);
+	img_doc_release(&doc);
+}
+
+json_t *img_arcimg_summary(struct img_arcimg *a)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < a->nitems; i++) {
+		struct arc_item *it = &a->items[i];
+		json_t *o = json_object(), *names = json_array(), *plats = json_array();
+		struct img_dset seen = { 0 };
+		int64_t size = 0;
+
+		for (size_t j = 0; it->names && it->names[j]; j++)
+			json_array_append_new(names, json_string(it->names[j]));
+		json_object_set_new(o, "names", names);
+		json_object_set_new(o, "tag", it->bare ? json_string(it->bare) : json_null());
+		if (it->kind == ITEM_OCI) {
+			struct img_desc d;
+			if (img_desc_parse(it->json, &d) == 0) {
+				json_object_set_new(o, "mediaType", json_string(d.media_type));
+				json_object_set_new(o, "digest", json_string(d.digest.str));
+				sum_desc(a, &d, 0, &seen, &size, plats, 1);
+			}
+			json_object_set_new(o, "config", it->nconfigs == 1 ?
+			                    json_string(it->configs[0].str) : json_null());
+		} else {
+			const char *cpath, *lp;
+			struct arc_ent *ce, *le;
+			json_t *layers, *l;
+			size_t k;
+			struct img_config c;
+			char pb[128];
+			json_object_set_new(o, "mediaType", json_null());
+			json_object_set_new(o, "digest", json_null());
+			if (img_json_str(it->json, "Config", &cpath) == 0 &&
+			    (ce = ent_resolve_key(a, cpath, "config")) != NULL) {
+				json_object_set_new(o, "config", json_string(ce->sha256.str));
+				size += ce->size;
+				if (ce->buf && img_config_parse(ce->buf, ce->len, &c) == 0) {
+					json_array_append_new(plats, json_string(
+						img_platform_format(&c.platform, pb, sizeof pb)));
+					img_config_release(&c);
+				}
+			}
+			if (img_json_arr(it->json, "Layers", &layers) == 0)
+				json_array_foreach(layers, k, l)
+					if ((lp = json_string_value(l)) &&
+					    (le = ent_resolve_key(a, lp, "layer")) != NULL)
+						size += le->size;
+		}
+		if (!json_object_get(o, "config"))
+			json_object_set_new(o, "config", json_null());
+		json_object_set_new(o, "platforms", plats);
+		json_object_set_new(o, "size", json_integer(size));
+		json_array_append_new(arr, o);
+		img_dset_clear(&seen);
+	}
+	return arr;
 }
 
 size_t img_arcimg_count(const struct img_arcimg *a)

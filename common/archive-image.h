@@ -19,6 +19,17 @@ struct img_arcimg;
 /* Read every entry of the archive on fd (not closed). 0, or -1 with img_errmsg(). */
 int img_arcimg_read(int fd, unsigned max_ratio, struct img_arcimg **out);
 void img_arcimg_free(struct img_arcimg *a);
+/* For listing only (IMG_ARCIMG_HEAD): JSON documents are read, other entries' bytes pass
+ * unread (no digest, no diff_id), and reading stops once index.json, manifest.json and
+ * every manifest, index and config they reach are in (an img-save archive: its head).
+ * Views of such an archive cannot read layers. */
+enum { IMG_ARCIMG_HEAD = 1 };
+int img_arcimg_read_flags(int fd, unsigned max_ratio, int flags, struct img_arcimg **out);
+/* The images as a JSON array, one object each: names (canonical), tag (a bare tag or
+ * null), mediaType and digest of what index.json names (null for a docker-save item),
+ * config, platforms ("os/arch[/variant]" of its images), size (the bytes of every blob
+ * it reaches, each once, as the descriptors and entries give them). New reference. */
+json_t *img_arcimg_summary(struct img_arcimg *a);
 /* The number of images the archive holds. */
 size_t img_arcimg_count(const struct img_arcimg *a);
 

@@ -94,8 +94,9 @@ complete -F _img_load img-load
 _img_ls() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	case $cur in
+	--archive=*) COMPREPLY=($(compgen -P '--archive=' -f -- "${cur#--archive=}")); return 0 ;;
 	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
-	-*) COMPREPLY=($(compgen -W '--all --digests --help --json --no-trunc --quiet --store= --version' -- "$cur"))
+	-*) COMPREPLY=($(compgen -W '--all --archive= --digests --help --json --no-trunc --quiet --store= --version' -- "$cur"))
 		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
 	esac
 	COMPREPLY=($(compgen -f -- "$cur"))

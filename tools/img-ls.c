@@ -8,10 +8,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "img.h"
 #include "cli.h"
 #include "dset.h"
+#include "archive-image.h"
 
 enum {
 	OPT_DIGESTS = 256,
@@ -23,6 +25,7 @@ enum {
 
 static const struct option longopts[] = {
 	{ "all",          no_argument,       NULL, 'a' },
+	{ "archive",      required_argument, NULL, 'A' },
 	{ "digests",      no_argument,       NULL, OPT_DIGESTS },
 	{ "help",         no_argument,       NULL, 'h' },
 	{ "json",         no_argument,       NULL, OPT_JSON },
@@ -36,12 +39,14 @@ static const struct option longopts[] = {
 
 struct ls_opts {
 	const char *store;
+	const char *archive;
 	const char *pattern;
 	int all, digests, json, no_trunc, quiet;
 };
 
 static const char *const synopsis[] = {
 	"[-a] [-q] [-S DIR] [--digests] [--json] [--no-trunc] [PATTERN]",
+	"[-q] [--json] --archive FILE|-",
 	NULL
 };
 
@@ -51,6 +56,8 @@ static const char help_text[] =
 	"a tag (nginx, nginx:v3, docker.io/library/nginx).\n"
 	"\n"
 	"  -a, --all        also list unnamed (dangling) images\n"
+	"  -A, --archive F  list the images of an archive without loading it: names,\n"
+	"                   digest, platforms, size (an img-save archive: its head only)\n"
 	"      --digests    add a DIGEST column (the manifest digest)\n"
 	"  -h, --help       show this help and exit\n"
 	"      --json       print a JSON array of images instead of a table\n"
@@ -204,6 +211,123 @@ id_text(const struct ls_opts *o, const struct image *im, char *buf, size_t len)
 		snprintf(buf, len, "%.12s", img_digest_hex(d));
 }
 
+/* Print rows x nc cells with docker's tabwriter look: columns padded to max(10,
+ * width + 3), the columns in hide (a bit each) left out; frees the cells. */
+static void
+print_grid(char ***cells, size_t rows, int nc, unsigned hide)
+{
+	size_t *w = xcalloc((size_t)nc, sizeof *w);
+
+	for (size_t r = 0; r < rows; r++)
+		for (int c = 0; c < nc; c++)
+			if (strlen(cells[r][c]) > w[c])
+				w[c] = strlen(cells[r][c]);
+	for (size_t r = 0; r < rows; r++) {
+		for (int c = 0; c < nc; c++) {
+			if (hide & (1u << c))
+				continue;
+			if (c == nc - 1) {
+				printf("%s\n", cells[r][c]);
+			} else {
+				size_t width = w[c] + 3 < 10 ? 10 : w[c] + 3;
+				printf("%-*s", (int)width, cells[r][c]);
+			}
+		}
+	}
+	for (size_t r = 0; r < rows; r++) {
+		for (int c = 0; c < nc; c++)
+			free(cells[r][c]);
+		free(cells[r]);
+	}
+	free(cells);
+	free(w);
+}
+
+/* --archive: the images of an archive, from its metadata (never its layers' bytes). */
+static int
+run_archive(const struct ls_opts *o)
+{
+	const char *hdr[] = { "REPOSITORY", "TAG", "DIGEST", "PLATFORMS", "SIZE" };
+	struct img_arcimg *arc = NULL;
+	json_t *sum, *it;
+	char ***cells;
+	size_t i, n;
+	int fd = img_io_open_in(o->archive), r;
+
+	if (fd < 0) {
+		warnx("%s", img_errmsg());
+		return 1;
+	}
+	r = img_arcimg_read_flags(fd, 100, IMG_ARCIMG_HEAD, &arc);
+	close(fd);
+	if (r < 0) {
+		char *x = img_escape_cut(strcmp(o->archive, "-") ? o->archive : "stdin");
+		warnx("%s: %s", x, img_errmsg());
+		free(x);
+		return 1;
+	}
+	sum = img_arcimg_summary(arc);
+	img_arcimg_free(arc);
+	if (o->json) {
+		char *text = json_dumps(sum, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (!text)
+			img_die_oom();
+		puts(text);
+		free(text);
+		json_decref(sum);
+		return 0;
+	}
+	if (o->quiet) {
+		json_array_foreach(sum, i, it) {
+			json_t *d = json_object_get(it, "digest");
+			puts(json_is_string(d) ? json_string_value(d)
+			                       : json_string_value(json_object_get(it, "config")));
+		}
+		json_decref(sum);
+		return 0;
+	}
+	/* a row per name (docker's way), one for an unnamed image */
+	n = 0;
+	json_array_foreach(sum, i, it)
+		n += json_array_size(json_object_get(it, "names")) ? json_array_size(json_object_get(it, "names")) : 1;
+	cells = xcalloc(n + 1, sizeof *cells);
+	cells[0] = xcalloc(5, sizeof **cells);
+	for (int c = 0; c < 5; c++)
+		cells[0][c] = xstrdup(hdr[c]);
+	n = 1;
+	json_array_foreach(sum, i, it) {
+		json_t *names = json_object_get(it, "names"), *p, *d = json_object_get(it, "digest");
+		json_t *tag = json_object_get(it, "tag");
+		size_t k, nn = json_array_size(names) ? json_array_size(names) : 1;
+		char plats[256] = "", buf[32];
+		json_array_foreach(json_object_get(it, "platforms"), k, p)
+			snprintf(plats + strlen(plats), sizeof plats - strlen(plats), "%s%s",
+			         k ? "," : "", json_string_value(p));
+		for (k = 0; k < nn; k++) {
+			char **row = cells[n++] = xcalloc(5, sizeof **cells);
+			struct img_ref ref;
+			const char *nm = json_string_value(json_array_get(names, k));
+			if (nm && img_ref_parse(nm, &ref) == 0) {
+				char *repo = img_ref_familiar_repo(&ref);
+				row[0] = img_escape(repo);
+				row[1] = img_escape(ref.tag ? ref.tag : "<none>");
+				free(repo);
+				img_ref_release(&ref);
+			} else {
+				row[0] = xstrdup("<none>");
+				row[1] = img_escape(json_is_string(tag) ? json_string_value(tag) : "<none>");
+			}
+			row[2] = xstrdup(json_is_string(d) ? json_string_value(d) : "-");
+			row[3] = img_escape(plats[0] ? plats : "-");
+			row[4] = xstrdup(img_human_size((uint64_t)json_integer_value(json_object_get(it, "size")),
+			                                buf, sizeof buf));
+		}
+	}
+	print_grid(cells, n, 5, 0);
+	json_decref(sum);
+	return 0;
+}
+
 /* Print a table with docker's tabwriter look: columns padded to max(10, width + 3). */
 static void
 print_table(const struct ls_opts *o, struct row *rows, size_t n)
@@ -211,7 +335,6 @@ print_table(const struct ls_opts *o, struct row *rows, size_t n)
 	const char *hdr[] = { "REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE" };
 	enum { NC = 6 };
 	char ***cells = xcalloc(n + 1, sizeof *cells);
-	size_t w[NC] = { 0 };
 
 	for (size_t r = 0; r <= n; r++) {
 		cells[r] = xcalloc(NC, sizeof **cells);
@@ -235,28 +358,9 @@ print_table(const struct ls_opts *o, struct row *rows, size_t n)
 			} else {
 				cells[r][c] = xstrdup(img_human_size((uint64_t)rw->img->size, buf, sizeof buf));
 			}
-			if (strlen(cells[r][c]) > w[c])
-				w[c] = strlen(cells[r][c]);
 		}
 	}
-	for (size_t r = 0; r <= n; r++) {
-		for (int c = 0; c < NC; c++) {
-			if (c == 2 && !o->digests)
-				continue;
-			if (c == NC - 1) {
-				printf("%s\n", cells[r][c]);
-			} else {
-				size_t width = w[c] + 3 < 10 ? 10 : w[c] + 3;
-				printf("%-*s", (int)width, cells[r][c]);
-			}
-		}
-	}
-	for (size_t r = 0; r <= n; r++) {
-		for (int c = 0; c < NC; c++)
-			free(cells[r][c]);
-		free(cells[r]);
-	}
-	free(cells);
+	print_grid(cells, n + 1, NC, o->digests ? 0 : 1u << 2);
 }
 
 static void
@@ -424,8 +528,11 @@ main(int argc, char *argv[])
 	int c, rc;
 
 	img_setprogname(argv[0]);
-	while ((c = getopt_long(argc, argv, "ahqS:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "A:ahqS:", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'A':
+			o.archive = optarg;
+			break;
 		case 'a':
 			o.all = 1;
 			break;
@@ -463,7 +570,9 @@ main(int argc, char *argv[])
 		img_cli_usage(synopsis);
 	}
 	o.pattern = argc ? argv[0] : NULL;
+	if (o.archive && (o.pattern || o.all || o.digests || o.no_trunc || o.store))
+		img_cli_usage(synopsis);
 
-	rc = run(&o);
+	rc = o.archive ? run_archive(&o) : run(&o);
 	return img_cli_finish(rc);
 }

@@ -183,3 +183,39 @@ setup_store() {
 	grep -qE '^tiny +1 ' <<<"$output"
 	grep -qE '^tiny +2 ' <<<"$output"
 }
+
+@test "--archive: the images of an archive without loading it, every dialect" {
+	run -0 --separate-stderr img-ls --archive "$PEERS/tiny12-multi-docker.tar"
+	[ "$(awk 'NR > 1 {print $1, $2, $3, $4}' <<<"$output")" = "tiny 1 - linux/amd64
+tiny 2 - linux/amd64" ] || fail "$output"
+	run -0 img-ls --archive - < "$PEERS/tiny2-oci.tar"
+	[ "$(awk 'NR > 1 {print $1, $2, $3, $4, $5}' <<<"$output")" = \
+	  "tiny 2 sha256:8ded9eff6d51b75a32fd1e7ead912fe4ec319961e9378581a02a87acf8aacfaa linux/amd64 1.09MB" ] ||
+		fail "$output"
+	run -0 img-ls --json --archive "$PEERS/tiny2-docker.tar"
+	[ "$(jq -r '.[0].names[0], .[0].config, .[0].size, .[0].platforms[0]' <<<"$output")" = \
+	  "docker.io/library/tiny:2
+sha256:7d3e3cec81f9670a53936c23992918288fe55e565df4bb9845ab263630aae804
+$(( $(tar -xOf "$PEERS/tiny2-docker.tar" manifest.json | jq -r '.[0].Layers[]' | while read -r l; do tar -tvf "$PEERS/tiny2-docker.tar" "$l" | awk '{print $3}'; done | paste -sd+) + 753 ))
+linux/amd64" ] || fail "$output"
+	run -0 img-ls -q --archive "$PEERS/tiny1-oci.tar"
+	[ "$output" = sha256:0a2a3122db41ea792d4559dc10729e941cf70e135918e319973882e369b7f293 ]
+	run -2 img-ls --archive "$PEERS/tiny1-oci.tar" tiny
+	run -1 --separate-stderr img-ls --archive "$BATS_TEST_TMPDIR/none.tar"
+	[ "$(wc -l <<<"$stderr")" = 1 ]
+}
+
+@test "--archive of an img-save archive reads its head only: a cut archive lists the same" {
+	import_tiny app:1
+	mkdir d
+	head -c 20000000 /dev/urandom > d/big
+	img-import -q --compress none -b app:1 d app:2 >/dev/null
+	img-save app:1 app:2 > app.tar
+	full=$(img-ls --archive app.tar)
+	head -c 4000000 app.tar > cut.tar      # the layers, cut in the middle
+	run -0 --separate-stderr img-ls --archive cut.tar
+	[ "$output" = "$full" ] || fail "$output"
+	[ "$(wc -l <<<"$output")" = 3 ] || fail "$output"
+	# the reader of the layers would see the cut
+	run -1 img-layers --archive "cut.tar#app:2"
+}
