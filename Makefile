@@ -86,6 +86,13 @@ check: deps
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address,undefined check
 
+# Crash trials: SIGKILL the store writers at random moments (tests/crash.sh; make check
+# runs 20 of them). CRASH_TRIALS=N, CRASH_SEED=N to replay.
+CRASH_TRIALS ?= 100
+check-crash: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) CRASH_TRIALS=$(CRASH_TRIALS) bash tests/crash.sh
+
 check-man: $(MAN_OUT:%=$(BUILD)/%)
 	@for f in $(MAN_OUT); do cmp -s $$f $(BUILD)/$$f || { echo "stale man page: $$f (run make man)"; exit 1; }; done
 	@! command -v mandoc >/dev/null || mandoc -Tlint -Werror $(MAN_OUT)
@@ -129,7 +136,7 @@ uninstall:
 clean:
 	rm -rf build build-asan $(BUILD)
 
-.PHONY: all deps check check-asan check-man man completions demo bench install uninstall clean
+.PHONY: all deps check check-asan check-crash check-man man completions demo bench install uninstall clean
 .SECONDARY: $(TOOL_SRC:%.c=$(BUILD)/%.o)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
