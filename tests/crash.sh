@@ -17,7 +17,9 @@
 # Environment: BUILD (build directory, default build), CRASH_TRIALS (default 100),
 # CRASH_SEED (the seed of the trial draws; default random, printed: set it to replay the
 # same commands and delays), CRASH_MB (size of the large inputs, default 32),
-# CRASH_KEEP=1 (keep the work directory), CRASH_SUMMARY=0 (leave out the last line).
+# CRASH_POINTS=1 (also kill each command just before each of its fsync, rename, link
+# and unlink calls in turn: needs $BUILD/inject.so), CRASH_KEEP=1 (keep the work
+# directory), CRASH_SUMMARY=0 (leave out the last line).
 # Output: TAP, a summary of where the kills landed, then "N passed, N failed".
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -81,7 +83,7 @@ clone() {
 
 # ---- the commands ----
 
-kinds=(load import save save-over tag rm gc)
+kinds=(load import save save-over tag rm gc gc-dangling)
 # cmd_of KIND STORE OUTDIR: sets cmd (an array).
 cmd_of() {
 	case $1 in
@@ -92,6 +94,7 @@ cmd_of() {
 	tag)       cmd=(img-tag -S "$2" crash/a:1 crash/tag:1) ;;
 	rm)        cmd=(img-rm -S "$2" crash/b:1) ;;
 	gc)        cmd=(img-gc -S "$2") ;;
+	gc-dangling) cmd=(img-gc -S "$2" --dangling) ;;
 	esac
 }
 # show KIND: the command as the trial lines print it.
@@ -104,6 +107,7 @@ show() {
 	tag)       echo "img-tag crash/a:1 crash/tag:1" ;;
 	rm)        echo "img-rm crash/b:1" ;;
 	gc)        echo "img-gc" ;;
+	gc-dangling) echo "img-gc --dangling" ;;
 	esac
 }
 # prepare KIND DIR: a trial or reference directory DIR/store, DIR/out.
@@ -219,6 +223,8 @@ python3 "$top/tests/fixtures/crash-data.py" "$D" "$mb" "$names" || die "crash-da
 	img-import -q -S "$S0" "$D/b.tar" crash/b:1 &&
 	img-import -q -S "$S0" "$D/g.tar" crash/g:1 &&
 	img-rm -S "$S0" --no-prune crash/g:1 &&        # garbage for img-gc
+	img-import -q -S "$S0" "$D/d.tar" crash/d:1 &&
+	img-tag -S "$S0" crash/a:1 crash/d:1 &&         # a dangling image for img-gc --dangling
 	img-load -q -S "$S0" "$D/many.tar" &&           # a large index.json
 	img-import -q -S "$work/src" "$D/l1.tar" crash/load:1 &&
 	img-import -q -S "$work/src" "$D/l2.tar" crash/load:2 &&
@@ -259,22 +265,22 @@ echo "${line%,}"
 
 # ---- the trials ----
 
-RANDOM=$seed
-pass=0 fail=0 during=0 after=0
-for ((i = 1; i <= trials; i++)); do
-	k=${kinds[$(((i - 1) % ${#kinds[@]}))]}
-	r=$(((RANDOM << 15) | RANDOM))
-	delay=$((dur_of[$k] * r / (1 << 30)))
-	T=$work/t$i
-	desc="$(show "$k"): SIGKILL after $(fmt_s "$delay")s of $(fmt_s "${dur_of[$k]}")s"
+pass=0 fail=0 during=0 after=0 n=0
+
+# trial KIND DESC: prepare a trial directory $T, run the command with kill() (which sets
+# rc), check, print one TAP line.
+trial() {
+	local k=$1 desc=$2
+	n=$((n + 1))
+	T=$work/t$n
 	if ! prepare "$k" "$T"; then
-		echo "not ok $i - $desc: cannot prepare the trial"
+		echo "not ok $n - $desc: cannot prepare the trial"
 		fail=$((fail + 1))
-		continue
+		return
 	fi
 	cmd_of "$k" "$T/store" "$T/out"
-	spawn_timed "$delay"
 	why=
+	kill_it
 	if [ "$rc" = 137 ]; then
 		during=$((during + 1))
 		desc="$desc, while it ran"
@@ -291,25 +297,81 @@ for ((i = 1; i <= trials; i++)); do
 		check_gc "$T/store" &&
 		check_verify "$T/store" &&
 		check_rerun "$T/store" "$T/out" "$k"; then
-		echo "ok $i - $desc"
+		echo "ok $n - $desc"
 		pass=$((pass + 1))
 		rm -rf "$T"
 	else
-		echo "not ok $i - $desc"
+		echo "not ok $n - $desc"
 		echo "# $why"
 		echo "# trial directory: $T$([ "${CRASH_KEEP:-0}" = 1 ] || echo ' (CRASH_KEEP=1 keeps it)')"
 		fail=$((fail + 1))
 		[ "${CRASH_KEEP:-0}" = 1 ] || rm -rf "$T"
 	fi
+}
+
+# At a random moment: a delay drawn uniformly from [0, duration].
+RANDOM=$seed
+kill_it() { spawn_timed "$delay"; }
+for ((i = 1; i <= trials; i++)); do
+	k=${kinds[$(((i - 1) % ${#kinds[@]}))]}
+	r=$(((RANDOM << 15) | RANDOM))
+	delay=$((dur_of[$k] * r / (1 << 30)))
+	trial "$k" "$(show "$k"): SIGKILL after $(fmt_s "$delay")s of $(fmt_s "${dur_of[$k]}")s"
 done
+[ "$trials" = 0 ] || echo "# kills: $((during + after)), $during landed while the command ran, $after after it had exited; seed $seed"
+
+# CRASH_POINTS=1: at every point where the store or the output changes: SIGKILL just
+# before the Nth fsync, rename, link or unlink of each command, for every N it reaches
+# (tests/lib/inject.c pauses the call; the trial waits for the pause, then kills).
+kill_at_point() {
+	local pid state
+	rm -f "$T/inject.log"
+	IMG_INJECT="$spec" IMG_INJECT_LOG="$T/inject.log" LD_PRELOAD="$bin/inject.so" \
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+		"${cmd[@]}" > "$T/stdout" 2> "$T/stderr" &
+	pid=$!
+	while :; do
+		if grep -qs PAUSE "$T/inject.log"; then
+			kill -KILL "$pid"
+			break
+		fi
+		state=Z
+		{ read -r _ _ state _ < "/proc/$pid/stat"; } 2> /dev/null
+		[ "$state" != Z ] || break
+		sleep_us 2000
+	done
+	wait "$pid" 2> /dev/null
+	rc=$?
+}
+if [ "${CRASH_POINTS:-0}" = 1 ]; then
+	[ -f "$bin/inject.so" ] || die "CRASH_POINTS=1 needs $bin/inject.so"
+	kill_it() { kill_at_point; }
+	during=0 after=0
+	for k in "${kinds[@]}"; do
+		for call in fsync rename linkat unlink; do
+			if [ "$k" = save-over ] && [ "$call" = rename ]; then
+				# img-save -o over an existing FILE links its unnamed file to a temp
+				# name beside FILE and renames that over FILE (no call replaces a
+				# name by an unnamed file): a kill between the two leaves the name.
+				echo "# not tried: $(show "$k"): SIGKILL before rename #1 (leaves out.tar.XXXXXX: the one window no call closes)"
+				continue
+			fi
+			for ((nth = 1; ; nth++)); do
+				spec=$call:PAUSE:$nth:once:sleep=60
+				trial "$k" "$(show "$k"): SIGKILL before $call #$nth"
+				[ "$rc" = 137 ] || break
+			done
+		done
+	done
+	echo "# kills at points: $((during + after)), $during before the call, $after not reached (the command ends)"
+fi
 
 # the base store the trials shared (by hard links) is intact
 T=$work
 if ! check_verify "$S0" || ! names_of "$S0" | cmp -s - "$work/names.before"; then
-	echo "not ok $((trials + 1)) - the base store changed under the trials: $why"
+	echo "not ok $((n + 1)) - the base store changed under the trials: $why"
 	fail=$((fail + 1))
 fi
 
-echo "# kills: $((during + after)), $during landed while the command ran, $after after it had exited; seed $seed"
 [ "${CRASH_SUMMARY:-1}" = 0 ] || echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
