@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Crash trials (make check-crash): SIGKILL img-load, img-import, img-save -o, img-tag,
-# img-rm and img-gc at a random moment of their run, then check what a crash may leave:
+# img-rm, img-gc and img-gc --dangling at a random moment of their run, then check what
+# a crash may leave:
 #   - img-gc --check passes (every blob an image needs is there and hashes to its name);
 #   - every name in index.json is either as it was before the command or as an
 #     uninterrupted run leaves it, and nothing else is there;
@@ -57,11 +58,11 @@ die() {
 mkfifo "$work/never" || exit 1
 exec {sleep_fd}<>"$work/never"
 sleep_us() {
-	local us=$1
+	local us=$1 t
 	[ "$us" -gt 0 ] || return 0
-	read -r -t "$(printf '%d.%06d' $((us / 1000000)) $((us % 1000000)))" -u "$sleep_fd" _ || true
+	printf -v t '%d.%06d' $((us / 1000000)) $((us % 1000000))
+	read -r -t "$t" -u "$sleep_fd" _ || true
 }
-now_us() { echo "${EPOCHREALTIME/./}"; }
 fmt_s() { printf '%d.%03d' $(($1 / 1000000)) $(($1 % 1000000 / 1000)); }
 
 # ---- state of a store, as files that compare with cmp/comm ----
@@ -119,8 +120,7 @@ prepare() {
 # spawn_timed: run "${cmd[@]}" in the background (stdout, stderr to $T/stdout, $T/stderr),
 # kill it with SIGKILL after $1 microseconds unless $1 is empty; sets rc and dur (us).
 spawn_timed() {
-	local t0 pid
-	t0=$(now_us)
+	local t0=${EPOCHREALTIME/./} pid
 	"${cmd[@]}" > "$T/stdout" 2> "$T/stderr" &
 	pid=$!
 	if [ -n "$1" ]; then
@@ -129,7 +129,7 @@ spawn_timed() {
 	fi
 	wait "$pid" 2>/dev/null
 	rc=$?
-	dur=$(($(now_us) - t0))
+	dur=$((${EPOCHREALTIME/./} - t0))
 }
 
 # ---- checks: each returns 1 with a reason in $why ----
