@@ -86,6 +86,15 @@ check: deps
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address,undefined check
 
+# Crash trials: SIGKILL the store writers at random moments (tests/crash.sh; make check
+# runs 20 of them), then before each fsync, rename, link and unlink of each.
+# CRASH_TRIALS=N, CRASH_SEED=N to replay, CRASH_POINTS=0 for the random trials only.
+CRASH_TRIALS ?= 100
+CRASH_POINTS ?= 1
+check-crash: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/inject.so
+	@BUILD=$(BUILD) CRASH_TRIALS=$(CRASH_TRIALS) CRASH_POINTS=$(CRASH_POINTS) bash tests/crash.sh
+
 check-man: $(MAN_OUT:%=$(BUILD)/%)
 	@for f in $(MAN_OUT); do cmp -s $$f $(BUILD)/$$f || { echo "stale man page: $$f (run make man)"; exit 1; }; done
 	@! command -v mandoc >/dev/null || mandoc -Tlint -Werror $(MAN_OUT)
@@ -129,7 +138,7 @@ uninstall:
 clean:
 	rm -rf build build-asan $(BUILD)
 
-.PHONY: all deps check check-asan check-man man completions demo bench install uninstall clean
+.PHONY: all deps check check-asan check-crash check-man man completions demo bench install uninstall clean
 .SECONDARY: $(TOOL_SRC:%.c=$(BUILD)/%.o)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -6,7 +6,9 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -260,6 +262,21 @@ int img_out_open(struct img_out *o, const char *path)
 		free(q);
 		return 0;
 	}
+#ifdef O_TMPFILE
+	/* Unnamed until commit; linked into place through /proc/self/fd. */
+	if (access("/proc/self/fd", X_OK) == 0) {
+		char *dir = dir_of(path);
+		do
+			o->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		while (o->fd < 0 && errno == EINTR);
+		free(dir);
+		if (o->fd >= 0) {
+			o->anon = 1;
+			goto opened;
+		}
+		/* not supported here (EOPNOTSUPP, EISDIR...): a named temp file says why not */
+	}
+#endif
 	o->tmp = xasprintf("%s.XXXXXX", path);
 	o->fd = mkostemp(o->tmp, O_CLOEXEC);
 	if (o->fd < 0) {
@@ -269,6 +286,7 @@ int img_out_open(struct img_out *o, const char *path)
 		goto fail;
 	}
 	img_tmp_register(o->tmp);
+opened:
 	if (fchmod(o->fd, file_mode()) < 0) {
 		img_seterr_errno("cannot set the mode of '%s'", q);
 		img_out_abort(o);
@@ -285,6 +303,78 @@ fail:
 int img_out_is_tty(const struct img_out *o)
 {
 	return o->is_stdout && isatty(o->fd);
+}
+
+/* A name beside path that does not exist yet: "<path>.XXXXXX". Caller frees. */
+static char *sibling_name(const char *path)
+{
+	static const char chars[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	static unsigned long counter;
+	unsigned char r[6];
+	char suffix[7];
+
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		unsigned long x = (unsigned long)getpid() * 2654435761u ^ (unsigned long)time(NULL) ^
+			++counter * 40503u;
+		for (size_t i = 0; i < sizeof(r); i++) {
+			r[i] = (unsigned char)(x >> 24);
+			x = x * 6364136223846793005ul + 1442695040888963407ul;
+		}
+	}
+	for (size_t i = 0; i < sizeof(r); i++)
+		suffix[i] = chars[r[i] % (sizeof(chars) - 1)];
+	suffix[sizeof(r)] = '\0';
+	return xasprintf("%s.%s", path, suffix);
+}
+
+/* Give the unnamed file fd the name o->path. 0 or -1 (img_errmsg set; nothing left). */
+static int link_anon(struct img_out *o, int fd, const char *q)
+{
+	char proc[64], *tmp = NULL;
+	int tries, e;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, o->path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != EEXIST) {
+		img_seterr_errno("cannot create '%s'", q);
+		return -1;
+	}
+	/* FILE exists: link a temp name beside it, then rename that over FILE. The name is
+	 * registered first, so that a signal between the two calls removes it. */
+	for (tries = 0; tries < 100; tries++) {
+		tmp = sibling_name(o->path);
+		img_tmp_register(tmp);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0)
+			break;
+		e = errno;
+		img_tmp_unregister(tmp);
+		free(tmp);
+		tmp = NULL;
+		if (e != EEXIST) {
+			errno = e;
+			break;
+		}
+	}
+	if (!tmp) {
+		if (tries == 100)
+			errno = EEXIST;
+		img_seterr_errno("cannot create a temporary file beside '%s'", q);
+		return -1;
+	}
+	if (rename(tmp, o->path) < 0) {
+		e = errno;
+		unlink(tmp);
+		img_tmp_unregister(tmp);
+		free(tmp);
+		errno = e;
+		img_seterr_errno("cannot rename into '%s'", q);
+		return -1;
+	}
+	img_tmp_unregister(tmp);
+	free(tmp);
+	return 0;
 }
 
 int img_out_commit(struct img_out *o)
@@ -308,7 +398,7 @@ int img_out_commit(struct img_out *o)
 	q = img_escape_cut(o->path);
 	fd = o->fd;
 	o->fd = -1;
-	if (!o->tmp) {
+	if (!o->tmp && !o->anon) {
 		/* written in place (a device or fifo): just close */
 		if (close(fd) < 0 && errno != EINTR) {
 			img_seterr_errno("cannot write '%s'", q);
@@ -321,6 +411,15 @@ int img_out_commit(struct img_out *o)
 		close(fd);
 		goto fail;
 	}
+	if (o->anon) {
+		/* The bytes are on disk (fsync): the file is named while still open. */
+		int r = link_anon(o, fd, q);
+		close(fd);
+		if (r < 0)
+			goto fail;
+		o->anon = 0;
+		goto linked;
+	}
 	if (close(fd) < 0 && errno != EINTR) {
 		img_seterr_errno("cannot write '%s'", q);
 		goto fail;
@@ -332,6 +431,7 @@ int img_out_commit(struct img_out *o)
 	img_tmp_unregister(o->tmp);
 	free(o->tmp);
 	o->tmp = NULL;
+linked:
 	/* The file is in place: the run has succeeded. Syncing the directory only makes the
 	 * rename durable across a power loss; its failure cannot be undone into "no file",
 	 * so it is not turned into a failed run that leaves the file behind. */
@@ -356,9 +456,10 @@ void img_out_abort(struct img_out *o)
 		return;
 	}
 	if (o->fd >= 0) {
-		close(o->fd);
+		close(o->fd);      /* an unnamed file goes with its last descriptor */
 		o->fd = -1;
 	}
+	o->anon = 0;
 	if (o->tmp) {
 		int e = errno;
 		unlink(o->tmp);

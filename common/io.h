@@ -15,20 +15,27 @@ int img_write_all(int fd, const void *buf, size_t n);
 /* read(2) until n bytes or EOF; returns bytes read or -1. */
 ssize_t img_read_full(int fd, void *buf, size_t n);
 
-/* An output: stdout ("-" or NULL) or an atomic file (temp beside it, renamed on commit). */
+/* An output: stdout ("-" or NULL) or an atomic file (an unnamed temp file in its
+ * directory, linked into place on commit). */
 struct img_out {
 	int fd;
 	int is_stdout;
+	int anon;        /* the file is unnamed (O_TMPFILE) until commit */
 	char *path;      /* final path, NULL for stdout */
-	char *tmp;       /* temp path while open */
+	char *tmp;       /* named temp path while open (when O_TMPFILE is not available) */
 };
-/* Open. For a file, creates "<path>.XXXXXX" in the same directory and registers it
- * for removal on SIGINT/SIGTERM/SIGHUP and on exit. 0 or -1. */
+/* Open. For a file, creates an unnamed file (O_TMPFILE) in the same directory, so that
+ * nothing is left behind however the process ends, even by SIGKILL; where the file
+ * system cannot, creates "<path>.XXXXXX" there and registers it for removal on
+ * SIGINT/SIGTERM/SIGHUP and on exit. 0 or -1. */
 int img_out_open(struct img_out *o, const char *path);
 /* 1 if the output is stdout and a terminal (tools writing tar refuse this). */
 int img_out_is_tty(const struct img_out *o);
-/* fsync (files), rename into place, fsync the directory. For stdout only checks
- * that stdout can still be flushed. 0 or -1; on -1 the temp file is removed. */
+/* fsync (files), link (or rename) into place, fsync the directory. An unnamed file
+ * that replaces an existing FILE is linked to "<path>.XXXXXX" and renamed over FILE (no
+ * call replaces a name by an unnamed file): only a SIGKILL between those two calls can
+ * leave that name behind. For stdout only checks that stdout can still be flushed.
+ * 0 or -1; on -1 the temp file is removed. */
 int img_out_commit(struct img_out *o);
 void img_out_abort(struct img_out *o);
 

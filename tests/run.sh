@@ -1,7 +1,8 @@
 #!/bin/sh
-# Run the unit tests and every bats file; print TAP, then "N passed, N failed".
-# BUILD names the build directory (default build). Optional: TESTS="img-save img-load"
-# limits the bats files.
+# Run the unit tests, every bats file and 20 crash trials (tests/crash.sh); print TAP,
+# then "N passed, N failed". BUILD names the build directory (default build). Optional:
+# TESTS="img-save img-load" limits the bats files (and leaves out the crash trials);
+# CRASH_TRIALS=N (0: none).
 set -u
 BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +25,10 @@ trap 'rm -f "$out"' EXIT
 		echo "# $(basename "$f")"
 		bats --tap "$f" 2>&1
 	done
+	if [ -z "${TESTS:-}" ] && [ "${CRASH_TRIALS:-20}" != 0 ]; then
+		echo "# crash.sh"
+		BUILD=$BUILD CRASH_TRIALS=${CRASH_TRIALS:-20} CRASH_SUMMARY=0 bash "$top/tests/crash.sh" 2>&1
+	fi
 } | tee "$out"
 pass=$(grep -c '^ok ' "$out")
 fail=$(grep -c '^not ok ' "$out")

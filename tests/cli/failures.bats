@@ -186,14 +186,14 @@ save_fails() {
 	save_fails fsync:EIO "$EIO"
 }
 
-@test "img-save -o: rename fails" {
-	save_fails rename:EXDEV "$EXDEV"
+@test "img-save -o: linking the file into place fails" {
+	save_fails linkat:EXDEV "$EXDEV"
 }
 
 @test "img-save -o: a failed run keeps the FILE that was there" {
 	import_tiny tiny:1
 	echo old > out.tar
-	for spec in write:ENOSPC:bytes=300000 fsync:EIO rename:EXDEV; do
+	for spec in write:ENOSPC:bytes=300000 fsync:EIO linkat:EXDEV rename:EXDEV; do
 		inj "$spec" img-save -q -o out.tar tiny:1
 		[ "$status" -eq 1 ] || fail "$spec: exit $status"
 		[ "$(cat out.tar)" = old ] || fail "$spec: out.tar was replaced"
@@ -217,13 +217,36 @@ save_fails() {
 	for sig in INT TERM; do
 		spawn write:PAUSE:2:sleep=30 img-save -q -o out.tar tiny:1
 		wait_until 10 'grep -q PAUSE inject.log 2>/dev/null'
-		ls -A | grep -q '^out\.tar\.' || fail "no temp file while writing: $(ls -A)"
+		[ ! -e out.tar ] || fail "out.tar visible while writing"
 		kill -"$sig" "$SPAWNED"
 		local st=0
 		wait "$SPAWNED" || st=$?
 		[ "$st" -ne 0 ] || fail "SIG$sig: exit 0"
 		[ ! -e out.tar ] || fail "SIG$sig: out.tar left"
 		[ -z "$(ls -A | grep '^out')" ] || fail "SIG$sig: files left: $(ls -A)"
+	done
+	assert_store_intact
+}
+
+@test "img-save -o: SIGKILL in the middle leaves no file and no temp file, or the old file alone" {
+	import_tiny tiny:1
+	snap
+	local old
+	for old in "" old; do
+		rm -f out.tar
+		[ -z "$old" ] || echo "$old" > out.tar
+		spawn write:PAUSE:2:sleep=30 img-save -q -o out.tar tiny:1
+		wait_until 10 'grep -q PAUSE inject.log 2>/dev/null'
+		kill -KILL "$SPAWNED"
+		local st=0
+		wait "$SPAWNED" || st=$?
+		[ "$st" -eq 137 ] || fail "exit $st, expected 137 (SIGKILL)"
+		if [ -z "$old" ]; then
+			[ -z "$(ls -A | grep '^out')" ] || fail "files left: $(ls -A)"
+		else
+			[ "$(cat out.tar)" = old ] || fail "out.tar was replaced"
+			[ "$(ls -A | grep '^out')" = out.tar ] || fail "files left: $(ls -A)"
+		fi
 	done
 	assert_store_intact
 }

@@ -55,13 +55,18 @@ TEST(io_out_commit)
 
 	umask(mask);
 	IMG_ASSERT_EQ_INT(img_out_open(&o, dest), 0);
-	IMG_ASSERT(!o.is_stdout && o.fd >= 0 && o.tmp != NULL);
+	IMG_ASSERT(!o.is_stdout && o.fd >= 0 && (o.anon || o.tmp != NULL));
 	IMG_ASSERT_EQ_INT(img_out_is_tty(&o), 0);
 	IMG_ASSERT_EQ_INT(img_write_all(o.fd, "hello\n", 6), 0);
-	/* before commit: no destination, one temp file beside it */
+	/* before commit: no destination, and nothing beside it (an unnamed file) or one
+	 * temp file (where O_TMPFILE is not supported) */
 	IMG_ASSERT(access(dest, F_OK) != 0 && errno == ENOENT);
-	IMG_ASSERT_EQ_INT(count_entries(img_test_tmpdir, name, sizeof name), 1);
-	IMG_ASSERT(strncmp(name, "out.tar.", 8) == 0 && strlen(name) == 14);
+	if (o.anon) {
+		IMG_ASSERT_EQ_INT(count_entries(img_test_tmpdir, NULL, 0), 0);
+	} else {
+		IMG_ASSERT_EQ_INT(count_entries(img_test_tmpdir, name, sizeof name), 1);
+		IMG_ASSERT(strncmp(name, "out.tar.", 8) == 0 && strlen(name) == 14);
+	}
 	IMG_ASSERT_EQ_INT(img_out_commit(&o), 0);
 	IMG_ASSERT(file_equals(dest, "hello\n"));
 	IMG_ASSERT_EQ_INT(count_entries(img_test_tmpdir, NULL, 0), 1);
@@ -77,6 +82,51 @@ TEST(io_out_commit)
 	IMG_ASSERT_EQ_INT(img_out_commit(&o), 0);
 	IMG_ASSERT(file_equals(dest, "new"));
 	IMG_ASSERT_EQ_INT(count_entries(img_test_tmpdir, NULL, 0), 1);
+	free(dest);
+}
+
+/* A child that opens dest, writes, and is killed by SIGKILL before commit. */
+static int killed_writer(const char *dest)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		struct img_out o;
+		if (img_out_open(&o, dest) < 0 || img_write_all(o.fd, "partial", 7) < 0)
+			_exit(1);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? 0 : -1;
+}
+
+TEST(io_out_sigkill_leaves_nothing)
+{
+	char *dest = xasprintf("%s/out.tar", img_test_tmpdir);
+	int fd = open(img_test_tmpdir, O_TMPFILE | O_WRONLY, 0600);
+
+	if (fd < 0) {
+		printf("# O_TMPFILE not supported in %s: not tested\n", img_test_tmpdir);
+		free(dest);
+		return;
+	}
+	close(fd);
+	/* SIGKILL cannot be caught: only an unnamed file leaves no temp file behind */
+	IMG_ASSERT_EQ_INT(killed_writer(dest), 0);
+	IMG_ASSERT_EQ_INT(count_entries(img_test_tmpdir, NULL, 0), 0);
+	/* over an existing file: the old file stays, alone */
+	fd = open(dest, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	IMG_ASSERT(fd >= 0);
+	IMG_ASSERT_EQ_INT(img_write_all(fd, "old", 3), 0);
+	close(fd);
+	IMG_ASSERT_EQ_INT(killed_writer(dest), 0);
+	IMG_ASSERT_EQ_INT(count_entries(img_test_tmpdir, NULL, 0), 1);
+	IMG_ASSERT(file_equals(dest, "old"));
 	free(dest);
 }
 
