@@ -873,3 +873,53 @@ void img_chain_id(const struct img_digest *diff_ids, size_t n, struct img_digest
 	}
 	*out = cur;
 }
+
+int img_desc_is_attestation(const struct img_desc *d)
+{
+	const char *t = img_desc_annotation(d, "vnd.docker.reference.type");
+
+	if (t && strcmp(t, "attestation-manifest") == 0)
+		return 1;
+	if (d->has_platform && strcmp(d->platform.os, "unknown") == 0 &&
+	    strcmp(d->platform.arch, "unknown") == 0)
+		return 1;
+	return 0;
+}
+
+ssize_t img_index_pick(const struct img_doc *doc, const struct img_platform *want)
+{
+	size_t i, best = 0;
+	int best_score = 0;
+	char pbuf[128];
+
+	for (i = 0; i < doc->n; i++) {
+		const struct img_desc *e = &doc->items[i];
+		enum img_kind ek = img_mt_kind(e->media_type);
+		int score;
+
+		if (ek != IMG_KIND_MANIFEST && ek != IMG_KIND_INDEX)
+			continue;
+		if (img_desc_is_attestation(e))
+			continue;
+		if (!e->has_platform)
+			score = 1;
+		else if (strcmp(e->platform.os, want->os) == 0 &&
+		         strcmp(e->platform.arch, want->arch) == 0 &&
+		         strcmp(e->platform.variant, want->variant) == 0)
+			score = 3;
+		else if (img_platform_match(want, &e->platform))
+			score = 2;
+		else
+			continue;
+		if (score > best_score) {
+			best_score = score;
+			best = i;
+		}
+	}
+	if (!best_score) {
+		img_seterr("no manifest for platform %s", img_platform_format(want, pbuf, sizeof(pbuf)));
+		errno = ENOENT;
+		return -1;
+	}
+	return (ssize_t)best;
+}

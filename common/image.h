@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <jansson.h>
 #include "digest.h"
 
@@ -81,6 +82,16 @@ struct img_doc {
  * never both manifests and config/layers. 0 or -1 with img_errmsg(). */
 int img_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img_doc *doc);
 void img_doc_release(struct img_doc *doc);
+
+/* 1 if an index entry is an attestation (vnd.docker.reference.type attestation-manifest,
+ * or platform unknown/unknown): never picked as an image. */
+int img_desc_is_attestation(const struct img_desc *d);
+/* The one platform selection: the entry of an index (IMG_KIND_INDEX doc) that is the
+ * image for want (formats.md §2.3): an exact os/arch/variant match first, then a
+ * compatible one (img_platform_match), then an entry without a platform; among equals
+ * the first. Only manifest and index entries, attestations skipped.
+ * Its position in doc->items, or -1 with img_errmsg() "no manifest for platform P" (ENOENT). */
+ssize_t img_index_pick(const struct img_doc *doc, const struct img_platform *want);
 
 /* A parsed image config. Owns root. */
 struct img_config {

@@ -49,13 +49,14 @@ struct img_store {
 struct img_blob_writer {
 	struct img_store *s;
 	int fd;
-	char name[64];             /* relative to the store: .img/tmp/blob-<hex> */
+	char name[160];            /* relative to the store: .img/tmp/blob-<hex> or part-<hex> */
 	char *path;                /* full path, for img_tmp_register */
 	struct img_hash *h;
 	unsigned char *buf;
 	size_t blen;
 	uint64_t written;
 	int failed;
+	int resumable;             /* a kept partial file (part-<hex>), flock'ed while owned */
 };
 
 /* ---- paths and creation ---- */
@@ -699,6 +700,97 @@ void img_blob_abort(struct img_blob_writer *w)
 		writer_free(w, 1);
 }
 
+int img_blob_begin_resume(struct img_store *s, const struct img_digest *d, int64_t size,
+                          struct img_blob_writer **out)
+{
+	struct img_blob_writer *w;
+	struct stat st, cur;
+	char name[160];
+	int fd;
+
+	*out = NULL;
+	if (d->alg != IMG_SHA256)
+		return img_blob_begin(s, out);
+	if (s->lockmode == 0 && img_store_lock(s, IMG_LOCK_SHARED, s->waiting, s->warg) < 0)
+		return -1;
+	if (ensure_private(s) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%s/part-%s", TMP_DIR, img_digest_hex(d));
+	fd = openat(s->dfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		img_seterr_errno("cannot create '%s/%s'", s->path, name);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    fstatat(s->dfd, name, &cur, AT_SYMLINK_NOFOLLOW) < 0 || cur.st_ino != st.st_ino ||
+	    cur.st_dev != st.st_dev) {
+		/* Another process fetches this blob now (or just committed it under this
+		 * name): write a private temp file. */
+		close(fd);
+		return img_blob_begin(s, out);
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->s = s;
+	w->fd = fd;
+	w->resumable = 1;
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	w->path = xasprintf("%s/%s", s->path, w->name);
+	w->h = img_hash_new(IMG_SHA256);
+	if (!w->h)
+		goto fail;
+	if (size >= 0 && st.st_size >= size) {
+		/* Complete or longer than the blob: bytes we cannot trust to resume from. */
+		if (ftruncate(fd, 0) < 0)
+			goto fail_errno;
+	} else if (st.st_size > 0) {
+		/* Hash what an earlier run kept; the writer goes on after it. */
+		unsigned char *buf = xmalloc(WBUF_SIZE);
+		ssize_t n;
+
+		while ((n = read(fd, buf, WBUF_SIZE)) > 0) {
+			img_hash_update(w->h, buf, (size_t)n);
+			w->written += (uint64_t)n;
+		}
+		free(buf);
+		if (n < 0)
+			goto fail_errno;
+	}
+	if (lseek(fd, (off_t)w->written, SEEK_SET) < 0)
+		goto fail_errno;
+	*out = w;
+	return 0;
+fail_errno:
+	img_seterr_errno("cannot read '%s'", w->path);
+fail:
+	writer_free(w, 0);
+	return -1;
+}
+
+int img_blob_restart(struct img_blob_writer *w)
+{
+	w->blen = 0;
+	if (ftruncate(w->fd, 0) < 0 || lseek(w->fd, 0, SEEK_SET) < 0) {
+		img_seterr_errno("cannot truncate '%s'", w->path);
+		w->failed = 1;
+		return -1;
+	}
+	img_hash_reset(w->h);
+	w->written = 0;
+	w->failed = 0;
+	return 0;
+}
+
+void img_blob_keep(struct img_blob_writer *w)
+{
+	if (!w)
+		return;
+	if (!w->resumable || w->failed || wflush(w) < 0) {
+		writer_free(w, 1);
+		return;
+	}
+	writer_free(w, 0);
+}
+
 int img_blob_commit(struct img_blob_writer *w, const struct img_digest *expect,
                     int64_t expect_size, struct img_digest *out)
 {
@@ -739,12 +831,16 @@ int img_blob_commit(struct img_blob_writer *w, const struct img_digest *expect,
 		img_seterr_errno("cannot sync '%s'", w->path);
 		goto fail;
 	}
-	if (close(w->fd) < 0) {
+	/* A resumable file stays open (and flock'ed) until renamed: no second writer may
+	 * take it over in between. */
+	if (!w->resumable) {
+		if (close(w->fd) < 0) {
+			w->fd = -1;
+			img_seterr_errno("cannot write '%s'", w->path);
+			goto fail;
+		}
 		w->fd = -1;
-		img_seterr_errno("cannot write '%s'", w->path);
-		goto fail;
 	}
-	w->fd = -1;
 	dst = blobpath(&got);
 	if (fstatat(s->dfd, dst, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
 	    st.st_size == (off_t)w->written) {
@@ -1536,18 +1632,6 @@ static const char *static_mt(const char *mt)
 	return IMG_MT_OCI_MANIFEST;
 }
 
-static int is_attestation(const struct img_desc *d)
-{
-	const char *t = img_desc_annotation(d, "vnd.docker.reference.type");
-
-	if (t && strcmp(t, "attestation-manifest") == 0)
-		return 1;
-	if (d->has_platform && strcmp(d->platform.os, "unknown") == 0 &&
-	    strcmp(d->platform.arch, "unknown") == 0)
-		return 1;
-	return 0;
-}
-
 static int read_doc(struct img_store *s, const struct img_desc *d, struct img_doc *doc)
 {
 	char *buf;
@@ -1577,9 +1661,9 @@ static int pick(struct img_store *s, const struct img_desc *top,
 {
 	struct img_doc doc;
 	enum img_kind kind = img_mt_kind(top->media_type);
-	size_t i, best = 0;
-	int best_score = 0, r;
-	char pbuf[128];
+	size_t best;
+	ssize_t pos;
+	int r;
 
 	if (kind == IMG_KIND_MANIFEST) {
 		if (read_doc(s, top, manifest) < 0)
@@ -1599,37 +1683,16 @@ static int pick(struct img_store *s, const struct img_desc *top,
 	}
 	if (read_doc(s, top, &doc) < 0)
 		return -1;
-	for (i = 0; i < doc.n; i++) {
-		const struct img_desc *e = &doc.items[i];
-		enum img_kind ek = img_mt_kind(e->media_type);
-		int score;
-
-		if (ek != IMG_KIND_MANIFEST && ek != IMG_KIND_INDEX)
-			continue;
-		if (is_attestation(e))
-			continue;
-		if (!e->has_platform)
-			score = 1;
-		else if (strcmp(e->platform.os, want->os) == 0 &&
-		         strcmp(e->platform.arch, want->arch) == 0 &&
-		         strcmp(e->platform.variant, want->variant) == 0)
-			score = 3;
-		else if (img_platform_match(want, &e->platform))
-			score = 2;
-		else
-			continue;
-		if (score > best_score) {
-			best_score = score;
-			best = i;
-		}
-	}
-	if (!best_score) {
-		img_seterr("%s: no manifest for platform %s", top->digest.str,
-		           img_platform_format(want, pbuf, sizeof(pbuf)));
+	pos = img_index_pick(&doc, want);
+	if (pos < 0) {
+		char *m = xstrdup(img_errmsg());
+		img_seterr("%s: %s", top->digest.str, m);
+		free(m);
 		img_doc_release(&doc);
 		errno = ENOENT;
 		return -1;
 	}
+	best = (size_t)pos;
 	{
 		struct img_desc chosen = doc.items[best];
 		r = pick(s, &chosen, want, level + 1, manifest, mdesc);

@@ -1,0 +1,171 @@
+#!/usr/bin/env bats
+# img-pull against a real registry (Debian's docker-registry, distribution 2.8) that
+# skopeo fills: digests as skopeo sees them, blobs verified, nothing fetched twice.
+bats_require_minimum_version 1.5.0
+load ../lib/helper
+load ../lib/registry
+
+# A two-platform index over tiny:1 (linux/amd64) and tiny:2 (linux/arm64), in a copy of
+# the peers' layout, named "multi".
+make_multi() {
+	cp -r "$PEERS/tiny-oci-layout" "$1"
+	chmod -R u+w "$1"
+	python3 - "$1" <<-'PY'
+	import hashlib, json, sys
+	d = sys.argv[1]
+	idx = json.load(open(d + "/index.json"))
+	m = {e["annotations"]["org.opencontainers.image.ref.name"]: e for e in idx["manifests"]}
+	def ent(e, arch):
+	    return {"mediaType": e["mediaType"], "digest": e["digest"], "size": e["size"],
+	            "platform": {"architecture": arch, "os": "linux"}}
+	doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+	       "manifests": [ent(m["tiny:1"], "amd64"), ent(m["tiny:2"], "arm64")]}
+	b = json.dumps(doc, separators=(",", ":")).encode()
+	h = hashlib.sha256(b).hexdigest()
+	open(d + "/blobs/sha256/" + h, "wb").write(b)
+	idx["manifests"].append({"mediaType": doc["mediaType"], "digest": "sha256:" + h,
+	                         "size": len(b), "annotations": {"org.opencontainers.image.ref.name": "multi"}})
+	open(d + "/index.json", "w").write(json.dumps(idx))
+	PY
+}
+
+setup_file() {
+	command -v docker-registry >/dev/null && command -v skopeo >/dev/null || return 0
+	BATS_TEST_TMPDIR=$BATS_FILE_TMPDIR
+	start_registry "$BATS_FILE_TMPDIR/shared"
+	skopeo_push tiny:1 tiny:1
+	skopeo_push tiny:2 tiny:2
+	make_multi "$BATS_FILE_TMPDIR/multi"
+	skopeo copy -q --all --dest-tls-verify=false "oci:$BATS_FILE_TMPDIR/multi:multi" \
+		"docker://$REG/multi:1" >/dev/null
+	export SREG=$REG SREGLOG=$REGLOG SREG_PID=$(cat "$REGDIR/pid")
+}
+
+teardown_file() {
+	[ -z "${SREG_PID:-}" ] || kill "$SREG_PID" 2>/dev/null || true
+}
+
+teardown() {
+	stop_registries
+}
+
+# Use the shared registry (started once per file).
+shared() {
+	need docker-registry skopeo
+	[ -n "${SREG:-}" ] || skip "shared registry not started"
+	REG=$SREG REGLOG=$SREGLOG
+}
+
+# The digest the store's index.json gives NAME.
+stored() {
+	jq -r --arg n "$1" '.manifests[] | select(.annotations["io.containerd.image.name"] == $n) | .digest' \
+		"$IMG_STORE/index.json"
+}
+
+@test "usage: --help, a bad option, no operand, exclusive options" {
+	run -0 --separate-stderr img-pull --help
+	[[ "${lines[0]}" == "usage: img-pull "* ]]
+	[[ "$output" == *--all-platforms* && "$output" == *--tls-verify* ]]
+	run -2 --separate-stderr img-pull
+	[[ "$stderr" == *"usage: img-pull"* ]]
+	run -2 --separate-stderr img-pull --platform linux/amd64 --all-platforms x
+	[[ "$stderr" == *"exclude each other"* ]]
+	run -2 --separate-stderr img-pull --jobs 0 x
+	run -2 --separate-stderr img-pull --tls-verify=maybe x
+}
+
+@test "tiny:1 and tiny:2 pulled with skopeo's digests; the store checks out" {
+	shared
+	run -0 --separate-stderr img-pull -q "$REG/tiny:1" "$REG/tiny:2"
+	d1=$(skopeo_digest tiny:1)
+	d2=$(skopeo_digest tiny:2)
+	[ "${lines[0]}" = "Pulled: $REG/tiny:1@$d1" ]
+	[ "${lines[1]}" = "Pulled: $REG/tiny:2@$d2" ]
+	[ "$(stored "$REG/tiny:1")" = "$d1" ]
+	[ "$(stored "$REG/tiny:2")" = "$d2" ]
+	run -0 img-gc --check
+	run -0 img-ls "$REG/tiny"
+	[ "${#lines[@]}" -eq 3 ]
+	# every blob byte-identical to skopeo's copy
+	for b in "$PEERS"/tiny-oci-layout/blobs/sha256/*; do
+		h=$(basename "$b")
+		[ ! -e "$IMG_STORE/blobs/sha256/$h" ] || cmp "$b" "$IMG_STORE/blobs/sha256/$h"
+	done
+	assert_no_temp "$IMG_STORE"
+}
+
+@test "a second pull transfers no blob; tiny:2 after tiny:1 fetches only the new ones" {
+	shared
+	before=$(blob_gets tiny)
+	run -0 img-pull -q "$REG/tiny:1"
+	mid=$(blob_gets tiny)
+	[ "$mid" -eq $((before + 2)) ]
+	run -0 img-pull -q "$REG/tiny:1"
+	[ "$(blob_gets tiny)" -eq "$mid" ]
+	run -0 --separate-stderr img-pull -q --json "$REG/tiny:2"
+	[ "$(jq -r '.images[0].blobsPresent' <<<"$output")" -eq 1 ]
+	[ "$(jq -r '.images[0].blobsFetched' <<<"$output")" -eq 2 ]
+	[ "$(jq -r '.images[0].name' <<<"$output")" = "$REG/tiny:2" ]
+	[ "$(blob_gets tiny)" -eq $((mid + 2)) ]
+}
+
+@test "an index: --all-platforms keeps it, --platform picks one manifest" {
+	shared
+	di=$(skopeo_digest multi:1)
+	run -0 img-pull -q --all-platforms "$REG/multi:1"
+	[ "$output" = "Pulled: $REG/multi:1@$di" ]
+	[ "$(stored "$REG/multi:1")" = "$di" ]
+	run -0 img-gc --check
+	run -0 img-pull -q --platform linux/arm64 "$REG/multi:1"
+	d2=$(jq -r '.manifests[1].digest' "$IMG_STORE/blobs/sha256/${di#sha256:}")
+	[ "$(stored "$REG/multi:1")" = "$d2" ]
+	run -1 --separate-stderr img-pull -q --platform linux/s390x "$REG/multi:1"
+	[[ "$stderr" == *"no manifest for platform linux/s390x"* ]]
+}
+
+@test "by digest: verified, named repo@digest" {
+	shared
+	d1=$(skopeo_digest tiny:1)
+	run -0 img-pull -q "$REG/tiny@$d1"
+	[ "$output" = "Pulled: $REG/tiny@$d1" ]
+	[ "$(stored "$REG/tiny@$d1")" = "$d1" ]
+	# a digest the registry does not have
+	run -1 --separate-stderr img-pull -q "$REG/tiny@sha256:$(printf x | sha256sum | cut -c1-64)"
+	[[ "$stderr" == *"MANIFEST_UNKNOWN"* || "$stderr" == *"not found"* ]]
+}
+
+@test "errors: unknown tag and repository, with the registry's message" {
+	shared
+	run -1 --separate-stderr img-pull -q "$REG/tiny:nope"
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == "img-pull: $REG/tiny:nope: manifest tiny:nope: MANIFEST_UNKNOWN: "*"(HTTP 404)" ]]
+	run -1 --separate-stderr img-pull -q "$REG/tiny:nope" "$REG/tiny:1"
+	[ "$output" = "Pulled: $REG/tiny:1@$(skopeo_digest tiny:1)" ]
+}
+
+@test "a blob whose bytes are wrong is refused and nothing is named" {
+	need docker-registry skopeo
+	start_registry
+	skopeo_push tiny:1 tiny:1
+	layer=$(find "$REGDIR/data" -path '*/blobs/sha256/*/data' -size +100k)
+	[ -n "$layer" ]
+	printf 'X' | dd of="$layer" bs=1 seek=5000 conv=notrunc 2>/dev/null
+	run -1 --separate-stderr img-pull -q "$REG/tiny:1"
+	[[ "$stderr" == *"digest mismatch"* ]]
+	[ "$(jq '.manifests | length' "$IMG_STORE/index.json")" -eq 0 ]
+	h=$(basename "$(dirname "$layer")")
+	[ ! -e "$IMG_STORE/blobs/sha256/$h" ]
+	assert_no_temp "$IMG_STORE"
+	run -0 img-gc --check
+}
+
+@test "a registry that is gone: exit 1 after a few retries, in bounded time" {
+	need docker-registry
+	start_registry
+	stop_registries
+	SECONDS=0
+	run -1 --separate-stderr img-pull -q "$REG/tiny:1"
+	[ "$SECONDS" -lt 20 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == "img-pull: $REG/tiny:1: "*"onnect"* ]]
+}

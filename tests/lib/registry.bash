@@ -1,0 +1,82 @@
+# Registries for the tests of img-pull and img-push: Debian's docker-registry
+# (distribution 2.8) on 127.0.0.1 with a free port, its config and storage in the test's
+# temp dir, stopped by PID in teardown. Load after helper.bash.
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Wait until URL answers (any HTTP status), at most 10 s.
+wait_http() {
+	local i
+	for i in $(seq 100); do
+		curl -sk -o /dev/null "$1" && return 0
+		sleep 0.1
+	done
+	fail "no answer from $1"
+}
+
+# start_registry [DIR]: a plain registry; REG is its HOST:PORT, REGDIR its directory,
+# REGLOG its log (one access log line per request). REG_HTTP_EXTRA: more yaml lines under
+# http:, REG_EXTRA: more top-level yaml (auth:).
+start_registry() {
+	need docker-registry
+	REGDIR=${1:-$BATS_TEST_TMPDIR/registry}
+	mkdir -p "$REGDIR"
+	REGPORT=$(free_port)
+	REG=127.0.0.1:$REGPORT
+	REGLOG=$REGDIR/log
+	cat > "$REGDIR/config.yml" <<-EOF
+	version: 0.1
+	log:
+	  level: error
+	  accesslog:
+	    disabled: false
+	storage:
+	  filesystem:
+	    rootdirectory: $REGDIR/data
+	  delete:
+	    enabled: true
+	http:
+	  addr: $REG
+	${REG_HTTP_EXTRA:-}
+	${REG_EXTRA:-}
+	EOF
+	docker-registry serve "$REGDIR/config.yml" > "$REGLOG" 2>&1 3>&- &
+	echo $! > "$REGDIR/pid"
+	REG_PIDS="${REG_PIDS:-} $!"
+	wait_http "${REG_SCHEME:-http}://$REG/v2/"
+}
+
+# Stop every registry (and helper server) this test started.
+stop_registries() {
+	local p
+	for p in ${REG_PIDS:-}; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null || true
+	done
+	REG_PIDS=
+	return 0
+}
+
+# Blob GETs (any status) the registry logged for repository $1.
+blob_gets() {
+	grep -c "\"GET /v2/$1/blobs/" "$REGLOG" || true
+}
+
+# Bytes the registry sent for blob GETs of repository $1 (access log size field).
+blob_bytes() {
+	awk -v r="\"GET /v2/$1/blobs/" 'index($0, r) { for (i = 1; i <= NF; i++)
+		if ($i ~ /^HTTP\/1/) { s += $(i + 2); break } } END { print s + 0 }' "$REGLOG"
+}
+
+# skopeo copy from the peers' OCI layout (tiny:1, tiny:2) to the registry.
+skopeo_push() {
+	skopeo copy -q --dest-tls-verify=false "oci:$PEERS/tiny-oci-layout:$1" "docker://$REG/$2" >/dev/null
+}
+
+# The digest skopeo sees for a reference on the registry.
+skopeo_digest() {
+	skopeo inspect --raw --tls-verify=false "docker://$REG/$1" | sha256sum | sed 's/^/sha256:/; s/ .*//'
+}
