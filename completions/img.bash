@@ -105,6 +105,23 @@ _img_pull() {
 }
 complete -F _img_pull img-pull
 
+_img_push() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--authfile=*) COMPREPLY=($(compgen -P '--authfile=' -f -- "${cur#--authfile=}")); return 0 ;;
+	--cert-dir=*) COMPREPLY=($(compgen -P '--cert-dir=' -f -- "${cur#--cert-dir=}")); return 0 ;;
+	--chunk-size=*) COMPREPLY=($(compgen -P '--chunk-size=' -f -- "${cur#--chunk-size=}")); return 0 ;;
+	--jobs=*) COMPREPLY=($(compgen -P '--jobs=' -f -- "${cur#--jobs=}")); return 0 ;;
+	--progress=*) COMPREPLY=($(compgen -P '--progress=' -W 'auto tty plain none' -- "${cur#--progress=}")); return 0 ;;
+	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
+	--tls-verify=*) COMPREPLY=($(compgen -P '--tls-verify=' -W 'true false' -- "${cur#--tls-verify=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--authfile= --cert-dir= --chunk-size= --help --jobs= --json --progress= --quiet --store= --tls-verify= --version' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_push img-push
+
 _img_rm() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	case $cur in
