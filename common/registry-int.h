@@ -56,7 +56,8 @@ struct img_reg_req {
 	int sink_failed;
 	int ranged;                  /* a Range was asked: a 200 answer starts at byte 0 */
 	int allow404;                /* a 404 is an answer (HEAD of a blob), not an error */
-	int transport;               /* the last failure was the connection's, not HTTP's */
+	int transport;
+	int sent_basic;              /* the last exchange carried Basic credentials */               /* the last failure was the connection's, not HTTP's */
 	size_t mem_cap;
 	CURL *curl;                  /* the handle performing it */
 	/* response */

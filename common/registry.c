@@ -471,12 +471,14 @@ static int on_challenge(struct img_reg_conn *c, struct img_reg_req *q)
 	if (strncasecmp(q->www, "Bearer ", 7) == 0)
 		return fetch_token(c, q->www, q->scope) < 0 ? -1 : 0;
 	if (strncasecmp(q->www, "Basic", 5) == 0 && r->user) {
-		int was;
+		/* Refused without them (another thread may have learnt it first): send them.
+		 * Refused with them: they are wrong. */
+		if (q->sent_basic)
+			return 1;
 		pthread_mutex_lock(&r->mu);
-		was = r->basic;
 		r->basic = 1;
 		pthread_mutex_unlock(&r->mu);
-		return was ? 1 : 0;
+		return 0;
 	}
 	return 1;
 }
@@ -587,6 +589,7 @@ int img_reg_do(struct img_reg_conn *c, struct img_reg_req *q)
 	for (;;) {
 		same = origin(q->url, cur, sizeof(cur)) == 0 && strcmp(cur, org) == 0;
 		auth = same ? auth_header(r, q->scope) : NULL;
+		q->sent_basic = auth && strncmp(auth, "Authorization: Basic ", 21) == 0;
 		rc = perform(c, q, auth);
 		img_auth_free(auth);
 		if (q->sink_failed)

@@ -77,6 +77,31 @@ _img_load() {
 }
 complete -F _img_load img-load
 
+_img_login() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--authfile=*) COMPREPLY=($(compgen -P '--authfile=' -f -- "${cur#--authfile=}")); return 0 ;;
+	--cert-dir=*) COMPREPLY=($(compgen -P '--cert-dir=' -f -- "${cur#--cert-dir=}")); return 0 ;;
+	--tls-verify=*) COMPREPLY=($(compgen -P '--tls-verify=' -W 'true false' -- "${cur#--tls-verify=}")); return 0 ;;
+	--username=*) COMPREPLY=($(compgen -P '--username=' -f -- "${cur#--username=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--authfile= --cert-dir= --help --password-stdin --tls-verify= --username= --version' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_login img-login
+
+_img_logout() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--authfile=*) COMPREPLY=($(compgen -P '--authfile=' -f -- "${cur#--authfile=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--authfile= --help --version' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_logout img-logout
+
 _img_ls() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	case $cur in

@@ -14,6 +14,7 @@ wait_http() {
 		curl -sk -o /dev/null "$1" && return 0
 		sleep 0.1
 	done
+	cat "${REGLOG:-/dev/null}" "$REGDIR/config.yml" >&2
 	fail "no answer from $1"
 }
 
@@ -43,7 +44,8 @@ start_registry() {
 	${REG_HTTP_EXTRA:-}
 	${REG_EXTRA:-}
 	EOF
-	docker-registry serve "$REGDIR/config.yml" > "$REGLOG" 2>&1 3>&- &
+	# the registry reads REGISTRY_* variables as configuration (REGISTRY_AUTH_FILE too)
+	env -u REGISTRY_AUTH_FILE docker-registry serve "$REGDIR/config.yml" > "$REGLOG" 2>&1 3>&- &
 	echo $! > "$REGDIR/pid"
 	REG_PIDS="${REG_PIDS:-} $!"
 	wait_http "${REG_SCHEME:-http}://$REG/v2/"
@@ -79,4 +81,32 @@ skopeo_push() {
 # The digest skopeo sees for a reference on the registry.
 skopeo_digest() {
 	skopeo inspect --raw --tls-verify=false "docker://$REG/$1" | sha256sum | sed 's/^/sha256:/; s/ .*//'
+}
+
+# A CA and a server certificate for 127.0.0.1 in $1 (ca.crt, server.crt, server.key),
+# made with openssl; $1/certs is a docker-style cert dir trusting the CA.
+make_certs() {
+	local d=$1
+	mkdir -p "$d/certs"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$d/ca.key" -out "$d/ca.crt" -days 2 -subj /CN=img-test-ca 2>/dev/null
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$d/server.key" -out "$d/server.csr" -subj /CN=127.0.0.1 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' > "$d/ext"
+	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
+		-CAcreateserial -out "$d/server.crt" -days 2 -extfile "$d/ext" 2>/dev/null
+	cp "$d/ca.crt" "$d/certs/ca.crt"
+}
+
+# start_tls_registry USER PASS: TLS (make_certs in $BATS_TEST_TMPDIR/tls) and htpasswd
+# basic auth (apache2-utils) for USER.
+start_tls_registry() {
+	need docker-registry openssl htpasswd
+	local t=$BATS_TEST_TMPDIR/tls
+	make_certs "$t"
+	htpasswd -Bbn "$1" "$2" > "$t/htpasswd" 2>/dev/null
+	REG_HTTP_EXTRA=$(printf '  tls:\n    certificate: %s\n    key: %s' "$t/server.crt" "$t/server.key")
+	REG_EXTRA=$(printf 'auth:\n  htpasswd:\n    realm: img-test\n    path: %s' "$t/htpasswd")
+	REG_SCHEME=https start_registry
+	CERTS=$t/certs
 }
