@@ -98,3 +98,42 @@ PASS='s3cret-pw:x'
 	run -1 --separate-stderr img-pull -q --tls-verify=false "$REG/app:1"
 	[[ "$stderr" == *"MANIFEST_UNKNOWN"* || "$stderr" == *"NAME_UNKNOWN"* ]]
 }
+
+@test "bearer tokens: login, push and pull through a token server; tokens reused per scope" {
+	start_token_registry bob "$PASS"
+	run -1 --separate-stderr img-pull -q "$REG/app:1"
+	[[ "$stderr" == *"UNAUTHORIZED"* ]]
+	run -1 --separate-stderr img-login -u bob --password-stdin "$REG" <<<"nope"
+	[[ "$stderr" == "img-login: login to $REG failed: token: UNAUTHORIZED: bad credentials for the token (HTTP 401)" ]]
+	[ ! -e "$REGISTRY_AUTH_FILE" ]
+	run -0 img-login -u bob --password-stdin "$REG" <<<"$PASS"
+	[ "$output" = "Login Succeeded" ]
+	import_tiny "$REG/app:1"
+	d=$(jq -r '.manifests[0].digest' "$IMG_STORE/index.json")
+	: > "$TOKLOG"
+	run -0 img-push -q "$REG/app:1"
+	[ "$output" = "Pushed: $REG/app:1@$d" ]
+	grep -q 'scope=repository:app:pull,push auth=True' "$TOKLOG"
+	# one token per worker at most, not one per request
+	[ "$(wc -l < "$TOKLOG")" -le 4 ]
+	[ "$(grep -c '"HEAD \|"PUT \|"POST ' "$REGLOG")" -gt 5 ]
+	rm -rf "$IMG_STORE"
+	: > "$TOKLOG"
+	run -0 img-pull -q "$REG/app:1"
+	[ "$output" = "Pulled: $REG/app:1@$d" ]
+	grep -q 'scope=repository:app:pull auth=True' "$TOKLOG"
+	run -0 img-gc --check
+	[ "$(skopeo inspect --authfile "$REGISTRY_AUTH_FILE" --tls-verify=false "docker://$REG/app:1" | jq -r .Digest)" = "$d" ]
+}
+
+@test "a blob download redirected to another host gets no credentials" {
+	start_redirect_registry carol "$PASS"
+	mkdir -p "$(dirname "$REGISTRY_AUTH_FILE")"
+	printf '{"auths":{"%s":{"auth":"%s"}}}' "$REG" "$(printf 'carol:%s' "$PASS" | base64 -w0)" > "$REGISTRY_AUTH_FILE"
+	run -0 --separate-stderr img-pull -q "$REG/tiny:1"
+	[ "$output" = "Pulled: $REG/tiny:1@$(jq -r '.manifests[0].digest' "$PEERS/tiny-oci-layout/index.json")" ]
+	[ "$(grep -c '^storage GET .* authorization=no$' "$REGLOG")" -eq 2 ]
+	! grep -q 'authorization=yes' "$REGLOG"
+	grep -q '^registry GET /v2/tiny/blobs/.* auth=True$' "$REGLOG"
+	run -0 img-gc --check
+}

@@ -110,3 +110,43 @@ start_tls_registry() {
 	REG_SCHEME=https start_registry
 	CERTS=$t/certs
 }
+
+# start_token_registry USER PASS: a docker-registry with token auth and, in front of
+# it, tests/lib/regserver.py's token server (RS256, key made by openssl). TOKLOG logs
+# each token request.
+start_token_registry() {
+	need docker-registry openssl python3
+	local t=$BATS_TEST_TMPDIR/token kid tport
+	mkdir -p "$t"
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$t/token.key" -out "$t/token.crt" \
+		-days 2 -subj /CN=img-test-token 2>/dev/null
+	kid=$(openssl x509 -in "$t/token.crt" -pubkey -noout | openssl pkey -pubin -outform DER |
+		python3 -c 'import sys, hashlib, base64
+s = base64.b32encode(hashlib.sha256(sys.stdin.buffer.read()).digest()[:30]).decode().rstrip("=")
+print(":".join(s[i:i + 4] for i in range(0, len(s), 4)))')
+	tport=$(free_port)
+	TOKLOG=$t/log
+	: > "$TOKLOG"
+	python3 "$BATS_TEST_DIRNAME/../lib/regserver.py" token "$tport" "$t/token.key" "$kid" \
+		img-issuer img-test "$1" "$2" "$TOKLOG" 3>&- &
+	REG_PIDS="${REG_PIDS:-} $!"
+	wait_http "http://127.0.0.1:$tport/token"
+	REG_EXTRA=$(printf 'auth:\n  token:\n    realm: http://127.0.0.1:%s/token\n    service: img-test\n    issuer: img-issuer\n    rootcertbundle: %s' "$tport" "$t/token.crt")
+	start_registry
+}
+
+# start_redirect_registry USER PASS: regserver.py's registry over the peers' layout,
+# basic auth, blob GETs redirected to a storage server on localhost:ANOTHER_PORT.
+start_redirect_registry() {
+	need python3
+	local sport
+	REGPORT=$(free_port)
+	sport=$(free_port)
+	REG=127.0.0.1:$REGPORT
+	REGLOG=$BATS_TEST_TMPDIR/redirect.log
+	: > "$REGLOG"
+	python3 "$BATS_TEST_DIRNAME/../lib/regserver.py" redirect "$REGPORT" "$sport" \
+		"$PEERS/tiny-oci-layout" "$1" "$2" "$REGLOG" 3>&- &
+	REG_PIDS="${REG_PIDS:-} $!"
+	wait_http "http://$REG/v2/"
+}
