@@ -132,7 +132,7 @@ PASS='s3cret-pw:x'
 	printf '{"auths":{"%s":{"auth":"%s"}}}' "$REG" "$(printf 'carol:%s' "$PASS" | base64 -w0)" > "$REGISTRY_AUTH_FILE"
 	run -0 --separate-stderr img-pull -q "$REG/tiny:1"
 	[ "$output" = "Pulled: $REG/tiny:1@$(jq -r '.manifests[0].digest' "$PEERS/tiny-oci-layout/index.json")" ]
-	[ "$(grep -c '^storage GET .* authorization=no$' "$REGLOG")" -eq 2 ]
+	[ "$(grep -c '^storage GET .* authorization=no ' "$REGLOG")" -eq 2 ]
 	! grep -q 'authorization=yes' "$REGLOG"
 	grep -q '^registry GET /v2/tiny/blobs/.* auth=True$' "$REGLOG"
 	run -0 img-gc --check

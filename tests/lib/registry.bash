@@ -135,8 +135,9 @@ print(":".join(s[i:i + 4] for i in range(0, len(s), 4)))')
 	start_registry
 }
 
-# start_redirect_registry USER PASS: regserver.py's registry over the peers' layout,
-# basic auth, blob GETs redirected to a storage server on localhost:ANOTHER_PORT.
+# start_redirect_registry USER PASS [LAYOUT [RATE]]: regserver.py's registry over an OCI
+# layout (default the peers'), basic auth, blob GETs redirected to a storage server on
+# localhost:ANOTHER_PORT (at most RATE bytes a second).
 start_redirect_registry() {
 	need python3
 	local sport
@@ -146,7 +147,7 @@ start_redirect_registry() {
 	REGLOG=$BATS_TEST_TMPDIR/redirect.log
 	: > "$REGLOG"
 	python3 "$BATS_TEST_DIRNAME/../lib/regserver.py" redirect "$REGPORT" "$sport" \
-		"$PEERS/tiny-oci-layout" "$1" "$2" "$REGLOG" 3>&- &
+		"${3:-$PEERS/tiny-oci-layout}" "$1" "$2" "$REGLOG" ${4:-} 3>&- &
 	REG_PIDS="${REG_PIDS:-} $!"
 	wait_http "http://$REG/v2/"
 }

@@ -7,11 +7,12 @@ token PORT KEY KID ISSUER SERVICE USER PASS LOG
     signed RS256 with KEY (by openssl), header kid KID, granting what each scope asks.
     Wrong credentials: 401. No credentials: a token granting nothing.
 
-redirect PORT STORE_PORT LAYOUT USER PASS LOG
-    A read-only registry over an OCI layout (manifests by tag = ref.name "REPO:TAG", or by
-    digest) that wants HTTP Basic USER:PASS and answers blob GETs with a 307 to a storage
-    server on localhost:STORE_PORT (another origin), which serves the bytes and logs
-    whether an Authorization header came with the request.
+redirect PORT STORE_PORT LAYOUT USER PASS LOG [RATE]
+    A read-only registry over an OCI layout (manifests by tag = ref.name "REPO:TAG" or
+    ".../REPO:TAG", or by digest) that wants HTTP Basic USER:PASS and answers blob GETs
+    with a 307 to a storage server on localhost:STORE_PORT (another origin), which serves
+    the bytes (Range too, at most RATE bytes a second when given) and logs whether an
+    Authorization header came with the request, the range and the bytes it sent.
 """
 import base64, hashlib, json, os, subprocess, sys, time, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,7 +81,7 @@ def token_server(port, key, kid, issuer, service, user, pw, logf):
     ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 
 
-def redirect_server(port, store_port, layout, user, pw, logf):
+def redirect_server(port, store_port, layout, user, pw, logf, rate=0):
     def blob(d):
         alg, _, hexd = d.partition(":")
         if alg != "sha256" or len(hexd) != 64 or any(c not in "0123456789abcdef" for c in hexd):
@@ -117,7 +118,8 @@ def redirect_server(port, store_port, layout, user, pw, logf):
                 idx = json.load(open(os.path.join(layout, "index.json")))
                 for m in idx["manifests"]:
                     name = m.get("annotations", {}).get("org.opencontainers.image.ref.name")
-                    if ref == m["digest"] or name == "%s:%s" % (parts[2], ref):
+                    want = "%s:%s" % (parts[2], ref)
+                    if ref == m["digest"] or name == want or (name or "").endswith("/" + want):
                         return self.reply(200, blob(m["digest"]), m["mediaType"],
                                           {"Docker-Content-Digest": m["digest"]})
                 return self.reply(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}')
@@ -134,12 +136,30 @@ def redirect_server(port, store_port, layout, user, pw, logf):
 
         def do_GET(self):
             has = "Authorization" in self.headers
-            log(logf, "storage GET %s authorization=%s" % (self.path, "yes" if has else "no"))
             b = blob(self.path.rsplit("/", 1)[-1])
-            self.send_response(200 if b is not None else 404)
-            self.send_header("Content-Length", str(len(b or b"")))
+            start, code = 0, 200
+            rng = self.headers.get("Range", "")
+            if b is not None and rng.startswith("bytes=") and rng.endswith("-"):
+                start, code = int(rng[6:-1]), 206
+            body = (b or b"")[start:]
+            self.send_response(code if b is not None else 404)
+            self.send_header("Content-Length", str(len(body)))
+            if code == 206:
+                self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(b) - 1, len(b)))
             self.end_headers()
-            self.wfile.write(b or b"")
+            sent = 0
+            try:
+                step = 65536
+                for i in range(0, len(body), step):
+                    self.wfile.write(body[i:i + step])
+                    sent += len(body[i:i + step])
+                    if rate:
+                        time.sleep(step / rate)
+            except (BrokenPipeError, ConnectionResetError):
+                pass            # the client went away (killed): log what it got
+            finally:
+                log(logf, "storage GET %s authorization=%s range=%s sent=%d" % (
+                    self.path, "yes" if has else "no", rng or "-", sent))
 
     import threading
     st = ThreadingHTTPServer(("127.0.0.1", store_port), Store)
@@ -152,6 +172,6 @@ if __name__ == "__main__":
     if a[0] == "token":
         token_server(int(a[1]), a[2], a[3], a[4], a[5], a[6], a[7], a[8])
     elif a[0] == "redirect":
-        redirect_server(int(a[1]), int(a[2]), a[3], a[4], a[5], a[6])
+        redirect_server(int(a[1]), int(a[2]), a[3], a[4], a[5], a[6], int(a[7]) if len(a) > 7 else 0)
     else:
         sys.exit("usage: regserver.py token|redirect ...")
