@@ -251,6 +251,8 @@ static CURLcode perform(struct img_reg_conn *c, struct img_reg_req *q, const cha
 	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT, 15L);
 	curl_easy_setopt(c->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c->h, CURLOPT_LOW_SPEED_TIME, timeout);
+	curl_easy_setopt(c->h, CURLOPT_BUFFERSIZE, 256L << 10);
+	curl_easy_setopt(c->h, CURLOPT_UPLOAD_BUFFERSIZE, 256L << 10);
 	curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c->h, CURLOPT_HEADERDATA, q);
 	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
@@ -706,18 +708,34 @@ int img_reg_open(const char *domain, const struct img_reg_opts *o, struct img_re
 	}
 	r->base = xasprintf("https://%s", r->host);
 	if (!r->o.tls_verify || img_reg_is_loopback(r->host)) {
-		/* As docker's insecure registries: https when spoken, else plain http. */
+		/* As docker's insecure registries: https when spoken, else plain http. On
+		 * loopback, plain http is asked first (no credentials in that probe): an https
+		 * server answers it with 400. */
 		struct img_reg_conn *c = img_reg_conn_new(r);
 		struct img_reg_req q = { .method = "GET", .fd = -1, .mem_cap = ERRBODY_CAP, .what = "ping" };
 		CURLcode rc;
+		int http = 0;
 
-		q.url = xasprintf("%s/v2/", r->base);
-		rc = perform(c, &q, NULL);
-		if (rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING) {
+		if (img_reg_is_loopback(r->host)) {
+			q.url = xasprintf("http://%s/v2/", r->host);
+			rc = perform(c, &q, NULL);
+			http = rc == CURLE_OK && q.status != 400;
+			img_reg_req_release(&q);
+			memset(&q, 0, sizeof(q));
+			q = (struct img_reg_req){ .method = "GET", .fd = -1, .mem_cap = ERRBODY_CAP,
+			                          .what = "ping" };
+		}
+		if (!http) {
+			q.url = xasprintf("%s/v2/", r->base);
+			rc = perform(c, &q, NULL);
+			http = rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_RECV_ERROR ||
+			       rc == CURLE_GOT_NOTHING;
+			img_reg_req_release(&q);
+		}
+		if (http) {
 			free(r->base);
 			r->base = xasprintf("http://%s", r->host);
 		}
-		img_reg_req_release(&q);
 		img_reg_conn_free(c);
 	}
 	*out = r;

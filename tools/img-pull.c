@@ -219,6 +219,24 @@ static void add_doc(struct pull *p, struct doc *d)
 	p->docs[p->ndocs++] = *d;
 }
 
+static int need(struct pull *p, struct img_doc *doc, struct doc *d, int depth, struct doc *top);
+
+/* Fetch the manifest or index e of an index, and what it needs. 0 or -1. */
+static int fetch_child(struct pull *p, const struct img_desc *e, int depth)
+{
+	struct img_doc child;
+	struct doc cd;
+	int rc;
+
+	if (fetch_doc(p, e->digest.str, &e->digest, e->size, e->media_type, &child, &cd) < 0)
+		return -1;
+	rc = need(p, &child, &cd, depth + 1, NULL);
+	img_doc_release(&child);
+	if (rc < 0)
+		free(cd.buf);
+	return rc;
+}
+
 /* Walk what doc (already fetched, as d) needs: blobs of a manifest; children of an index
  * (every one with --all-platforms, else the one for the platform: *top then becomes it).
  * Documents are queued children first. 0 or -1. */
@@ -237,42 +255,31 @@ static int need(struct pull *p, struct img_doc *doc, struct doc *d, int depth, s
 		img_seterr("%s: indexes nested deeper than %d", d->digest.str, IMG_MAX_INDEX_DEPTH);
 		return -1;
 	}
+	if (!p->o->all) {
+		/* The platform's manifest; the index itself is not kept: the image is it. */
+		ssize_t pick = img_index_pick(doc, &p->o->platform);
+		if (pick < 0) {
+			char *m = xstrdup(img_errmsg());
+			img_seterr("%s: %s", d->digest.str, m);
+			free(m);
+			return -1;
+		}
+		if (fetch_child(p, &doc->items[pick], depth) < 0)
+			return -1;
+		if (depth == 0)
+			*top = p->docs[p->ndocs - 1];
+		free(d->buf);
+		d->buf = NULL;
+		return 0;
+	}
 	for (i = 0; i < doc->n; i++) {
 		const struct img_desc *e = &doc->items[i];
 		enum img_kind k = img_mt_kind(e->media_type);
-		struct img_doc child;
-		struct doc cd;
-		ssize_t pick;
 
-		if (!p->o->all) {
-			if ((pick = img_index_pick(doc, &p->o->platform)) < 0) {
-				char *m = xstrdup(img_errmsg());
-				img_seterr("%s: %s", d->digest.str, m);
-				free(m);
-				return -1;
-			}
-			e = &doc->items[pick];
-			k = img_mt_kind(e->media_type);
-		} else if (k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX) {
+		if (k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX)
 			add_blob(p, e);      /* an artifact: kept as a blob */
-			continue;
-		}
-		if (fetch_doc(p, e->digest.str, &e->digest, e->size, e->media_type, &child, &cd) < 0)
+		else if (fetch_child(p, e, depth) < 0)
 			return -1;
-		if (need(p, &child, &cd, depth + 1, top) < 0) {
-			img_doc_release(&child);
-			free(cd.buf);
-			return -1;
-		}
-		img_doc_release(&child);
-		if (!p->o->all) {
-			/* The index itself is not kept: the image is the platform's manifest. */
-			if (depth == 0)
-				*top = p->docs[p->ndocs - 1];
-			free(d->buf);
-			d->buf = NULL;
-			return 0;
-		}
 	}
 	add_doc(p, d);
 	return 0;
