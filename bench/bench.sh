@@ -141,10 +141,10 @@ if command -v docker-registry >/dev/null; then
 	start_reg dst
 	DST=$REG
 	skopeo copy -q --dest-tls-verify=false "oci:$S:docker.io/bench/big:latest" "docker://$SRC/bench/big:1"
-	op pull "rm -rf $T/p" "img-pull -q -S $T/p $SRC/bench/big:1" \
-		"skopeo copy" "rm -rf $T/skp" "skopeo copy -q --src-tls-verify=false docker://$SRC/bench/big:1 oci:$T/skp:x"
-	op push "rm -rf $R/dst/data" "img-push -q -S $S bench/big $DST/bench/img:1" \
-		"skopeo copy" "rm -rf $R/dst/data" "skopeo copy -q --dest-tls-verify=false oci:$S:docker.io/bench/big:latest docker://$DST/bench/sk:1"
+	op pull "rm -rf $T/p; sync" "img-pull -q -S $T/p $SRC/bench/big:1" \
+		"skopeo copy" "rm -rf $T/skp; sync" "skopeo copy -q --src-tls-verify=false docker://$SRC/bench/big:1 oci:$T/skp:x"
+	op push "rm -rf $R/dst/data; sync" "img-push -q -S $S bench/big $DST/bench/img:1" \
+		"skopeo copy" "rm -rf $R/dst/data; sync" "skopeo copy -q --dest-tls-verify=false oci:$S:docker.io/bench/big:latest docker://$DST/bench/sk:1"
 	reg_targets="
 pull;skopeo copy;speed;2;48
 push;skopeo copy;speed;1.5;48"
