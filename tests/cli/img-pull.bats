@@ -215,3 +215,39 @@ stored() {
 	[[ "$stderr" == *"pulling $REG/tiny:2"* ]]
 	[[ "$output" == "Pulled: $REG/tiny:2@"* ]]
 }
+
+@test "5xx and 429 are retried with backoff; a registry that keeps refusing: its message" {
+	need python3
+	export REGISTRY_AUTH_FILE=$BATS_TEST_TMPDIR/auth.json
+	REGSERVER_FAIL=503:2 start_redirect_registry u pw
+	printf '{"auths":{"%s":{"auth":"%s"}}}' "$REG" "$(printf u:pw | base64)" > "$REGISTRY_AUTH_FILE"
+	run -0 --separate-stderr img-pull -q "$REG/tiny:1"
+	[[ "$output" == "Pulled: $REG/tiny:1@sha256:"* ]]
+	[ "$(grep -c 'answered 503' "$REGLOG")" -eq 2 ]
+	stop_registries
+	rm -rf "$IMG_STORE"
+	REGSERVER_FAIL=429:100 start_redirect_registry u pw
+	printf '{"auths":{"%s":{"auth":"%s"}}}' "$REG" "$(printf u:pw | base64)" > "$REGISTRY_AUTH_FILE"
+	SECONDS=0
+	run -1 --separate-stderr img-pull -q "$REG/tiny:1"
+	[ "$SECONDS" -lt 15 ]
+	[ "$stderr" = "img-pull: $REG/tiny:1: manifest tiny:1: TOOMANYREQUESTS: try again later (429) (HTTP 429)" ]
+	# the first try and 3 retries
+	[ "$(grep -c 'answered 429' "$REGLOG")" -eq 4 ]
+}
+
+@test "a manifest over 4 MiB is refused, nothing named" {
+	need python3
+	mkdir -p lay/blobs/sha256
+	python3 -c 'import json; print(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + "0" * 64, "size": 2}, "layers": [], "annotations": {"pad": "x" * (5 << 20)}}))' > m.json
+	h=$(sha256sum < m.json | cut -c1-64)
+	mv m.json "lay/blobs/sha256/$h"
+	printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"big:1"}}]}' \
+		"$h" "$(stat -c %s "lay/blobs/sha256/$h")" > lay/index.json
+	export REGISTRY_AUTH_FILE=$BATS_TEST_TMPDIR/auth.json
+	start_redirect_registry u pw "$BATS_TEST_TMPDIR/lay"
+	printf '{"auths":{"%s":{"auth":"%s"}}}' "$REG" "$(printf u:pw | base64)" > "$REGISTRY_AUTH_FILE"
+	run -1 --separate-stderr img-pull -q "$REG/big:1"
+	[ "$stderr" = "img-pull: $REG/big:1: manifest big:1: larger than 4194304 bytes" ]
+	[ "$(jq '.manifests | length' "$IMG_STORE/index.json")" -eq 0 ]
+}

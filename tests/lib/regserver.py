@@ -13,6 +13,8 @@ redirect PORT STORE_PORT LAYOUT USER PASS LOG [RATE]
     with a 307 to a storage server on localhost:STORE_PORT (another origin), which serves
     the bytes (Range too, at most RATE bytes a second when given) and logs whether an
     Authorization header came with the request, the range and the bytes it sent.
+    REGSERVER_FAIL=CODE:N in the environment: the first N registry requests (after the
+    /v2/ probe) are answered CODE with an error body (and Retry-After: 1 for 429).
 """
 import base64, hashlib, json, os, subprocess, sys, time, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -82,6 +84,8 @@ def token_server(port, key, kid, issuer, service, user, pw, logf):
 
 
 def redirect_server(port, store_port, layout, user, pw, logf, rate=0):
+    f = os.environ.get("REGSERVER_FAIL", "0:0").split(":")
+    fail = [int(f[0]), int(f[1])]
     def blob(d):
         alg, _, hexd = d.partition(":")
         if alg != "sha256" or len(hexd) != 64 or any(c not in "0123456789abcdef" for c in hexd):
@@ -106,6 +110,14 @@ def redirect_server(port, store_port, layout, user, pw, logf, rate=0):
         def do_GET(self):
             ok = basic_ok(self, user, pw)
             log(logf, "registry %s %s auth=%s" % (self.command, self.path, ok))
+            if fail[1] > 0 and self.path != "/v2/":
+                fail[1] -= 1
+                code = fail[0]
+                err = {"errors": [{"code": "TOOMANYREQUESTS" if code == 429 else "UNAVAILABLE",
+                                   "message": "try again later (%d)" % code}]}
+                log(logf, "registry answered %d" % code)
+                return self.reply(code, json.dumps(err).encode(),
+                                  extra={"Retry-After": "1"} if code == 429 else None)
             if not ok:
                 err = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
                 return self.reply(401, json.dumps(err).encode(),
