@@ -380,7 +380,7 @@ static void *worker(void *arg)
 static int fetch_blobs(struct pull *p, const char *label)
 {
 	pthread_t th[64];
-	int n = p->o->jobs, started = 0;
+	int n = p->o->jobs, started = 0, shown;
 	uint64_t total = 0;
 	size_t i;
 
@@ -395,8 +395,15 @@ static int fetch_blobs(struct pull *p, const char *label)
 	worker(p);
 	for (i = 0; i < (size_t)started; i++)
 		pthread_join(th[i], NULL);
+	shown = img_progress_shown(p->pg);
 	img_progress_done(p->pg);
 	p->pg = NULL;
+	if (shown && !p->failed) {
+		char hb[16];
+		fprintf(stderr, "%s: %llu blobs fetched (%s), %zu present\n", img_progname(),
+		        (unsigned long long)p->fetched_blobs, img_human_size(p->fetched, hb, sizeof(hb)),
+		        p->skipped);
+	}
 	if (p->failed) {
 		img_seterr("%s", p->err);
 		return -1;

@@ -255,7 +255,7 @@ static void *worker(void *arg)
 static int push_blobs(struct push *p, const char *label)
 {
 	pthread_t th[64];
-	int n = p->o->jobs, started;
+	int n = p->o->jobs, started, shown;
 	uint64_t total = 0;
 	size_t i;
 
@@ -270,8 +270,16 @@ static int push_blobs(struct push *p, const char *label)
 	worker(p);
 	for (i = 0; i < (size_t)started; i++)
 		pthread_join(th[i], NULL);
+	shown = img_progress_shown(p->pg);
 	img_progress_done(p->pg);
 	p->pg = NULL;
+	if (shown && !p->failed) {
+		char hb[16];
+		fprintf(stderr, "%s: %llu blobs uploaded (%s), %llu mounted, %llu present\n",
+		        img_progname(), (unsigned long long)p->uploaded,
+		        img_human_size(p->bytes, hb, sizeof(hb)), (unsigned long long)p->mounted,
+		        (unsigned long long)p->present);
+	}
 	if (p->failed) {
 		img_seterr("%s", p->err);
 		return -1;

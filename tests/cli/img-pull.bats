@@ -213,6 +213,10 @@ stored() {
 	shared
 	run -0 --separate-stderr img-pull --jobs 1 --progress plain "$REG/tiny:2"
 	[[ "$stderr" == *"pulling $REG/tiny:2"* ]]
+	[[ "$stderr" == *"img-pull: "[0-9]*" blobs fetched ("*"), "[0-9]*" present" ]]
+	# without a terminal, CI or --progress: nothing on stderr
+	run -0 --separate-stderr img-pull "$REG/tiny:2"
+	[ -z "$stderr" ]
 	[[ "$output" == "Pulled: $REG/tiny:2@"* ]]
 }
 

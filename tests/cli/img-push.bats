@@ -72,6 +72,8 @@ blob_puts() {
 	[ "$(jq -r .blobsPresent <<<"$output")" -eq 3 ]
 	[ "$(blob_puts tiny)" -eq 4 ]
 	# to another repository of the same registry: mounted from tiny
+	run -0 --separate-stderr img-push --progress plain "$REG/tiny:1" "$REG/team/other:1"
+	[[ "$stderr" == *"img-push: 0 blobs uploaded (0B), 2 mounted, 0 present" ]]
 	run -0 --separate-stderr img-push -q --json "$REG/tiny:2" "$REG/team/copy:2"
 	[ "$(jq -r .blobsMounted <<<"$output")" -eq 3 ]
 	[ "$(jq -r .blobsUploaded <<<"$output")" -eq 0 ]
