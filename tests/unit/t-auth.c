@@ -7,7 +7,6 @@
 #include "util.h"
 #include "json.h"
 #include "auth.h"
-#include "registry.h"
 
 TEST(auth_store_lookup_remove)
 {
@@ -59,15 +58,4 @@ TEST(auth_store_lookup_remove)
 		json_decref(j);
 	}
 	free(f);
-}
-
-TEST(registry_hosts)
-{
-	IMG_ASSERT_EQ_STR(img_reg_api_host("docker.io"), "registry-1.docker.io");
-	IMG_ASSERT_EQ_STR(img_reg_api_host("quay.io"), "quay.io");
-	IMG_ASSERT(img_reg_is_loopback("127.0.0.1:5000"));
-	IMG_ASSERT(img_reg_is_loopback("localhost"));
-	IMG_ASSERT(img_reg_is_loopback("[::1]:5000"));
-	IMG_ASSERT(!img_reg_is_loopback("localhost.example.com"));
-	IMG_ASSERT(!img_reg_is_loopback("10.0.0.1:5000"));
 }
