@@ -251,7 +251,7 @@ static CURLcode perform(struct img_reg_conn *c, struct img_reg_req *q, const cha
 	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT, 15L);
 	curl_easy_setopt(c->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c->h, CURLOPT_LOW_SPEED_TIME, timeout);
-	curl_easy_setopt(c->h, CURLOPT_BUFFERSIZE, 256L << 10);
+	curl_easy_setopt(c->h, CURLOPT_BUFFERSIZE, 1L << 20);
 	curl_easy_setopt(c->h, CURLOPT_UPLOAD_BUFFERSIZE, 256L << 10);
 	curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c->h, CURLOPT_HEADERDATA, q);
