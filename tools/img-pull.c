@@ -324,24 +324,31 @@ static int fetch_blob(struct pull *p, struct img_reg_conn *c, const struct blob 
 {
 	struct fetch f = { .p = p, .b = b };
 	uint64_t have;
+	int attempt;
 
-	if (img_blob_begin_resume(p->s, &b->digest, b->size, &f.w) < 0)
-		return -1;
-	have = img_blob_written(f.w);
-	if (have > 0) {
-		pthread_mutex_lock(&p->mu);
-		img_progress_add(p->pg, have);
-		pthread_mutex_unlock(&p->mu);
-	}
-	if (img_reg_get_blob(c, p->path, &b->digest, have, sink, &f) < 0) {
-		img_blob_keep(f.w);      /* what came stays for the next run */
-		return -1;
-	}
-	if (img_blob_commit(f.w, &b->digest, b->size, NULL) < 0) {
-		char *m = xstrdup(img_errmsg());
-		img_seterr("blob %s: %s", b->digest.str, m);
-		free(m);
-		return -1;
+	for (attempt = 0;; attempt++) {
+		if (img_blob_begin_resume(p->s, &b->digest, b->size, &f.w) < 0)
+			return -1;
+		have = img_blob_written(f.w);
+		if (have > 0) {
+			pthread_mutex_lock(&p->mu);
+			img_progress_add(p->pg, have);
+			pthread_mutex_unlock(&p->mu);
+		}
+		if (img_reg_get_blob(c, p->path, &b->digest, have, sink, &f) < 0) {
+			img_blob_keep(f.w);      /* what came stays for the next run */
+			return -1;
+		}
+		if (img_blob_commit(f.w, &b->digest, b->size, NULL) == 0)
+			break;
+		/* The commit removed the bytes. When they began with a kept partial file,
+		 * that file may have been the bad part: once more, from byte 0. */
+		if (have == 0 || attempt > 0) {
+			char *m = xstrdup(img_errmsg());
+			img_seterr("blob %s: %s", b->digest.str, m);
+			free(m);
+			return -1;
+		}
 	}
 	pthread_mutex_lock(&p->mu);
 	p->fetched_blobs++;

@@ -255,3 +255,20 @@ stored() {
 	[ "$stderr" = "img-pull: $REG/big:1: manifest big:1: larger than 4194304 bytes" ]
 	[ "$(jq '.manifests | length' "$IMG_STORE/index.json")" -eq 0 ]
 }
+
+@test "a kept partial file with wrong bytes: refused, then the blob fetched again from byte 0" {
+	shared
+	layer=$(skopeo inspect --raw --tls-verify=false "docker://$REG/tiny:1" | jq -r '.layers[0].digest')
+	mkdir -p "$IMG_STORE/.img/tmp"
+	head -c 1000 /dev/urandom > "$IMG_STORE/.img/tmp/part-${layer#sha256:}"
+	before=$(grep -c "\"GET /v2/tiny/blobs/$layer " "$REGLOG" || true)
+	run -0 --separate-stderr img-pull -q "$REG/tiny:1"
+	[ "$(grep -c "\"GET /v2/tiny/blobs/$layer " "$REGLOG")" -eq $((before + 2)) ]
+	# the first of the two was the rest after byte 1000, the second the whole blob
+	size=$(stat -c %s "$IMG_STORE/blobs/sha256/${layer#sha256:}")
+	grep "\"GET /v2/tiny/blobs/$layer " "$REGLOG" | tail -2 | awk '{ print $(NF - 2) }' > sizes
+	[ "$(sed -n 1p sizes)" -eq $((size - 1000)) ]
+	[ "$(sed -n 2p sizes)" -eq "$size" ]
+	run -0 img-gc --check
+	assert_no_temp "$IMG_STORE"
+}
