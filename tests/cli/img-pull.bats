@@ -272,3 +272,17 @@ stored() {
 	run -0 img-gc --check
 	assert_no_temp "$IMG_STORE"
 }
+
+@test "docker schema 2 types (as skopeo --format v2s2 writes them): pulled byte for byte" {
+	shared
+	skopeo copy -q --format v2s2 --dest-tls-verify=false "oci:$PEERS/tiny-oci-layout:tiny:2" "docker://$REG/dock:2"
+	d=$(skopeo_digest dock:2)
+	run -0 img-pull -q "$REG/dock:2"
+	[ "$output" = "Pulled: $REG/dock:2@$d" ]
+	[ "$(jq -r --arg d "$d" '.manifests[] | select(.digest == $d) | .mediaType' "$IMG_STORE/index.json")" = \
+		application/vnd.docker.distribution.manifest.v2+json ]
+	run -0 img-gc --check
+	# and pushed back under another name: the same digest
+	run -0 img-push -q "$REG/dock:2" "$REG/dock2:2"
+	[ "$(skopeo_digest dock2:2)" = "$d" ]
+}
