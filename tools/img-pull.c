@@ -15,6 +15,7 @@
 #include "img.h"
 #include "cli.h"
 #include "registry.h"
+#include "parallel.h"
 
 enum { OPT_ALL = 256, OPT_AUTHFILE, OPT_CERT_DIR, OPT_JSON, OPT_LIST_OPTIONS, OPT_PLATFORM,
        OPT_PROGRESS, OPT_TLS_VERIFY, OPT_VERSION };
@@ -89,11 +90,7 @@ struct pull {
 	size_t ndocs;
 	struct blob *blobs;
 	size_t nblobs, skipped;
-	/* workers */
-	pthread_mutex_t mu;
-	size_t next;
-	int failed;
-	char *err;
+	pthread_mutex_t mu;          /* the counters and progress, shared by the workers */
 	struct img_progress *pg;
 	uint64_t fetched;            /* bytes received */
 	uint64_t fetched_blobs;
@@ -356,66 +353,44 @@ static int fetch_blob(struct pull *p, struct img_reg_conn *c, const struct blob 
 	return 0;
 }
 
-static void *worker(void *arg)
+static void *conn_init(void *arg)
+{
+	return img_reg_conn_new(((struct pull *)arg)->reg);
+}
+
+static void conn_fini(void *arg, void *state)
+{
+	(void)arg;
+	img_reg_conn_free(state);
+}
+
+static int fetch_one(void *arg, void *state, size_t i)
 {
 	struct pull *p = arg;
-	struct img_reg_conn *c = img_reg_conn_new(p->reg);
-	size_t i;
-
-	for (;;) {
-		pthread_mutex_lock(&p->mu);
-		if (p->failed || p->next >= p->nblobs) {
-			pthread_mutex_unlock(&p->mu);
-			break;
-		}
-		i = p->next++;
-		pthread_mutex_unlock(&p->mu);
-		if (fetch_blob(p, c, &p->blobs[i]) < 0) {
-			pthread_mutex_lock(&p->mu);
-			if (!p->failed) {
-				p->failed = 1;
-				p->err = xstrdup(img_errmsg());
-			}
-			pthread_mutex_unlock(&p->mu);
-			break;
-		}
-	}
-	img_reg_conn_free(c);
-	return NULL;
+	return fetch_blob(p, state, &p->blobs[i]);
 }
 
 static int fetch_blobs(struct pull *p, const char *label)
 {
-	pthread_t th[64];
-	int n = p->o->jobs, started = 0, shown;
+	static const struct img_parallel_ops ops = { conn_init, conn_fini, fetch_one };
 	uint64_t total = 0;
 	size_t i;
+	int rc, shown;
 
 	for (i = 0; i < p->nblobs; i++)
 		total += (uint64_t)p->blobs[i].size;
 	p->pg = img_progress_new(p->o->quiet ? IMG_PROGRESS_NONE : p->o->progress, label, total);
-	if ((size_t)n > p->nblobs)
-		n = (int)p->nblobs;
-	for (started = 0; started < n - 1; started++)
-		if (pthread_create(&th[started], NULL, worker, p) != 0)
-			break;
-	worker(p);
-	for (i = 0; i < (size_t)started; i++)
-		pthread_join(th[i], NULL);
+	rc = img_parallel_run(p->nblobs, p->o->jobs, &ops, p);
 	shown = img_progress_shown(p->pg);
 	img_progress_done(p->pg);
 	p->pg = NULL;
-	if (shown && !p->failed) {
+	if (shown && rc == 0) {
 		char hb[16];
 		fprintf(stderr, "%s: %llu blobs fetched (%s), %zu present\n", img_progname(),
 		        (unsigned long long)p->fetched_blobs, img_human_size(p->fetched, hb, sizeof(hb)),
 		        p->skipped);
 	}
-	if (p->failed) {
-		img_seterr("%s", p->err);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 /* ---- storing and naming ---- */
@@ -536,7 +511,6 @@ out:
 	}
 	free_docs(&p);
 	free(p.blobs);
-	free(p.err);
 	free(label);
 	free(name);
 	img_reg_conn_free(p.conn);
