@@ -22,7 +22,9 @@ struct img_reg {
 	char *base;       /* "https://host" or "http://host" */
 	struct img_reg_opts o;
 	char *user, *pass;
-	char *cainfo, *sslcert, *sslkey;
+	char *cainfo;                /* the PEM of every CA of the cert dir, or NULL */
+	size_t cainfo_len;
+	char *sslcert, *sslkey;
 	pthread_mutex_t mu;
 	int basic;        /* the registry asked for Basic: send it on every request */
 	struct token tokens[MAX_TOKENS];

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -22,6 +25,7 @@
 #define MAX_REDIRECTS 5
 #define ERRBODY_CAP   IMG_REG_ERRBODY_CAP
 #define TOKEN_CAP     (1u << 20)
+#define CA_CAP        (1u << 20)   /* one CA file of a cert dir */
 
 const char img_reg_accept[] =
 	"Accept: application/vnd.oci.image.index.v1+json, "
@@ -40,6 +44,8 @@ const char *img_reg_api_host(const char *domain)
 
 int img_reg_is_loopback(const char *host)
 {
+	struct in_addr a4;
+	struct in6_addr a6;
 	char h[256];
 	size_t n;
 
@@ -50,7 +56,12 @@ int img_reg_is_loopback(const char *host)
 		n = strcspn(host, ":");
 		snprintf(h, sizeof(h), "%.*s", (int)n, host);
 	}
-	return strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0;
+	/* An address, not a name that begins like one (127.example.com is not loopback). */
+	if (inet_pton(AF_INET, h, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, h, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return strcmp(h, "localhost") == 0;
 }
 
 static char *trimdup(const char *s, size_t n)
@@ -224,8 +235,11 @@ static void set_tls(struct img_reg_conn *c)
 		curl_easy_setopt(c->h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c->h, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
-	if (r->cainfo)
-		curl_easy_setopt(c->h, CURLOPT_CAINFO, r->cainfo);
+	if (r->cainfo) {
+		/* every CA of the cert dir; the system's stay trusted through the CA path */
+		struct curl_blob b = { r->cainfo, r->cainfo_len, CURL_BLOB_NOCOPY };
+		curl_easy_setopt(c->h, CURLOPT_CAINFO_BLOB, &b);
+	}
 	if (r->sslcert && r->sslkey) {
 		curl_easy_setopt(c->h, CURLOPT_SSLCERT, r->sslcert);
 		curl_easy_setopt(c->h, CURLOPT_SSLKEY, r->sslkey);
@@ -646,8 +660,20 @@ static void load_cert_dir(struct img_reg *r, const char *dir)
 		return;
 	while ((e = readdir(d))) {
 		n = strlen(e->d_name);
-		if (n > 4 && strcmp(e->d_name + n - 4, ".crt") == 0 && !r->cainfo) {
-			r->cainfo = xasprintf("%s/%s", dir, e->d_name);
+		if (n > 4 && strcmp(e->d_name + n - 4, ".crt") == 0) {
+			char *path = xasprintf("%s/%s", dir, e->d_name), *pem;
+			size_t len;
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0 && img_read_capped(fd, CA_CAP, &pem, &len) == 0) {
+				r->cainfo = xrealloc(r->cainfo, r->cainfo_len + len + 2);
+				memcpy(r->cainfo + r->cainfo_len, pem, len);
+				r->cainfo_len += len;
+				r->cainfo[r->cainfo_len++] = '\n';
+				free(pem);
+			}
+			if (fd >= 0)
+				close(fd);
+			free(path);
 		} else if (n > 5 && strcmp(e->d_name + n - 5, ".cert") == 0 && !r->sslcert) {
 			char *key = xasprintf("%s/%.*s.key", dir, (int)(n - 5), e->d_name);
 			if (access(key, R_OK) == 0) {

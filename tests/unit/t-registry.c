@@ -13,6 +13,9 @@ TEST(registry_hosts)
 	IMG_ASSERT(img_reg_is_loopback("[::1]:5000"));
 	IMG_ASSERT(!img_reg_is_loopback("localhost.example.com"));
 	IMG_ASSERT(!img_reg_is_loopback("10.0.0.1:5000"));
+	IMG_ASSERT(img_reg_is_loopback("127.1.2.3"));
+	IMG_ASSERT(!img_reg_is_loopback("127.example.com:5000"));
+	IMG_ASSERT(!img_reg_is_loopback("127.0.0.1.nip.io"));
 }
 
 TEST(registry_unreachable)
