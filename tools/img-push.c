@@ -206,12 +206,8 @@ static int push_blob(struct push *p, struct img_reg_conn *c, const struct blob *
 			return 0;
 		}
 	}
-	if ((fd = img_blob_open(p->s, &b->digest)) < 0) {
-		char *m = xstrdup(img_errmsg());
-		img_seterr("blob %s: %s", b->digest.str, m);
-		free(m);
-		return -1;
-	}
+	if ((fd = img_blob_open(p->s, &b->digest)) < 0)
+		return -1;           /* "blob sha256:...: missing" */
 	r = img_reg_put_blob(c, p->path, &b->digest, fd, (uint64_t)b->size, p->o->chunk, sent, p);
 	close(fd);
 	if (r < 0)

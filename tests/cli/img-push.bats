@@ -138,3 +138,16 @@ blob_puts() {
 	run -1 --separate-stderr img-push -q "$REG/app:1" "$REG/app@sha256:$(printf x | sha256sum | cut -c1-64)"
 	[[ "$stderr" == *"is not the image's"* ]]
 }
+
+@test "a blob missing from the store: exit 1 naming it, no tag on the registry" {
+	need docker-registry
+	start_registry
+	import_tiny "$REG/app:1"
+	d=$(jq -r '.manifests[0].digest' "$IMG_STORE/index.json")
+	layer=$(jq -r '.layers[0].digest' "$IMG_STORE/blobs/sha256/${d#sha256:}")
+	rm "$IMG_STORE/blobs/sha256/${layer#sha256:}"
+	run -1 --separate-stderr img-push -q "$REG/app:1"
+	[ "$stderr" = "img-push: $REG/app:1: blob $layer: missing" ]
+	run -0 curl -s -o /dev/null -w '%{http_code}' "http://$REG/v2/app/manifests/1"
+	[ "$output" = 404 ]
+}
