@@ -13,7 +13,7 @@ ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/$(if $(filter /usr,$(PREFIX)),vendor-completi
 BUILD ?= build
 CC    ?= cc
 PKG_CONFIG ?= pkg-config
-LIBS_PC = libarchive libzstd liblzma zlib libisal jansson libcrypto
+LIBS_PC = libarchive libzstd liblzma zlib libisal jansson libcrypto libcurl
 
 WARN = -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
        -Wpointer-arith -Wwrite-strings -Wformat=2 -Wvla -Wno-format-nonliteral
@@ -74,7 +74,7 @@ $(BUILD)/inject.so: tests/lib/inject.c
 # ---- set-up ----
 DEB_PKGS = libarchive-dev zlib1g-dev libisal-dev liblzma-dev libzstd-dev libssl-dev \
            libjansson-dev pkg-config bats jq skopeo umoci podman scdoc isal zstd \
-           attr time mandoc runc
+           attr time mandoc runc libcurl4-openssl-dev docker-registry apache2-utils
 deps:
 	@sh .ci/deps $(DEB_PKGS)
 

@@ -2,7 +2,8 @@
 # make bench: img against its peers and the machine's limits, side by side, in one run.
 # Data is generated once (fixed seed) into $BENCH_DIR; each operation then runs for img and
 # for each of its references in alternation (A B A B ...), one warm-up and $RUNS measured
-# runs each, and the medians are compared. QUICK=1 runs a small version.
+# runs each, and the medians are compared. QUICK=1 runs a small version; ONLY="op ..."
+# runs only the operations named.
 # Ratio = reference time / img time: above 1 means img is faster.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,6 +77,8 @@ col() { awk -v l="${1// /_}" -v c="$2" '$1 == l { print $c }' "$D/raw" | median;
 op() {
 	local name=$1 isetup=$2 icmd=$3 i
 	shift 3
+	# ONLY="pull push": run only those operations
+	[ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $name "* ]] || return 0
 	echo "bench: $name" >&2
 	for i in $(seq 0 "$RUNS"); do
 		local lab="img:$name" args=("$@")
@@ -113,6 +116,40 @@ op layers-files "" "img-layers -S $S --files=1 bench/big" \
 	"tar -tvf" "" "tar -tvf $D/biglayer.tar"
 op gc-1000 "" "img-gc -S $D/gcstore -n"
 
+# Registry: bench/big pushed once by skopeo to a docker-registry on loopback; pull it
+# (img-pull vs skopeo copy docker:// oci:), and push it to a second, emptied registry
+# (img-push vs skopeo copy oci: docker://; emptied, so that neither can mount or skip).
+# Skipped without docker-registry.
+reg_targets=
+if command -v docker-registry >/dev/null; then
+	R="$D/registry"
+	rm -rf "$R" && mkdir -p "$R"
+	rpids=
+	trap 'kill $rpids 2>/dev/null' EXIT
+	# start_reg NAME: a registry with its data in $R/NAME; prints HOST:PORT
+	start_reg() {
+		local port
+		port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+		printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: 127.0.0.1:%s\n' "$R/$1" "$port" > "$R/$1.yml"
+		env -u REGISTRY_AUTH_FILE docker-registry serve "$R/$1.yml" > "$R/$1.log" 2>&1 &
+		rpids="$rpids $!"
+		for i in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break; sleep 0.1; done
+		REG=127.0.0.1:$port
+	}
+	start_reg src
+	SRC=$REG
+	start_reg dst
+	DST=$REG
+	skopeo copy -q --dest-tls-verify=false "oci:$S:docker.io/bench/big:latest" "docker://$SRC/bench/big:1"
+	op pull "rm -rf $T/p; sync" "img-pull -q -S $T/p $SRC/bench/big:1" \
+		"skopeo copy" "rm -rf $T/skp; sync" "skopeo copy -q --src-tls-verify=false docker://$SRC/bench/big:1 oci:$T/skp:x"
+	op push "rm -rf $R/dst/data; sync" "img-push -q -S $S bench/big $DST/bench/img:1" \
+		"skopeo copy" "rm -rf $R/dst/data; sync" "skopeo copy -q --dest-tls-verify=false oci:$S:docker.io/bench/big:latest docker://$DST/bench/sk:1"
+	reg_targets="
+pull;skopeo copy;speed;2;48
+push;skopeo copy;speed;1.5;48"
+fi
+
 # ---- report ----
 # name; reference; target kind (speed: ref/img >= x; abs: img seconds < x; cpu: img cpu < x) | rss target MB
 targets="import-gzip;gzip -6;speed;5;32
@@ -125,7 +162,7 @@ load;openssl dgst;speed;0.5;32
 gc-check;openssl dgst;speed;0.7;
 diff;;abs;1;
 layers-files;tar -tvf;speed;;
-gc-1000;;cpu;1;"
+gc-1000;;cpu;1;$reg_targets"
 
 json="$D/results.json"
 printf '%-13s %-13s %9s %9s %7s %-8s %-5s %8s\n' operation reference img_s ref_s ratio target result rss_MB
@@ -133,6 +170,7 @@ echo '[' > "$json"
 first=1 misses=0
 while IFS=';' read -r name ref kind tgt rss; do
 	it=$(col "img:$name" 2); ic=$(col "img:$name" 3); im=$(col "img:$name" 4)
+	awk -v l="img:$name" '$1 == l' "$D/raw" | grep -q . || continue
 	rm_mb=$(awk -v k="$im" 'BEGIN { printf "%.1f", k / 1024 }')
 	rt= ratio= result=info tshow=-
 	case $kind in

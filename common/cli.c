@@ -2,6 +2,7 @@
 #include <err.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "io.h"
@@ -74,4 +75,13 @@ struct img_store *img_cli_open_store(const char *opt, int flags)
 	}
 	free(path);
 	return s;
+}
+
+int img_cli_bool(const char *s)
+{
+	if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "yes") == 0)
+		return 1;
+	if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcmp(s, "no") == 0)
+		return 0;
+	return -1;
 }

@@ -38,4 +38,14 @@ struct img_store *img_cli_open_store(const char *opt, int flags);
 	"  -S, --store DIR    the image store (default $IMG_STORE, else\n" \
 	"                     $XDG_DATA_HOME/img, else ~/.local/share/img)\n"
 
+/* The help lines of the registry options img-pull and img-push share. */
+#define IMG_CLI_HELP_REGISTRY \
+	"      --authfile FILE    credentials (default $REGISTRY_AUTH_FILE, then\n" \
+	"                         ~/.docker/config.json)\n" \
+	"      --cert-dir DIR     CA (*.crt) and client certificate (*.cert, *.key)\n" \
+	"      --tls-verify=BOOL  verify the registry's certificate (default true);\n" \
+	"                         false also allows plain http\n"
+/* A boolean option value: "true"/"1"/"yes" 1, "false"/"0"/"no" 0, else -1. */
+int img_cli_bool(const char *s);
+
 #endif

@@ -69,6 +69,11 @@ struct img_progress *img_progress_new(enum img_progress_mode m, const char *labe
 	return p;
 }
 
+int img_progress_shown(const struct img_progress *p)
+{
+	return p && p->mode != IMG_PROGRESS_NONE;
+}
+
 void img_progress_set_total(struct img_progress *p, uint64_t total)
 {
 	if (p)

@@ -26,6 +26,7 @@
 #define LOCK_FILE  ".img/lock"
 #define ILOCK_FILE ".img/index.lock"
 #define WBUF_SIZE  (1u << 20)
+#define SYNC_EVERY ((uint64_t)8 << 20) /* start writeback this often: a cheap fsync at commit */
 
 static const char layout_json[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 static const char empty_index_json[] =
@@ -49,13 +50,15 @@ struct img_store {
 struct img_blob_writer {
 	struct img_store *s;
 	int fd;
-	char name[64];             /* relative to the store: .img/tmp/blob-<hex> */
+	char name[160];            /* relative to the store: .img/tmp/blob-<hex> or part-<hex> */
 	char *path;                /* full path, for img_tmp_register */
 	struct img_hash *h;
 	unsigned char *buf;
 	size_t blen;
 	uint64_t written;
 	int failed;
+	int resumable;             /* a kept partial file (part-<hex>), flock'ed while owned */
+	uint64_t ondisk, synced;   /* bytes handed to the file; writeback started up to synced */
 };
 
 /* ---- paths and creation ---- */
@@ -635,6 +638,18 @@ int img_blob_begin(struct img_store *s, struct img_blob_writer **out)
 	return 0;
 }
 
+/* Bytes went to the file: start their writeback every SYNC_EVERY bytes, so that the
+ * fsync before the rename has little left to do. */
+static void wrote(struct img_blob_writer *w, size_t n)
+{
+	w->ondisk += n;
+	if (w->ondisk - w->synced >= SYNC_EVERY) {
+		sync_file_range(w->fd, (off64_t)w->synced, (off64_t)(w->ondisk - w->synced),
+		                SYNC_FILE_RANGE_WRITE);
+		w->synced = w->ondisk;
+	}
+}
+
 static int wflush(struct img_blob_writer *w)
 {
 	if (w->blen == 0)
@@ -644,6 +659,7 @@ static int wflush(struct img_blob_writer *w)
 		w->failed = 1;
 		return -1;
 	}
+	wrote(w, w->blen);
 	w->blen = 0;
 	return 0;
 }
@@ -664,6 +680,7 @@ int img_blob_write(struct img_blob_writer *w, const void *buf, size_t n)
 			w->failed = 1;
 			return -1;
 		}
+		wrote(w, n);
 		return 0;
 	}
 	if (!w->buf)
@@ -697,6 +714,98 @@ void img_blob_abort(struct img_blob_writer *w)
 {
 	if (w)
 		writer_free(w, 1);
+}
+
+int img_blob_begin_resume(struct img_store *s, const struct img_digest *d, int64_t size,
+                          struct img_blob_writer **out)
+{
+	struct img_blob_writer *w;
+	struct stat st, cur;
+	char name[160];
+	int fd;
+
+	*out = NULL;
+	if (d->alg != IMG_SHA256)
+		return img_blob_begin(s, out);
+	if (s->lockmode == 0 && img_store_lock(s, IMG_LOCK_SHARED, s->waiting, s->warg) < 0)
+		return -1;
+	if (ensure_private(s) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%s/part-%s", TMP_DIR, img_digest_hex(d));
+	fd = openat(s->dfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		img_seterr_errno("cannot create '%s/%s'", s->path, name);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    fstatat(s->dfd, name, &cur, AT_SYMLINK_NOFOLLOW) < 0 || cur.st_ino != st.st_ino ||
+	    cur.st_dev != st.st_dev) {
+		/* Another process fetches this blob now (or just committed it under this
+		 * name): write a private temp file. */
+		close(fd);
+		return img_blob_begin(s, out);
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->s = s;
+	w->fd = fd;
+	w->resumable = 1;
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	w->path = xasprintf("%s/%s", s->path, w->name);
+	w->h = img_hash_new(IMG_SHA256);
+	if (!w->h)
+		goto fail;
+	if (size >= 0 && st.st_size >= size) {
+		/* Complete or longer than the blob: bytes we cannot trust to resume from. */
+		if (ftruncate(fd, 0) < 0)
+			goto fail_errno;
+	} else if (st.st_size > 0) {
+		/* Hash what an earlier run kept; the writer goes on after it. */
+		unsigned char *buf = xmalloc(WBUF_SIZE);
+		ssize_t n;
+
+		while ((n = read(fd, buf, WBUF_SIZE)) > 0) {
+			img_hash_update(w->h, buf, (size_t)n);
+			w->written += (uint64_t)n;
+		}
+		free(buf);
+		if (n < 0)
+			goto fail_errno;
+	}
+	if (lseek(fd, (off_t)w->written, SEEK_SET) < 0)
+		goto fail_errno;
+	w->ondisk = w->synced = w->written;
+	*out = w;
+	return 0;
+fail_errno:
+	img_seterr_errno("cannot read '%s'", w->path);
+fail:
+	writer_free(w, 0);
+	return -1;
+}
+
+int img_blob_restart(struct img_blob_writer *w)
+{
+	w->blen = 0;
+	if (ftruncate(w->fd, 0) < 0 || lseek(w->fd, 0, SEEK_SET) < 0) {
+		img_seterr_errno("cannot truncate '%s'", w->path);
+		w->failed = 1;
+		return -1;
+	}
+	img_hash_reset(w->h);
+	w->written = w->ondisk = w->synced = 0;
+	w->failed = 0;
+	return 0;
+}
+
+void img_blob_keep(struct img_blob_writer *w)
+{
+	if (!w)
+		return;
+	if (!w->resumable || w->failed || wflush(w) < 0) {
+		writer_free(w, 1);
+		return;
+	}
+	writer_free(w, 0);
 }
 
 int img_blob_commit(struct img_blob_writer *w, const struct img_digest *expect,
@@ -739,12 +848,16 @@ int img_blob_commit(struct img_blob_writer *w, const struct img_digest *expect,
 		img_seterr_errno("cannot sync '%s'", w->path);
 		goto fail;
 	}
-	if (close(w->fd) < 0) {
+	/* A resumable file stays open (and flock'ed) until renamed: no second writer may
+	 * take it over in between. */
+	if (!w->resumable) {
+		if (close(w->fd) < 0) {
+			w->fd = -1;
+			img_seterr_errno("cannot write '%s'", w->path);
+			goto fail;
+		}
 		w->fd = -1;
-		img_seterr_errno("cannot write '%s'", w->path);
-		goto fail;
 	}
-	w->fd = -1;
 	dst = blobpath(&got);
 	if (fstatat(s->dfd, dst, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
 	    st.st_size == (off_t)w->written) {

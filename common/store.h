@@ -67,6 +67,19 @@ uint64_t img_blob_written(const struct img_blob_writer *w);
 int img_blob_commit(struct img_blob_writer *w, const struct img_digest *expect,
                     int64_t expect_size, struct img_digest *out);
 void img_blob_abort(struct img_blob_writer *w);
+/* A writer for blob d that resumes where an earlier, interrupted one stopped: the kept
+ * partial file .img/tmp/part-<hex>, flock'ed exclusively while owned (busy: a fresh
+ * temp file as img_blob_begin). Its bytes are hashed again and img_blob_written() says
+ * how many there are; they are dropped when size >= 0 and they are not fewer than size.
+ * Such a file is not removed on a signal, so a killed download resumes; img-gc (store
+ * lock exclusive) removes it as any temp file. sha512 digests: a plain writer. 0 or -1. */
+int img_blob_begin_resume(struct img_store *s, const struct img_digest *d, int64_t size,
+                          struct img_blob_writer **w);
+/* Drop what was written and start again from byte 0 (a server that ignored a Range). */
+int img_blob_restart(struct img_blob_writer *w);
+/* Give up for now: a resumable writer keeps its bytes for a later img_blob_begin_resume;
+ * any other writer is aborted. Frees w. */
+void img_blob_keep(struct img_blob_writer *w);
 /* Store a small buffer as a blob (sha256). 0 or -1. */
 int img_blob_put(struct img_store *s, const void *buf, size_t len, struct img_digest *out);
 

@@ -11,6 +11,7 @@ values() {
 	case $1 in
 	--progress=) echo "auto tty plain none" ;;
 	--compress=) echo "gzip zstd none" ;;
+	--tls-verify=) echo "true false" ;;
 	--platform=) echo "linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x" ;;
 	*) echo "" ;;
 	esac

@@ -91,6 +91,31 @@ _img_load() {
 }
 complete -F _img_load img-load
 
+_img_login() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--authfile=*) COMPREPLY=($(compgen -P '--authfile=' -f -- "${cur#--authfile=}")); return 0 ;;
+	--cert-dir=*) COMPREPLY=($(compgen -P '--cert-dir=' -f -- "${cur#--cert-dir=}")); return 0 ;;
+	--tls-verify=*) COMPREPLY=($(compgen -P '--tls-verify=' -W 'true false' -- "${cur#--tls-verify=}")); return 0 ;;
+	--username=*) COMPREPLY=($(compgen -P '--username=' -f -- "${cur#--username=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--authfile= --cert-dir= --help --password-stdin --tls-verify= --username= --version' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_login img-login
+
+_img_logout() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--authfile=*) COMPREPLY=($(compgen -P '--authfile=' -f -- "${cur#--authfile=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--authfile= --help --version' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_logout img-logout
+
 _img_ls() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	case $cur in
@@ -102,6 +127,40 @@ _img_ls() {
 	COMPREPLY=($(compgen -f -- "$cur"))
 }
 complete -F _img_ls img-ls
+
+_img_pull() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--authfile=*) COMPREPLY=($(compgen -P '--authfile=' -f -- "${cur#--authfile=}")); return 0 ;;
+	--cert-dir=*) COMPREPLY=($(compgen -P '--cert-dir=' -f -- "${cur#--cert-dir=}")); return 0 ;;
+	--jobs=*) COMPREPLY=($(compgen -P '--jobs=' -f -- "${cur#--jobs=}")); return 0 ;;
+	--platform=*) COMPREPLY=($(compgen -P '--platform=' -W 'linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x' -- "${cur#--platform=}")); return 0 ;;
+	--progress=*) COMPREPLY=($(compgen -P '--progress=' -W 'auto tty plain none' -- "${cur#--progress=}")); return 0 ;;
+	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
+	--tls-verify=*) COMPREPLY=($(compgen -P '--tls-verify=' -W 'true false' -- "${cur#--tls-verify=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--all-platforms --authfile= --cert-dir= --help --jobs= --json --platform= --progress= --quiet --store= --tls-verify= --version' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_pull img-pull
+
+_img_push() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--authfile=*) COMPREPLY=($(compgen -P '--authfile=' -f -- "${cur#--authfile=}")); return 0 ;;
+	--cert-dir=*) COMPREPLY=($(compgen -P '--cert-dir=' -f -- "${cur#--cert-dir=}")); return 0 ;;
+	--chunk-size=*) COMPREPLY=($(compgen -P '--chunk-size=' -f -- "${cur#--chunk-size=}")); return 0 ;;
+	--jobs=*) COMPREPLY=($(compgen -P '--jobs=' -f -- "${cur#--jobs=}")); return 0 ;;
+	--progress=*) COMPREPLY=($(compgen -P '--progress=' -W 'auto tty plain none' -- "${cur#--progress=}")); return 0 ;;
+	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
+	--tls-verify=*) COMPREPLY=($(compgen -P '--tls-verify=' -W 'true false' -- "${cur#--tls-verify=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--authfile= --cert-dir= --chunk-size= --help --jobs= --json --progress= --quiet --store= --tls-verify= --version' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_push img-push
 
 _img_rm() {
 	local cur=${COMP_WORDS[COMP_CWORD]}

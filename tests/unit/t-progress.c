@@ -106,3 +106,11 @@ TEST(progress_output)
 		IMG_ASSERT(lines >= 2 && lines <= 6);   /* updates (>= 0.1 s apart) + the clear */
 	}
 }
+
+TEST(progress_shown)
+{
+	struct img_progress *p = img_progress_new(IMG_PROGRESS_NONE, "x", 1);
+	IMG_ASSERT(!img_progress_shown(p));
+	img_progress_done(p);
+	IMG_ASSERT(!img_progress_shown(NULL));
+}

@@ -941,3 +941,48 @@ TEST(store_peer_layout)
 	free(p);
 	free(dir);
 }
+
+TEST(store_blob_resume)
+{
+	struct img_store *s;
+	struct img_blob_writer *w, *w2;
+	struct img_digest d, got;
+	static const char data[] = "0123456789abcdefghij";
+	char *part;
+	struct stat st;
+
+	IMG_ASSERT(img_store_open(img_test_tmpdir, IMG_STORE_CREATE, &s) == 0);
+	img_digest_buf(data, 20, &d);
+	/* first run: 8 bytes, then given up: they are kept */
+	IMG_ASSERT(img_blob_begin_resume(s, &d, 20, &w) == 0);
+	IMG_ASSERT_EQ_INT(img_blob_written(w), 0);
+	IMG_ASSERT(img_blob_write(w, data, 8) == 0);
+	/* a second writer of the same blob meanwhile gets a private temp file */
+	IMG_ASSERT(img_blob_begin_resume(s, &d, 20, &w2) == 0);
+	IMG_ASSERT_EQ_INT(img_blob_written(w2), 0);
+	img_blob_abort(w2);
+	img_blob_keep(w);
+	part = xasprintf("%s/.img/tmp/part-%s", img_test_tmpdir, img_digest_hex(&d));
+	IMG_ASSERT(stat(part, &st) == 0 && st.st_size == 8);
+	/* second run goes on from byte 8 */
+	IMG_ASSERT(img_blob_begin_resume(s, &d, 20, &w) == 0);
+	IMG_ASSERT_EQ_INT(img_blob_written(w), 8);
+	IMG_ASSERT(img_blob_write(w, data + 8, 12) == 0);
+	IMG_ASSERT(img_blob_commit(w, &d, 20, &got) == 0);
+	IMG_ASSERT(img_digest_eq(&got, &d));
+	IMG_ASSERT(stat(part, &st) < 0);
+	IMG_ASSERT_EQ_INT(img_blob_has(s, &d, NULL), 1);
+	/* restart drops what was there; wrong bytes are not kept */
+	img_digest_buf("other", 5, &d);
+	IMG_ASSERT(img_blob_begin_resume(s, &d, 5, &w) == 0);
+	IMG_ASSERT(img_blob_write(w, "xx", 2) == 0);
+	IMG_ASSERT(img_blob_restart(w) == 0);
+	IMG_ASSERT_EQ_INT(img_blob_written(w), 0);
+	IMG_ASSERT(img_blob_write(w, "otheR", 5) == 0);
+	IMG_ASSERT(img_blob_commit(w, &d, 5, NULL) < 0);
+	free(part);
+	part = xasprintf("%s/.img/tmp/part-%s", img_test_tmpdir, img_digest_hex(&d));
+	IMG_ASSERT(stat(part, &st) < 0);
+	free(part);
+	img_store_close(s);
+}
