@@ -223,8 +223,7 @@ static int write_file(const char *file, json_t *j)
 	len = strlen(text);
 	if (img_out_open(&o, file) < 0)
 		goto out;
-	if (!o.is_stdout && o.tmp && fchmod(o.fd, 0600) < 0) {
-		img_seterr_errno("cannot set the mode of '%s'", o.tmp);
+	if (img_out_chmod(&o, 0600) < 0) {
 		img_out_abort(&o);
 		goto out;
 	}

@@ -300,6 +300,19 @@ fail:
 	return -1;
 }
 
+int img_out_chmod(struct img_out *o, mode_t mode)
+{
+	if (o->is_stdout || (!o->tmp && !o->anon))
+		return 0;
+	if (fchmod(o->fd, mode) < 0) {
+		char *q = img_escape_cut(o->path);
+		img_seterr_errno("cannot set the mode of '%s'", q);
+		free(q);
+		return -1;
+	}
+	return 0;
+}
+
 int img_out_is_tty(const struct img_out *o)
 {
 	return o->is_stdout && isatty(o->fd);

@@ -29,6 +29,10 @@ struct img_out {
  * system cannot, creates "<path>.XXXXXX" there and registers it for removal on
  * SIGINT/SIGTERM/SIGHUP and on exit. 0 or -1. */
 int img_out_open(struct img_out *o, const char *path);
+/* Give the file being written (not stdout, not a device written in place) mode instead
+ * of the default (0666 less the umask), before anything is written: a secret's 0600.
+ * 0 or -1. */
+int img_out_chmod(struct img_out *o, mode_t mode);
 /* 1 if the output is stdout and a terminal (tools writing tar refuse this). */
 int img_out_is_tty(const struct img_out *o);
 /* fsync (files), link (or rename) into place, fsync the directory. An unnamed file
