@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "img.h"
+#include "htab.h"
 #include "cli.h"
 #include "config.h"
 #include "dirwalk.h"
@@ -89,66 +90,40 @@ static const char help_text[] =
 	"      --version           print the version and exit\n";
 
 /* ------------------------------------------------------------------------------------ */
-/* Paths already written: a set of 62-bit hashes tagged with a class, to refuse duplicate
- * entries, entries under a symlink or a file, and hard links to nothing before them.    */
+/* Paths already written: a set of 64-bit path hashes, each with a class, to refuse      */
+/* duplicate entries, entries under a symlink or a file, and hard links to nothing       */
+/* before them.                                                                          */
 
 enum { PC_DIR = 1, PC_SYMLINK = 2, PC_OTHER = 3 };
 
-struct pathset { uint64_t *v; size_t n, cap; };
+struct pathset { struct img_htab tab; unsigned char *cls; size_t n, cap; };
 
 static uint64_t
 path_hash(const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
+	uint64_t h = img_htab_fnv(s, n);
+
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ULL;
 	h ^= h >> 32;
-	return h & ~(uint64_t)3;
+	return h;
 }
 
 /* The class of a path, 0 if absent. */
 static int
 ps_get(const struct pathset *ps, const char *s, size_t n)
 {
-	uint64_t h = path_hash(s, n);
-	size_t i;
+	size_t i = img_htab_find(&ps->tab, path_hash(s, n), NULL, NULL, NULL);
 
-	if (!ps->cap)
-		return 0;
-	for (i = (size_t)(h >> 2) & (ps->cap - 1); ps->v[i]; i = (i + 1) & (ps->cap - 1))
-		if ((ps->v[i] & ~(uint64_t)3) == h)
-			return (int)(ps->v[i] & 3);
-	return 0;
+	return i == IMG_HTAB_NONE ? 0 : ps->cls[i];
 }
 
 static void
 ps_add(struct pathset *ps, const char *s, int cls)
 {
-	uint64_t h = path_hash(s, strlen(s));
-	size_t i;
-
-	if ((ps->n + 1) * 2 > ps->cap) {
-		size_t ncap = ps->cap ? ps->cap * 2 : 1024;
-		uint64_t *nv = xcalloc(ncap, sizeof *nv);
-		for (size_t k = 0; k < ps->cap; k++) {
-			if (!ps->v[k])
-				continue;
-			for (i = (size_t)(ps->v[k] >> 2) & (ncap - 1); nv[i]; i = (i + 1) & (ncap - 1))
-				;
-			nv[i] = ps->v[k];
-		}
-		free(ps->v);
-		ps->v = nv;
-		ps->cap = ncap;
-	}
-	for (i = (size_t)(h >> 2) & (ps->cap - 1); ps->v[i]; i = (i + 1) & (ps->cap - 1))
-		;
-	ps->v[i] = h | (uint64_t)cls;
-	ps->n++;
+	IMG_GROW(ps->cls, ps->n + 1, ps->cap);
+	ps->cls[ps->n] = (unsigned char)cls;
+	img_htab_add(&ps->tab, path_hash(s, strlen(s)), ps->n++);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -698,7 +673,8 @@ out:
 	img_arcout_free(l.ao);
 	img_compw_free(l.cw);
 	img_hash_free(l.diff);
-	free(l.seen.v);
+	img_htab_clear(&l.seen.tab);
+	free(l.seen.cls);
 	if (fd >= 0)
 		close(fd);
 	return rc;
@@ -809,9 +785,7 @@ set_name(json_t *index, void *arg)
 {
 	struct name_arg *na = arg;
 
-	if (na->name)
-		return img_index_set_name(index, na->name, na->desc) < 0 ? -1 : 0;
-	return img_index_add_unnamed(index, na->desc) < 0 ? -1 : 0;
+	return img_index_put(index, na->desc, &na->name, na->name ? 1 : 0) < 0 ? -1 : 0;
 }
 
 static int

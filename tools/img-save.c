@@ -258,20 +258,7 @@ set_names(json_t *desc, const char *name)
 		img_seterr("invalid annotations in index.json");
 		return -1;
 	}
-	if (ann) {
-		json_object_del(ann, IMG_ANN_REF_NAME);
-		json_object_del(ann, IMG_ANN_CTR_NAME);
-	}
-	if (name) {
-		if (!ann) {
-			ann = json_object();
-			json_object_set_new(desc, "annotations", ann);
-		}
-		json_object_set_new(ann, IMG_ANN_REF_NAME, json_string(name));
-		json_object_set_new(ann, IMG_ANN_CTR_NAME, json_string(name));
-	} else if (ann && json_object_size(ann) == 0) {
-		json_object_del(desc, "annotations");
-	}
+	img_index_entry_set_name(desc, name);
 	return 0;
 }
 
