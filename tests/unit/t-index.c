@@ -99,7 +99,9 @@ TEST(index_put_and_find)
 	names[0] = "Bad Name";
 	IMG_ASSERT_EQ_INT(img_index_put(ix, a, names, 1), -1);
 	IMG_ASSERT(strstr(img_errmsg(), "invalid name 'Bad Name': ") == img_errmsg());
-	IMG_ASSERT_EQ_INT(img_index_put(json_object(), a, NULL, 0), -1);  /* no manifests */
+	json_decref(ix);
+	ix = json_object();
+	IMG_ASSERT_EQ_INT(img_index_put(ix, a, NULL, 0), -1);             /* no manifests */
 	json_decref(a);
 	json_decref(b);
 	json_decref(ix);
