@@ -643,8 +643,12 @@ int img_blob_sweep_tmp(struct img_store *s, int dry_run, uint64_t *bytes,
 
 	if (!dry_run && need_exclusive(s, s->tmpdir) < 0)
 		return -1;
-	if (!(dir = opendir(s->tmpdir)))
-		return errno == ENOENT ? 0 : -1;
+	if (!(dir = opendir(s->tmpdir))) {
+		if (errno == ENOENT)
+			return 0;
+		img_seterr_errno("cannot read '%s'", s->tmpdir);
+		return -1;
+	}
 	while ((de = readdir(dir)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
 		    remove_tree(dirfd(dir), de->d_name, dry_run, bytes) < 0) {

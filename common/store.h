@@ -3,7 +3,9 @@
  * Layout: DIR/oci-layout, DIR/index.json, DIR/blobs/<alg>/<hex>, and private state in
  * DIR/.img/: "lock" (flock: writers shared while they own temp files, img-gc exclusive),
  * "index.lock" (flock: short exclusive hold around each index.json replacement), tmp/.
- * Blobs appear in blobs/ only by rename after their bytes hashed to their name. */
+ * Blobs appear in blobs/ only by rename after their bytes hashed to their name.
+ * Only store.c and blobs.c touch these directories; tools go through the functions
+ * below (and name images with index.h's edits inside img_store_index_update). */
 #ifndef IMG_STORE_H
 #define IMG_STORE_H
 

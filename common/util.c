@@ -294,3 +294,14 @@ char *img_escape_cut(const char *s)
 	memcpy(e + cut, "\xe2\x80\xa6", 4);   /* U+2026 and the NUL */
 	return e;
 }
+
+const char *img_shown(const char *s)
+{
+	static _Thread_local char buf[4][IMG_SHOWN_MAX + 8];
+	static _Thread_local unsigned next;
+	char *e = img_escape_cut(s ? s : ""), *b = buf[next++ % 4];
+
+	snprintf(b, sizeof(buf[0]), "%s", e);
+	free(e);
+	return b;
+}

@@ -61,5 +61,9 @@ char *img_escape(const char *s);
  * names a path or any other string from the input. */
 #define IMG_SHOWN_MAX 200
 char *img_escape_cut(const char *s);
+/* The same in a per-thread buffer, for the "'what': why" of an error line in one call:
+ * img_seterr("invalid digest '%s'", img_shown(s)). Valid until the fourth next call in
+ * the thread (so up to four in one message). NULL shows as "". */
+const char *img_shown(const char *s);
 
 #endif

@@ -313,16 +313,6 @@ sink_tar(void *arg, const void *buf, size_t n)
 	return img_blob_write(l->bw, buf, n);
 }
 
-/* img_seterr(fmt, path) with path escaped for one terminal line. */
-static void
-seterr_path(const char *fmt, const char *path)
-{
-	char *x = img_escape_cut(path);
-
-	img_seterr(fmt, x);
-	free(x);
-}
-
 /* Check a cleaned path against what came before, then remember it. 0 or -1. */
 static int
 check_path(struct layer *l, const char *path, int cls)
@@ -330,18 +320,15 @@ check_path(struct layer *l, const char *path, int cls)
 	const char *s;
 
 	if (ps_get(&l->seen, path, strlen(path))) {
-		seterr_path("duplicate entry '%s'", path);
+		img_seterr("duplicate entry '%s'", img_shown(path));
 		return -1;
 	}
 	for (s = strchr(path, '/'); s; s = strchr(s + 1, '/')) {
 		int c = ps_get(&l->seen, path, (size_t)(s - path));
 		if (c == PC_SYMLINK || c == PC_OTHER) {
 			char *parent = xstrndup(path, (size_t)(s - path));
-			char *xp = img_escape_cut(path), *xd = img_escape_cut(parent);
-			img_seterr("entry '%s' is under %s '%s'", xp,
-			           c == PC_SYMLINK ? "symlink" : "non-directory", xd);
-			free(xp);
-			free(xd);
+			img_seterr("entry '%s' is under %s '%s'", img_shown(path),
+			           c == PC_SYMLINK ? "symlink" : "non-directory", img_shown(parent));
 			free(parent);
 			return -1;
 		}
@@ -414,19 +401,15 @@ put_entry(struct layer *l, const char *path, enum img_ent_type type, mode_t perm
 	if (type == IMG_ENT_HARDLINK) {
 		c = ps_get(&l->seen, link, strlen(link));
 		if (c != PC_OTHER && c != PC_SYMLINK) {
-			char *xp = img_escape_cut(path), *xl = img_escape_cut(link);
-			img_seterr("hard link '%s' to '%s': target is not an earlier file", xp, xl);
-			free(xp);
-			free(xl);
+			img_seterr("hard link '%s' to '%s': target is not an earlier file",
+			           img_shown(path), img_shown(link));
 			return -1;
 		}
 	}
 	if (check_path(l, path, cls_of(type)) < 0)
 		return -1;
 	if (uid < 0 || gid < 0 || uid > UINT32_MAX || gid > UINT32_MAX) {
-		char *xp = img_escape_cut(path);
-		img_seterr("entry '%s': invalid owner %" PRId64 ":%" PRId64, xp, uid, gid);
-		free(xp);
+		img_seterr("entry '%s': invalid owner %" PRId64 ":%" PRId64, img_shown(path), uid, gid);
 		return -1;
 	}
 	e = clean_entry(l, path, type, perm, uid, gid, mtime, size, link, src);
@@ -458,10 +441,8 @@ import_archive(struct layer *l, int fd, uint64_t total)
 			continue;       /* the root itself */
 		if (e.type == IMG_ENT_OTHER) {
 			if (!l->quiet) {
-				char *xs = img_escape_cut(l->src), *xp = img_escape_cut(e.path);
-				warnx("%s: skipping '%s': unsupported entry type", xs, xp);
-				free(xs);
-				free(xp);
+				warnx("%s: skipping '%s': unsupported entry type", img_shown(l->src),
+				      img_shown(e.path));
 			}
 			continue;
 		}
@@ -470,7 +451,7 @@ import_archive(struct layer *l, int fd, uint64_t total)
 			int wr = img_whiteout(e.path, &wt);
 			free(wt);
 			if (wr < 0) {
-				seterr_path("invalid whiteout entry '%s'", e.path);
+				img_seterr("invalid whiteout entry '%s'", img_shown(e.path));
 				goto out;
 			}
 		}
@@ -481,7 +462,7 @@ import_archive(struct layer *l, int fd, uint64_t total)
 			continue;
 		while ((r = img_arcin_block(a, &buf, &n)) == 1) {
 			if ((int64_t)n > e.size - done) {
-				seterr_path("entry '%s': more data than its size", e.path);
+				img_seterr("entry '%s': more data than its size", img_shown(e.path));
 				goto out;
 			}
 			if (img_arcout_data(l->ao, buf, n) < 0)
@@ -496,7 +477,7 @@ import_archive(struct layer *l, int fd, uint64_t total)
 		if (r < 0)
 			goto out;
 		if (done != e.size) {
-			seterr_path("entry '%s': truncated data", e.path);
+			img_seterr("entry '%s': truncated data", img_shown(e.path));
 			goto out;
 		}
 	}
@@ -534,10 +515,8 @@ import_one(const struct img_dirwalk_entry *e, void *arg)
 	archive_entry_copy_pathname(de, e->full);
 	archive_entry_copy_sourcepath(de, e->full);
 	if (archive_read_disk_entry_from_file(di->disk, de, e->fd, &e->st) != ARCHIVE_OK) {
-		char *xf = img_escape_cut(e->full);
-		img_seterr("'%s': %s", xf, archive_error_string(di->disk) ?
+		img_seterr("'%s': %s", img_shown(e->full), archive_error_string(di->disk) ?
 		           archive_error_string(di->disk) : "cannot read metadata");
-		free(xf);
 		goto out;
 	}
 	if (e->type == IMG_ENT_HARDLINK)
@@ -553,13 +532,11 @@ import_one(const struct img_dirwalk_entry *e, void *arg)
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0) {
-				char *xf = img_escape_cut(e->full);
-				img_seterr_errno("cannot read '%s'", xf);
-				free(xf);
+				img_seterr_errno("cannot read '%s'", img_shown(e->full));
 				goto out;
 			}
 			if (n == 0) {
-				seterr_path("'%s': file shrank while being read", e->full);
+				img_seterr("'%s': file shrank while being read", img_shown(e->full));
 				goto out;
 			}
 			if (img_arcout_data(l->ao, di->buf, (size_t)n) < 0)

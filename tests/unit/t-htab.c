@@ -67,35 +67,3 @@ TEST(htab_hash_only_and_collisions)
 		IMG_ASSERT_EQ_INT(img_htab_find(&t, 42 + i * 1024, NULL, NULL, NULL), i);
 	img_htab_clear(&t);
 }
-
-TEST(util_grow)
-{
-	int *v = NULL;
-	size_t cap = 0;
-
-	IMG_GROW(v, 1, cap);
-	IMG_ASSERT_EQ_INT(cap, 16);
-	v[0] = 7;
-	IMG_GROW(v, 16, cap);
-	IMG_ASSERT_EQ_INT(cap, 16);                                      /* room already */
-	IMG_GROW(v, 100, cap);
-	IMG_ASSERT_EQ_INT(cap, 128);
-	IMG_ASSERT_EQ_INT(v[0], 7);
-	v[99] = 1;
-	free(v);
-}
-
-TEST(util_seterr_prefix)
-{
-	char big[2000];
-
-	img_seterr("why");
-	img_seterr_prefix("blob %s", "x");
-	IMG_ASSERT_EQ_STR(img_errmsg(), "blob x: why");
-	memset(big, 'a', sizeof big - 1);
-	big[sizeof big - 1] = '\0';
-	img_seterr("%s", big);                                          /* cut, still a string */
-	img_seterr_prefix("p");
-	IMG_ASSERT(strncmp(img_errmsg(), "p: aaa", 6) == 0);
-	IMG_ASSERT(strlen(img_errmsg()) < 1024);
-}
