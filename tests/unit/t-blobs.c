@@ -12,17 +12,6 @@
 #include "io.h"
 #include "store.h"
 
-static struct img_store *open_store(void)
-{
-	struct img_store *s = NULL;
-	char *dir = xasprintf("%s/store", img_test_tmpdir);
-
-	if (img_store_open(dir, IMG_STORE_CREATE, &s) < 0)
-		printf("# open: %s\n", img_errmsg());
-	free(dir);
-	return s;
-}
-
 static char *at(struct img_store *s, const char *rel)
 {
 	return xasprintf("%s/%s", img_store_path(s), rel);
@@ -56,7 +45,7 @@ static int collect(const struct img_digest *d, int64_t size, void *arg)
 
 TEST(blobs_list_remove)
 {
-	struct img_store *s = open_store();
+	struct img_store *s = img_test_store();
 	struct img_digest a, b;
 	struct seen sn = { .n = 0 };
 	char *p;
@@ -100,7 +89,7 @@ TEST(blobs_list_remove)
 
 TEST(blobs_sweep_tmp)
 {
-	struct img_store *s = open_store();
+	struct img_store *s = img_test_store();
 	uint64_t bytes = 0;
 	char *p;
 
@@ -141,7 +130,7 @@ TEST(blobs_sweep_tmp)
 
 TEST(blobs_verify_with)
 {
-	struct img_store *s = open_store();
+	struct img_store *s = img_test_store();
 	struct img_hash *h = img_hash_new(IMG_SHA256);
 	struct img_digest d, missing;
 	char buf[7];
@@ -218,7 +207,7 @@ out:
 
 TEST(blobs_writer_options)
 {
-	struct img_store *s = open_store();
+	struct img_store *s = img_test_store();
 	static const int flags[] = { 0, IMG_BLOB_STREAM, IMG_BLOB_DIRECT,
 	                             IMG_BLOB_DIRECT | IMG_BLOB_TRUSTED, IMG_BLOB_STREAM | IMG_BLOB_TRUSTED };
 	struct img_digest d;
@@ -243,7 +232,7 @@ TEST(blobs_writer_options)
 
 TEST(blobs_writer_trusted_needs_digest)
 {
-	struct img_store *s = open_store();
+	struct img_store *s = img_test_store();
 	struct img_blob_writer *w;
 	struct img_digest d;
 
