@@ -51,7 +51,7 @@ struct import_opts {
 	const char *store;
 	const char *base;
 	const char **changes;
-	size_t nchanges;
+	size_t nchanges, changes_cap;
 	const char *message;
 	const char *platform;
 	enum img_comp comp;
@@ -879,7 +879,7 @@ main(int argc, char *argv[])
 			o.base = optarg;
 			break;
 		case 'c':
-			o.changes = xreallocarray(o.changes, o.nchanges + 1, sizeof *o.changes);
+			IMG_GROW(o.changes, o.nchanges + 1, o.changes_cap);
 			o.changes[o.nchanges++] = optarg;
 			break;
 		case OPT_COMPRESS:
