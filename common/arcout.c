@@ -146,9 +146,8 @@ static int ao_check_done(struct img_arcout *o)
 		return -1;
 	}
 	if (o->left > 0) {
-		char *e = img_escape_cut(o->cur ? o->cur : "");
-		img_seterr("tar entry '%s': %lld bytes of data missing", e, (long long)o->left);
-		free(e);
+		img_seterr("tar entry '%s': %lld bytes of data missing", img_shown(o->cur),
+		           (long long)o->left);
 		o->failed = 1;
 		return -1;
 	}
@@ -240,9 +239,7 @@ int img_arcout_data(struct img_arcout *o, const void *buf, size_t n)
 		return -1;
 	}
 	if ((uint64_t)n > (uint64_t)o->left) {
-		char *e = img_escape_cut(o->cur ? o->cur : "");
-		img_seterr("tar entry '%s': more data than its size", e);
-		free(e);
+		img_seterr("tar entry '%s': more data than its size", img_shown(o->cur));
 		o->failed = 1;
 		return -1;
 	}

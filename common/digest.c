@@ -38,12 +38,7 @@ int img_digest_parse(const char *s, struct img_digest *out)
 			return 0;
 		}
 	}
-	{
-		char *e = img_escape_cut(s);
-		if (strlen(e) > 200) e[200] = 0;
-		img_seterr("invalid digest '%s'", e);
-		free(e);
-	}
+	img_seterr("invalid digest '%s'", img_shown(s));
 	return -1;
 }
 

@@ -7,73 +7,52 @@
 #include <unistd.h>
 
 #include "dirwalk.h"
+#include "htab.h"
 #include "util.h"
 
-/* First names of multiply-linked inodes: a chained hash table on (dev, ino). */
-struct inode_link { dev_t dev; ino_t ino; char *path; struct inode_link *next; };
+/* First names of multiply-linked inodes, found by (dev, ino). */
+struct inode_link { dev_t dev; ino_t ino; char *path; };
 
 struct walk {
 	const char *root;
 	img_dirwalk_fn fn;
 	void *arg;
-	struct inode_link **links;
-	size_t nlinks_cap;
-	size_t nlinks;
+	struct inode_link *links;
+	size_t nlinks, linkcap;
+	struct img_htab linktab;
 };
 
-static size_t link_hash(dev_t dev, ino_t ino, size_t cap)
+static int link_eq(size_t idx, const void *key, const void *arg)
 {
-	return ((size_t)ino * 31 + (size_t)dev) & (cap - 1);
+	const struct inode_link *l = &((const struct walk *)arg)->links[idx];
+	const struct stat *st = key;
+
+	return l->ino == st->st_ino && l->dev == st->st_dev;
 }
 
 /* The first name seen of st's inode, or NULL after recording path as its first name. */
 static const char *link_find_or_add(struct walk *w, const struct stat *st, const char *path)
 {
-	struct inode_link *p;
-	size_t h;
+	uint64_t key[2] = { (uint64_t)st->st_dev, (uint64_t)st->st_ino };
+	uint64_t h = img_htab_fnv(key, sizeof(key));
+	size_t i = img_htab_find(&w->linktab, h, link_eq, st, w);
 
-	if (w->nlinks_cap == 0 || w->nlinks * 2 > w->nlinks_cap) {
-		size_t ncap = w->nlinks_cap ? w->nlinks_cap * 2 : 256;
-		struct inode_link **nt = xcalloc(ncap, sizeof(*nt));
-
-		for (size_t i = 0; i < w->nlinks_cap; i++) {
-			while ((p = w->links[i])) {
-				w->links[i] = p->next;
-				h = link_hash(p->dev, p->ino, ncap);
-				p->next = nt[h];
-				nt[h] = p;
-			}
-		}
-		free(w->links);
-		w->links = nt;
-		w->nlinks_cap = ncap;
-	}
-	h = link_hash(st->st_dev, st->st_ino, w->nlinks_cap);
-	for (p = w->links[h]; p; p = p->next)
-		if (p->ino == st->st_ino && p->dev == st->st_dev)
-			return p->path;
-	p = xmalloc(sizeof(*p));
-	p->dev = st->st_dev;
-	p->ino = st->st_ino;
-	p->path = xstrdup(path);
-	p->next = w->links[h];
-	w->links[h] = p;
-	w->nlinks++;
+	if (i != IMG_HTAB_NONE)
+		return w->links[i].path;
+	IMG_GROW(w->links, w->nlinks + 1, w->linkcap);
+	w->links[w->nlinks].dev = st->st_dev;
+	w->links[w->nlinks].ino = st->st_ino;
+	w->links[w->nlinks].path = xstrdup(path);
+	img_htab_add(&w->linktab, h, w->nlinks++);
 	return NULL;
 }
 
 static void links_free(struct walk *w)
 {
-	for (size_t i = 0; i < w->nlinks_cap; i++) {
-		struct inode_link *p, *n;
-
-		for (p = w->links[i]; p; p = n) {
-			n = p->next;
-			free(p->path);
-			free(p);
-		}
-	}
+	for (size_t i = 0; i < w->nlinks; i++)
+		free(w->links[i].path);
 	free(w->links);
+	img_htab_clear(&w->linktab);
 }
 
 static int cmp_names(const void *a, const void *b)

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include "digest.h"
+#include "htab.h"
 
 struct img_dset_entry {
 	struct img_digest d;
@@ -17,8 +18,8 @@ struct img_dset_entry {
 struct img_dset {
 	struct img_dset_entry *e;
 	size_t n, cap;
-	size_t *tab;             /* open addressing: slot -> entry index + 1, 0 empty */
-	size_t tabcap;           /* a power of two, at least twice n */
+	struct img_htab tab;
+	size_t tabcap;           /* tab.cap (at least twice n), for checks */
 };
 
 /* The entry for d, added (flags 0) when absent; *isnew (may be NULL) says which. */

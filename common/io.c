@@ -150,10 +150,8 @@ int img_io_open_in(const char *path)
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
 		int e = errno;
-		char *q = img_escape_cut(path);
 		errno = e;
-		img_seterr_errno("cannot open '%s'", q);
-		free(q);
+		img_seterr_errno("cannot open '%s'", img_shown(path));
 		errno = e;
 	}
 	return fd;
@@ -493,9 +491,7 @@ int img_fsync_dir(const char *dir)
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
-		char *q = img_escape_cut(dir);
-		img_seterr_errno("cannot open directory '%s'", q);
-		free(q);
+		img_seterr_errno("cannot open directory '%s'", img_shown(dir));
 		return -1;
 	}
 	r = fsync(fd);
@@ -503,9 +499,7 @@ int img_fsync_dir(const char *dir)
 	if (r < 0 && (errno == EINVAL || errno == EBADF || errno == EROFS))
 		r = 0;
 	if (r < 0) {
-		char *q = img_escape_cut(dir);
-		img_seterr_errno("cannot sync directory '%s'", q);
-		free(q);
+		img_seterr_errno("cannot sync directory '%s'", img_shown(dir));
 	}
 	close(fd);
 	return r;

@@ -3,7 +3,9 @@
  * Layout: DIR/oci-layout, DIR/index.json, DIR/blobs/<alg>/<hex>, and private state in
  * DIR/.img/: "lock" (flock: writers shared while they own temp files, img-gc exclusive),
  * "index.lock" (flock: short exclusive hold around each index.json replacement), tmp/.
- * Blobs appear in blobs/ only by rename after their bytes hashed to their name. */
+ * Blobs appear in blobs/ only by rename after their bytes hashed to their name.
+ * Only store.c and blobs.c touch these directories; tools go through the functions
+ * below (and name images with index.h's edits inside img_store_index_update). */
 #ifndef IMG_STORE_H
 #define IMG_STORE_H
 
@@ -13,6 +15,7 @@
 #include <jansson.h>
 #include "digest.h"
 #include "image.h"
+#include "index.h"
 
 struct img_store;
 
@@ -30,7 +33,6 @@ char *img_store_default_path(const char *opt);
 int img_store_open(const char *dir, int flags, struct img_store **out);
 void img_store_close(struct img_store *s);
 const char *img_store_path(const struct img_store *s);
-int img_store_dirfd(const struct img_store *s);
 
 /* Store lock. mode IMG_LOCK_SHARED for writers (held while owning temp files;
  * img_blob_begin takes it automatically), IMG_LOCK_EXCLUSIVE for img-gc.
@@ -43,7 +45,7 @@ void img_store_unlock(struct img_store *s);
  * (blob_begin, index_update). Default: none (block silently). */
 void img_store_set_waiting(struct img_store *s, void (*waiting)(void *), void *arg);
 
-/* ---- blobs ---- */
+/* ---- blobs (blobs.c) ---- */
 
 /* 1 present (and *size set if non-NULL), 0 absent, -1 error. Does not re-hash. */
 int img_blob_has(struct img_store *s, const struct img_digest *d, int64_t *size);
@@ -53,14 +55,38 @@ int img_blob_open(struct img_store *s, const struct img_digest *d);
 int img_blob_read(struct img_store *s, const struct img_digest *d, size_t cap,
                   char **buf, size_t *len);
 /* Verify a blob by streaming it: size (if expect_size >= 0) then digest. 0 ok, -1 bad
- * (img_errmsg says "missing", "size N, expected M" or "digest mismatch (got ...)"). */
+ * (img_errmsg says "missing" (errno ENOENT), "not a regular file", "cannot open: ...",
+ * "size N, expected M", "read error: ..." or "digest mismatch (got ...)"). */
 int img_blob_verify(struct img_store *s, const struct img_digest *d, int64_t expect_size);
+/* The same with the caller's scratch, for loops and threads: h (a hash of d's algorithm,
+ * reset here; NULL: one is made), buf of bufsz bytes (NULL: one is made); *nread (may be
+ * NULL) gets the bytes hashed added. Safe to call from several threads at once. */
+int img_blob_verify_with(struct img_store *s, const struct img_digest *d, int64_t expect_size,
+                         struct img_hash *h, void *buf, size_t bufsz, uint64_t *nread);
 
-/* Blob writer: a temp file in .img/tmp, hashed (sha256, or expect's alg) while written. */
+/* The blob writer, the only way bytes enter blobs/: a temp file in .img/tmp (the store
+ * lock is taken shared if not held), hashed (sha256, or expect's alg) while written,
+ * fsynced and renamed into blobs/ by commit. The directory blobs/<alg> is synced once,
+ * before index.json next changes. */
 struct img_blob_writer;
+enum {
+	IMG_BLOB_STREAM  = 1,   /* no buffer: each write goes to the file (many writers may be
+	                         * open at little cost); writeback started every 8 MiB */
+	IMG_BLOB_DIRECT  = 2,   /* STREAM, and O_DIRECT where the file system takes it: whole
+	                         * 4 KiB blocks written from 4 KiB-aligned buffers bypass the
+	                         * page cache; anything else falls back to buffered writes */
+	IMG_BLOB_TRUSTED = 4,   /* the caller hashes the bytes itself (as they arrive): no
+	                         * hashing here; commit must be given the digest */
+};
 int img_blob_begin(struct img_store *s, struct img_blob_writer **w);
+int img_blob_begin_flags(struct img_store *s, int flags, struct img_blob_writer **w);
+/* Write n bytes. 0 or -1; after a failure every later write and the commit fail too.
+ * A writer may be fed by another thread than the one that began it (one at a time). */
 int img_blob_write(struct img_blob_writer *w, const void *buf, size_t n);
 uint64_t img_blob_written(const struct img_blob_writer *w);
+/* The first write failure ("cannot write 'PATH': why"), or NULL: for a writer fed by
+ * another thread, whose img_errmsg() the caller cannot see. Owned by w. */
+const char *img_blob_error(const struct img_blob_writer *w);
 /* Finish: if expect is non-NULL the digest must match, if expect_size >= 0 the size too.
  * fsync, then rename to blobs/ (a blob already present is kept and the temp removed).
  * *out (may be NULL) gets the digest. Frees w whatever happens. 0 or -1. */
@@ -83,6 +109,24 @@ void img_blob_keep(struct img_blob_writer *w);
 /* Store a small buffer as a blob (sha256). 0 or -1. */
 int img_blob_put(struct img_store *s, const void *buf, size_t len, struct img_digest *out);
 
+/* Call fn(digest, size, arg) for every blob in blobs/sha256 and blobs/sha512 (regular
+ * files named by an exact digest; anything else there is not a blob and left out), in
+ * directory order. fn returns 0 to go on, -1 to stop (the listing returns -1).
+ * 0, or -1 with img_errmsg() and errno. */
+typedef int (*img_blob_list_fn)(const struct img_digest *d, int64_t size, void *arg);
+int img_blob_list(struct img_store *s, img_blob_list_fn fn, void *arg);
+/* Delete a blob. The caller holds the store lock exclusively (else -1, EPERM) and has
+ * made sure nothing references it. 1 deleted, 0 absent, -1 with img_errmsg()
+ * ("cannot delete 'blobs/sha256/...': why") and errno. */
+int img_blob_remove(struct img_store *s, const struct img_digest *d);
+/* Delete everything in .img/tmp (with dry_run only measure it); regular files' bytes are
+ * added to *bytes. Unless dry_run the caller holds the store lock exclusively (else -1,
+ * EPERM): writers hold it shared while they own temp files, so none is in use.
+ * For each entry that cannot be removed, failed(path, arg) (may be NULL) is called with
+ * errno set, and the sweep goes on. 0, or -1 when anything failed. */
+int img_blob_sweep_tmp(struct img_store *s, int dry_run, uint64_t *bytes,
+                       void (*failed)(const char *path, void *arg), void *arg);
+
 /* ---- index.json ---- */
 
 /* Read index.json (strict JSON, 16 MiB cap). New reference. NULL with img_errmsg(). */
@@ -92,23 +136,6 @@ json_t *img_store_index(struct img_store *s);
  * if fn returns > 0 write nothing (no change); < 0 abort and return -1.
  * Returns 0 or -1. */
 int img_store_index_update(struct img_store *s, int (*fn)(json_t *index, void *arg), void *arg);
-
-/* ---- names (operating on an index document) ---- */
-
-/* The canonical name of an index entry (io.containerd.image.name, else a normalizable
- * org.opencontainers.image.ref.name), or NULL for an unnamed entry. Borrowed/static
- * into buf: copies into buf (len >= 512) and returns buf, or NULL. */
-const char *img_index_entry_name(json_t *entry, char *buf, size_t len);
-/* Give name (canonical) to the image desc (a descriptor object, copied): any entry that
- * holds name loses it (and stays, unnamed, unless another entry has its digest);
- * an unnamed entry with the same digest is reused; else a new entry is appended.
- * Both name annotations are set. 0 or -1. */
-int img_index_set_name(json_t *index, const char *name, json_t *desc);
-/* Add desc unnamed unless an entry with its digest already exists. */
-int img_index_add_unnamed(json_t *index, json_t *desc);
-/* Remove the name from whatever entry holds it; the entry stays unnamed if no other
- * entry has the same digest, else it is dropped. 1 removed, 0 not found. */
-int img_index_remove_name(json_t *index, const char *name);
 
 /* Resolve what a user typed (design.md §6: name, name@digest, ID or digest prefix of a
  * manifest or config) to index entries. Fills *matches with indexes into
@@ -141,8 +168,5 @@ int img_store_image(struct img_store *s, const struct img_desc *top,
                     const struct img_platform *platform,
                     struct img_doc *manifest, struct img_desc *manifest_desc,
                     struct img_config *config);
-
-/* Temp area. Path of .img/tmp (for tools that make their own temp files there). */
-const char *img_store_tmpdir(const struct img_store *s);
 
 #endif

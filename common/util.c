@@ -80,6 +80,22 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
+void *img_grow(void *p, size_t need, size_t *cap, size_t elsize)
+{
+	size_t c = *cap;
+
+	if (need <= c)
+		return p;
+	c = c ? c : 16;
+	while (c < need) {
+		if (c > SIZE_MAX / 2) oom();
+		c *= 2;
+	}
+	p = xreallocarray(p, c, elsize);
+	*cap = c;
+	return p;
+}
+
 void img_setprogname(const char *argv0)
 {
 	const char *p;
@@ -116,6 +132,30 @@ void img_seterr_errno(const char *fmt, ...)
 	va_end(ap);
 	n = strlen(tmp);
 	snprintf(tmp + n, sizeof tmp - n, ": %s", strerror(e));
+	memcpy(errbuf, tmp, sizeof errbuf);
+	errno = e;
+}
+
+void img_seterr_prefix(const char *fmt, ...)
+{
+	char tmp[sizeof errbuf];
+	const char *m;
+	int e = errno;
+	size_t n, ml;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	n = strlen(tmp);
+	m = img_errmsg();
+	ml = strlen(m);
+	if (n + 2 + ml >= sizeof tmp)
+		ml = n + 2 < sizeof tmp ? sizeof tmp - 3 - n : 0;
+	if (n + 2 < sizeof tmp) {
+		memcpy(tmp + n, ": ", 2);
+		memcpy(tmp + n + 2, m, ml);
+		tmp[n + 2 + ml] = '\0';
+	}
 	memcpy(errbuf, tmp, sizeof errbuf);
 	errno = e;
 }
@@ -253,4 +293,15 @@ char *img_escape_cut(const char *s)
 		cut--;
 	memcpy(e + cut, "\xe2\x80\xa6", 4);   /* U+2026 and the NUL */
 	return e;
+}
+
+const char *img_shown(const char *s)
+{
+	static _Thread_local char buf[4][IMG_SHOWN_MAX + 8];
+	static _Thread_local unsigned next;
+	char *e = img_escape_cut(s ? s : ""), *b = buf[next++ % 4];
+
+	snprintf(b, sizeof(buf[0]), "%s", e);
+	free(e);
+	return b;
 }

@@ -21,6 +21,11 @@ void *xreallocarray(void *p, size_t nmemb, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Growth: make room for need elements of elsize bytes in p, whose room is *cap elements
+ * (doubling, from 16; dies on overflow or OOM). Returns the array, maybe moved.
+ * IMG_GROW(arr, need, cap) is the usual call: IMG_GROW(v, n + 1, cap); v[n++] = x; */
+void *img_grow(void *p, size_t need, size_t *cap, size_t elsize);
+#define IMG_GROW(arr, need, cap) ((arr) = img_grow((arr), (need), &(cap), sizeof(*(arr))))
 
 /* Program name, from argv[0] (basename). */
 void img_setprogname(const char *argv0);
@@ -31,6 +36,9 @@ const char *img_progname(void);
  * img_seterr formats the text; img_seterr_errno appends ": strerror(errno)". */
 void img_seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void img_seterr_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "where: why": put the formatted text and ": " before the last error text (the
+ * message of a call that failed, said again with what it was working on). */
+void img_seterr_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *img_errmsg(void);
 
 /* Print every long option of a getopt table, one per line, "--name" or
@@ -53,5 +61,9 @@ char *img_escape(const char *s);
  * names a path or any other string from the input. */
 #define IMG_SHOWN_MAX 200
 char *img_escape_cut(const char *s);
+/* The same in a per-thread buffer, for the "'what': why" of an error line in one call:
+ * img_seterr("invalid digest '%s'", img_shown(s)). Valid until the fourth next call in
+ * the thread (so up to four in one message). NULL shows as "". */
+const char *img_shown(const char *s);
 
 #endif

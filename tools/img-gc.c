@@ -48,7 +48,6 @@ struct gc_opts {
 	int json;
 };
 
-#define SUBJECT_ANN "io.containerd.manifest.subject"
 #define MAX_THREADS 8
 
 static const char *const synopsis[] = {
@@ -69,11 +68,6 @@ static const char help_text[] =
 	"  -n, --dry-run      print what would be deleted, delete nothing\n"
 	IMG_CLI_HELP_STORE
 	"      --version      print the version and exit\n";
-
-static const char *alg_dir(enum img_alg a)
-{
-	return a == IMG_SHA512 ? "sha512" : "sha256";
-}
 
 /* What --check knows of each marked blob, by its index in the mark set. */
 struct binfo {
@@ -127,10 +121,7 @@ static int check_visit(struct img_mark *m, struct img_store *s, const struct img
 	enum img_kind k = img_mt_kind(d->media_type);
 	struct binfo *b;
 
-	if (idx >= c->cap) {
-		c->cap = c->cap ? c->cap * 2 : 256;
-		c->info = xreallocarray(c->info, c->cap, sizeof(*c->info));
-	}
+	IMG_GROW(c->info, idx + 1, c->cap);
 	b = &c->info[idx];
 	if (isnew) {
 		memset(b, 0, sizeof(*b));
@@ -161,22 +152,9 @@ static void checker_clear(struct checker *c, size_t n)
 
 /* ---- --dangling ---- */
 
-static const char *annotation(json_t *e, const char *key)
-{
-	json_t *ann = json_object_get(e, "annotations");
-
-	return json_is_object(ann) ? json_string_value(json_object_get(ann, key)) : NULL;
-}
-
-/* Named in any way, even by a name we cannot normalize. */
-static int is_named(json_t *e)
-{
-	return annotation(e, IMG_ANN_REF_NAME) || annotation(e, IMG_ANN_CTR_NAME);
-}
-
 static int is_referrer(json_t *e)
 {
-	return !is_named(e) && annotation(e, SUBJECT_ANN);
+	return !img_index_entry_named(e) && img_index_entry_annotation(e, IMG_ANN_CTR_SUBJECT);
 }
 
 static int pick_not_referrer(json_t *e, void *arg)
@@ -189,7 +167,7 @@ static int subject_kept(json_t *e, const struct img_mark *m)
 {
 	struct img_digest d;
 
-	return img_digest_parse(annotation(e, SUBJECT_ANN), &d) == 0 &&
+	return img_digest_parse(img_index_entry_annotation(e, IMG_ANN_CTR_SUBJECT), &d) == 0 &&
 	       img_dset_find(&m->set, &d);
 }
 
@@ -212,7 +190,7 @@ static int dangling_apply(struct img_store *s, json_t *index, size_t *removed)
 		return 0;
 	for (i = json_array_size(manifests); i-- > 0;) {
 		e = json_array_get(manifests, i);
-		if (!is_named(e) && !is_referrer(e)) {
+		if (!img_index_entry_named(e) && !is_referrer(e)) {
 			json_array_remove(manifests, i);
 			(*removed)++;
 		}
@@ -280,114 +258,37 @@ static int victim_cmp(const void *a, const void *b)
 	return strcmp(((const struct victim *)a)->d.str, ((const struct victim *)b)->d.str);
 }
 
-/* Collect the unmarked blobs of blobs/<alg>. Names that are not digests are not blobs
- * (another tool's temp file, say) and are left alone. */
-static int sweep_list(struct img_store *s, enum img_alg alg, const struct img_mark *m,
-                      struct victim **v, size_t *n, size_t *cap)
+struct victims {
+	const struct img_mark *m;
+	struct victim *v;
+	size_t n, cap;
+};
+
+/* The unmarked blobs. */
+static int add_victim(const struct img_digest *d, int64_t size, void *arg)
 {
-	char path[32], name[8 + 130];
-	struct dirent *de;
-	struct stat st;
-	DIR *dir;
-	int fd;
+	struct victims *vs = arg;
 
-	snprintf(path, sizeof(path), "blobs/%s", alg_dir(alg));
-	fd = openat(img_store_dirfd(s), path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (!(dir = fdopendir(fd))) {
-		close(fd);
-		return -1;
-	}
-	while ((de = readdir(dir))) {
-		struct img_digest d;
-		size_t hl = alg == IMG_SHA512 ? 128 : 64;
-
-		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-			continue;
-		if (strlen(de->d_name) != hl || !img_is_hex(de->d_name, hl))
-			continue;
-		snprintf(name, sizeof(name), "%s:%s", alg_dir(alg), de->d_name);
-		if (img_digest_parse(name, &d) < 0 || img_dset_find(&m->set, &d))
-			continue;
-		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT)
-				continue;
-			closedir(dir);
-			return -1;
-		}
-		if (!S_ISREG(st.st_mode))
-			continue;
-		if (*n == *cap) {
-			*cap = *cap ? *cap * 2 : 256;
-			*v = xreallocarray(*v, *cap, sizeof(**v));
-		}
-		(*v)[*n].d = d;
-		(*v)[*n].size = st.st_size;
-		(*n)++;
-	}
-	closedir(dir);
+	if (img_dset_find(&vs->m->set, d))
+		return 0;
+	IMG_GROW(vs->v, vs->n + 1, vs->cap);
+	vs->v[vs->n].d = *d;
+	vs->v[vs->n++].size = size;
 	return 0;
 }
 
-/* Remove (or with dry_run only measure) everything below dirfd/name, not following
- * symlinks. Adds the bytes of regular files to *bytes. 0 or -1. */
-static int remove_tree(int dfd, const char *name, int dry_run, uint64_t *bytes)
+static void tmp_failed(const char *path, void *arg)
 {
-	struct stat st;
-	struct dirent *de;
-	DIR *dir;
-	int fd, rc = 0;
-
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISDIR(st.st_mode)) {
-		if (S_ISREG(st.st_mode))
-			*bytes += (uint64_t)st.st_size;
-		if (!dry_run && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
-			return -1;
-		return 0;
-	}
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || !(dir = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	while ((de = readdir(dir)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-		    remove_tree(dirfd(dir), de->d_name, dry_run, bytes) < 0)
-			rc = -1;
-	closedir(dir);
-	if (!dry_run && rc == 0 && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		rc = -1;
-	return rc;
-}
-
-static int sweep_tmp(struct img_store *s, int dry_run, uint64_t *bytes)
-{
-	struct dirent *de;
-	DIR *dir;
-	int rc = 0;
-
-	if (!(dir = opendir(img_store_tmpdir(s))))
-		return errno == ENOENT ? 0 : -1;
-	while ((de = readdir(dir)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-		    remove_tree(dirfd(dir), de->d_name, dry_run, bytes) < 0) {
-			warn("cannot remove '%s/%s'", img_store_tmpdir(s), de->d_name);
-			rc = -1;
-		}
-	closedir(dir);
-	return rc;
+	(void)arg;
+	warn("cannot remove '%s'", path);
 }
 
 static int gc(struct img_store *s, const struct gc_opts *o)
 {
 	struct dangling dg = { 0 };
 	struct img_mark m = { 0 };
-	struct victim *v = NULL;
-	size_t n = 0, cap = 0, i;
+	struct victims vs = { .m = &m };
+	size_t i;
 	uint64_t reclaimed = 0, tmpbytes = 0;
 	json_t *index = NULL, *jdel = NULL;
 	char hbuf[32];
@@ -423,37 +324,34 @@ static int gc(struct img_store *s, const struct gc_opts *o)
 		warnx("not collecting: %s (see img-gc --check)", m.why);
 		goto out;
 	}
-	if (sweep_list(s, IMG_SHA256, &m, &v, &n, &cap) < 0 ||
-	    sweep_list(s, IMG_SHA512, &m, &v, &n, &cap) < 0) {
+	if (img_blob_list(s, add_victim, &vs) < 0) {
 		warn("cannot read the blobs of '%s'", img_store_path(s));
 		goto out;
 	}
-	if (n)
-		qsort(v, n, sizeof(*v), victim_cmp);
+	if (vs.n)
+		qsort(vs.v, vs.n, sizeof(*vs.v), victim_cmp);
 	status = 0;
 	if (o->json)
 		jdel = json_array();
-	for (i = 0; i < n; i++) {
-		char *path = img_digest_blobpath(&v[i].d);
+	for (i = 0; i < vs.n; i++) {
+		struct victim *v = &vs.v[i];
 
-		if (!o->dry_run && unlinkat(img_store_dirfd(s), path, 0) < 0 && errno != ENOENT) {
-			warn("cannot delete '%s'", path);
+		if (!o->dry_run && img_blob_remove(s, &v->d) < 0) {
+			warnx("%s", img_errmsg());
 			status = 1;
-			free(path);
 			continue;
 		}
-		free(path);
-		reclaimed += (uint64_t)v[i].size;
+		reclaimed += (uint64_t)v->size;
 		if (jdel) {
 			json_t *o1 = json_object();
-			json_object_set_new(o1, "digest", json_string(v[i].d.str));
-			json_object_set_new(o1, "size", json_integer(v[i].size));
+			json_object_set_new(o1, "digest", json_string(v->d.str));
+			json_object_set_new(o1, "size", json_integer(v->size));
 			json_array_append_new(jdel, o1);
 		} else {
-			printf("Deleted: %s\n", v[i].d.str);
+			printf("Deleted: %s\n", v->d.str);
 		}
 	}
-	if (sweep_tmp(s, o->dry_run, &tmpbytes) < 0)
+	if (img_blob_sweep_tmp(s, o->dry_run, &tmpbytes, tmp_failed, NULL) < 0)
 		status = 1;
 	reclaimed += tmpbytes;
 	if (jdel) {
@@ -473,7 +371,7 @@ static int gc(struct img_store *s, const struct gc_opts *o)
 		printf("Total reclaimed space: %s\n", img_human_size(reclaimed, hbuf, sizeof(hbuf)));
 	}
 out:
-	free(v);
+	free(vs.v);
 	json_decref(index);
 	json_decref(dg.index);
 	img_mark_clear(&m);
@@ -493,48 +391,14 @@ struct verifier {
 };
 
 /* Stream one blob: size first, then digest. NULL if good, else the problem. */
-static char *verify_one(int dirfd, const struct img_digest *dg, const struct binfo *b,
+static char *verify_one(struct img_store *s, const struct img_digest *dg, const struct binfo *b,
                         struct img_hash *h, char *buf, size_t bufsz, uint64_t *bytes)
 {
-	struct img_digest got;
-	struct stat st;
-	char path[16 + 130];
-	ssize_t r;
-	int fd;
-
-	snprintf(path, sizeof(path), "blobs/%s/%s", alg_dir(dg->alg), img_digest_hex(dg));
-	fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return b->urls ? NULL : xstrdup("missing");
-		return xasprintf("cannot open: %s", strerror(errno));
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return xstrdup("not a regular file");
-	}
-	if (b->size >= 0 && st.st_size != b->size) {
-		close(fd);
-		return xasprintf("size %lld, expected %lld", (long long)st.st_size,
-		                 (long long)b->size);
-	}
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	img_hash_reset(h);
-	while ((r = read(fd, buf, bufsz)) != 0) {
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			return xasprintf("read error: %s", strerror(errno));
-		}
-		img_hash_update(h, buf, (size_t)r);
-		*bytes += (uint64_t)r;
-	}
-	close(fd);
-	img_hash_final(h, &got);
-	if (strcmp(got.str, dg->str) != 0)
-		return xasprintf("digest mismatch (got %s)", got.str);
-	return NULL;
+	if (img_blob_verify_with(s, dg, b->size, h, buf, bufsz, bytes) == 0)
+		return NULL;
+	if (errno == ENOENT && b->urls)
+		return NULL;
+	return xstrdup(img_errmsg());
 }
 
 static void *verify_worker(void *arg)
@@ -552,7 +416,7 @@ static void *verify_worker(void *arg)
 		if (!h)
 			b->vproblem = xstrdup("cannot hash");
 		else
-			b->vproblem = verify_one(img_store_dirfd(vf->s), dg, b, h, buf, bufsz, &bytes);
+			b->vproblem = verify_one(vf->s, dg, b, h, buf, bufsz, &bytes);
 	}
 	atomic_fetch_add(&vf->bytes, bytes);
 	free(buf);

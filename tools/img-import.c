@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "img.h"
+#include "htab.h"
 #include "cli.h"
 #include "config.h"
 #include "dirwalk.h"
@@ -50,7 +51,7 @@ struct import_opts {
 	const char *store;
 	const char *base;
 	const char **changes;
-	size_t nchanges;
+	size_t nchanges, changes_cap;
 	const char *message;
 	const char *platform;
 	enum img_comp comp;
@@ -89,66 +90,40 @@ static const char help_text[] =
 	"      --version           print the version and exit\n";
 
 /* ------------------------------------------------------------------------------------ */
-/* Paths already written: a set of 62-bit hashes tagged with a class, to refuse duplicate
- * entries, entries under a symlink or a file, and hard links to nothing before them.    */
+/* Paths already written: a set of 64-bit path hashes, each with a class, to refuse      */
+/* duplicate entries, entries under a symlink or a file, and hard links to nothing       */
+/* before them.                                                                          */
 
 enum { PC_DIR = 1, PC_SYMLINK = 2, PC_OTHER = 3 };
 
-struct pathset { uint64_t *v; size_t n, cap; };
+struct pathset { struct img_htab tab; unsigned char *cls; size_t n, cap; };
 
 static uint64_t
 path_hash(const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
+	uint64_t h = img_htab_fnv(s, n);
+
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ULL;
 	h ^= h >> 32;
-	return h & ~(uint64_t)3;
+	return h;
 }
 
 /* The class of a path, 0 if absent. */
 static int
 ps_get(const struct pathset *ps, const char *s, size_t n)
 {
-	uint64_t h = path_hash(s, n);
-	size_t i;
+	size_t i = img_htab_find(&ps->tab, path_hash(s, n), NULL, NULL, NULL);
 
-	if (!ps->cap)
-		return 0;
-	for (i = (size_t)(h >> 2) & (ps->cap - 1); ps->v[i]; i = (i + 1) & (ps->cap - 1))
-		if ((ps->v[i] & ~(uint64_t)3) == h)
-			return (int)(ps->v[i] & 3);
-	return 0;
+	return i == IMG_HTAB_NONE ? 0 : ps->cls[i];
 }
 
 static void
 ps_add(struct pathset *ps, const char *s, int cls)
 {
-	uint64_t h = path_hash(s, strlen(s));
-	size_t i;
-
-	if ((ps->n + 1) * 2 > ps->cap) {
-		size_t ncap = ps->cap ? ps->cap * 2 : 1024;
-		uint64_t *nv = xcalloc(ncap, sizeof *nv);
-		for (size_t k = 0; k < ps->cap; k++) {
-			if (!ps->v[k])
-				continue;
-			for (i = (size_t)(ps->v[k] >> 2) & (ncap - 1); nv[i]; i = (i + 1) & (ncap - 1))
-				;
-			nv[i] = ps->v[k];
-		}
-		free(ps->v);
-		ps->v = nv;
-		ps->cap = ncap;
-	}
-	for (i = (size_t)(h >> 2) & (ps->cap - 1); ps->v[i]; i = (i + 1) & (ps->cap - 1))
-		;
-	ps->v[i] = h | (uint64_t)cls;
-	ps->n++;
+	IMG_GROW(ps->cls, ps->n + 1, ps->cap);
+	ps->cls[ps->n] = (unsigned char)cls;
+	img_htab_add(&ps->tab, path_hash(s, strlen(s)), ps->n++);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -338,16 +313,6 @@ sink_tar(void *arg, const void *buf, size_t n)
 	return img_blob_write(l->bw, buf, n);
 }
 
-/* img_seterr(fmt, path) with path escaped for one terminal line. */
-static void
-seterr_path(const char *fmt, const char *path)
-{
-	char *x = img_escape_cut(path);
-
-	img_seterr(fmt, x);
-	free(x);
-}
-
 /* Check a cleaned path against what came before, then remember it. 0 or -1. */
 static int
 check_path(struct layer *l, const char *path, int cls)
@@ -355,18 +320,15 @@ check_path(struct layer *l, const char *path, int cls)
 	const char *s;
 
 	if (ps_get(&l->seen, path, strlen(path))) {
-		seterr_path("duplicate entry '%s'", path);
+		img_seterr("duplicate entry '%s'", img_shown(path));
 		return -1;
 	}
 	for (s = strchr(path, '/'); s; s = strchr(s + 1, '/')) {
 		int c = ps_get(&l->seen, path, (size_t)(s - path));
 		if (c == PC_SYMLINK || c == PC_OTHER) {
 			char *parent = xstrndup(path, (size_t)(s - path));
-			char *xp = img_escape_cut(path), *xd = img_escape_cut(parent);
-			img_seterr("entry '%s' is under %s '%s'", xp,
-			           c == PC_SYMLINK ? "symlink" : "non-directory", xd);
-			free(xp);
-			free(xd);
+			img_seterr("entry '%s' is under %s '%s'", img_shown(path),
+			           c == PC_SYMLINK ? "symlink" : "non-directory", img_shown(parent));
 			free(parent);
 			return -1;
 		}
@@ -439,19 +401,15 @@ put_entry(struct layer *l, const char *path, enum img_ent_type type, mode_t perm
 	if (type == IMG_ENT_HARDLINK) {
 		c = ps_get(&l->seen, link, strlen(link));
 		if (c != PC_OTHER && c != PC_SYMLINK) {
-			char *xp = img_escape_cut(path), *xl = img_escape_cut(link);
-			img_seterr("hard link '%s' to '%s': target is not an earlier file", xp, xl);
-			free(xp);
-			free(xl);
+			img_seterr("hard link '%s' to '%s': target is not an earlier file",
+			           img_shown(path), img_shown(link));
 			return -1;
 		}
 	}
 	if (check_path(l, path, cls_of(type)) < 0)
 		return -1;
 	if (uid < 0 || gid < 0 || uid > UINT32_MAX || gid > UINT32_MAX) {
-		char *xp = img_escape_cut(path);
-		img_seterr("entry '%s': invalid owner %" PRId64 ":%" PRId64, xp, uid, gid);
-		free(xp);
+		img_seterr("entry '%s': invalid owner %" PRId64 ":%" PRId64, img_shown(path), uid, gid);
 		return -1;
 	}
 	e = clean_entry(l, path, type, perm, uid, gid, mtime, size, link, src);
@@ -483,10 +441,8 @@ import_archive(struct layer *l, int fd, uint64_t total)
 			continue;       /* the root itself */
 		if (e.type == IMG_ENT_OTHER) {
 			if (!l->quiet) {
-				char *xs = img_escape_cut(l->src), *xp = img_escape_cut(e.path);
-				warnx("%s: skipping '%s': unsupported entry type", xs, xp);
-				free(xs);
-				free(xp);
+				warnx("%s: skipping '%s': unsupported entry type", img_shown(l->src),
+				      img_shown(e.path));
 			}
 			continue;
 		}
@@ -495,7 +451,7 @@ import_archive(struct layer *l, int fd, uint64_t total)
 			int wr = img_whiteout(e.path, &wt);
 			free(wt);
 			if (wr < 0) {
-				seterr_path("invalid whiteout entry '%s'", e.path);
+				img_seterr("invalid whiteout entry '%s'", img_shown(e.path));
 				goto out;
 			}
 		}
@@ -506,7 +462,7 @@ import_archive(struct layer *l, int fd, uint64_t total)
 			continue;
 		while ((r = img_arcin_block(a, &buf, &n)) == 1) {
 			if ((int64_t)n > e.size - done) {
-				seterr_path("entry '%s': more data than its size", e.path);
+				img_seterr("entry '%s': more data than its size", img_shown(e.path));
 				goto out;
 			}
 			if (img_arcout_data(l->ao, buf, n) < 0)
@@ -521,7 +477,7 @@ import_archive(struct layer *l, int fd, uint64_t total)
 		if (r < 0)
 			goto out;
 		if (done != e.size) {
-			seterr_path("entry '%s': truncated data", e.path);
+			img_seterr("entry '%s': truncated data", img_shown(e.path));
 			goto out;
 		}
 	}
@@ -559,10 +515,8 @@ import_one(const struct img_dirwalk_entry *e, void *arg)
 	archive_entry_copy_pathname(de, e->full);
 	archive_entry_copy_sourcepath(de, e->full);
 	if (archive_read_disk_entry_from_file(di->disk, de, e->fd, &e->st) != ARCHIVE_OK) {
-		char *xf = img_escape_cut(e->full);
-		img_seterr("'%s': %s", xf, archive_error_string(di->disk) ?
+		img_seterr("'%s': %s", img_shown(e->full), archive_error_string(di->disk) ?
 		           archive_error_string(di->disk) : "cannot read metadata");
-		free(xf);
 		goto out;
 	}
 	if (e->type == IMG_ENT_HARDLINK)
@@ -578,13 +532,11 @@ import_one(const struct img_dirwalk_entry *e, void *arg)
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0) {
-				char *xf = img_escape_cut(e->full);
-				img_seterr_errno("cannot read '%s'", xf);
-				free(xf);
+				img_seterr_errno("cannot read '%s'", img_shown(e->full));
 				goto out;
 			}
 			if (n == 0) {
-				seterr_path("'%s': file shrank while being read", e->full);
+				img_seterr("'%s': file shrank while being read", img_shown(e->full));
 				goto out;
 			}
 			if (img_arcout_data(l->ao, di->buf, (size_t)n) < 0)
@@ -698,7 +650,8 @@ out:
 	img_arcout_free(l.ao);
 	img_compw_free(l.cw);
 	img_hash_free(l.diff);
-	free(l.seen.v);
+	img_htab_clear(&l.seen.tab);
+	free(l.seen.cls);
 	if (fd >= 0)
 		close(fd);
 	return rc;
@@ -809,9 +762,7 @@ set_name(json_t *index, void *arg)
 {
 	struct name_arg *na = arg;
 
-	if (na->name)
-		return img_index_set_name(index, na->name, na->desc) < 0 ? -1 : 0;
-	return img_index_add_unnamed(index, na->desc) < 0 ? -1 : 0;
+	return img_index_put(index, na->desc, &na->name, na->name ? 1 : 0) < 0 ? -1 : 0;
 }
 
 static int
@@ -928,7 +879,7 @@ main(int argc, char *argv[])
 			o.base = optarg;
 			break;
 		case 'c':
-			o.changes = xreallocarray(o.changes, o.nchanges + 1, sizeof *o.changes);
+			IMG_GROW(o.changes, o.nchanges + 1, o.changes_cap);
 			o.changes[o.nchanges++] = optarg;
 			break;
 		case OPT_COMPRESS:

@@ -29,7 +29,6 @@
 #define NOUT         4                   /* slots of decompressed bytes */
 #define DIO_ALIGN    4096                /* O_DIRECT buffer, length and offset alignment */
 #define PIPE_SIZE    (1 << 20)           /* input pipe capacity asked for */
-#define SYNC_EVERY   ((uint64_t)8 << 20) /* buffered temp blobs: start writeback this often */
 #define SMALL_MEM    (64u << 10)         /* always kept in memory up to this size */
 #define MEM_BUDGET   ((size_t)256 << 20) /* all in-memory entries of one archive */
 #define MAX_ENTRIES  200000
@@ -238,7 +237,6 @@ struct ring {
 	int end;                    /* the producer is done with this entry */
 };
 
-struct tmpblob;
 struct pipeline;
 
 struct stage_arg {
@@ -262,13 +260,11 @@ struct pipeline {
 	unsigned char *arena;       /* the slots of both rings */
 	/* the current entry, set while every stage is idle */
 	struct sum *sum;
-	struct tmpblob *tb;
+	struct img_blob_writer *tb;
 	int werr;                   /* ST_WRITE: errno of a failed write, or 0 */
 	unsigned oslot;             /* ST_INFLATE: the out slot being filled */
 	size_t ofill;
 };
-
-static int tb_write_big(struct tmpblob *t, const void *buf, size_t n);
 
 static void p_wait(struct pipeline *p, int who)
 {
@@ -407,7 +403,7 @@ static void stage_run(struct pipeline *p, int id)
 		if (id == ST_HASH) {
 			img_hash_update(s->bh, b, n);
 		} else if (id == ST_WRITE) {
-			if (!p->werr && tb_write_big(p->tb, b, n) < 0)
+			if (!p->werr && img_blob_write(p->tb, b, n) < 0)
 				p->werr = errno ? errno : EIO;
 		} else {
 			s->in += n;
@@ -512,7 +508,7 @@ static void pipe_stop(struct pipeline *p)
 }
 
 /* Hand the stages a new entry; slot 0 of in already holds its first len bytes. */
-static void pipe_job(struct pipeline *p, struct sum *s, struct tmpblob *tb, size_t len)
+static void pipe_job(struct pipeline *p, struct sum *s, struct img_blob_writer *tb, size_t len)
 {
 	unsigned active = 1u << ST_HASH;
 
@@ -558,190 +554,6 @@ static void pipe_finish(struct pipeline *p)
 	pthread_mutex_unlock(&p->mu);
 }
 
-/* ---------------------------------------------------------------- temp blobs */
-
-/* A temp file in the store's .img/tmp (the store lock is held shared meanwhile), renamed
- * into blobs/ once the whole archive has been verified. The bytes were hashed on their
- * way in (struct sum), so they are not hashed again here; nor buffered: every write
- * goes straight to the file, so many temp blobs may stay open at little cost.
- * A big one is written with O_DIRECT where the file system takes it: its bytes go from
- * the pipeline's slots to the disk without a copy into the page cache, and the fsync
- * before the rename has little left to do. Elsewhere writeback is started every few
- * MiB (sync_file_range) for the same end. */
-struct tmpblob {
-	int fd;
-	int direct;              /* O_DIRECT is on */
-	uint64_t off;            /* bytes written */
-	uint64_t synced;         /* writeback started up to here */
-	char *path;
-};
-
-static int tb_begin(struct img_store *s, int big, struct tmpblob **out)
-{
-	static unsigned long seq;
-	const char *dir = img_store_tmpdir(s);
-	struct tmpblob *t;
-	char *priv;
-	int fd = -1;
-
-	*out = NULL;
-	priv = xstrdup(dir);
-	if (strrchr(priv, '/'))
-		*strrchr(priv, '/') = '\0';
-	if ((mkdir(priv, 0755) < 0 && errno != EEXIST) || (mkdir(dir, 0755) < 0 && errno != EEXIST)) {
-		img_seterr_errno("cannot create '%s'", dir);
-		free(priv);
-		return -1;
-	}
-	free(priv);
-	t = xcalloc(1, sizeof *t);
-	for (int tries = 0; tries < 100 && fd < 0; tries++) {
-		free(t->path);
-		t->path = xasprintf("%s/load-%ld-%lu-%04x", dir, (long)getpid(), seq++,
-		                    (unsigned)(rand() & 0xffff));
-		fd = open(t->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW |
-		          (big ? O_DIRECT : 0), 0644);
-		if (fd < 0 && big && errno == EINVAL) {
-			/* no O_DIRECT here */
-			big = 0;
-			seq--;
-			fd = -1;
-			continue;
-		}
-		if (fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (fd < 0) {
-		img_seterr_errno("cannot create a temp file in '%s'", dir);
-		free(t->path);
-		free(t);
-		return -1;
-	}
-	t->fd = fd;
-	t->direct = big;
-	img_tmp_register(t->path);
-	*out = t;
-	return 0;
-}
-
-static int tb_write(struct tmpblob *t, const void *buf, size_t n)
-{
-	if (img_write_all(t->fd, buf, n) < 0) {
-		img_seterr_errno("cannot write '%s'", t->path);
-		return -1;
-	}
-	return 0;
-}
-
-static void tb_buffered(struct tmpblob *t)
-{
-	int fl = fcntl(t->fd, F_GETFL);
-
-	if (fl >= 0)
-		fcntl(t->fd, F_SETFL, fl & ~O_DIRECT);
-	t->direct = 0;
-}
-
-/* A slot of the pipeline (from ST_WRITE): aligned, SLOT bytes but the entry's last. */
-static int tb_write_big(struct tmpblob *t, const void *buf, size_t n)
-{
-	const unsigned char *p = buf;
-
-	if (t->direct && t->off % DIO_ALIGN == 0) {
-		size_t k = n & ~(size_t)(DIO_ALIGN - 1);
-		while (k) {
-			ssize_t r = write(t->fd, p, k);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0 && errno == EINVAL)
-				break;       /* refused after all: go on buffered */
-			if (r <= 0) {
-				if (r == 0)
-					errno = EIO;
-				return -1;
-			}
-			p += r;
-			k -= (size_t)r;
-			n -= (size_t)r;
-			t->off += (uint64_t)r;
-			t->synced = t->off;
-			if (t->off % DIO_ALIGN)
-				break;
-		}
-	}
-	if (n == 0)
-		return 0;
-	if (t->direct)
-		tb_buffered(t);
-	if (img_write_all(t->fd, p, n) < 0)
-		return -1;
-	t->off += n;
-	if (t->off - t->synced >= SYNC_EVERY) {
-		sync_file_range(t->fd, (off64_t)t->synced, (off64_t)(t->off - t->synced),
-		                SYNC_FILE_RANGE_WRITE);
-		t->synced = t->off;
-	}
-	return 0;
-}
-
-static void tb_free(struct tmpblob *t, int unlink_it)
-{
-	if (t->fd >= 0)
-		close(t->fd);
-	if (unlink_it)
-		unlink(t->path);
-	img_tmp_unregister(t->path);
-	free(t->path);
-	free(t);
-}
-
-static void tb_abort(struct tmpblob *t)
-{
-	if (t)
-		tb_free(t, 1);
-}
-
-/* fsync, then rename to blobs/sha256/<hex> (an existing blob is kept). Frees t. */
-static int tb_commit(struct img_store *s, struct tmpblob *t, const struct img_digest *d)
-{
-	int dfd = img_store_dirfd(s), fd;
-	char *dst = img_digest_blobpath(d);
-	struct stat st;
-
-	if (fsync(t->fd) < 0 || close(t->fd) < 0) {
-		t->fd = -1;
-		img_seterr_errno("cannot write '%s'", t->path);
-		goto fail;
-	}
-	t->fd = -1;
-	if (fstatat(dfd, dst, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
-		tb_free(t, 1);
-		free(dst);
-		return 0;
-	}
-	if ((mkdirat(dfd, "blobs", 0755) < 0 && errno != EEXIST) ||
-	    (mkdirat(dfd, "blobs/sha256", 0755) < 0 && errno != EEXIST)) {
-		img_seterr_errno("cannot create '%s/blobs/sha256'", img_store_path(s));
-		goto fail;
-	}
-	if (renameat(AT_FDCWD, t->path, dfd, dst) < 0) {
-		img_seterr_errno("cannot rename into '%s/%s'", img_store_path(s), dst);
-		goto fail;
-	}
-	fd = openat(dfd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	tb_free(t, 0);
-	free(dst);
-	return 0;
-fail:
-	tb_free(t, 1);
-	free(dst);
-	return -1;
-}
-
 /* ---------------------------------------------------------------- archive entries */
 
 struct ent {
@@ -758,7 +570,7 @@ struct ent {
 	enum img_comp comp;
 	char *mem;                   /* in-memory copy, or NULL */
 	size_t memlen;
-	struct tmpblob *w;           /* temp blob, or NULL */
+	struct img_blob_writer *w;   /* temp blob, or NULL */
 	char *shown;                 /* path as error lines name it (ent_shown), or NULL */
 	int in_store;
 	int used;
@@ -826,7 +638,7 @@ static void ent_free(struct ent *e)
 	free(e->shown);
 	if (!e)
 		return;
-	tb_abort(e->w);
+	img_blob_abort(e->w);
 	free(e->path);
 	free(e->link);
 	free(e->diff_err);
@@ -940,7 +752,10 @@ static int read_file(struct load *L, struct img_arcin *a, struct ent *e)
 				L->mem_total += sz;
 			}
 			big = !e->mem && e->size > (int64_t)SLOT;
-			if (!e->mem && !o->check && tb_begin(L->store, big, &e->w) < 0) {
+			/* The pipeline hashes the bytes; a big entry comes in aligned slots. */
+			if (!e->mem && !o->check &&
+			    img_blob_begin_flags(L->store, IMG_BLOB_STREAM | IMG_BLOB_TRUSTED |
+			                         (big ? IMG_BLOB_DIRECT : 0), &e->w) < 0) {
 				fail("%s: %s", esc, img_errmsg());
 				goto out;
 			}
@@ -961,7 +776,7 @@ static int read_file(struct load *L, struct img_arcin *a, struct ent *e)
 		}
 		if (!big) {
 			sum_write(&s, b, n);
-			if (e->w && tb_write(e->w, b, n) < 0) {
+			if (e->w && img_blob_write(e->w, b, n) < 0) {
 				fail("%s: %s", esc, img_errmsg());
 				goto out;
 			}
@@ -987,9 +802,7 @@ static int read_file(struct load *L, struct img_arcin *a, struct ent *e)
 		pipe_finish(p);
 		big = 0;
 		if (p->werr) {
-			errno = p->werr;
-			img_seterr_errno("cannot write '%s'", e->w->path);
-			fail("%s: %s", esc, img_errmsg());
+			fail("%s: %s", esc, img_blob_error(e->w));
 			goto out;
 		}
 	}
@@ -1011,7 +824,7 @@ static int read_file(struct load *L, struct img_arcin *a, struct ent *e)
 			goto out;
 		}
 		if (r > 0) {
-			tb_abort(e->w);
+			img_blob_abort(e->w);
 			e->w = NULL;
 			e->in_store = 1;
 		}
@@ -1966,11 +1779,8 @@ static int idx_fn(json_t *index, void *arg)
 
 	for (size_t i = 0; i < L->nimgs; i++) {
 		struct image *im = &L->imgs[i];
-		if (!im->nnames && img_index_add_unnamed(index, im->desc) < 0)
+		if (img_index_put(index, im->desc, (const char *const *)im->names, im->nnames) < 0)
 			return -1;
-		for (size_t k = 0; k < im->nnames; k++)
-			if (img_index_set_name(index, im->names[k], im->desc) < 0)
-				return -1;
 	}
 	return 0;
 }
@@ -1982,7 +1792,7 @@ static int commit(struct load *L)
 	for (size_t i = 0; i < L->nents; i++) {
 		struct ent *e = L->ents[i];
 		if (!e->used) {
-			tb_abort(e->w);
+			img_blob_abort(e->w);
 			e->w = NULL;
 		}
 	}
@@ -1991,9 +1801,9 @@ static int commit(struct load *L)
 		if (!e->used || e->in_store)
 			continue;
 		if (e->w) {
-			struct tmpblob *w = e->w;
+			struct img_blob_writer *w = e->w;
 			e->w = NULL;
-			if (tb_commit(L->store, w, &e->blob) < 0)
+			if (img_blob_commit(w, &e->blob, -1, NULL) < 0)
 				return fail("%s: %s", ent_shown(e), img_errmsg());
 		} else if (e->mem) {
 			if (img_blob_put(L->store, e->mem, e->memlen, &got) < 0)

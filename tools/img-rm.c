@@ -61,12 +61,12 @@ struct gone {
 
 struct lines {
 	char **v;
-	size_t n;
+	size_t n, cap;
 };
 
 static void lines_add(struct lines *l, char *s)
 {
-	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	IMG_GROW(l->v, l->n + 1, l->cap);
 	l->v[l->n++] = s;
 }
 
@@ -76,7 +76,7 @@ struct rm_txn {
 	const char *what;
 	/* results */
 	char **untagged;        /* canonical names */
-	size_t nuntagged;
+	size_t nuntagged, cap;
 	json_t *deleted;        /* descriptor of the deleted image, or NULL */
 };
 
@@ -88,129 +88,22 @@ static void txn_reset(struct rm_txn *t)
 		free(t->untagged[i]);
 	free(t->untagged);
 	t->untagged = NULL;
-	t->nuntagged = 0;
+	t->nuntagged = t->cap = 0;
 	json_decref(t->deleted);
 	t->deleted = NULL;
 }
 
-static const char *entry_digest(json_t *e)
+/* img_index_name_fn: note a name the run removed (once). */
+static void txn_untag(const char *name, void *arg)
 {
-	return json_string_value(json_object_get(e, "digest"));
-}
-
-static void unname(json_t *e)
-{
-	json_t *ann = json_object_get(e, "annotations");
-
-	if (!json_is_object(ann))
-		return;
-	json_object_del(ann, IMG_ANN_REF_NAME);
-	json_object_del(ann, IMG_ANN_CTR_NAME);
-	if (json_object_size(ann) == 0)
-		json_object_del(e, "annotations");
-}
-
-static void txn_untag(struct rm_txn *t, const char *name)
-{
+	struct rm_txn *t = arg;
 	size_t i;
 
 	for (i = 0; i < t->nuntagged; i++)
 		if (strcmp(t->untagged[i], name) == 0)
 			return;
-	t->untagged = xreallocarray(t->untagged, t->nuntagged + 1, sizeof(*t->untagged));
+	IMG_GROW(t->untagged, t->nuntagged + 1, t->cap);
 	t->untagged[t->nuntagged++] = xstrdup(name);
-}
-
-/* Named in any way: a name we cannot normalize (a bare "v3" from docker save) counts. */
-static int is_named(json_t *e)
-{
-	char nbuf[512];
-	json_t *ann = json_object_get(e, "annotations");
-
-	return json_is_string(json_object_get(ann, IMG_ANN_REF_NAME)) ||
-	       json_is_string(json_object_get(ann, IMG_ANN_CTR_NAME)) ||
-	       img_index_entry_name(e, nbuf, sizeof(nbuf));
-}
-
-/* Delete the image whose top digest is dig: every entry with that digest (their names
- * are recorded as untagged), and unnamed referrer entries whose subject it is. */
-static void delete_image(struct rm_txn *t, json_t *manifests, const char *dig)
-{
-	char nbuf[512];
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(manifests, i, e) {
-		const char *ed = entry_digest(e), *name;
-
-		if (!ed || strcmp(ed, dig) != 0)
-			continue;
-		if (!t->deleted)
-			t->deleted = json_deep_copy(e);
-		if ((name = img_index_entry_name(e, nbuf, sizeof(nbuf))))
-			txn_untag(t, name);
-	}
-	for (i = json_array_size(manifests); i-- > 0;) {
-		const char *subj = NULL, *ed;
-		json_t *ann;
-
-		e = json_array_get(manifests, i);
-		ed = entry_digest(e);
-		ann = json_object_get(e, "annotations");
-		if (json_is_object(ann))
-			subj = json_string_value(json_object_get(ann, "io.containerd.manifest.subject"));
-		if ((ed && strcmp(ed, dig) == 0) ||
-		    (subj && strcmp(subj, dig) == 0 && !is_named(e)))
-			json_array_remove(manifests, i);
-	}
-}
-
-static int has_named_entry(json_t *manifests, const char *dig)
-{
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(manifests, i, e) {
-		const char *ed = entry_digest(e);
-
-		if (ed && strcmp(ed, dig) == 0 && is_named(e))
-			return 1;
-	}
-	return 0;
-}
-
-static int rm_by_name(struct rm_txn *t, json_t *manifests, const char *canon)
-{
-	char nbuf[512], *dig = NULL;
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(manifests, i, e) {
-		const char *name = img_index_entry_name(e, nbuf, sizeof(nbuf));
-		if (!name || strcmp(name, canon) != 0)
-			continue;
-		if (!dig && entry_digest(e))
-			dig = xstrdup(entry_digest(e));
-		unname(e);
-	}
-	if (!dig) {
-		img_seterr("no such image: %s", t->what);
-		errno = ENOENT;
-		return -1;
-	}
-	txn_untag(t, canon);
-	if (!has_named_entry(manifests, dig)) {
-		delete_image(t, manifests, dig);
-	} else {
-		/* Entries that lost the name and share their digest with a named one go. */
-		for (i = json_array_size(manifests); i-- > 0;) {
-			e = json_array_get(manifests, i);
-			if (entry_digest(e) && strcmp(entry_digest(e), dig) == 0 && !is_named(e))
-				json_array_remove(manifests, i);
-		}
-	}
-	free(dig);
-	return 0;
 }
 
 static char *repo_of(const char *canon)
@@ -236,14 +129,14 @@ static int rm_by_id(struct rm_txn *t, json_t *index, json_t *manifests)
 		return -1;
 	e = json_array_get(manifests, m[0]);
 	free(m);
-	if (!entry_digest(e)) {
+	if (!img_index_entry_digest(e)) {
 		img_seterr("no such image: %s", t->what);
 		errno = ENOENT;
 		return -1;
 	}
-	dig = xstrdup(entry_digest(e));
+	dig = xstrdup(img_index_entry_digest(e));
 	json_array_foreach(manifests, i, e) {
-		const char *ed = entry_digest(e), *name;
+		const char *ed = img_index_entry_digest(e), *name;
 		char *repo;
 
 		if (!ed || strcmp(ed, dig) != 0 || !(name = img_index_entry_name(e, nbuf, sizeof(nbuf))))
@@ -264,7 +157,7 @@ static int rm_by_id(struct rm_txn *t, json_t *index, json_t *manifests)
 		free(dig);
 		return -1;
 	}
-	delete_image(t, manifests, dig);
+	img_index_remove_image(index, dig, txn_untag, t, &t->deleted);
 	free(dig);
 	return 0;
 }
@@ -288,8 +181,12 @@ static int rm_fn(json_t *index, void *arg)
 		return -1;
 	if (strchr(canon, '@'))
 		rc = rm_by_id(t, index, manifests);
-	else
-		rc = rm_by_name(t, manifests, canon);
+	else if (!img_index_untag(index, canon, txn_untag, t, &t->deleted)) {
+		img_seterr("no such image: %s", t->what);
+		errno = ENOENT;
+		rc = -1;
+	} else
+		rc = 0;
 	free(canon);
 	return rc < 0 ? -1 : 0;
 }
@@ -440,21 +337,19 @@ static int prune(struct img_store *s, struct gone *g, size_t ng, struct lines *o
 	for (i = 0; i < ng; i++) {
 		for (j = 0; j < g[i].cand.set.n; j++) {
 			const struct img_digest *d = &g[i].cand.set.e[j].d;
-			char *path;
+			int r;
 
 			if (img_dset_find(&live.set, d))
 				continue;
 			img_dset_add(&done, d, &isnew);
 			if (!isnew)
 				continue;
-			path = img_digest_blobpath(d);
-			if (unlinkat(img_store_dirfd(s), path, 0) == 0)
+			if ((r = img_blob_remove(s, d)) > 0)
 				lines_add(&out[g[i].op], xasprintf("Deleted: %s", d->str));
-			else if (errno != ENOENT) {
-				warn("cannot delete '%s'", path);
+			else if (r < 0) {
+				warnx("%s", img_errmsg());
 				rc = -1;
 			}
-			free(path);
 		}
 	}
 out:
@@ -471,7 +366,7 @@ static int run(const struct rm_opts *o, int argc, char **argv)
 	struct batch b;
 	struct gone *g = NULL;
 	struct lines *out;
-	size_t ng = 0, i, j;
+	size_t ng = 0, gcap = 0, i, j;
 	int status = 0;
 
 	if (!(s = img_cli_open_store(o->store, 0)))
@@ -504,7 +399,7 @@ static int run(const struct rm_opts *o, int argc, char **argv)
 		if (r->deleted) {
 			struct img_desc d;
 
-			g = xreallocarray(g, ng + 1, sizeof(*g));
+			IMG_GROW(g, ng + 1, gcap);
 			memset(&g[ng], 0, sizeof(g[ng]));
 			g[ng].op = i;
 			g[ng].desc = r->deleted;

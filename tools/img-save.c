@@ -73,9 +73,9 @@ struct save {
 	struct img_store *store;
 	json_t *index;                 /* the store's index.json */
 	struct root *roots;
-	size_t nroots;
+	size_t nroots, roots_cap;
 	struct ditem *items;
-	size_t nitems;
+	size_t nitems, items_cap;
 	struct blob *blobs;
 	size_t nblobs, blobs_cap;
 	const char *what;              /* the operand being worked on, for messages */
@@ -191,10 +191,7 @@ blob_cmp_digest(const void *a, const void *b)
 static void
 blob_add(struct save *sv, const struct img_digest *d, int64_t size, int group)
 {
-	if (sv->nblobs == sv->blobs_cap) {
-		sv->blobs_cap = sv->blobs_cap ? 2 * sv->blobs_cap : 64;
-		sv->blobs = xreallocarray(sv->blobs, sv->blobs_cap, sizeof *sv->blobs);
-	}
+	IMG_GROW(sv->blobs, sv->nblobs + 1, sv->blobs_cap);
 	sv->blobs[sv->nblobs].digest = *d;
 	sv->blobs[sv->nblobs].size = size;
 	sv->blobs[sv->nblobs].group = group;
@@ -258,20 +255,7 @@ set_names(json_t *desc, const char *name)
 		img_seterr("invalid annotations in index.json");
 		return -1;
 	}
-	if (ann) {
-		json_object_del(ann, IMG_ANN_REF_NAME);
-		json_object_del(ann, IMG_ANN_CTR_NAME);
-	}
-	if (name) {
-		if (!ann) {
-			ann = json_object();
-			json_object_set_new(desc, "annotations", ann);
-		}
-		json_object_set_new(ann, IMG_ANN_REF_NAME, json_string(name));
-		json_object_set_new(ann, IMG_ANN_CTR_NAME, json_string(name));
-	} else if (ann && json_object_size(ann) == 0) {
-		json_object_del(desc, "annotations");
-	}
+	img_index_entry_set_name(desc, name);
 	return 0;
 }
 
@@ -374,7 +358,7 @@ ditem_add(struct save *sv, const struct img_doc *m, const struct img_config *c, 
 	if (!it) {
 		char *p;
 
-		sv->items = xreallocarray(sv->items, sv->nitems + 1, sizeof *sv->items);
+		IMG_GROW(sv->items, sv->nitems + 1, sv->items_cap);
 		it = &sv->items[sv->nitems++];
 		memset(it, 0, sizeof *it);
 		it->config = m->config.digest;
@@ -495,7 +479,7 @@ add_operand(struct save *sv, const char *what)
 				dup = 1;
 		if (dup)
 			continue;
-		sv->roots = xreallocarray(sv->roots, sv->nroots + 1, sizeof *sv->roots);
+		IMG_GROW(sv->roots, sv->nroots + 1, sv->roots_cap);
 		sv->roots[sv->nroots].desc = json_deep_copy(entry);
 		sv->roots[sv->nroots].name = name ? xstrdup(name) : NULL;
 		sv->roots[sv->nroots].entry = matches[i];

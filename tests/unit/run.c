@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include "test.h"
 #include "util.h"
+#include "store.h"
 
 int img_test_failed;
 const char *img_test_tmpdir;
@@ -25,6 +26,17 @@ char *img_test_fixture(const char *rel)
 {
 	const char *e = getenv("IMG_FIXTURES");
 	return xasprintf("%s/%s", e && *e ? e : IMG_TEST_FIXTURES, rel);
+}
+
+struct img_store *img_test_store(void)
+{
+	struct img_store *s = NULL;
+	char *dir = xasprintf("%s/store", img_test_tmpdir);
+
+	if (img_store_open(dir, IMG_STORE_CREATE, &s) < 0)
+		printf("# open: %s\n", img_errmsg());
+	free(dir);
+	return s;
 }
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)

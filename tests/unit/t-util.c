@@ -61,3 +61,53 @@ TEST(escape_cut)
 	IMG_ASSERT_EQ_STR(e, "short\\012");
 	free(e);
 }
+
+TEST(util_grow)
+{
+	int *v = NULL;
+	size_t cap = 0;
+
+	IMG_GROW(v, 1, cap);
+	IMG_ASSERT_EQ_INT(cap, 16);
+	v[0] = 7;
+	IMG_GROW(v, 16, cap);
+	IMG_ASSERT_EQ_INT(cap, 16);                                      /* room already */
+	IMG_GROW(v, 100, cap);
+	IMG_ASSERT_EQ_INT(cap, 128);
+	IMG_ASSERT_EQ_INT(v[0], 7);
+	v[99] = 1;
+	free(v);
+}
+
+TEST(util_seterr_prefix)
+{
+	char big[2000];
+
+	img_seterr("why");
+	img_seterr_prefix("blob %s", "x");
+	IMG_ASSERT_EQ_STR(img_errmsg(), "blob x: why");
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	img_seterr("%s", big);                                          /* cut, still a string */
+	img_seterr_prefix("p");
+	IMG_ASSERT(strncmp(img_errmsg(), "p: aaa", 6) == 0);
+	IMG_ASSERT(strlen(img_errmsg()) < 1024);
+}
+
+TEST(util_shown)
+{
+	char big[600];
+	const char *a, *b;
+
+	a = img_shown("a\tb");
+	b = img_shown(NULL);
+	IMG_ASSERT_EQ_STR(a, "a\\011b");                              /* both still valid */
+	IMG_ASSERT_EQ_STR(b, "");
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	a = img_shown(big);
+	IMG_ASSERT_EQ_INT(strlen(a), IMG_SHOWN_MAX);                    /* cut, with U+2026 */
+	IMG_ASSERT(strcmp(a + IMG_SHOWN_MAX - 3, "\xe2\x80\xa6") == 0);
+	img_seterr("cannot open '%s' or '%s'", img_shown("p1"), img_shown("p\n2"));
+	IMG_ASSERT_EQ_STR(img_errmsg(), "cannot open 'p1' or 'p\\0122'");
+}

@@ -10,6 +10,10 @@ extern const char *img_test_tmpdir;   /* a fresh empty directory for each test *
 /* The path of REL under tests/fixtures ($IMG_FIXTURES, else the checkout's, fixed at build
  * time); the caller frees it. */
 char *img_test_fixture(const char *rel);
+/* A new store in img_test_tmpdir/store (img_store_close frees it); NULL, with a "#" line
+ * saying why, when it cannot be made. */
+struct img_store;
+struct img_store *img_test_store(void);
 
 #define TEST(name) void test_##name(void); void test_##name(void)
 
