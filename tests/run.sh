@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run the unit tests and every bats file; print TAP, then "N passed, N failed".
 # BUILD names the build directory (default build). Optional: TESTS="img-save img-load"
-# limits the bats files.
+# limits the bats files; UNIT_ARGS="name..." the unit tests.
 set -u
 BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +12,7 @@ trap 'rm -f "$out"' EXIT
 	echo "# unit"
 	if [ "${UNIT:-1}" = 1 ]; then
 		# a leak found at exit (sanitizers) fails the runner after its last "ok"
-		"$top/$BUILD/unit" 2>&1 || echo "not ok - the unit runner exited with status $?"
+		"$top/$BUILD/unit" ${UNIT_ARGS:-} 2>&1 || echo "not ok - the unit runner exited with status $?"
 	fi
 	files=
 	if [ -n "${TESTS:-}" ]; then
