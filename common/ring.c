@@ -279,6 +279,23 @@ void img_ring_release(struct img_ring *r, unsigned c)
 	pthread_mutex_unlock(&r->mu);
 }
 
+int img_ring_consume(struct img_ring *r, unsigned c,
+                     int (*sink)(void *arg, const void *buf, size_t n), void *arg)
+{
+	const void *b;
+	size_t n;
+	int rc;
+
+	while ((rc = img_ring_take(r, c, &b, &n)) > 0) {
+		if (sink(arg, b, n) < 0) {
+			img_ring_stop(r);   /* the producer and the other consumers too */
+			return -1;
+		}
+		img_ring_release(r, c);
+	}
+	return rc;
+}
+
 void img_ring_leave(struct img_ring *r, unsigned c)
 {
 	pthread_mutex_lock(&r->mu);

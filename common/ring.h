@@ -64,6 +64,12 @@ int img_ring_drain(struct img_ring *r);
 int img_ring_take(struct img_ring *r, unsigned c, const void **buf, size_t *len);
 /* Consumer c is done with the slot it took. */
 void img_ring_release(struct img_ring *r, unsigned c);
+/* Consumer c's whole loop: hand every slot in order to sink(arg, bytes, len) (an
+ * img_sink_fn; the bytes are borrowed for the call) until the end of the stream. 0 at
+ * the end, or -1: the stream was stopped, or sink failed (then it stops the stream with
+ * the sink's img_errmsg()). */
+int img_ring_consume(struct img_ring *r, unsigned c,
+                     int (*sink)(void *arg, const void *buf, size_t n), void *arg);
 /* Consumer c takes no further part in this stream (it has nothing more to do): it no
  * longer holds the producer back, and its next take returns 0. */
 void img_ring_leave(struct img_ring *r, unsigned c);

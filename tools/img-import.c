@@ -188,23 +188,22 @@ struct pipe {
 };
 
 static int
+compw_sink(void *arg, const void *buf, size_t n)
+{
+	return img_compw_write(arg, buf, n);
+}
+
+/* A failed write stops the ring: the reader's next write fails with its message. */
+static int
 pipe_worker(void *arg, size_t item, unsigned worker)
 {
 	struct pipe *p = arg;
-	const void *b;
-	size_t n;
-	int r;
 
 	(void)item;
 	(void)worker;
-	while ((r = img_ring_take(p->ring, 0, &b, &n)) > 0) {
-		if (img_compw_write(p->cw, b, n) < 0) {
-			img_ring_stop(p->ring);     /* the reader's next write fails with this */
-			return -1;
-		}
-		img_ring_release(p->ring, 0);
-	}
-	return r < 0 ? -1 : img_compw_finish(p->cw);
+	if (img_ring_consume(p->ring, 0, compw_sink, p->cw) < 0)
+		return -1;
+	return img_compw_finish(p->cw);
 }
 
 static int

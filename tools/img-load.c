@@ -281,29 +281,27 @@ static int stage_inflate(struct pipeline *p)
 	return img_ring_end(p->out);
 }
 
+/* ST_WRITE's sink: a failure stops the main thread and the other stages too. */
+static int write_sink(void *arg, const void *buf, size_t n)
+{
+	if (tb_write_big(arg, buf, n) < 0) {
+		img_seterr_errno("cannot write '%s'", tb_path(arg));
+		return -1;
+	}
+	return 0;
+}
+
 static int stage_main(void *arg, size_t id, unsigned worker)
 {
 	struct pipeline *p = arg;
-	struct img_ring *r = id == ST_DIFF ? p->out : p->in;
-	struct img_hash *h = id == ST_DIFF ? p->sum->dh : p->sum->bh;
-	const void *b;
-	size_t n;
-	int rc;
 
 	(void)worker;
-	if (id == ST_INFLATE)
-		return stage_inflate(p);
-	while ((rc = img_ring_take(r, id == ST_DIFF ? 0 : (unsigned)id, &b, &n)) > 0) {
-		if (id != ST_WRITE) {
-			img_hash_update(h, b, n);
-		} else if (tb_write_big(p->tb, b, n) < 0) {
-			img_seterr_errno("cannot write '%s'", tb_path(p->tb));
-			img_ring_stop(r);           /* the main thread and the other stages too */
-			return -1;
-		}
-		img_ring_release(r, id == ST_DIFF ? 0 : (unsigned)id);
+	switch (id) {
+	case ST_HASH:  return img_ring_consume(p->in, ST_HASH, img_hash_sink, p->sum->bh);
+	case ST_WRITE: return img_ring_consume(p->in, ST_WRITE, write_sink, p->tb);
+	case ST_DIFF:  return img_ring_consume(p->out, 0, img_hash_sink, p->sum->dh);
+	default:       return stage_inflate(p);
 	}
-	return rc;
 }
 
 static void pipe_start(struct pipeline *p)

@@ -697,17 +697,10 @@ static int
 hasher_main(void *arg, size_t item, unsigned worker)
 {
 	struct copier *cp = arg;
-	const void *b;
-	size_t n;
-	int r;
 
 	(void)item;
 	(void)worker;
-	while ((r = img_ring_take(cp->ring, 0, &b, &n)) > 0) {
-		img_hash_update(cp->hash, b, n);
-		img_ring_release(cp->ring, 0);
-	}
-	return r;
+	return img_ring_consume(cp->ring, 0, img_hash_sink, cp->hash);
 }
 
 static int

@@ -302,3 +302,58 @@ TEST(ring_huge_arena)
 	IMG_ASSERT(((uintptr_t)v & ((2u << 20) - 1)) == 0);
 	img_ring_free(r);
 }
+
+/* img_ring_consume: the whole consumer loop; a sink that fails stops the stream. */
+struct counter {
+	struct img_ring *r;
+	unsigned long bytes, fail_at;   /* fail once past fail_at bytes; 0 never */
+};
+
+static int count_sink(void *arg, const void *buf, size_t n)
+{
+	struct counter *k = arg;
+
+	(void)buf;
+	k->bytes += n;
+	if (k->fail_at && k->bytes > k->fail_at) {
+		img_seterr("disk full");
+		return -1;
+	}
+	return 0;
+}
+
+static int consume_all(void *arg, size_t c, unsigned worker)
+{
+	struct counter *k = &((struct counter *)arg)[c];
+
+	(void)worker;
+	return img_ring_consume(k->r, (unsigned)c, count_sink, k);
+}
+
+TEST(ring_consume_sink_failure)
+{
+	struct img_ring *r = img_ring_new(4, 100, 2);
+	struct img_pool *p = img_pool_new(2, "t-ring");
+	struct counter k[2] = { { r, 0, 0 }, { r, 0, 0 } };
+
+	img_ring_open(r, 3);
+	img_pool_add(p, consume_all, k, 0);
+	img_pool_add(p, consume_all, k, 1);
+	IMG_ASSERT_EQ_INT(produce(r, 7777), 0);
+	IMG_ASSERT_EQ_INT(img_pool_wait(p), 0);
+	IMG_ASSERT_EQ_INT(k[0].bytes, 7777);
+	IMG_ASSERT_EQ_INT(k[1].bytes, 7777);
+
+	k[0].bytes = k[1].bytes = 0;
+	k[1].fail_at = 1000;
+	img_ring_open(r, 3);
+	img_pool_add(p, consume_all, k, 0);
+	img_pool_add(p, consume_all, k, 1);
+	IMG_ASSERT_EQ_INT(produce(r, 1000000), -1);
+	IMG_ASSERT_EQ_STR(img_errmsg(), "disk full");
+	IMG_ASSERT_EQ_INT(img_pool_wait(p), -1);
+	IMG_ASSERT_EQ_STR(img_errmsg(), "disk full");
+	IMG_ASSERT(k[0].bytes <= 1100 + 400);
+	img_pool_free(p);
+	img_ring_free(r);
+}
