@@ -39,8 +39,8 @@ void img_ring_open(struct img_ring *r, unsigned mask);
 /* The next slot to fill, once every consumer has released it: *buf points to its
  * slot_size bytes, which belong to the producer until img_ring_put(); a slot already
  * put may still be read by the producer until it asks for the next one. Asking again
- * without a put gives the same slot (at once). 0, or -1 when the stream was stopped
- * (img_errmsg() says why). */
+ * without a put gives the same slot, at once (a stop is then seen at the put). 0, or -1
+ * when the stream was stopped (img_errmsg() says why). */
 int img_ring_slot(struct img_ring *r, void **buf);
 /* Publish the slot img_ring_slot() gave, holding len bytes (len <= slot_size). 0 or -1
  * (stopped). */
