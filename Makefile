@@ -95,6 +95,15 @@ check-crash: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/inject.so
 	@BUILD=$(BUILD) CRASH_TRIALS=$(CRASH_TRIALS) CRASH_POINTS=$(CRASH_POINTS) bash tests/crash.sh
 
+# The threaded code under ThreadSanitizer: the unit tests of the modules that run threads
+# (ring, pool, layer's bzip2 reader, tree's layer reader) and the programs that use them.
+TSAN_UNIT  = $(shell sed -n 's/^TEST(\([a-zA-Z0-9_]*\)).*/\1/p' tests/unit/t-ring.c tests/unit/t-pool.c \
+             tests/unit/t-layer.c tests/unit/t-tree.c)
+TSAN_TOOLS = img-load img-save img-import img-gc
+check-tsan: deps
+	@$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=thread all build-tsan/unit
+	@BUILD=build-tsan UNIT_ARGS="$(TSAN_UNIT)" TESTS="$(TSAN_TOOLS)" sh tests/run.sh
+
 check-man: $(MAN_OUT:%=$(BUILD)/%)
 	@for f in $(MAN_OUT); do cmp -s $$f $(BUILD)/$$f || { echo "stale man page: $$f (run make man)"; exit 1; }; done
 	@! command -v mandoc >/dev/null || mandoc -Tlint -Werror $(MAN_OUT)
@@ -136,9 +145,9 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man7/img.7 $(DESTDIR)$(ZSHCOMPDIR)/_img
 
 clean:
-	rm -rf build build-asan $(BUILD)
+	rm -rf build build-asan build-tsan $(BUILD)
 
-.PHONY: all deps check check-asan check-crash check-man man completions demo bench install uninstall clean
+.PHONY: all deps check check-asan check-crash check-tsan check-man man completions demo bench install uninstall clean
 .SECONDARY: $(TOOL_SRC:%.c=$(BUILD)/%.o)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -88,6 +88,12 @@ void img_hash_update(struct img_hash *h, const void *buf, size_t n)
 	h->bytes += n;
 }
 
+int img_hash_sink(void *arg, const void *buf, size_t n)
+{
+	img_hash_update(arg, buf, n);
+	return 0;
+}
+
 void img_hash_final(struct img_hash *h, struct img_digest *out)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];

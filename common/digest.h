@@ -28,6 +28,9 @@ int img_is_hex(const char *s, size_t n);
 struct img_hash;
 struct img_hash *img_hash_new(enum img_alg alg);
 void img_hash_update(struct img_hash *h, const void *buf, size_t n);
+/* The same as a byte sink (img_sink_fn, img_ring_consume): arg is the struct img_hash *.
+ * Always 0. */
+int img_hash_sink(void *arg, const void *buf, size_t n);
 /* Finish into out; the hash may then be reset with img_hash_reset. */
 void img_hash_final(struct img_hash *h, struct img_digest *out);
 void img_hash_reset(struct img_hash *h);

@@ -12,4 +12,6 @@
 #include "layer.h"
 #include "arcin.h"
 #include "arcout.h"
+#include "ring.h"
+#include "pool.h"
 #endif

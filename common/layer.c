@@ -4,7 +4,6 @@
  * (read only; libbz2 itself is not a direct dependency). */
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +16,8 @@
 #include "util.h"
 #include "digest.h"
 #include "layer.h"
+#include "pool.h"
+#include "ring.h"
 
 #define IMG_LAYER_OBUF (256 * 1024)     /* decompressor / compressor output buffer */
 #define IMG_CHUNK_MAX (1u << 30)        /* ISA-L and zlib take 32-bit lengths */
@@ -91,49 +92,59 @@ const char *img_comp_media_type(enum img_comp c)
 }
 
 /* ---- bzip2 through libarchive on a helper thread ----
- * libarchive pulls its input; img_decomp is pushed. The helper thread runs the libarchive
- * reader; the caller's thread hands it one input chunk at a time and waits until the
- * chunk is consumed, forwarding every output block to the sink itself. So the sink and
- * all error reporting run on the caller's thread, and at most one side runs at a time. */
-struct bz_pipe {
-	pthread_t th;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct archive *a;
-	/* input handed to the reader */
-	const unsigned char *in;
-	size_t in_n;
-	int in_eof;         /* no more input will come */
-	int need_input;     /* the reader waits for input */
-	/* output handed back */
-	const void *out;
-	size_t out_n;
-	int have_out;       /* an output block waits for the caller */
-	int done;           /* the reader thread finished (ok or error) */
-	int rc;             /* 0 ok, -1 error */
-	char err[256];
+ * libarchive pulls its input; img_decomp is pushed. The helper thread (an img_pool of
+ * one) runs the libarchive reader; two img_rings of one slot carry descriptors of bytes,
+ * never the bytes: the caller's input chunk to the reader, and the reader's output blocks
+ * back, with an empty descriptor when the reader is done with the input and wants more.
+ * The caller waits for that before it returns (the chunk is only borrowed), forwarding
+ * every output block to the sink itself: the sink and all error reporting run on the
+ * caller's thread, and at most one side runs at a time. */
+struct bz_blk {
+	const void *p;
+	size_t n;
 };
+
+struct bz_pipe {
+	struct img_pool *pool;
+	struct img_ring *in;        /* caller -> reader: the chunk to read */
+	struct img_ring *out;       /* reader -> caller: a block, or {NULL, 0}: want input */
+	struct archive *a;
+	int in_held;                /* reader: libarchive reads the chunk it took */
+};
+
+/* Reader: pass a descriptor to the caller. 0 or -1 (stopped). */
+static int bz_send(struct bz_pipe *p, const void *buf, size_t n)
+{
+	void *slot;
+
+	if (img_ring_slot(p->out, &slot) < 0)
+		return -1;
+	*(struct bz_blk *)slot = (struct bz_blk){ buf, n };
+	return img_ring_put(p->out, sizeof(struct bz_blk));
+}
 
 static ssize_t bz_read_cb(struct archive *a, void *arg, const void **buf)
 {
 	struct bz_pipe *p = arg;
-	ssize_t n;
+	const void *v;
+	size_t len;
+	int r;
 
 	(void)a;
-	pthread_mutex_lock(&p->mu);
-	p->need_input = 1;
-	pthread_cond_broadcast(&p->cv);
-	while (p->in_n == 0 && !p->in_eof)
-		pthread_cond_wait(&p->cv, &p->mu);
-	p->need_input = 0;
-	*buf = p->in;
-	n = (ssize_t)p->in_n;
-	p->in_n = 0;   /* libarchive owns the pointer until the next callback */
-	pthread_mutex_unlock(&p->mu);
-	return n;
+	if (p->in_held)
+		img_ring_release(p->in, 0);   /* libarchive is done with the last chunk */
+	p->in_held = 0;
+	if (bz_send(p, NULL, 0) < 0)
+		return -1;
+	r = img_ring_take(p->in, 0, &v, &len);
+	if (r <= 0)
+		return r;                     /* 0: the input ended */
+	p->in_held = 1;
+	*buf = ((const struct bz_blk *)v)->p;
+	return (ssize_t)((const struct bz_blk *)v)->n;
 }
 
-static void *bz_thread(void *arg)
+static int bz_thread(void *arg, size_t item, unsigned worker)
 {
 	struct bz_pipe *p = arg;
 	struct archive_entry *ae;
@@ -141,60 +152,45 @@ static void *bz_thread(void *arg)
 	size_t n;
 	int64_t off;
 	int r;
+	void *slot;
 
+	(void)item;
+	(void)worker;
 	if (archive_read_open1(p->a) != ARCHIVE_OK)
 		goto afail;
 	if (archive_filter_code(p->a, 0) != ARCHIVE_FILTER_BZIP2) {
-		snprintf(p->err, sizeof p->err, "invalid bzip2 data: not a bzip2 stream");
+		img_seterr("invalid bzip2 data: not a bzip2 stream");
 		goto fail;
 	}
 	r = archive_read_next_header(p->a, &ae);
 	if (r == ARCHIVE_EOF) {
-		snprintf(p->err, sizeof p->err, "truncated bzip2 stream");
+		img_seterr("truncated bzip2 stream");
 		goto fail;
 	}
 	if (r < ARCHIVE_WARN)
 		goto afail;
 	for (;;) {
+		/* the caller is done with the last block: libarchive may reuse its memory */
+		if (img_ring_slot(p->out, &slot) < 0)
+			return -1;
 		r = archive_read_data_block(p->a, &buf, &n, &off);
 		if (r == ARCHIVE_EOF)
-			break;
+			return img_ring_end(p->out);
 		if (r < ARCHIVE_WARN)
 			goto afail;
-		pthread_mutex_lock(&p->mu);
-		p->out = buf;
-		p->out_n = n;
-		p->have_out = 1;
-		pthread_cond_broadcast(&p->cv);
-		while (p->have_out)
-			pthread_cond_wait(&p->cv, &p->mu);
-		r = p->rc;
-		pthread_mutex_unlock(&p->mu);
-		if (r < 0)
-			goto out;   /* the caller gave up (sink error) */
+		if (bz_send(p, buf, n) < 0)
+			return -1;              /* the caller gave up (sink error) */
 	}
-	pthread_mutex_lock(&p->mu);
-	p->done = 1;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	return NULL;
 afail: {
 		const char *s = archive_error_string(p->a);
 		if (s && (strstr(s, "runcated") || strstr(s, "remature")))
-			snprintf(p->err, sizeof p->err, "truncated bzip2 stream");
+			img_seterr("truncated bzip2 stream");
 		else
-			snprintf(p->err, sizeof p->err, "invalid bzip2 data: %s", s ? s : "unknown error");
+			img_seterr("invalid bzip2 data: %s", s ? s : "unknown error");
 	}
 fail:
-	pthread_mutex_lock(&p->mu);
-	p->rc = -1;
-	pthread_mutex_unlock(&p->mu);
-out:
-	pthread_mutex_lock(&p->mu);
-	p->done = 1;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	return NULL;
+	img_ring_stop(p->out);              /* the caller reads why */
+	return -1;
 }
 
 /* ---- decompression ---- */
@@ -238,33 +234,25 @@ static void bz_pipe_free(struct bz_pipe *p)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->mu);
-	if (!p->done) {
-		/* stop the reader: no more input, refuse its pending output */
-		p->in_eof = 1;
-		p->rc = -1;
-		p->have_out = 0;
-		pthread_cond_broadcast(&p->cv);
-		while (!p->done) {
-			p->have_out = 0;
-			pthread_cond_broadcast(&p->cv);
-			pthread_cond_wait(&p->cv, &p->mu);
-		}
+	if (p->in) {
+		/* stop the reader if it still runs: no more input, no room for output */
+		img_ring_stop(p->in);
+		img_ring_stop(p->out);
 	}
-	pthread_mutex_unlock(&p->mu);
-	pthread_join(p->th, NULL);
-	archive_read_free(p->a);
-	pthread_cond_destroy(&p->cv);
-	pthread_mutex_destroy(&p->mu);
+	img_pool_free(p->pool);
+	img_ring_free(p->in);
+	img_ring_free(p->out);
+	if (p->a)
+		archive_read_free(p->a);
 	free(p);
 }
 
 static struct bz_pipe *bz_pipe_new(void)
 {
 	struct bz_pipe *p = xcalloc(1, sizeof *p);
+	const void *v;
+	size_t len;
 
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
 	p->a = archive_read_new();
 	if (!p->a)
 		goto fail;
@@ -278,66 +266,70 @@ static struct bz_pipe *bz_pipe_new(void)
 		img_seterr("bzip2 reader: %s", archive_error_string(p->a));
 		goto fail;
 	}
-	/* archive_read_open1 pulls the first bytes: it runs on the thread */
-	if (pthread_create(&p->th, NULL, bz_thread, p) != 0) {
+	p->pool = img_pool_new(1, "bzip2");
+	if (img_pool_threads(p->pool) != 1) {
 		img_seterr("cannot start the bzip2 reader");
 		goto fail;
 	}
+	p->in = img_ring_new(1, sizeof(struct bz_blk), 1);
+	p->out = img_ring_new(1, sizeof(struct bz_blk), 1);
+	img_ring_open(p->in, 1);
+	img_ring_open(p->out, 1);
+	/* archive_read_open1 pulls the first bytes: it runs on the thread; its first
+	 * request for input comes before any */
+	img_pool_add(p->pool, bz_thread, p, 0);
+	if (img_ring_take(p->out, 0, &v, &len) <= 0) {
+		img_seterr("cannot start the bzip2 reader");
+		goto fail;
+	}
+	img_ring_release(p->out, 0);
 	return p;
 fail:
-	if (p->a)
-		archive_read_free(p->a);
-	pthread_cond_destroy(&p->cv);
-	pthread_mutex_destroy(&p->mu);
-	free(p);
+	bz_pipe_free(p);
 	return NULL;
 }
 
 /* Hand input to the bzip2 reader (eof: no more input) and forward its output until it
- * wants more input or is done. */
+ * wants more input (or, at eof, until it is done). */
 static int bz_push(struct img_decomp *d, const void *buf, size_t n, int eof)
 {
 	struct bz_pipe *p = d->bz;
-	int rc = 0;
+	const void *v;
+	size_t len;
+	int r;
 
-	pthread_mutex_lock(&p->mu);
-	p->in = buf;
-	p->in_n = n;
-	if (eof)
-		p->in_eof = 1;
-	pthread_cond_broadcast(&p->cv);
-	for (;;) {
-		while (!p->have_out && !p->done && !(p->need_input && p->in_n == 0 && !p->in_eof))
-			pthread_cond_wait(&p->cv, &p->mu);
-		if (p->have_out) {
-			const void *ob = p->out;
-			size_t on = p->out_n;
-			pthread_mutex_unlock(&p->mu);
-			rc = dc_emit(d, ob, on);
-			pthread_mutex_lock(&p->mu);
-			if (rc < 0)
-				p->rc = -1;
-			p->have_out = 0;
-			pthread_cond_broadcast(&p->cv);
-			if (rc < 0)
-				break;
+	if (eof) {
+		img_ring_end(p->in);
+	} else {
+		void *slot;
+		img_ring_slot(p->in, &slot);    /* free: the reader asked for input */
+		*(struct bz_blk *)slot = (struct bz_blk){ buf, n };
+		img_ring_put(p->in, sizeof(struct bz_blk));
+	}
+	while ((r = img_ring_take(p->out, 0, &v, &len)) > 0) {
+		struct bz_blk b = *(const struct bz_blk *)v;
+		if (!b.p) {
+			img_ring_release(p->out, 0);
+			if (!eof)
+				return 0;           /* the chunk is read: it wants more */
 			continue;
 		}
-		if (p->done) {
-			if (p->rc < 0) {
-				img_seterr("%s", p->err);
-				rc = -1;
-			} else if (!eof || p->in_n) {
-				/* the stream ended before its input did */
-				img_seterr("invalid bzip2 data: trailing data after the stream");
-				rc = -1;
-			}
-			break;
+		r = dc_emit(d, b.p, b.n);
+		img_ring_release(p->out, 0);
+		if (r < 0) {
+			img_ring_stop(p->in);
+			img_ring_stop(p->out);
+			return -1;
 		}
-		break;   /* the reader wants more input */
 	}
-	pthread_mutex_unlock(&p->mu);
-	return rc;
+	if (r < 0)
+		return -1;                      /* the reader failed: img_errmsg() says why */
+	if (!eof) {
+		/* the stream ended before its input did */
+		img_seterr("invalid bzip2 data: trailing data after the stream");
+		return -1;
+	}
+	return 0;
 }
 
 struct img_decomp *img_decomp_new(enum img_comp c, uint64_t max_out, img_sink_fn sink, void *arg)

@@ -2,7 +2,7 @@
 # Run the unit tests, every bats file and 20 crash trials (tests/crash.sh); print TAP,
 # then "N passed, N failed". BUILD names the build directory (default build). Optional:
 # TESTS="img-save img-load" limits the bats files (and leaves out the crash trials);
-# CRASH_TRIALS=N (0: none).
+# UNIT_ARGS="name..." the unit tests; CRASH_TRIALS=N (0: none).
 set -u
 BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,7 +13,7 @@ trap 'rm -f "$out"' EXIT
 	echo "# unit"
 	if [ "${UNIT:-1}" = 1 ]; then
 		# a leak found at exit (sanitizers) fails the runner after its last "ok"
-		"$top/$BUILD/unit" 2>&1 || echo "not ok - the unit runner exited with status $?"
+		"$top/$BUILD/unit" ${UNIT_ARGS:-} 2>&1 || echo "not ok - the unit runner exited with status $?"
 	fi
 	files=
 	if [ -n "${TESTS:-}" ]; then

@@ -14,8 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,9 +383,10 @@ struct verifier {
 	struct img_store *s;
 	const struct img_dset *set;
 	struct binfo *info;
-	size_t *order;          /* indexes into set->e, largest first */
-	atomic_size_t next;
-	atomic_uint_fast64_t bytes;
+	struct vstate {         /* each worker's own */
+		struct img_hash *h256, *h512;
+		char *buf;
+	} w[MAX_THREADS];
 };
 
 /* Stream one blob: size first, then digest. NULL if good, else the problem. */
@@ -401,28 +400,28 @@ static char *verify_one(struct img_store *s, const struct img_digest *dg, const 
 	return xstrdup(img_errmsg());
 }
 
-static void *verify_worker(void *arg)
+/* An img_pool task: verify blob i. */
+static int verify_task(void *arg, size_t i, unsigned worker)
 {
 	struct verifier *vf = arg;
-	struct img_hash *h256 = img_hash_new(IMG_SHA256), *h512 = img_hash_new(IMG_SHA512);
-	size_t bufsz = 1u << 20, i;
-	char *buf = xmalloc(bufsz);
+	struct vstate *w = &vf->w[worker];
+	const struct img_digest *dg = &vf->set->e[i].d;
+	struct binfo *b = &vf->info[i];
+	size_t bufsz = 1u << 20;
 	uint64_t bytes = 0;
+	struct img_hash *h;
 
-	while ((i = atomic_fetch_add(&vf->next, 1)) < vf->set->n) {
-		const struct img_digest *dg = &vf->set->e[vf->order[i]].d;
-		struct binfo *b = &vf->info[vf->order[i]];
-		struct img_hash *h = dg->alg == IMG_SHA512 ? h512 : h256;
-		if (!h)
-			b->vproblem = xstrdup("cannot hash");
-		else
-			b->vproblem = verify_one(vf->s, dg, b, h, buf, bufsz, &bytes);
+	if (!w->buf) {
+		w->h256 = img_hash_new(IMG_SHA256);
+		w->h512 = img_hash_new(IMG_SHA512);
+		w->buf = xmalloc(bufsz);
 	}
-	atomic_fetch_add(&vf->bytes, bytes);
-	free(buf);
-	img_hash_free(h256);
-	img_hash_free(h512);
-	return NULL;
+	h = dg->alg == IMG_SHA512 ? w->h512 : w->h256;
+	if (!h)
+		b->vproblem = xstrdup("cannot hash");
+	else
+		b->vproblem = verify_one(vf->s, dg, b, h, w->buf, bufsz, &bytes);
+	return 0;
 }
 
 static const struct binfo *sort_info;
@@ -459,10 +458,11 @@ static int check(struct img_store *s, const struct gc_opts *o)
 	struct verifier vf;
 	struct checker ck = { 0 };
 	struct img_mark m = { .no_probe = 1, .visit = check_visit, .arg = &ck };
-	pthread_t th[MAX_THREADS];
+	struct img_pool *pool;
+	size_t *order;          /* indexes into m.set.e, largest first */
 	json_t *index = NULL, *manifests, *e, *probs = NULL;
 	size_t i, nprob = 0;
-	int nt = nthreads(), started = 0, status = 1;
+	int status = 1;
 
 	if (img_store_lock(s, IMG_LOCK_SHARED, img_cli_waiting, NULL) < 0) {
 		warnx("%s", img_errmsg());
@@ -499,21 +499,21 @@ static int check(struct img_store *s, const struct gc_opts *o)
 	vf.s = s;
 	vf.set = &m.set;
 	vf.info = ck.info;
-	vf.order = xreallocarray(NULL, m.set.n ? m.set.n : 1, sizeof(*vf.order));
+	order = xreallocarray(NULL, m.set.n ? m.set.n : 1, sizeof(*order));
 	for (i = 0; i < m.set.n; i++)
-		vf.order[i] = i;
+		order[i] = i;
 	sort_info = ck.info;
-	qsort(vf.order, m.set.n, sizeof(*vf.order), size_desc);
-	atomic_init(&vf.next, 0);
-	atomic_init(&vf.bytes, 0);
-	for (started = 0; started < nt; started++)
-		if (pthread_create(&th[started], NULL, verify_worker, &vf) != 0)
-			break;
-	if (started == 0)
-		verify_worker(&vf);
-	for (i = 0; i < (size_t)started; i++)
-		pthread_join(th[i], NULL);
-	free(vf.order);
+	qsort(order, m.set.n, sizeof(*order), size_desc);
+	pool = img_pool_new((unsigned)nthreads(), "img-gc-check");
+	for (i = 0; i < m.set.n; i++)
+		img_pool_add(pool, verify_task, &vf, order[i]);
+	img_pool_free(pool);    /* runs them all (on this thread if no other would start) */
+	for (i = 0; i < MAX_THREADS; i++) {
+		img_hash_free(vf.w[i].h256);
+		img_hash_free(vf.w[i].h512);
+		free(vf.w[i].buf);
+	}
+	free(order);
 
 	for (i = 0; i < m.set.n; i++) {
 		const struct binfo *b = &ck.info[i];

@@ -5,7 +5,6 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,154 +150,66 @@ sink_blob(void *arg, const void *buf, size_t n)
 	return img_blob_write(l->bw, buf, n);
 }
 
-/* Compression runs in a second thread: the tar stream is cut into chunks that the
- * compressor (and the blob writer behind it, which hashes the compressed bytes) takes
- * while this thread reads the input, writes the tar and hashes the diff_id.
- * Memory: PIPE_SLOTS chunks of PIPE_CHUNK bytes. */
+/* Compression runs in a second thread (an img_pool of one): the tar stream goes through a
+ * ring of chunks (img_ring) that the compressor (and the blob writer behind it, which
+ * hashes the compressed bytes) takes while this thread reads the input, writes the tar
+ * and hashes the diff_id. Memory: PIPE_SLOTS chunks of PIPE_CHUNK bytes. */
 enum { PIPE_SLOTS = 4, PIPE_CHUNK = 1 << 20 };
 
 struct pipe {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t th;
-	int started;
-	char *buf[PIPE_SLOTS];
-	size_t len[PIPE_SLOTS];
-	size_t rd, count;        /* full slots: rd .. rd+count-1 (the one at rd maybe in use) */
-	size_t fill;             /* bytes in the slot being filled, (rd + count) % PIPE_SLOTS */
-	int eof, err;
-	char errmsg[512];
+	struct img_ring *ring;
+	struct img_pool *pool;
 	struct img_compw *cw;
 };
 
-static void *
-pipe_worker(void *arg)
+static int
+compw_sink(void *arg, const void *buf, size_t n)
+{
+	return img_compw_write(arg, buf, n);
+}
+
+/* A failed write stops the ring: the reader's next write fails with its message. */
+static int
+pipe_worker(void *arg, size_t item, unsigned worker)
 {
 	struct pipe *p = arg;
-	int err = 0;
 
-	pthread_mutex_lock(&p->mu);
-	for (;;) {
-		size_t slot;
-		while (p->count == 0 && !p->eof)
-			pthread_cond_wait(&p->cv, &p->mu);
-		if (p->count == 0)
-			break;
-		slot = p->rd;
-		pthread_mutex_unlock(&p->mu);
-		if (!err && img_compw_write(p->cw, p->buf[slot], p->len[slot]) < 0) {
-			err = 1;
-			snprintf(p->errmsg, sizeof p->errmsg, "%s", img_errmsg());
-		}
-		pthread_mutex_lock(&p->mu);
-		if (err)
-			p->err = 1;
-		p->rd = (p->rd + 1) % PIPE_SLOTS;
-		p->count--;
-		pthread_cond_broadcast(&p->cv);
-	}
-	pthread_mutex_unlock(&p->mu);
-	if (!err && img_compw_finish(p->cw) < 0) {
-		snprintf(p->errmsg, sizeof p->errmsg, "%s", img_errmsg());
-		err = 1;
-	}
-	pthread_mutex_lock(&p->mu);
-	p->err |= err;
-	pthread_mutex_unlock(&p->mu);
-	return NULL;
+	(void)item;
+	(void)worker;
+	if (img_ring_consume(p->ring, 0, compw_sink, p->cw) < 0)
+		return -1;
+	return img_compw_finish(p->cw);
 }
 
 static int
 pipe_start(struct pipe *p, struct img_compw *cw)
 {
-	memset(p, 0, sizeof *p);
 	p->cw = cw;
-	for (int i = 0; i < PIPE_SLOTS; i++)
-		p->buf[i] = xmalloc(PIPE_CHUNK);
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	if (pthread_create(&p->th, NULL, pipe_worker, p) != 0) {
+	p->pool = img_pool_new(1, "img-import-z");
+	if (img_pool_threads(p->pool) != 1) {
 		img_seterr("cannot start the compression thread");
 		return -1;
 	}
-	p->started = 1;
-	return 0;
-}
-
-/* Hand the slot being filled to the worker and wait for a free one. 0 or -1. */
-static int
-pipe_push(struct pipe *p)
-{
-	int err;
-
-	pthread_mutex_lock(&p->mu);
-	p->len[(p->rd + p->count) % PIPE_SLOTS] = p->fill;
-	p->count++;
-	pthread_cond_broadcast(&p->cv);
-	while (p->count == PIPE_SLOTS && !p->err)
-		pthread_cond_wait(&p->cv, &p->mu);
-	err = p->err;
-	p->fill = 0;
-	pthread_mutex_unlock(&p->mu);
-	if (err) {
-		img_seterr("%s", p->errmsg);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-pipe_write(struct pipe *p, const void *buf, size_t n)
-{
-	const char *b = buf;
-
-	while (n > 0) {
-		size_t k = PIPE_CHUNK - p->fill, slot;
-		if (k > n)
-			k = n;
-		pthread_mutex_lock(&p->mu);
-		slot = (p->rd + p->count) % PIPE_SLOTS;
-		pthread_mutex_unlock(&p->mu);
-		memcpy(p->buf[slot] + p->fill, b, k);
-		p->fill += k;
-		b += k;
-		n -= k;
-		if (p->fill == PIPE_CHUNK && pipe_push(p) < 0)
-			return -1;
-	}
+	p->ring = img_ring_new(PIPE_SLOTS, PIPE_CHUNK, 1);
+	img_ring_open(p->ring, 1);
+	img_pool_add(p->pool, pipe_worker, p, 0);
 	return 0;
 }
 
 /* Flush, let the worker finish the compressed stream, join. With ok == 0 (abort) the
- * rest is dropped. 0 or -1. */
+ * rest is dropped (img_errmsg() kept). 0 or -1. Idempotent. */
 static int
 pipe_finish(struct pipe *p, int ok)
 {
 	int rc = 0;
 
-	if (!p->started)
-		goto free;
-	if (ok && p->fill > 0 && pipe_push(p) < 0)
-		ok = 0, rc = -1;
-	pthread_mutex_lock(&p->mu);
-	if (!ok)
-		p->err = 1;         /* the worker drops what is left */
-	p->eof = 1;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	pthread_join(p->th, NULL);
-	if (ok && p->err) {
-		img_seterr("%s", p->errmsg);
-		rc = -1;
-	}
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
-	p->started = 0;
-free:
-	for (int i = 0; i < PIPE_SLOTS; i++) {
-		free(p->buf[i]);
-		p->buf[i] = NULL;
-	}
+	if (p->ring && ok)
+		rc = img_ring_end(p->ring) < 0 || img_pool_wait(p->pool) < 0 ? -1 : 0;
+	else if (p->ring)
+		img_ring_stop(p->ring);
+	img_pool_free(p->pool);
+	img_ring_free(p->ring);
+	memset(p, 0, sizeof *p);
 	return rc;
 }
 
@@ -309,7 +220,7 @@ sink_tar(void *arg, const void *buf, size_t n)
 
 	img_hash_update(l->diff, buf, n);
 	if (l->pipe)
-		return pipe_write(l->pipe, buf, n);
+		return img_ring_write(l->pipe->ring, buf, n);
 	return img_blob_write(l->bw, buf, n);
 }
 
@@ -585,7 +496,7 @@ write_layer(const struct import_opts *o, struct img_store *s, struct result *res
 	struct layer l = { .store = s, .clamp = img_source_date_epoch(), .quiet = o->quiet,
 	                   .src = o->input };
 	struct stat st;
-	struct pipe pipe = { .started = 0 };
+	struct pipe pipe = { 0 };
 	int is_dir = 0, fd = -1, rc = -1;
 	int64_t mt = l.clamp >= 0 ? l.clamp : 0;
 
@@ -640,10 +551,7 @@ write_layer(const struct import_opts *o, struct img_store *s, struct result *res
 	rc = img_blob_commit(l.bw, NULL, -1, &res->blob);
 	l.bw = NULL;
 out:
-	if (l.pipe)
-		pipe_finish(l.pipe, 0);
-	else if (l.cw && rc < 0)
-		pipe_finish(&pipe, 0);      /* frees the buffers of a pipe that did not start */
+	pipe_finish(&pipe, 0);
 	img_progress_done(l.pg);
 	if (l.bw)
 		img_blob_abort(l.bw);

@@ -13,12 +13,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -218,340 +216,135 @@ static void sum_finish(struct sum *s, struct img_digest *blob, struct img_digest
 /* ---------------------------------------------------------------- pipeline */
 
 /* The bytes of a big entry go through a pipeline. The main thread copies them from the
- * archive into a ring of 1 MiB slots; stage threads each take every slot: one hashes
- * the blob, one writes it to the temp blob, one decompresses it into a second ring,
- * which the last one hashes into the diff_id. The stages overlap on as many cores as
- * there are; memory stays bounded by the two rings. */
-enum { ST_HASH, ST_WRITE, ST_INFLATE, ST_DIFF, NSTAGE };
-#define ST_ALL     ((1u << NSTAGE) - 1)
-#define IN_STAGES  ((1u << ST_HASH) | (1u << ST_WRITE) | (1u << ST_INFLATE))
-#define W_MAIN     NSTAGE        /* the main thread, as a waiter */
-
-_Static_assert(NOUT <= NIN, "a ring holds at most NIN slots");
-
-struct ring {
-	unsigned char *buf[NIN];
-	size_t len[NIN];
-	unsigned nslot;
-	unsigned tail;              /* slots published */
-	int end;                    /* the producer is done with this entry */
-};
-
-struct pipeline;
-
-struct stage_arg {
-	struct pipeline *p;
-	int id;
-};
+ * archive into a ring of 1 MiB slots (img_ring); stage threads (an img_pool) each take
+ * every slot: one hashes the blob, one writes it to the temp blob, one decompresses it
+ * into a second ring, which the last one hashes into the diff_id. The stages overlap on
+ * as many cores as there are; memory stays bounded by the two rings. */
+enum { ST_HASH, ST_WRITE, ST_INFLATE, ST_DIFF, NSTAGE };   /* ST_DIFF: consumer 0 of out */
 
 struct pipeline {
-	pthread_t th[NSTAGE];
-	struct stage_arg args[NSTAGE];
-	int nth;
-	pthread_mutex_t mu;
-	pthread_cond_t cv[NSTAGE + 1];  /* one per waiter: a thread is woken only when what
-	                                 * it waits for may have come */
-	unsigned waiting;           /* waiters asleep */
-	int quit;
-	unsigned job;               /* entries handed out so far */
-	unsigned active, done;      /* stages of the current entry; those finished with it */
-	unsigned pos[NSTAGE];       /* slots taken (ST_DIFF: of out, the others: of in) */
-	struct ring in, out;
-	unsigned char *arena;       /* the slots of both rings */
+	struct img_pool *pool;
+	struct img_ring *in, *out;
 	/* the current entry, set while every stage is idle */
 	struct sum *sum;
 	struct img_blob_writer *tb;
-	int werr;                   /* ST_WRITE: errno of a failed write, or 0 */
-	unsigned oslot;             /* ST_INFLATE: the out slot being filled */
-	size_t ofill;
 };
-
-static void p_wait(struct pipeline *p, int who)
-{
-	p->waiting |= 1u << who;
-	pthread_cond_wait(&p->cv[who], &p->mu);
-	p->waiting &= ~(1u << who);
-}
-
-static void p_wake(struct pipeline *p, unsigned who)
-{
-	who &= p->waiting;
-	for (int i = 0; who; i++, who >>= 1)
-		if (who & 1)
-			pthread_cond_signal(&p->cv[i]);
-}
-
-#define WAKE_BATCH(r) ((r)->nslot / 2)
-
-/* Slots of r not yet released by every consumer (the stages in mask). */
-static unsigned ring_busy(struct pipeline *p, struct ring *r, unsigned mask)
-{
-	unsigned busy = 0;
-
-	for (int id = 0; id < NSTAGE; id++)
-		if ((mask & (1u << id)) && r->tail - p->pos[id] > busy)
-			busy = r->tail - p->pos[id];
-	return busy;
-}
-
-/* The slot stage id takes next from r, or -1 at the end of the entry. */
-static int ring_take(struct pipeline *p, struct ring *r, int id)
-{
-	int i = -1;
-
-	pthread_mutex_lock(&p->mu);
-	while (p->pos[id] == r->tail && !r->end)
-		p_wait(p, id);
-	if (p->pos[id] != r->tail)
-		i = (int)(p->pos[id] % r->nslot);
-	pthread_mutex_unlock(&p->mu);
-	return i;
-}
-
-/* Stage id is done with its slot. A producer waiting for room is woken once half of
- * its ring is free, so that it fills several slots in a row. */
-static void ring_release(struct pipeline *p, int id)
-{
-	pthread_mutex_lock(&p->mu);
-	p->pos[id]++;
-	if (id == ST_DIFF) {
-		if (ring_busy(p, &p->out, 1u << ST_DIFF) <= p->out.nslot / 2)
-			p_wake(p, 1u << ST_INFLATE);
-	} else if (ring_busy(p, &p->in, p->active & IN_STAGES) <= p->in.nslot / 2) {
-		p_wake(p, 1u << W_MAIN);
-	}
-	pthread_mutex_unlock(&p->mu);
-}
-
-/* The slot the producer of r fills next, once every consumer in mask is done with it. */
-static unsigned ring_slot(struct pipeline *p, struct ring *r, unsigned mask, int who)
-{
-	pthread_mutex_lock(&p->mu);
-	while (ring_busy(p, r, mask) >= r->nslot)
-		p_wait(p, who);
-	pthread_mutex_unlock(&p->mu);
-	return r->tail % r->nslot;
-}
-
-/* Publish the producer's slot. A consumer waiting for one is woken once half of the
- * ring is there for it (or at the end of the entry), so that it too takes several slots
- * in a row: a wake-up costs more than a slot's wait. */
-static void ring_put(struct pipeline *p, struct ring *r, size_t len)
-{
-	unsigned mask, wake = 0;
-
-	pthread_mutex_lock(&p->mu);
-	mask = r == &p->in ? p->active & IN_STAGES : 1u << ST_DIFF;
-	r->len[r->tail % r->nslot] = len;
-	r->tail++;
-	for (int id = 0; id < NSTAGE; id++)
-		if ((mask & (1u << id)) && r->tail - p->pos[id] >= WAKE_BATCH(r))
-			wake |= 1u << id;
-	p_wake(p, wake);
-	pthread_mutex_unlock(&p->mu);
-}
-
-static void ring_end(struct pipeline *p, struct ring *r)
-{
-	pthread_mutex_lock(&p->mu);
-	r->end = 1;
-	p_wake(p, r == &p->in ? IN_STAGES : 1u << ST_DIFF);
-	pthread_mutex_unlock(&p->mu);
-}
 
 /* ST_INFLATE's sink: decompressed bytes into the out ring. */
 static int pipe_sink(void *arg, const void *buf, size_t n)
 {
 	struct pipeline *p = arg;
-	const unsigned char *b = buf;
 
 	if (sum_count_out(p->sum, n) < 0)
 		return -1;
-	while (n) {
-		if (p->ofill == 0)
-			p->oslot = ring_slot(p, &p->out, 1u << ST_DIFF, ST_INFLATE);
-		size_t take = SLOT - p->ofill;
-		if (take > n)
-			take = n;
-		memcpy(p->out.buf[p->oslot] + p->ofill, b, take);
-		p->ofill += take;
-		b += take;
-		n -= take;
-		if (p->ofill == SLOT) {
-			ring_put(p, &p->out, SLOT);
-			p->ofill = 0;
-		}
-	}
-	return 0;
+	return img_ring_write(p->out, buf, n);
 }
 
-static void stage_run(struct pipeline *p, int id)
+/* ST_INFLATE: sniff the first slot; leave the ring when there is nothing (more) to
+ * inflate. The out ring ends (or stops) with it. */
+static int stage_inflate(struct pipeline *p)
 {
 	struct sum *s = p->sum;
-	int i;
+	const void *b;
+	size_t n;
+	int r;
 
-	if (id == ST_DIFF) {
-		while ((i = ring_take(p, &p->out, id)) >= 0) {
-			img_hash_update(s->dh, p->out.buf[i], p->out.len[i]);
-			ring_release(p, id);
+	while ((r = img_ring_take(p->in, ST_INFLATE, &b, &n)) > 0) {
+		if (!s->sniffed) {
+			s->comp = img_comp_sniff(b, n);
+			s->sniffed = 1;
+			if (s->comp != IMG_COMP_NONE &&
+			    !(s->dc = img_decomp_new(s->comp, 0, pipe_sink, p)))
+				s->err = xstrdup(img_errmsg());
 		}
-		return;
-	}
-	while ((i = ring_take(p, &p->in, id)) >= 0) {
-		const unsigned char *b = p->in.buf[i];
-		size_t n = p->in.len[i];
-		if (id == ST_HASH) {
-			img_hash_update(s->bh, b, n);
-		} else if (id == ST_WRITE) {
-			if (!p->werr && img_blob_write(p->tb, b, n) < 0)
-				p->werr = errno ? errno : EIO;
-		} else {
-			s->in += n;
-			sum_decomp(s, b, n);
-		}
-		ring_release(p, id);
-	}
-	if (id == ST_INFLATE) {
-		if (!s->err && img_decomp_finish(s->dc) < 0)
-			s->err = xstrdup(img_errmsg());
-		s->dc_done = 1;
-		if (p->ofill) {
-			ring_put(p, &p->out, p->ofill);
-			p->ofill = 0;
-		}
-		ring_end(p, &p->out);
-	}
-}
-
-static void *stage_main(void *arg)
-{
-	struct stage_arg *sa = arg;
-	struct pipeline *p = sa->p;
-	int id = sa->id;
-	unsigned seen = 0;
-
-	pthread_mutex_lock(&p->mu);
-	for (;;) {
-		while (!p->quit && p->job == seen)
-			p_wait(p, id);
-		if (p->quit)
+		s->in += n;
+		sum_decomp(s, b, n);
+		img_ring_release(p->in, ST_INFLATE);
+		if (s->comp == IMG_COMP_NONE || s->err) {
+			img_ring_leave(p->in, ST_INFLATE);
 			break;
-		seen = p->job;
-		if (p->active & (1u << id)) {
-			pthread_mutex_unlock(&p->mu);
-			stage_run(p, id);
-			pthread_mutex_lock(&p->mu);
 		}
-		p->done |= 1u << id;
-		p_wake(p, 1u << W_MAIN);
 	}
-	pthread_mutex_unlock(&p->mu);
-	return NULL;
+	if (r < 0) {
+		img_ring_stop(p->out);
+		return -1;
+	}
+	if (s->dc && !s->err && img_decomp_finish(s->dc) < 0)
+		s->err = xstrdup(img_errmsg());
+	s->dc_done = 1;
+	return img_ring_end(p->out);
 }
 
-/* All slots in one arena, aligned for O_DIRECT writes and for huge pages (fewer page
- * faults and TLB misses while the stages stream through them). */
-#define HUGE_ALIGN ((size_t)2 << 20)
-#define ARENA_SIZE ((size_t)(NIN + NOUT) * SLOT)
-
-static unsigned char *arena_alloc(void)
+/* ST_WRITE's sink: a failure stops the main thread and the other stages too. */
+static int write_sink(void *arg, const void *buf, size_t n)
 {
-	void *m;
+	return img_blob_write(arg, buf, n);
+}
 
-	if (posix_memalign(&m, HUGE_ALIGN, ARENA_SIZE) != 0)
-		errx(1, "out of memory");
-	madvise(m, ARENA_SIZE, MADV_HUGEPAGE);
-	return m;
+static int stage_main(void *arg, size_t id, unsigned worker)
+{
+	struct pipeline *p = arg;
+
+	(void)worker;
+	switch (id) {
+	case ST_HASH:  return img_ring_consume(p->in, ST_HASH, img_hash_sink, p->sum->bh);
+	case ST_WRITE: return img_ring_consume(p->in, ST_WRITE, write_sink, p->tb);
+	case ST_DIFF:  return img_ring_consume(p->out, 0, img_hash_sink, p->sum->dh);
+	default:       return stage_inflate(p);
+	}
 }
 
 static void pipe_start(struct pipeline *p)
 {
-	if (p->nth)
+	if (p->pool)
 		return;
-	pthread_mutex_init(&p->mu, NULL);
-	for (int i = 0; i <= NSTAGE; i++)
-		pthread_cond_init(&p->cv[i], NULL);
-	p->in.nslot = NIN;
-	p->out.nslot = NOUT;
-	p->arena = arena_alloc();
-	for (int i = 0; i < NIN; i++)
-		p->in.buf[i] = p->arena + (size_t)i * SLOT;
-	for (int i = 0; i < NOUT; i++)
-		p->out.buf[i] = p->arena + (size_t)(NIN + i) * SLOT;
-	for (int id = 0; id < NSTAGE; id++) {
-		static const char *const names[NSTAGE] = { "load-hash", "load-write",
-		                                           "load-inflate", "load-diff" };
-		p->args[id].p = p;
-		p->args[id].id = id;
-		if (pthread_create(&p->th[id], NULL, stage_main, &p->args[id]) != 0)
-			errx(1, "cannot start a thread");
-		pthread_setname_np(p->th[id], names[id]);
-		p->nth++;
-	}
+	p->pool = img_pool_new(NSTAGE, "img-load");
+	if (img_pool_threads(p->pool) != NSTAGE)
+		errx(1, "cannot start a thread");
+	/* both arenas huge-page backed, aligned for O_DIRECT writes */
+	p->in = img_ring_new(NIN, SLOT, ST_INFLATE + 1);
+	p->out = img_ring_new(NOUT, SLOT, 1);
 }
 
 static void pipe_stop(struct pipeline *p)
 {
-	if (!p->nth)
-		return;
-	pthread_mutex_lock(&p->mu);
-	p->quit = 1;
-	p_wake(p, ST_ALL);
-	pthread_mutex_unlock(&p->mu);
-	for (int id = 0; id < p->nth; id++)
-		pthread_join(p->th[id], NULL);
-	for (int i = 0; i <= NSTAGE; i++)
-		pthread_cond_destroy(&p->cv[i]);
-	pthread_mutex_destroy(&p->mu);
-	free(p->arena);
-	p->nth = 0;
+	img_pool_free(p->pool);
+	img_ring_free(p->in);
+	img_ring_free(p->out);
+	memset(p, 0, sizeof *p);
 }
 
-/* Hand the stages a new entry; slot 0 of in already holds its first len bytes. */
-static void pipe_job(struct pipeline *p, struct sum *s, struct img_blob_writer *tb, size_t len)
+/* Hand the stages a new entry: its bytes follow with img_ring_write(p->in, ...). */
+static void pipe_job(struct pipeline *p, struct sum *s, struct img_blob_writer *tb)
 {
-	unsigned active = 1u << ST_HASH;
-
-	s->comp = img_comp_sniff(p->in.buf[0], len);
-	s->sniffed = 1;
-	if (s->comp != IMG_COMP_NONE) {
-		s->dc = img_decomp_new(s->comp, 0, pipe_sink, p);
-		if (s->dc)
-			active |= (1u << ST_INFLATE) | (1u << ST_DIFF);
-		else
-			s->err = xstrdup(img_errmsg());
-	}
-	if (tb)
-		active |= 1u << ST_WRITE;
-	pthread_mutex_lock(&p->mu);
 	p->sum = s;
 	p->tb = tb;
-	p->werr = 0;
-	p->ofill = 0;
-	p->active = active;
-	p->done = 0;
-	memset(p->pos, 0, sizeof p->pos);
-	p->in.tail = p->out.tail = 0;
-	p->in.end = p->out.end = 0;
-	p->job++;
-	p_wake(p, ST_ALL);
-	pthread_mutex_unlock(&p->mu);
-	ring_put(p, &p->in, len);
+	img_ring_open(p->in, (1u << ST_HASH) | (1u << ST_INFLATE) | (tb ? 1u << ST_WRITE : 0));
+	img_ring_open(p->out, 1);
+	for (size_t id = 0; id < NSTAGE; id++)
+		if (id != ST_WRITE || tb)
+			img_pool_add(p->pool, stage_main, p, id);
 }
 
-/* The entry's last slot is in: wait until every stage is done with it. */
-static void pipe_finish(struct pipeline *p)
+/* The entry's bytes are all in (ok), or the entry failed: wait until every stage is done
+ * with it. 0, or -1 when a stage failed (or ok == 0). */
+static int pipe_finish(struct pipeline *p, int ok)
 {
-	pthread_mutex_lock(&p->mu);
-	p->in.end = 1;
-	p_wake(p, IN_STAGES);
-	while (p->done != ST_ALL)
-		p_wait(p, W_MAIN);
-	p->in.tail = p->out.tail = 0;
-	memset(p->pos, 0, sizeof p->pos);
+	char *why = ok ? NULL : xstrdup(img_errmsg());  /* the entry's failure, kept */
+	int rc;
+
+	if (ok)
+		img_ring_end(p->in);
+	else
+		img_ring_stop(p->in);
+	rc = img_pool_wait(p->pool);
 	p->sum = NULL;
 	p->tb = NULL;
-	pthread_mutex_unlock(&p->mu);
+	if (why) {
+		img_seterr("%s", why);
+		free(why);
+	}
+	return rc;
 }
 
 /* ---------------------------------------------------------------- archive entries */
@@ -702,22 +495,6 @@ static int looks_json(const unsigned char *p, size_t n)
 	return 0;
 }
 
-/* Past the first slot of a big entry: hand the slot to the pipeline (the first one
- * starts the entry there) and pick the next. */
-static void big_put(struct load *L, struct sum *s, struct ent *e, int *started, size_t fill,
-                    unsigned *slot)
-{
-	struct pipeline *p = L->pipe;
-
-	if (!*started) {
-		pipe_job(p, s, e->w, fill);
-		*started = 1;
-	} else {
-		ring_put(p, &p->in, fill);
-	}
-	*slot = ring_slot(p, &p->in, p->active & IN_STAGES, W_MAIN);
-}
-
 /* Read the data of a regular file entry e. */
 static int read_file(struct load *L, struct img_arcin *a, struct ent *e)
 {
@@ -725,10 +502,9 @@ static int read_file(struct load *L, struct img_arcin *a, struct ent *e)
 	struct pipeline *p = L->pipe;
 	struct sum s;
 	const void *b;
-	size_t n, fill = 0;
+	size_t n;
 	uint64_t got = 0;
-	int first = 1, big = 0, started = 0, rc = -1, r;
-	unsigned slot = 0;
+	int first = 1, big = 0, rc = -1, r;
 	char *esc = img_escape_cut(e->path);
 
 	sum_init(&s, o->max_ratio);
@@ -759,8 +535,10 @@ static int read_file(struct load *L, struct img_arcin *a, struct ent *e)
 				fail("%s: %s", esc, img_errmsg());
 				goto out;
 			}
-			if (big)
+			if (big) {
 				pipe_start(p);
+				pipe_job(p, &s, e->w);
+			}
 			first = 0;
 		}
 		if (r == 0)
@@ -782,27 +560,15 @@ static int read_file(struct load *L, struct img_arcin *a, struct ent *e)
 			}
 			continue;
 		}
-		while (n) {
-			size_t take = SLOT - fill;
-			if (take > n)
-				take = n;
-			memcpy(p->in.buf[slot] + fill, b, take);
-			fill += take;
-			b = (const char *)b + take;
-			n -= take;
-			if (fill == SLOT) {
-				big_put(L, &s, e, &started, fill, &slot);
-				fill = 0;
-			}
+		if (img_ring_write(p->in, b, n) < 0) {     /* a stage failed */
+			fail("%s: %s", esc, img_errmsg());
+			goto out;
 		}
 	}
 	if (big) {
-		if (fill || !started)
-			big_put(L, &s, e, &started, fill, &slot);
-		pipe_finish(p);
 		big = 0;
-		if (p->werr) {
-			fail("%s: %s", esc, img_blob_error(e->w));
+		if (pipe_finish(p, 1) < 0) {
+			fail("%s: %s", esc, img_errmsg());
 			goto out;
 		}
 	}
@@ -831,10 +597,8 @@ static int read_file(struct load *L, struct img_arcin *a, struct ent *e)
 	}
 	rc = 0;
 out:
-	if (big) {
-		if (started)
-			pipe_finish(p);
-	}
+	if (big)
+		pipe_finish(p, 0);
 	sum_release(&s);
 	free(esc);
 	return rc;

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -667,98 +666,52 @@ repositories_doc(struct save *sv, size_t *len)
 
 /* ---- copying blobs ---- */
 
-/* Copying: the caller reads each chunk of a blob into a ring slot and writes it to the
- * archive, while a hasher thread hashes the same slots in order; a slot is reused only
- * once hashed. Hashing (the slowest step) thus runs beside reading and writing. */
+/* Copying: the caller reads each chunk of a blob into a ring slot (img_ring) and writes
+ * it to the archive, while a hasher thread (an img_pool of one) hashes the same slots in
+ * order; a slot is reused only once hashed. Hashing (the slowest step) thus runs beside
+ * reading and writing. */
 struct copier {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	char *ring[COPY_NBUF];
-	size_t len[COPY_NBUF];
-	uint64_t filled;               /* chunks read so far */
-	uint64_t hashed;               /* chunks hashed so far */
-	int eof;                       /* no more chunks for this blob */
-	int quit;                      /* the thread ends */
+	struct img_ring *ring;
+	struct img_pool *pool;
 	struct img_hash *hash;
-	pthread_t th;
-	int running;
 };
 
-static void *
-hasher_main(void *arg)
+static int
+hasher_main(void *arg, size_t item, unsigned worker)
 {
 	struct copier *cp = arg;
 
-	pthread_mutex_lock(&cp->mu);
-	for (;;) {
-		size_t slot, n;
-
-		while (cp->hashed == cp->filled && !cp->quit)
-			pthread_cond_wait(&cp->cv, &cp->mu);
-		if (cp->hashed == cp->filled)
-			break;
-		slot = cp->hashed % COPY_NBUF;
-		n = cp->len[slot];
-		pthread_mutex_unlock(&cp->mu);
-		img_hash_update(cp->hash, cp->ring[slot], n);
-		pthread_mutex_lock(&cp->mu);
-		cp->hashed++;
-		pthread_cond_broadcast(&cp->cv);
-	}
-	pthread_mutex_unlock(&cp->mu);
-	return NULL;
+	(void)item;
+	(void)worker;
+	return img_ring_consume(cp->ring, 0, img_hash_sink, cp->hash);
 }
 
 static int
 copier_init(struct copier *cp)
 {
-	size_t i;
-
 	memset(cp, 0, sizeof *cp);
 	cp->hash = img_hash_new(IMG_SHA256);
 	if (!cp->hash)
 		return -1;
-	for (i = 0; i < COPY_NBUF; i++)
-		cp->ring[i] = xmalloc(COPY_CHUNK);
-	pthread_mutex_init(&cp->mu, NULL);
-	pthread_cond_init(&cp->cv, NULL);
-	if (pthread_create(&cp->th, NULL, hasher_main, cp) != 0) {
+	cp->pool = img_pool_new(1, "img-save-hash");
+	if (img_pool_threads(cp->pool) != 1) {
 		img_seterr("cannot start a thread");
 		return -1;
 	}
-	cp->running = 1;
+	cp->ring = img_ring_new(COPY_NBUF, COPY_CHUNK, 1);
+	img_ring_open(cp->ring, 1);
+	img_pool_add(cp->pool, hasher_main, cp, 0);
 	return 0;
 }
 
 static void
 copier_release(struct copier *cp)
 {
-	size_t i;
-
-	if (cp->running) {
-		pthread_mutex_lock(&cp->mu);
-		cp->quit = 1;
-		pthread_cond_broadcast(&cp->cv);
-		pthread_mutex_unlock(&cp->mu);
-		pthread_join(cp->th, NULL);
-	}
-	if (cp->hash) {
-		pthread_cond_destroy(&cp->cv);
-		pthread_mutex_destroy(&cp->mu);
-	}
-	for (i = 0; i < COPY_NBUF; i++)
-		free(cp->ring[i]);
+	if (cp->ring)
+		img_ring_end(cp->ring);
+	img_pool_free(cp->pool);
+	img_ring_free(cp->ring);
 	img_hash_free(cp->hash);
-}
-
-/* Wait until every chunk handed to the hasher is hashed. */
-static void
-copier_drain(struct copier *cp)
-{
-	pthread_mutex_lock(&cp->mu);
-	while (cp->hashed != cp->filled)
-		pthread_cond_wait(&cp->cv, &cp->mu);
-	pthread_mutex_unlock(&cp->mu);
 }
 
 /* Copy one blob into the archive, verifying size and digest. 0 or -1;
@@ -791,17 +744,14 @@ copy_blob(struct save *sv, struct img_arcout *a, struct copier *cp, const struct
 		*write_failed = 1;
 		goto out;
 	}
-	copier_drain(cp);
+	img_ring_drain(cp->ring);
 	img_hash_reset(cp->hash);
 	while (left > 0) {
-		size_t want = left < (int64_t)COPY_CHUNK ? (size_t)left : COPY_CHUNK, slot;
+		size_t want = left < (int64_t)COPY_CHUNK ? (size_t)left : COPY_CHUNK;
+		void *slot;
 
-		pthread_mutex_lock(&cp->mu);
-		while (cp->filled - cp->hashed == COPY_NBUF)
-			pthread_cond_wait(&cp->cv, &cp->mu);
-		pthread_mutex_unlock(&cp->mu);
-		slot = cp->filled % COPY_NBUF;
-		n = img_read_full(fd, cp->ring[slot], want);
+		img_ring_slot(cp->ring, &slot);
+		n = img_read_full(fd, slot, want);
 		if (n < 0) {
 			img_seterr_errno("blob %s: read error", b->digest.str);
 			goto out;
@@ -811,12 +761,8 @@ copy_blob(struct save *sv, struct img_arcout *a, struct copier *cp, const struct
 			           (long long)(b->size - left + n), (long long)b->size);
 			goto out;
 		}
-		cp->len[slot] = want;
-		pthread_mutex_lock(&cp->mu);
-		cp->filled++;
-		pthread_cond_broadcast(&cp->cv);
-		pthread_mutex_unlock(&cp->mu);
-		if (img_arcout_data(a, cp->ring[slot], want) < 0) {
+		img_ring_put(cp->ring, want);
+		if (img_arcout_data(a, slot, want) < 0) {   /* still ours to read */
 			*write_failed = 1;
 			goto out;
 		}
@@ -830,7 +776,7 @@ copy_blob(struct save *sv, struct img_arcout *a, struct copier *cp, const struct
 			img_seterr("blob %s: larger than %lld bytes", b->digest.str, (long long)b->size);
 		goto out;
 	}
-	copier_drain(cp);
+	img_ring_drain(cp->ring);
 	img_hash_final(cp->hash, &got);
 	if (!img_digest_eq(&got, &b->digest)) {
 		img_seterr("blob %s: digest mismatch (got %s)", b->digest.str, got.str);

@@ -434,6 +434,44 @@ TEST(layer_xz_bzip2_read)
 	free(data);
 }
 
+/* bzip2 runs on a helper thread: a sink that fails stops it, trailing bytes are refused,
+ * and the output is the same whatever the input chunks. */
+TEST(layer_bzip2_thread_stops)
+{
+	size_t n = 300000, zn = 0;
+	unsigned char *data = gen_data(n), *z = NULL, *zt;
+	char *raw = xasprintf("%s/raw", img_test_tmpdir);
+	char *cmd = xasprintf("bzip2 -c '%s' > '%s.c'", raw, raw), *cf = xasprintf("%s.c", raw);
+	struct mbuf out = { 0 };
+
+	IMG_ASSERT_EQ_INT(write_file(raw, data, n), 0);
+	IMG_ASSERT_EQ_INT(system(cmd), 0);
+	IMG_ASSERT((z = read_file(cf, &zn)) != NULL);
+	for (size_t chunk = 1; chunk <= 1u << 20; chunk *= 97) {
+		out.n = 0;
+		IMG_ASSERT_EQ_INT(decompress_buf(IMG_COMP_BZIP2, 0, z, zn, chunk, &out), 0);
+		IMG_ASSERT(out.n == n && memcmp(out.p, data, n) == 0);
+	}
+	out.n = 0;
+	out.fail_after = 1000;
+	IMG_ASSERT_EQ_INT(decompress_buf(IMG_COMP_BZIP2, 0, z, zn, 4096, &out), -1);
+	IMG_ASSERT_EQ_STR(img_errmsg(), "sink full");
+	out.fail_after = 0;
+	out.n = 0;
+	zt = xmalloc(zn + 100);
+	memcpy(zt, z, zn);
+	memset(zt + zn, 'x', 100);
+	IMG_ASSERT_EQ_INT(decompress_buf(IMG_COMP_BZIP2, 0, zt, zn + 100, 65536, &out), -1);
+	IMG_ASSERT(strstr(img_errmsg(), "bzip2") != NULL);
+	free(zt);
+	free(z);
+	free(data);
+	free(raw);
+	free(cmd);
+	free(cf);
+	mbuf_free(&out);
+}
+
 TEST(layer_sum_peer_fixture)
 {
 	static const char *diff = "sha256:eeccac13f4af67267c79419df48707b8de063ac0185b22b2b42895e1aeedc9f6";
