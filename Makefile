@@ -35,8 +35,10 @@ QLD = @echo "  LD      $@";
 QAR = @echo "  AR      $@";
 endif
 
-COMMON_SRC = $(sort $(wildcard common/*.c))
+# cli.c prints and exits for the programs' main(): linked into each program, not libimg.a
+COMMON_SRC = $(filter-out common/cli.c,$(sort $(wildcard common/*.c)))
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ    = $(BUILD)/common/cli.o
 TOOL_SRC   = $(sort $(wildcard tools/img-*.c))
 TOOLS      = $(TOOL_SRC:tools/%.c=%)
 TOOL_BIN   = $(TOOLS:%=$(BUILD)/%)
@@ -54,7 +56,7 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libimg.a: $(COMMON_OBJ)
 	$(QAR)rm -f $@ && $(AR) rcs $@ $^
 
-$(BUILD)/img-%: $(BUILD)/tools/img-%.o $(BUILD)/libimg.a
+$(BUILD)/img-%: $(BUILD)/tools/img-%.o $(CLI_OBJ) $(BUILD)/libimg.a
 	$(QLD)$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(IMG_LDLIBS) $(LDLIBS)
 
 # Unit tests: every TEST(name) in tests/unit/t-*.c, listed by grep (no registry by hand).
@@ -63,7 +65,7 @@ $(BUILD)/tests/unit/list.h: $(UNIT_SRC)
 	$(Q)grep -h '^TEST(' $(UNIT_SRC) | sed 's/^TEST(\([a-zA-Z0-9_]*\)).*/DEFINE(\1)/' > $@.tmp && mv $@.tmp $@
 $(BUILD)/tests/unit/run.o: IMG_CPPFLAGS += -I$(BUILD)/tests/unit -DIMG_TEST_FIXTURES='"$(CURDIR)/tests/fixtures"'
 $(BUILD)/tests/unit/run.o: $(BUILD)/tests/unit/list.h
-$(BUILD)/unit: $(UNIT_OBJ) $(BUILD)/libimg.a
+$(BUILD)/unit: $(UNIT_OBJ) $(CLI_OBJ) $(BUILD)/libimg.a
 	$(QLD)$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(IMG_LDLIBS) $(LDLIBS)
 
 # Failure injection for tests: LD_PRELOAD=$(BUILD)/inject.so (see tests/lib/inject.c).
