@@ -60,9 +60,13 @@ $(BUILD)/img-%: $(BUILD)/tools/img-%.o $(CLI_OBJ) $(BUILD)/libimg.a
 	$(QLD)$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(IMG_LDLIBS) $(LDLIBS)
 
 # Unit tests: every TEST(name) in tests/unit/t-*.c, listed by grep (no registry by hand).
-$(BUILD)/tests/unit/list.h: $(UNIT_SRC)
+# Made anew each run (cheap) and replaced only when it changes, so that a test file
+# removed leaves no stale entry behind.
+$(BUILD)/tests/unit/list.h: $(UNIT_SRC) FORCE
 	@mkdir -p $(@D)
-	$(Q)grep -h '^TEST(' $(UNIT_SRC) | sed 's/^TEST(\([a-zA-Z0-9_]*\)).*/DEFINE(\1)/' > $@.tmp && mv $@.tmp $@
+	$(Q)grep -h '^TEST(' $(UNIT_SRC) | sed 's/^TEST(\([a-zA-Z0-9_]*\)).*/DEFINE(\1)/' > $@.tmp && \
+		{ cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@; }
+FORCE:
 $(BUILD)/tests/unit/run.o: IMG_CPPFLAGS += -I$(BUILD)/tests/unit -DIMG_TEST_FIXTURES='"$(CURDIR)/tests/fixtures"'
 $(BUILD)/tests/unit/run.o: $(BUILD)/tests/unit/list.h
 $(BUILD)/unit: $(UNIT_OBJ) $(CLI_OBJ) $(BUILD)/libimg.a
@@ -149,7 +153,7 @@ uninstall:
 clean:
 	rm -rf build build-asan build-tsan $(BUILD)
 
-.PHONY: all deps check check-asan check-crash check-tsan check-man man completions demo bench install uninstall clean
+.PHONY: FORCE all deps check check-asan check-crash check-tsan check-man man completions demo bench install uninstall clean
 .SECONDARY: $(TOOL_SRC:%.c=$(BUILD)/%.o)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
