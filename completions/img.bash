@@ -18,6 +18,19 @@ _img_diff() {
 }
 complete -F _img_diff img-diff
 
+_img_export() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--output=*) COMPREPLY=($(compgen -P '--output=' -f -- "${cur#--output=}")); return 0 ;;
+	--platform=*) COMPREPLY=($(compgen -P '--platform=' -W 'linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x' -- "${cur#--platform=}")); return 0 ;;
+	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--help --output= --platform= --store= --version' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_export img-export
+
 _img_gc() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	case $cur in
