@@ -137,3 +137,15 @@ _img_tag() {
 }
 complete -F _img_tag img-tag
 
+_img_unpack() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--platform=*) COMPREPLY=($(compgen -P '--platform=' -W 'linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x' -- "${cur#--platform=}")); return 0 ;;
+	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--bundle --force --help --platform= --read-only --store= --tty --version' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_unpack img-unpack
+
