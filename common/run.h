@@ -23,6 +23,9 @@ int img_store_run_image(struct img_store *s, const struct img_digest *m,
                         int (*fill)(void *arg, int rootfd), void *arg, int *made,
                         char **rootfs);
 
+/* The runc program on $PATH (new string, caller frees), or NULL. */
+char *img_run_find_runc(void);
+
 /* 1 when runc has state for the container name (under its default --root: /run/runc
  * for root, else $XDG_RUNTIME_DIR/runc). */
 int img_run_runc_knows(const char *name);

@@ -41,25 +41,6 @@ static const char help_text[] =
 	"      --version       print the version and exit\n"
 	"  -w, --workdir DIR   the working directory in the container\n";
 
-static char *find_runc(void)
-{
-	const char *path = getenv("PATH");
-	char *copy, *save = NULL, *found = NULL;
-
-	if (!path || !*path)
-		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-	copy = xstrdup(path);
-	for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-		char *p = xasprintf("%s/runc", *d ? d : ".");
-		if (access(p, X_OK) == 0)
-			found = p;
-		else
-			free(p);
-	}
-	free(copy);
-	return found;
-}
-
 int main(int argc, char **argv)
 {
 	const char **av = xcalloc((size_t)argc * 2 + 8, sizeof(*av));
@@ -120,7 +101,7 @@ int main(int argc, char **argv)
 	for (int i = optind + 1; i < argc; i++)
 		av[n++] = argv[i];
 	av[n] = NULL;
-	if (!(runc = find_runc())) {
+	if (!(runc = img_run_find_runc())) {
 		warnx("runc not found on PATH (install the runc package)");
 		return 1;
 	}

@@ -81,26 +81,6 @@ struct run_opts {
 	const char *image;
 };
 
-/* runc on PATH, or NULL. */
-static char *find_runc(void)
-{
-	const char *path = getenv("PATH");
-	char *copy, *save = NULL, *found = NULL;
-
-	if (!path || !*path)
-		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-	copy = xstrdup(path);
-	for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-		char *p = xasprintf("%s/runc", *d ? d : ".");
-		if (access(p, X_OK) == 0)
-			found = p;
-		else
-			free(p);
-	}
-	free(copy);
-	return found;
-}
-
 struct fill_arg {
 	struct img_view *v;
 };
@@ -293,7 +273,7 @@ static int run(struct run_opts *o)
 	int have_view = 0, made = 0, status = 1, dfd = -1, rootfd = -1, created = 0, mounted = 0;
 	int in = -1, lockfd = -1;
 
-	if (!(runc = find_runc())) {
+	if (!(runc = img_run_find_runc())) {
 		warnx("runc not found on PATH (install the runc package)");
 		return 1;
 	}
