@@ -91,6 +91,11 @@ teardown() {
 	[ -z "$output" ]
 	run -0 bash -c 'echo piped | img-run --rm -i tiny:2 cat'
 	[ "$output" = piped ]
+	# -t: a terminal; --read-only: a root filesystem that takes no writes
+	run -0 script -qec "img-run --rm -t tiny:2 /bin/sh -c 'tty; echo \$TERM'" /dev/null
+	[[ "$output" == *"/dev/pts/"* ]] && [[ "$output" == *xterm* ]]
+	run -1 img-run --rm --read-only tiny:2 /bin/sh -c 'echo x > /etc/x'
+	[[ "$output" == *"Read-only file system"* ]]
 	assert_clean
 }
 
