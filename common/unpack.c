@@ -24,11 +24,18 @@ struct img_unpack {
 	int flags;
 	struct img_tree *tree;         /* what the directory holds, by the rules of tree.h */
 	struct img_pathset *upper;     /* paths the current layer wrote (with parents) */
-	char *cpath;                   /* the last parent directory opened, and its fd */
-	int cfd;
+	struct {                       /* parent directories opened lately */
+		char *path;
+		size_t len;
+		int fd;
+	} cache[16];
+	unsigned next;
+	int skip_owner;                /* new names get 0:0 already: no chown to 0:0 */
 	int no_openat2;
 	unsigned long devs, xattrs;
 };
+
+static void forget_under(struct img_unpack *u, const char *path);
 
 struct img_unpack *img_unpack_new(int rootfd, int flags)
 {
@@ -37,7 +44,14 @@ struct img_unpack *img_unpack_new(int rootfd, int flags)
 	u->root = rootfd;
 	u->flags = flags;
 	u->tree = img_tree_new();
-	u->cfd = -1;
+	for (size_t i = 0; i < sizeof(u->cache) / sizeof(u->cache[0]); i++)
+		u->cache[i].fd = -1;
+	{
+		struct stat st;
+		/* a setgid root would give new names its group */
+		u->skip_owner = geteuid() == 0 && getegid() == 0 && fstat(rootfd, &st) == 0 &&
+		                !(st.st_mode & S_ISGID);
+	}
 	return u;
 }
 
@@ -45,9 +59,7 @@ void img_unpack_free(struct img_unpack *u)
 {
 	if (!u)
 		return;
-	if (u->cfd >= 0)
-		close(u->cfd);
-	free(u->cpath);
+	forget_under(u, "");
 	img_tree_free(u->tree);
 	img_pathset_free(u->upper);
 	free(u);
@@ -120,17 +132,19 @@ int img_remove_at(int dirfd, const char *name)
 	return 0;
 }
 
-/* The cached parent is path or under it: it is going away. */
+/* Cached parents that are path or under it: they are going away ("" all of them). */
 static void forget_under(struct img_unpack *u, const char *path)
 {
 	size_t n = strlen(path);
 
-	if (u->cpath && strncmp(u->cpath, path, n) == 0 &&
-	    (u->cpath[n] == '\0' || u->cpath[n] == '/' || n == 0)) {
-		close(u->cfd);
-		u->cfd = -1;
-		free(u->cpath);
-		u->cpath = NULL;
+	for (size_t i = 0; i < sizeof(u->cache) / sizeof(u->cache[0]); i++) {
+		char *c = u->cache[i].path;
+		if (c && strncmp(c, path, n) == 0 && (c[n] == '\0' || c[n] == '/' || n == 0)) {
+			close(u->cache[i].fd);
+			u->cache[i].fd = -1;
+			free(c);
+			u->cache[i].path = NULL;
+		}
 	}
 }
 
@@ -225,14 +239,25 @@ static int parent_fd(struct img_unpack *u, const char *path, const char **name)
 	*name = slash ? slash + 1 : path;
 	if (len == 0)
 		return u->root;
-	if (u->cpath && strlen(u->cpath) == len && memcmp(u->cpath, path, len) == 0)
-		return u->cfd;
-	forget_under(u, "");
-	u->cfd = open_dir(u, path, len, 1);
-	if (u->cfd < 0)
+	const size_t nc = sizeof(u->cache) / sizeof(u->cache[0]);
+	size_t slot;
+	int fd;
+
+	for (size_t i = 0; i < nc; i++)
+		if (u->cache[i].path && u->cache[i].len == len && memcmp(u->cache[i].path, path, len) == 0)
+			return u->cache[i].fd;
+	fd = open_dir(u, path, len, 1);
+	if (fd < 0)
 		return -1;
-	u->cpath = xstrndup(path, len);
-	return u->cfd;
+	slot = u->next++ % nc;
+	if (u->cache[slot].path) {
+		close(u->cache[slot].fd);
+		free(u->cache[slot].path);
+	}
+	u->cache[slot].path = xstrndup(path, len);
+	u->cache[slot].len = len;
+	u->cache[slot].fd = fd;
+	return fd;
 }
 
 /* ---- attributes ---- */
@@ -268,13 +293,21 @@ static mode_t perm(const struct img_unpack *u, mode_t mode)
 	return u->flags & IMG_UNPACK_OWNERS ? mode : mode & ~(mode_t)06000;
 }
 
+/* 1 when the owner of a name must be set: as root, unless the name is new (fresh) and
+ * already has the owner 0:0 the entry asks for. */
+static int need_chown(const struct img_unpack *u, const struct img_tree_rec *r, int fresh)
+{
+	return (u->flags & IMG_UNPACK_OWNERS) &&
+	       !(fresh && u->skip_owner && r->uid == 0 && r->gid == 0);
+}
+
 /* owner, xattrs, mode, mtime through fd (formats.md §5.5: chown can clear setuid) */
 static int fd_attrs(struct img_unpack *u, int fd, const struct img_tree_rec *r,
-                    struct archive_entry *ae, int mode_time)
+                    struct archive_entry *ae, int mode_time, int fresh)
 {
 	struct timespec ts[2];
 
-	if ((u->flags & IMG_UNPACK_OWNERS) && fchown(fd, (uid_t)r->uid, (gid_t)r->gid) < 0) {
+	if (need_chown(u, r, fresh) && fchown(fd, (uid_t)r->uid, (gid_t)r->gid) < 0) {
 		path_err("cannot change owner", r->path);
 		return -1;
 	}
@@ -302,7 +335,7 @@ static int at_attrs(struct img_unpack *u, int pfd, const char *name,
 {
 	struct timespec ts[2];
 
-	if ((u->flags & IMG_UNPACK_OWNERS) &&
+	if (need_chown(u, r, 1) &&
 	    fchownat(pfd, name, (uid_t)r->uid, (gid_t)r->gid, AT_SYMLINK_NOFOLLOW) < 0) {
 		path_err("cannot change owner", r->path);
 		return -1;
@@ -323,18 +356,14 @@ static int at_attrs(struct img_unpack *u, int pfd, const char *name,
 
 /* ---- entries ---- */
 
-static int put_file(struct img_unpack *u, struct img_lread *rd, int pfd, const char *name,
-                    const struct img_tree_rec *r, struct archive_entry *ae)
+/* The data and attributes of a regular file just created as fd (closed here). */
+static int fill_file(struct img_unpack *u, struct img_lread *rd, int fd,
+                     const struct img_tree_rec *r, struct archive_entry *ae)
 {
 	const void *buf;
 	size_t n;
-	int fd, b;
+	int b;
 
-	fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		path_err("cannot create", r->path);
-		return -1;
-	}
 	while ((b = img_lread_block(rd, &buf, &n)) == 1) {
 		if (img_write_all(fd, buf, n) < 0) {
 			path_err("cannot write", r->path);
@@ -342,7 +371,7 @@ static int put_file(struct img_unpack *u, struct img_lread *rd, int pfd, const c
 			return -1;
 		}
 	}
-	if (b < 0 || fd_attrs(u, fd, r, ae, 1) < 0) {
+	if (b < 0 || fd_attrs(u, fd, r, ae, 1, 1) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -351,6 +380,30 @@ static int put_file(struct img_unpack *u, struct img_lread *rd, int pfd, const c
 		return -1;
 	}
 	return 0;
+}
+
+static int new_file(int pfd, const char *name)
+{
+	return openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+/* A directory just made: owner and xattrs (its mode and time come at the end); opened
+ * only when there is one to set. */
+static int new_dir_attrs(struct img_unpack *u, int pfd, const char *name,
+                         const struct img_tree_rec *r, struct archive_entry *ae)
+{
+	int fd, rc;
+
+	if (!need_chown(u, r, 1) && (!ae || archive_entry_xattr_count(ae) == 0))
+		return 0;
+	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		path_err("cannot open directory", r->path);
+		return -1;
+	}
+	rc = fd_attrs(u, fd, r, ae, 0, 1);
+	close(fd);
+	return rc;
 }
 
 static int put_hardlink(struct img_unpack *u, int pfd, const char *name,
@@ -380,12 +433,28 @@ static int put_entry(struct img_unpack *u, struct img_lread *rd, const struct im
 
 	if (!r->path[0]) {
 		/* the root: its attributes, if a directory; never replaced */
-		return r->type == IMG_ENT_DIR ? fd_attrs(u, u->root, r, ae, 0) : 0;
+		return r->type == IMG_ENT_DIR ? fd_attrs(u, u->root, r, ae, 0, 0) : 0;
 	}
 	if (r->type == IMG_ENT_HARDLINK && strcmp(r->link, r->path) == 0)
 		return 0;
 	if ((pfd = parent_fd(u, r->path, &name)) < 0)
 		return -1;
+	if (r->type == IMG_ENT_FILE) {
+		/* most names are new: no look-up first */
+		if ((fd = new_file(pfd, name)) >= 0)
+			return fill_file(u, rd, fd, r, ae);
+		if (errno != EEXIST) {
+			path_err("cannot create", r->path);
+			return -1;
+		}
+	} else if (r->type == IMG_ENT_DIR) {
+		if (mkdirat(pfd, name, 0700) == 0)
+			return new_dir_attrs(u, pfd, name, r, ae);
+		if (errno != EEXIST) {
+			path_err("cannot create directory", r->path);
+			return -1;
+		}
+	}
 	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (S_ISDIR(st.st_mode) && r->type == IMG_ENT_DIR) {
 			/* two directories merge: the attributes change (mode and time at the end) */
@@ -394,7 +463,7 @@ static int put_entry(struct img_unpack *u, struct img_lread *rd, const struct im
 				path_err("cannot open directory", r->path);
 				return -1;
 			}
-			int rc = fd_attrs(u, fd, r, ae, 0);
+			int rc = fd_attrs(u, fd, r, ae, 0, 0);
 			close(fd);
 			return rc;
 		}
@@ -406,22 +475,17 @@ static int put_entry(struct img_unpack *u, struct img_lread *rd, const struct im
 	}
 	switch (r->type) {
 	case IMG_ENT_FILE:
-		return put_file(u, rd, pfd, name, r, ae);
+		if ((fd = new_file(pfd, name)) < 0) {
+			path_err("cannot create", r->path);
+			return -1;
+		}
+		return fill_file(u, rd, fd, r, ae);
 	case IMG_ENT_DIR:
 		if (mkdirat(pfd, name, 0700) < 0) {
 			path_err("cannot create directory", r->path);
 			return -1;
 		}
-		fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			path_err("cannot open directory", r->path);
-			return -1;
-		}
-		{
-			int rc = fd_attrs(u, fd, r, ae, 0);
-			close(fd);
-			return rc;
-		}
+		return new_dir_attrs(u, pfd, name, r, ae);
 	case IMG_ENT_SYMLINK:
 		if (symlinkat(r->link ? r->link : "", pfd, name) < 0) {
 			path_err("cannot create symlink", r->path);
