@@ -287,6 +287,19 @@ static int set_xattrs(struct img_unpack *u, int fd, struct archive_entry *ae, co
 	return 0;
 }
 
+/* A directory listed again keeps only the xattrs of its last entry (as its mode). */
+static void clear_xattrs(struct img_unpack *u, int fd)
+{
+	char buf[8192];
+	ssize_t n = flistxattr(fd, buf, sizeof(buf));
+
+	for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(buf + i) + 1) {
+		if (!(u->flags & IMG_UNPACK_OWNERS) && strncmp(buf + i, "user.", 5) != 0)
+			continue;
+		(void)fremovexattr(fd, buf + i);
+	}
+}
+
 static mode_t perm(const struct img_unpack *u, mode_t mode)
 {
 	mode &= 07777;
@@ -463,6 +476,7 @@ static int put_entry(struct img_unpack *u, struct img_lread *rd, const struct im
 				path_err("cannot open directory", r->path);
 				return -1;
 			}
+			clear_xattrs(u, fd);
 			int rc = fd_attrs(u, fd, r, ae, 0, 0);
 			close(fd);
 			return rc;
