@@ -103,6 +103,7 @@ int main(int argc, char **argv)
 	av[n] = NULL;
 	if (!(runc = img_run_find_runc())) {
 		warnx("runc not found on PATH (install the runc package)");
+		free(av);
 		return 1;
 	}
 	if (!interactive) {

@@ -413,7 +413,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct run_opts o;
+	static struct run_opts o;   /* static: what it points to stays reachable */
 	int c;
 
 	img_setprogname(argv[0]);

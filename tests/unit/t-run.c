@@ -73,7 +73,8 @@ TEST(run_area)
 	free(root);
 	desc = img_desc_new("application/vnd.oci.image.manifest.v1+json", &m, 1);
 	IMG_ASSERT_EQ_INT(img_store_run_container_new(s, "c1", desc, &cdir, &lockfd), 0);
-	IMG_ASSERT_EQ_INT(img_store_run_container_new(s, "c1", desc, &cdir, &lockfd) < 0, 1);
+	IMG_ASSERT_EQ_INT(img_store_run_container_new(s, "c1", desc, &root, &made) < 0, 1);
+	IMG_ASSERT(root == NULL);
 	IMG_ASSERT(strstr(img_errmsg(), "container 'c1' exists") != NULL);
 	IMG_ASSERT_EQ_INT(img_store_run_containers(s, &names, &n), 0);
 	IMG_ASSERT_EQ_INT(n, 1);
