@@ -196,3 +196,20 @@ teardown() {
 	[ "$output" = "<h1>changed</h1>" ]
 	assert_clean
 }
+
+@test "no overlay mount (a store path with a comma): the container gets a copy of its own" {
+	need_root_runc
+	export IMG_STORE="$BATS_TEST_TMPDIR/st,ore"
+	load_tiny
+	run -0 img-run --rm tiny:2
+	[ "$output" = "hello from tiny:2" ]
+	x=$(cname copy)
+	run -0 img-run --name "$x" tiny:2 /bin/sh -c 'echo changed > /etc/tiny-release'
+	dir=$(ls -d "$IMG_STORE"/.img/run/images/*/)
+	[ "$(cat "$dir/rootfs/etc/tiny-release")" = "tiny v2" ]
+	[ "$(cat "$IMG_STORE/.img/run/containers/$x/rootfs/etc/tiny-release")" = changed ]
+	! grep -q "st,ore" /proc/self/mounts
+	runc delete "$x"
+	img-gc >/dev/null
+	[ -z "$(ls "$IMG_STORE/.img/run/containers")" ]
+}
