@@ -200,14 +200,19 @@ fail:
 	/* what this run made goes; a directory that was there stays (emptied or partial) */
 	if (made) {
 		char *copy = xstrdup(o->dir), *slash;
+		const char *parent = ".", *base = copy;
 		int pfd;
-		while ((slash = strrchr(copy, '/')) && slash != copy && slash[1] == '\0')
+		size_t n = strlen(copy);
+		while (n > 1 && copy[n - 1] == '/')
+			copy[--n] = '\0';
+		if ((slash = strrchr(copy, '/'))) {
 			*slash = '\0';
-		slash = strrchr(copy, '/');
-		pfd = open(slash ? (slash == copy ? "/" : (*slash = '\0', copy)) : ".",
-		           O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			parent = slash == copy ? "/" : copy;
+			base = slash + 1;
+		}
+		pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (pfd >= 0) {
-			(void)img_remove_at(pfd, slash ? slash + 1 : o->dir);
+			(void)img_remove_at(pfd, base);
 			close(pfd);
 		}
 		free(copy);
