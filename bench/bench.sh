@@ -25,10 +25,10 @@ D=$BENCH_DIR
 mkdir -p "$D"
 
 die() { echo "bench: $*" >&2; exit 1; }
-for c in skopeo igzip zstd gzip openssl tar /usr/bin/time cc; do
+for c in skopeo umoci igzip zstd gzip openssl tar /usr/bin/time cc; do
 	command -v "$c" >/dev/null || die "'$c' is missing: the bench needs every peer (run make deps)"
 done
-for t in img-import img-save img-load img-gc img-diff img-layers; do
+for t in img-import img-save img-load img-gc img-diff img-layers img-export img-unpack img-run; do
 	[ -x "$BIN/$t" ] || die "$BIN/$t is missing (make all)"
 done
 
@@ -55,6 +55,12 @@ if [ ! -e "$stamp" ]; then
 	touch "$stamp"
 fi
 S="$D/store"
+# for img-unpack and img-run (made once, after the data above)
+if [ ! -e "$D/.run-data" ]; then
+	img-export -S "$S" -o "$D/flat.tar" bench/big
+	img-import -q -S "$S" -b bench/big "$top/tests/fixtures/peers/src/tiny-rootfs.tar" bench/run >/dev/null
+	touch "$D/.run-data"
+fi
 echo "bench: data: rootfs.tar $(du -m "$D/rootfs.tar" | cut -f1) MB, big.tar $(du -m "$D/big.tar" | cut -f1) MB" >&2
 
 # ---- measuring ----
@@ -115,6 +121,14 @@ op diff "" "img-diff -S $S bench/big bench/big1; [ \$? -eq 1 ]"
 op layers-files "" "img-layers -S $S --files=1 bench/big" \
 	"tar -tvf" "" "tar -tvf $D/biglayer.tar"
 op gc-1000 "" "img-gc -S $D/gcstore -n"
+op unpack "rm -rf $T/u" "img-unpack -S $S bench/big $T/u" \
+	"umoci unpack" "rm -rf $T/um" "umoci unpack --image $S:docker.io/bench/big:latest $T/um" \
+	"tar -x" "rm -rf $T/tx && mkdir $T/tx" "tar -xpf $D/flat.tar -C $T/tx"
+rm -rf "$T/u" "$T/um" "$T/tx"
+# a second start: the image is unpacked by the warm-up run (root and runc only)
+if [ "$(id -u)" = 0 ] && command -v runc >/dev/null; then
+	op run-second "" "img-run -S $S --rm bench/run true"
+fi
 
 # Registry: bench/big pushed once by skopeo to a docker-registry on loopback; pull it
 # (img-pull vs skopeo copy docker:// oci:), and push it to a second, emptied registry
@@ -162,7 +176,10 @@ load;openssl dgst;speed;0.5;32
 gc-check;openssl dgst;speed;0.7;
 diff;;abs;1;
 layers-files;tar -tvf;speed;;
-gc-1000;;cpu;1;$reg_targets"
+gc-1000;;cpu;1;
+unpack;umoci unpack;speed;3;64
+unpack;tar -x;speed;0.8;64
+run-second;;abs;0.3;$reg_targets"
 
 json="$D/results.json"
 printf '%-13s %-13s %9s %9s %7s %-8s %-5s %8s\n' operation reference img_s ref_s ratio target result rss_MB

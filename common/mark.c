@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "mark.h"
+#include "run.h"
 #include "json.h"
 #include "util.h"
 
@@ -93,4 +94,30 @@ void img_mark_clear(struct img_mark *m)
 	free(m->why);
 	m->why = NULL;
 	m->unsafe = 0;
+}
+
+int img_mark_containers(struct img_mark *m, struct img_store *s)
+{
+	char **names;
+	size_t n;
+	int ret = 0;
+
+	if (img_store_run_containers(s, &names, &n) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		json_t *j = ret == 0 ? img_store_run_container_image(s, names[i]) : NULL;
+		struct img_desc d;
+		if (ret == 0 && (!j || img_desc_parse(j, &d) < 0)) {
+			if (!m->unsafe) {
+				m->unsafe = 1;
+				m->why = xasprintf("container '%s': %s", names[i], img_errmsg());
+			}
+		} else if (ret == 0 && img_mark_desc(m, s, &d) < 0) {
+			ret = -1;
+		}
+		json_decref(j);
+		free(names[i]);
+	}
+	free(names);
+	return ret;
 }

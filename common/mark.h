@@ -39,6 +39,10 @@ int img_mark_desc(struct img_mark *m, struct img_store *s, const struct img_desc
  * makes the result unsafe. 0, or -1 with img_errmsg() when a walk failed. */
 int img_mark_index(struct img_mark *m, struct img_store *s, json_t *index,
                    int (*pick)(json_t *entry, void *arg), void *arg);
+/* Mark from the image of each container in the store's run area (run.h): a kept
+ * container's image is live. A container whose image file cannot be read makes the
+ * result unsafe. 0, or -1 with img_errmsg() when a walk failed. */
+int img_mark_containers(struct img_mark *m, struct img_store *s);
 /* Free the set and why; the caller's settings (no_probe, visit, arg) are kept. */
 void img_mark_clear(struct img_mark *m);
 

@@ -1,5 +1,5 @@
-/* store-priv: what store.c (layout, locks, index.json) and blobs.c (blobs/ and .img/tmp)
- * share. Private to those two files: no other file includes it. */
+/* store-priv: what the store's modules share: store.c (layout, locks, index.json), blobs.c
+ * (blobs/ and .img/tmp) and run.c (.img/run). Private to those: no other file includes it. */
 #ifndef IMG_STORE_PRIV_H
 #define IMG_STORE_PRIV_H
 

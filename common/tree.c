@@ -13,6 +13,7 @@
 #include "layer.h"
 #include "arcin.h"
 #include "tree.h"
+#include "lread.h"
 
 struct img_tree {
 	struct img_tree_node *root;
@@ -449,497 +450,38 @@ const char *img_tree_type_name(enum img_ent_type t)
 	}
 }
 
-/* ---- reading a layer ---- */
-
-struct xattr_kv { const char *name; const void *val; size_t len; };
-
-static int cmp_xattr(const void *a, const void *b)
-{
-	return strcmp(((const struct xattr_kv *)a)->name, ((const struct xattr_kv *)b)->name);
-}
-
-static void hash_xattrs(struct archive_entry *ae, struct img_tree_rec *r)
-{
-	struct xattr_kv *kv;
-	const char *name;
-	const void *val;
-	size_t len, n = 0, cap;
-	struct img_hash *h;
-
-	cap = (size_t)archive_entry_xattr_reset(ae);
-	if (cap == 0)
-		return;
-	h = img_hash_new(IMG_SHA256);
-	if (!h)
-		return;
-	kv = xreallocarray(NULL, cap, sizeof(*kv));
-	while (n < cap && archive_entry_xattr_next(ae, &name, &val, &len) == ARCHIVE_OK) {
-		kv[n].name = name;
-		kv[n].val = val;
-		kv[n].len = len;
-		n++;
-	}
-	qsort(kv, n, sizeof(*kv), cmp_xattr);
-	for (size_t i = 0; i < n; i++) {
-		img_hash_update(h, kv[i].name, strlen(kv[i].name) + 1);
-		img_hash_update(h, kv[i].val, kv[i].len);
-		img_hash_update(h, "\n", 1);
-	}
-	img_hash_final(h, &r->xattrs);
-	r->has_xattrs = 1;
-	img_hash_free(h);
-	free(kv);
-}
-
-/* A layer is read by libarchive's tar reader. gzip, zstd and xz are decompressed by
- * common/layer.c's decoders (ISA-L for gzip) in a producer thread that fills a ring of
- * chunks, handed to libarchive without a copy; an uncompressed layer is read straight
- * from fd, and the data of an entry nobody wants is skipped by seeking. */
-
-#define LR_CHUNK (1024 * 1024)
-#define LR_NCHUNK 4
-#define LR_IBUF (256 * 1024)
-
-
-struct producer {
-	pthread_t th;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int fd;
-	enum img_comp comp;
-	const unsigned char *first;     /* bytes read for sniffing, decompressed first */
-	size_t first_n;
-	unsigned char *chunk[LR_NCHUNK];
-	size_t len[LR_NCHUNK];
-	unsigned head, tail;            /* chunks [head, tail) are filled; head may be held */
-	size_t cur_n;                   /* bytes in chunk[tail % N], not yet published */
-	int held;                       /* the consumer holds chunk[head % N] */
-	int done, failed, stop;
-	int64_t raw;                    /* compressed bytes read (under mu) */
-	int64_t raw_own;                /* the same, the producer's own copy */
-	char err[512];
-};
-
-struct lreader {
-	struct archive *a;
-	int fd;
-	unsigned char *ibuf;
-	size_t first_n;                 /* raw mode: bytes of ibuf not yet handed out */
-	int64_t raw;
-	struct producer *p;
-	int nentries;
-	char *path, *link;
-	struct img_blocks blocks;       /* data blocks of the current entry */
-};
-
-
-/* publish the chunk being filled; mu held */
-static void prod_publish(struct producer *p)
-{
-	p->len[p->tail % LR_NCHUNK] = p->cur_n;
-	p->raw = p->raw_own;
-	p->tail++;
-	p->cur_n = 0;
-	pthread_cond_broadcast(&p->cv);
-}
-
-static int prod_sink(void *arg, const void *buf, size_t n)
-{
-	struct producer *p = arg;
-	const unsigned char *b = buf;
-
-	while (n > 0) {
-		size_t k;
-		if (p->cur_n == 0) {
-			/* a free chunk to fill */
-			pthread_mutex_lock(&p->mu);
-			while (p->tail - p->head >= LR_NCHUNK && !p->stop)
-				pthread_cond_wait(&p->cv, &p->mu);
-			if (p->stop) {
-				pthread_mutex_unlock(&p->mu);
-				return -1;
-			}
-			pthread_mutex_unlock(&p->mu);
-		}
-		k = LR_CHUNK - p->cur_n;
-		if (k > n)
-			k = n;
-		memcpy(p->chunk[p->tail % LR_NCHUNK] + p->cur_n, b, k);
-		p->cur_n += k;
-		b += k;
-		n -= k;
-		if (p->cur_n == LR_CHUNK) {
-			pthread_mutex_lock(&p->mu);
-			prod_publish(p);
-			pthread_mutex_unlock(&p->mu);
-		}
-	}
-	return 0;
-}
-
-static void *prod_main(void *arg)
-{
-	struct producer *p = arg;
-	struct img_decomp *d = img_decomp_new(p->comp, 0, prod_sink, p);
-	unsigned char *ibuf = NULL;
-	int ok = 0;
-
-	if (!d)
-		goto out;
-	if (img_decomp_write(d, p->first, p->first_n) < 0)
-		goto out;
-	ibuf = xmalloc(LR_IBUF);
-	for (;;) {
-		ssize_t n = read(p->fd, ibuf, LR_IBUF);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			img_seterr_errno("cannot read the layer");
-			goto out;
-		}
-		if (n == 0)
-			break;
-		p->raw_own += n;
-		if (img_decomp_write(d, ibuf, (size_t)n) < 0)
-			goto out;
-	}
-	if (img_decomp_finish(d) < 0)
-		goto out;
-	ok = 1;
-out:
-	pthread_mutex_lock(&p->mu);
-	if (!ok && !p->stop) {
-		snprintf(p->err, sizeof(p->err), "%s", img_errmsg());
-		p->failed = 1;
-	}
-	if (p->cur_n > 0 && !p->stop) {
-		/* the data before the end (or the error): a free chunk is there, see prod_sink */
-		prod_publish(p);
-	}
-	p->raw = p->raw_own;
-	p->done = 1;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	img_decomp_free(d);
-	free(ibuf);
-	return NULL;
-}
-
-static la_ssize_t prod_read_cb(struct archive *a, void *arg, const void **buf)
-{
-	struct lreader *r = arg;
-	struct producer *p = r->p;
-	la_ssize_t n = 0;
-
-	pthread_mutex_lock(&p->mu);
-	if (p->held) {
-		p->head++;
-		p->held = 0;
-		pthread_cond_broadcast(&p->cv);
-	}
-	while (p->tail == p->head && !p->done)
-		pthread_cond_wait(&p->cv, &p->mu);
-	if (p->tail != p->head) {
-		*buf = p->chunk[p->head % LR_NCHUNK];
-		n = (la_ssize_t)p->len[p->head % LR_NCHUNK];
-		p->held = 1;
-	} else if (p->failed) {
-		archive_set_error(a, EIO, "%s", p->err);
-		n = -1;
-	}
-	r->raw = p->raw;
-	pthread_mutex_unlock(&p->mu);
-	return n;
-}
-
-static void prod_stop(struct producer *p)
-{
-	if (!p)
-		return;
-	pthread_mutex_lock(&p->mu);
-	p->stop = 1;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	pthread_join(p->th, NULL);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
-	for (int i = 0; i < LR_NCHUNK; i++)
-		free(p->chunk[i]);
-	free(p);
-}
-
-static la_ssize_t raw_read_cb(struct archive *a, void *arg, const void **buf)
-{
-	struct lreader *r = arg;
-	ssize_t n;
-
-	if (r->first_n) {
-		n = (ssize_t)r->first_n;
-		r->first_n = 0;
-		*buf = r->ibuf;
-		return n;
-	}
-	do
-		n = read(r->fd, r->ibuf, LR_CHUNK);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		archive_set_error(a, errno, "%s", strerror(errno));
-		return -1;
-	}
-	r->raw += n;
-	*buf = r->ibuf;
-	return n;
-}
-
-/* Skip by seeking in a regular file; 0 (libarchive then reads) where that cannot be. */
-static la_int64_t raw_skip_cb(struct archive *a, void *arg, la_int64_t req)
-{
-	struct lreader *r = arg;
-	struct stat st;
-	off_t cur;
-
-	(void)a;
-	if (r->first_n || req <= 0 || fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return 0;
-	cur = lseek(r->fd, 0, SEEK_CUR);
-	if (cur < 0 || cur >= st.st_size)
-		return 0;
-	if (req > st.st_size - cur)
-		req = st.st_size - cur;
-	if (lseek(r->fd, (off_t)req, SEEK_CUR) < 0)
-		return 0;
-	r->raw += req;
-	return req;
-}
-
-/* libarchive's private error codes (archive_platform.h) */
-#ifndef ARCHIVE_ERRNO_FILE_FORMAT
-#define ARCHIVE_ERRNO_FILE_FORMAT EILSEQ
-#endif
-#ifndef ARCHIVE_ERRNO_MISC
-#define ARCHIVE_ERRNO_MISC (-1)
-#endif
-
-/* One clear line for a failure, as common/arcin.c words it. */
-static void lr_seterr(struct lreader *r)
-{
-	const char *s = archive_error_string(r->a);
-	int en = archive_errno(r->a);
-	int first = r->nentries == 0;
-
-	if (r->p && r->p->failed)
-		s = r->p->err;
-	if (!s)
-		s = "unknown error";
-	if (strstr(s, "runcated") || strstr(s, "remature end") || strstr(s, "nexpected end") ||
-	    strstr(s, "nexpected EOF") || strstr(s, "No progress is possible"))
-		img_seterr("truncated archive");
-	else if (r->p && r->p->failed)
-		img_seterr("%s", s);
-	else if (first && (en == ARCHIVE_ERRNO_FILE_FORMAT || en == ARCHIVE_ERRNO_MISC ||
-	                   strstr(s, "Unrecognized archive format")))
-		img_seterr(r->raw == 0 ? "not a tar archive (empty input)" : "not a tar archive");
-	else if (en > 0 && en != ARCHIVE_ERRNO_FILE_FORMAT)
-		img_seterr("cannot read archive: %s", s);
-	else
-		img_seterr("invalid archive: %s", s);
-}
-
-static void lr_free(struct lreader *r)
-{
-	if (!r)
-		return;
-	if (r->a)
-		archive_read_free(r->a);
-	prod_stop(r->p);
-	free(r->ibuf);
-	free(r->path);
-	free(r->link);
-	free(r);
-}
-
-static struct lreader *lr_open(int fd)
-{
-	struct lreader *r = xcalloc(1, sizeof(*r));
-	enum img_comp c;
-	ssize_t n;
-	int rc;
-
-	r->fd = fd;
-	r->ibuf = xmalloc(LR_CHUNK);
-	do
-		n = read(fd, r->ibuf, LR_IBUF);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		img_seterr_errno("cannot read the layer");
-		goto fail;
-	}
-	r->first_n = (size_t)n;
-	r->raw = n;
-	c = img_comp_sniff(r->ibuf, r->first_n);
-	r->a = archive_read_new();
-	if (!r->a) {
-		img_seterr("cannot create an archive reader");
-		goto fail;
-	}
-	/* as common/arcin.c: in-process decompressors only (a filter inside the stream) */
-	if (archive_read_support_filter_gzip(r->a) != ARCHIVE_OK ||
-	    archive_read_support_filter_bzip2(r->a) != ARCHIVE_OK ||
-	    archive_read_support_filter_xz(r->a) != ARCHIVE_OK ||
-	    archive_read_support_filter_zstd(r->a) != ARCHIVE_OK) {
-		img_seterr("libarchive lacks an in-process decompressor (gzip, bzip2, xz, zstd)");
-		goto fail;
-	}
-	if (archive_read_support_format_tar(r->a) != ARCHIVE_OK) {
-		img_seterr("archive reader: %s", archive_error_string(r->a));
-		goto fail;
-	}
-	if (c == IMG_COMP_GZIP || c == IMG_COMP_ZSTD || c == IMG_COMP_XZ) {
-		struct producer *p = xcalloc(1, sizeof(*p));
-		pthread_mutex_init(&p->mu, NULL);
-		pthread_cond_init(&p->cv, NULL);
-		p->fd = fd;
-		p->comp = c;
-		p->first = r->ibuf;
-		p->first_n = r->first_n;
-		p->raw = p->raw_own = n;
-		r->first_n = 0;
-		for (int i = 0; i < LR_NCHUNK; i++)
-			p->chunk[i] = xmalloc(LR_CHUNK);
-		if (pthread_create(&p->th, NULL, prod_main, p) != 0) {
-			pthread_mutex_destroy(&p->mu);
-			pthread_cond_destroy(&p->cv);
-			for (int i = 0; i < LR_NCHUNK; i++)
-				free(p->chunk[i]);
-			free(p);
-			img_seterr("cannot start a thread");
-			goto fail;
-		}
-		r->p = p;
-		rc = archive_read_open(r->a, r, NULL, prod_read_cb, NULL);
-	} else {
-		rc = archive_read_open2(r->a, r, NULL, raw_read_cb, raw_skip_cb, NULL);
-	}
-	if (rc != ARCHIVE_OK) {
-		lr_seterr(r);
-		goto fail;
-	}
-	return r;
-fail:
-	lr_free(r);
-	return NULL;
-}
-
-/* 1 an entry, 0 the end, -1 error (img_errmsg). Names cleaned as common/arcin.c does. */
-static int lr_next(struct lreader *r, struct img_arcin_entry *e)
-{
-	struct archive_entry *ae;
-	int rc;
-
-	memset(e, 0, sizeof(*e));
-	free(r->path);
-	free(r->link);
-	r->path = r->link = NULL;
-	rc = archive_read_next_header(r->a, &ae);
-	if (rc == ARCHIVE_EOF) {
-		if (r->nentries == 0 && r->raw == 0) {
-			img_seterr("not a tar archive (empty input)");
-			return -1;
-		}
-		return 0;
-	}
-	if (rc < ARCHIVE_WARN) {
-		lr_seterr(r);
-		return -1;
-	}
-	if (img_arcin_entry_from(ae, IMG_ARCIN_STRIP_ABS, r->nentries + 1, &r->path, &r->link,
-	                         e) < 0)
-		return -1;
-	r->nentries++;
-	img_blocks_begin(&r->blocks, e->type == IMG_ENT_FILE ? e->size : 0);
-	return 1;
-}
-
-/* The next block of the current entry's data, sparse holes as zeros: 1, 0 end, -1. */
-static int lr_block(struct lreader *r, const void **buf, size_t *n)
-{
-	int rc = img_blocks_next(&r->blocks, r->a, r->path, buf, n);
-
-	if (rc == -2) {
-		lr_seterr(r);
-		return -1;
-	}
-	return rc;
-}
-
 int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec_fn fn,
                             void *arg)
 {
-	struct lreader *a;
-	struct img_arcin_entry e;
+	struct img_lread *a;
+	struct img_tree_rec r;
 	struct img_hash *h = NULL;
 	int rc, ret = -1;
-	char *target = NULL;
 
-	a = lr_open(fd);
-	if (!a)
+	if (img_lread_open(fd, &a) < 0)
 		return -1;
 	h = img_hash_new(IMG_SHA256);
 	if (!h)
 		goto out;
-	while ((rc = lr_next(a, &e)) == 1) {
-		struct img_tree_rec r;
-		int w;
-
-		memset(&r, 0, sizeof(r));
-		free(target);
-		target = NULL;
-		w = img_whiteout(e.path, &target);
-		if (w < 0)
-			goto out;
-		if (w == 3)
-			continue;
-		if (w == 1 || w == 2) {
-			r.kind = w == 1 ? IMG_TREE_WHITEOUT : IMG_TREE_OPAQUE;
-			r.path = target;
-			r.type = w == 1 ? IMG_ENT_OTHER : IMG_ENT_DIR;
-			r.mode = e.mode;
-			r.uid = e.uid;
-			r.gid = e.gid;
-			r.mtime = e.mtime;
-		} else {
-			r.kind = IMG_TREE_ENTRY;
-			r.path = e.path;
-			r.type = e.type;
-			r.mode = e.mode;
-			r.uid = e.uid;
-			r.gid = e.gid;
-			r.mtime = e.mtime;
-			r.size = e.type == IMG_ENT_FILE && e.size > 0 ? e.size : 0;
-			r.link = (e.type == IMG_ENT_SYMLINK || e.type == IMG_ENT_HARDLINK) ? e.link : NULL;
-			if (e.type == IMG_ENT_CHR || e.type == IMG_ENT_BLK) {
-				r.devmajor = (unsigned)archive_entry_rdevmajor(e.ae);
-				r.devminor = (unsigned)archive_entry_rdevminor(e.ae);
+	while ((rc = img_lread_next(a, &r, NULL)) == 1) {
+		if (r.kind == IMG_TREE_ENTRY && r.type == IMG_ENT_FILE &&
+		    (!hash || img_pathset_has(hash, r.path))) {
+			const void *buf;
+			size_t n;
+			uint64_t total = 0;
+			int b;
+			img_hash_reset(h);
+			while ((b = img_lread_block(a, &buf, &n)) == 1) {
+				img_hash_update(h, buf, n);
+				total += n;
 			}
-			hash_xattrs(e.ae, &r);
-			if (e.type == IMG_ENT_FILE && (!hash || img_pathset_has(hash, e.path))) {
-				const void *buf;
-				size_t n;
-				uint64_t total = 0;
-				int b;
-				img_hash_reset(h);
-				while ((b = lr_block(a, &buf, &n)) == 1) {
-					img_hash_update(h, buf, n);
-					total += n;
-				}
-				if (b < 0)
-					goto out;
-				img_hash_final(h, &r.content);
-				r.has_content = 1;
-				r.size = (int64_t)total;
-			}
-			/* else: the data is skipped by the next header read */
+			if (b < 0)
+				goto out;
+			img_hash_final(h, &r.content);
+			r.has_content = 1;
+			r.size = (int64_t)total;
 		}
+		/* else: the data is skipped by the next header read */
 		if (fn(arg, &r) < 0)
 			goto out;
 	}
@@ -947,9 +489,8 @@ int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec
 		goto out;
 	ret = 0;
 out:
-	free(target);
 	img_hash_free(h);
-	lr_free(a);
+	img_lread_free(a);
 	return ret;
 }
 

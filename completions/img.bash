@@ -18,6 +18,32 @@ _img_diff() {
 }
 complete -F _img_diff img-diff
 
+_img_exec() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--env=*) COMPREPLY=($(compgen -P '--env=' -f -- "${cur#--env=}")); return 0 ;;
+	--user=*) COMPREPLY=($(compgen -P '--user=' -f -- "${cur#--user=}")); return 0 ;;
+	--workdir=*) COMPREPLY=($(compgen -P '--workdir=' -f -- "${cur#--workdir=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--env= --help --interactive --tty --user= --version --workdir=' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_exec img-exec
+
+_img_export() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--output=*) COMPREPLY=($(compgen -P '--output=' -f -- "${cur#--output=}")); return 0 ;;
+	--platform=*) COMPREPLY=($(compgen -P '--platform=' -W 'linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x' -- "${cur#--platform=}")); return 0 ;;
+	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--help --output= --platform= --store= --version' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_export img-export
+
 _img_gc() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	case $cur in
@@ -173,6 +199,23 @@ _img_rm() {
 }
 complete -F _img_rm img-rm
 
+_img_run() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--entrypoint=*) COMPREPLY=($(compgen -P '--entrypoint=' -f -- "${cur#--entrypoint=}")); return 0 ;;
+	--env=*) COMPREPLY=($(compgen -P '--env=' -f -- "${cur#--env=}")); return 0 ;;
+	--name=*) COMPREPLY=($(compgen -P '--name=' -f -- "${cur#--name=}")); return 0 ;;
+	--platform=*) COMPREPLY=($(compgen -P '--platform=' -W 'linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x' -- "${cur#--platform=}")); return 0 ;;
+	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
+	--user=*) COMPREPLY=($(compgen -P '--user=' -f -- "${cur#--user=}")); return 0 ;;
+	--workdir=*) COMPREPLY=($(compgen -P '--workdir=' -f -- "${cur#--workdir=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--detach --entrypoint= --env= --help --interactive --name= --platform= --read-only --rm --store= --tty --user= --version --workdir=' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_run img-run
+
 _img_save() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	case $cur in
@@ -197,4 +240,16 @@ _img_tag() {
 	COMPREPLY=($(compgen -W "$(_img_images img-tag)" -- "$cur") $(compgen -f -- "$cur"))
 }
 complete -F _img_tag img-tag
+
+_img_unpack() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--platform=*) COMPREPLY=($(compgen -P '--platform=' -W 'linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x' -- "${cur#--platform=}")); return 0 ;;
+	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--bundle --force --help --platform= --read-only --store= --tty --version' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_unpack img-unpack
 

@@ -23,6 +23,7 @@
 #include "img.h"
 #include "cli.h"
 #include "mark.h"
+#include "run.h"
 
 enum { OPT_CHECK = 256, OPT_DANGLING, OPT_JSON, OPT_LIST_OPTIONS, OPT_VERSION };
 
@@ -281,6 +282,28 @@ static void tmp_failed(const char *path, void *arg)
 	warn("cannot remove '%s'", path);
 }
 
+/* ---- the run area ---- */
+
+static int keep_unpacked(void *arg, const struct img_digest *d)
+{
+	return img_dset_find(&((struct img_mark *)arg)->set, d) != 0;
+}
+
+/* Bundles of containers runc no longer knows go; the images of the others are marked
+ * (a kept container's image stays); unpacked images nothing marked go. */
+static int gc_run_area(struct img_store *s, int dry_run, struct img_mark *m)
+{
+	size_t removed;
+
+	if (img_store_run_prune_containers(s, dry_run, &removed) < 0 ||
+	    img_mark_containers(m, s) < 0)
+		return -1;
+	if (!dry_run && !m->unsafe &&
+	    img_store_run_prune_images(s, keep_unpacked, m, &removed) < 0)
+		return -1;
+	return 0;
+}
+
 static int gc(struct img_store *s, const struct gc_opts *o)
 {
 	struct dangling dg = { 0 };
@@ -316,6 +339,10 @@ static int gc(struct img_store *s, const struct gc_opts *o)
 	}
 	if (img_mark_index(&m, s, index, NULL, NULL) < 0) {
 		warnx("%s", img_errmsg());
+		goto out;
+	}
+	if (gc_run_area(s, o->dry_run, &m) < 0) {
+		warnx("not collecting: %s", img_errmsg());
 		goto out;
 	}
 	if (m.unsafe) {

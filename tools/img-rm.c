@@ -325,7 +325,8 @@ static int prune(struct img_store *s, struct gone *g, size_t ng, struct lines *o
 		warnx("%s", img_errmsg());
 		goto out;
 	}
-	if (img_mark_index(&live, s, index, NULL, NULL) < 0) {
+	/* the images of kept containers (img-run) stay */
+	if (img_mark_index(&live, s, index, NULL, NULL) < 0 || img_mark_containers(&live, s) < 0) {
 		warnx("%s", img_errmsg());
 		goto out;
 	}

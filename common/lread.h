@@ -1,0 +1,30 @@
+/* lread: the layer reader (formats.md §5): a layer blob in any compression read as a tar
+ * in one pass, each entry given back as a tree record (whiteouts and opaque markers
+ * classified, AUFS metadata skipped) with the raw entry for what a record leaves out
+ * (xattr values), and the data of a regular file as blocks. gzip, zstd and xz are
+ * decompressed in a thread of their own beside the tar parser. img-layers and img-diff
+ * (through tree.c), img-export and img-unpack read layers through it. */
+#ifndef IMG_LREAD_H
+#define IMG_LREAD_H
+
+#include <stddef.h>
+#include "arcin.h"
+#include "tree.h"
+
+struct img_lread;
+
+/* Read the layer on fd (not closed by img_lread_free). 0, or -1 with img_errmsg(). */
+int img_lread_open(int fd, struct img_lread **out);
+/* The next record: 1 (rec and e valid until the next call), 0 the end, -1 error
+ * (img_errmsg). rec has no content hash (has_content 0, size from the header); e->ae is
+ * the raw entry (xattrs, devices). e may be NULL. A file's data not read by
+ * img_lread_block is skipped. */
+int img_lread_next(struct img_lread *r, struct img_tree_rec *rec, struct img_arcin_entry *e);
+/* The next block of the current regular file's data (sparse holes as zeros): 1 a block,
+ * 0 its end, -1 error (img_errmsg). */
+int img_lread_block(struct img_lread *r, const void **buf, size_t *n);
+/* The number of the current entry in the tar, from 1 (for messages). */
+int img_lread_entry_number(const struct img_lread *r);
+void img_lread_free(struct img_lread *r);
+
+#endif
