@@ -1,4 +1,6 @@
-/* archive-image: read-only views of one image, from the store or from an archive. */
+/* archive-image: an image archive of any dialect read once: its entries (JSON documents in
+ * memory, other files spooled and hashed), links resolved inside it, the images it holds
+ * by the rules of img(7); or only its head, for listing. Views of one image: view.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,64 +19,13 @@
 #include "layer.h"
 #include "arcin.h"
 #include "dset.h"
-#include "archive-image.h"
+#include "archive-priv.h"
 
 #define MEM_TOTAL_CAP ((size_t)256 << 20)   /* JSON kept in memory, all entries together */
 #define MAX_LINK_HOPS 8
 #define MAX_ENTRIES 200000                  /* as img-load */
 
-struct arc_ent {
-	char *path;                 /* cleaned */
-	char *target;               /* symlink or hard link: cleaned archive path, else NULL */
-	int is_dir;                 /* a directory: listed, holds nothing */
-	int escapes;                /* a symlink whose target leaves the archive */
-	int is_hard;                /* a hard link: its target is an earlier entry */
-	char *buf;                  /* in memory (JSON), or NULL */
-	size_t len;
-	int fd;                     /* spooled, or -1 */
-	int64_t size;
-	struct img_digest sha256;   /* of the bytes as stored */
-	int has_diff;               /* diff_id known (uncompressed: == sha256) */
-	struct img_digest diff_id;
-	uint64_t diff_size;
-	char *diff_err;             /* why the diff_id is unknown */
-};
-
-enum { ITEM_DOCKER, ITEM_OCI };
-struct arc_item {
-	int kind;
-	json_t *json;               /* borrowed from a->manifest_json / a->index_json */
-	char **names;               /* canonical, NULL-terminated */
-	char *bare;                 /* a bare tag of index.json (ref.name "v1"), or NULL */
-	struct img_digest *configs; /* ITEM_OCI: the configs of its manifests */
-	size_t nconfigs;
-};
-
-struct img_arcimg {
-	struct arc_ent *ents;
-	size_t n, cap;
-	size_t *sorted;             /* indexes of ents sorted by path (after reading) */
-	unsigned max_ratio;
-	size_t mem;
-	json_t *manifest_json;
-	json_t *index_json;
-	struct arc_item *items;
-	size_t nitems;
-	/* IMG_ARCIMG_HEAD: the documents index.json reaches, read so far or still needed */
-	int head;
-	struct img_dset docs;       /* flags: DOC_SEEN (ent in doc_ent), DOC_NEEDED, DOC_DONE */
-	size_t *doc_ent;
-	size_t needed;
-	int have_index, have_manifest_json;
-};
-
-enum { DOC_SEEN = 1, DOC_NEEDED = 2, DOC_DONE = 4 };
-
 /* ---- reading the archive ---- */
-
-static struct arc_ent *ent_resolve_key(struct img_arcimg *a, const char *path, const char *what);
-static int blob_mem(struct img_arcimg *a, const struct img_digest *d, int64_t size,
-                    const char **buf, size_t *len);
 
 static struct arc_ent *ent_add(struct img_arcimg *a, const char *path)
 {
@@ -122,7 +73,7 @@ static int ents_sort(struct img_arcimg *a)
 	return 0;
 }
 
-static struct arc_ent *ent_find(struct img_arcimg *a, const char *path)
+struct arc_ent *img_arcimg_find(struct img_arcimg *a, const char *path)
 {
 	size_t lo = 0, hi = a->sorted ? a->n : 0;
 
@@ -141,9 +92,9 @@ static struct arc_ent *ent_find(struct img_arcimg *a, const char *path)
 
 /* Follow symlinks and hard links inside the archive, as archive keys (never through the
  * file system): the regular file path names. NULL with img_errmsg(). */
-static struct arc_ent *ent_resolve(struct img_arcimg *a, const char *path)
+struct arc_ent *img_arcimg_resolve(struct img_arcimg *a, const char *path)
 {
-	struct arc_ent *e = ent_find(a, path);
+	struct arc_ent *e = img_arcimg_find(a, path);
 	char *x = img_escape_cut(path);
 	int hops = 0;
 
@@ -152,7 +103,7 @@ static struct arc_ent *ent_resolve(struct img_arcimg *a, const char *path)
 			img_seterr("'%s': too many levels of links", x);
 			goto fail;
 		}
-		e = ent_find(a, e->target);
+		e = img_arcimg_find(a, e->target);
 	}
 	if (e && e->escapes)
 		img_seterr("'%s': a symbolic link out of the archive", x);
@@ -236,6 +187,21 @@ static int spool_open(void)
 		unlink(tmpl);
 	free(tmpl);
 	return fd;
+}
+
+/* Move an in-memory entry to a spool file (a layer that looked like JSON). */
+int img_arcimg_spool(struct arc_ent *e)
+{
+	if (e->fd >= 0)
+		return 0;
+	e->fd = spool_open();
+	if (e->fd < 0)
+		return -1;
+	if (img_write_all(e->fd, e->buf, e->len) < 0) {
+		img_seterr_errno("cannot write a temp file");
+		return -1;
+	}
+	return 0;
 }
 
 static int is_top_json(const char *path)
@@ -336,7 +302,7 @@ out:
 	return ret;
 }
 
-static char **names_add(char **names, const char *name)
+char **img_arcimg_names_add(char **names, const char *name)
 {
 	size_t n = 0;
 
@@ -356,7 +322,7 @@ static void names_add_ref(struct arc_item *it, const char *s)
 	char *c = s ? img_ref_normalize(s) : NULL;
 
 	if (c)
-		it->names = names_add(it->names, c);
+		it->names = img_arcimg_names_add(it->names, c);
 	free(c);
 }
 
@@ -387,10 +353,10 @@ static void item_configs(struct img_arcimg *a, json_t *desc_json, int depth,
 	if (depth > IMG_MAX_INDEX_DEPTH || img_desc_parse(desc_json, &d) < 0)
 		return;
 	path = img_digest_blobpath(&d.digest);
-	e = ent_find(a, path);
+	e = img_arcimg_find(a, path);
 	free(path);
 	while (e && e->target)
-		e = ent_find(a, e->target);
+		e = img_arcimg_find(a, e->target);
 	if (!e || !e->buf || img_doc_parse(e->buf, e->len, d.media_type, &doc) < 0)
 		return;
 	if (doc.kind == IMG_KIND_MANIFEST) {
@@ -418,7 +384,7 @@ static int oci_is_image(struct img_arcimg *a, json_t *desc_json)
 		return 0;
 	if (img_mt_kind(d.media_type) != IMG_KIND_MANIFEST)
 		return 1;
-	if (blob_mem(a, &d.digest, d.size, &buf, &len) < 0 ||
+	if (img_arcimg_blob_mem(a, &d.digest, d.size, &buf, &len) < 0 ||
 	    img_doc_parse(buf, len, d.media_type, &doc) < 0)
 		return 1;
 	r = img_mt_kind(doc.config.media_type) == IMG_KIND_CONFIG;
@@ -431,7 +397,7 @@ static int oci_is_image(struct img_arcimg *a, json_t *desc_json)
  * already an image of index.json (its RepoTags name that image). */
 static int parse_items(struct img_arcimg *a)
 {
-	struct arc_ent *m = ent_find(a, "manifest.json"), *x = ent_find(a, "index.json");
+	struct arc_ent *m = img_arcimg_find(a, "manifest.json"), *x = img_arcimg_find(a, "index.json");
 	json_t *arr = NULL, *v;
 	size_t i, cap;
 
@@ -488,7 +454,7 @@ static int parse_items(struct img_arcimg *a)
 			(void)img_json_str(ann, IMG_ANN_REF_NAME, &rn);
 		}
 		if (img_ref_archive_name(ctr, rn, NULL, &canon, &bare) == 0) {
-			it->names = names_add(it->names, canon);
+			it->names = img_arcimg_names_add(it->names, canon);
 			if (bare)
 				it->bare = xstrdup(bare);
 		}
@@ -508,7 +474,7 @@ static int parse_items(struct img_arcimg *a)
 		img_json_fold_keys(v, img_manifest_json_keys);
 		/* an image index.json has already: only its names */
 		if (img_json_str(v, "Config", &cpath) == 0 &&
-		    (ce = ent_resolve_key(a, cpath, "config")) != NULL)
+		    (ce = img_arcimg_resolve_key(a, cpath, "config")) != NULL)
 			for (size_t k = 0; k < a->nitems && !it; k++)
 				for (size_t c = 0; c < a->items[k].nconfigs; c++)
 					if (img_digest_eq(&a->items[k].configs[c], &ce->sha256)) {
@@ -535,7 +501,7 @@ static int hard_links_check(struct img_arcimg *a)
 		const char *why = NULL;
 		if (!h->is_hard)
 			continue;
-		t = ent_find(a, h->target);
+		t = img_arcimg_find(a, h->target);
 		if (!t)
 			why = "is not a file in the archive";
 		else if (t == h)
@@ -753,10 +719,10 @@ static void sum_desc(struct img_arcimg *a, const struct img_desc *d, int depth,
 	if (depth > IMG_MAX_INDEX_DEPTH || img_mt_kind(d->media_type) == IMG_KIND_LAYER)
 		return;
 	path = img_digest_blobpath(&d->digest);
-	e = ent_find(a, path);
+	e = img_arcimg_find(a, path);
 	free(path);
 	while (e && e->target)
-		e = ent_find(a, e->target);
+		e = img_arcimg_find(a, e->target);
 	if (!e || !e->buf || img_doc_parse(e->buf, e->len, d->media_type, &doc) < 0)
 		return;
 	if (doc.kind == IMG_KIND_MANIFEST) {
@@ -766,7 +732,7 @@ static void sum_desc(struct img_arcimg *a, const struct img_desc *d, int depth,
 			struct img_config c;
 			const char *cb;
 			size_t cl;
-			if (blob_mem(a, &doc.config.digest, -1, &cb, &cl) == 0 &&
+			if (img_arcimg_blob_mem(a, &doc.config.digest, -1, &cb, &cl) == 0 &&
 			    img_config_parse(cb, cl, &c) == 0) {
 				json_array_append_new(plats, json_string(img_platform_format(&c.platform, pb, sizeof pb)));
 				img_config_release(&c);
@@ -812,7 +778,7 @@ json_t *img_arcimg_summary(struct img_arcimg *a)
 			json_object_set_new(o, "mediaType", json_null());
 			json_object_set_new(o, "digest", json_null());
 			if (img_json_str(it->json, "Config", &cpath) == 0 &&
-			    (ce = ent_resolve_key(a, cpath, "config")) != NULL) {
+			    (ce = img_arcimg_resolve_key(a, cpath, "config")) != NULL) {
 				json_object_set_new(o, "config", json_string(ce->sha256.str));
 				size += ce->size;
 				if (ce->buf && img_config_parse(ce->buf, ce->len, &c) == 0) {
@@ -824,7 +790,7 @@ json_t *img_arcimg_summary(struct img_arcimg *a)
 			if (img_json_arr(it->json, "Layers", &layers) == 0)
 				json_array_foreach(layers, k, l)
 					if ((lp = json_string_value(l)) &&
-					    (le = ent_resolve_key(a, lp, "layer")) != NULL)
+					    (le = img_arcimg_resolve_key(a, lp, "layer")) != NULL)
 						size += le->size;
 		}
 		if (!json_object_get(o, "config"))
@@ -842,102 +808,11 @@ size_t img_arcimg_count(const struct img_arcimg *a)
 	return a->nitems;
 }
 
-/* ---- views ---- */
-
-static void view_init(struct img_view *v)
-{
-	memset(v, 0, sizeof(*v));
-}
-
-void img_view_release(struct img_view *v)
-{
-	if (!v)
-		return;
-	free(v->name);
-	img_config_release(&v->config);
-	for (size_t i = 0; v->layers && i < v->nlayers; i++)
-		free(v->layers[i].media_type);
-	free(v->layers);
-	for (size_t i = 0; v->names && v->names[i]; i++)
-		free(v->names[i]);
-	free(v->names);
-	memset(v, 0, sizeof(*v));
-}
-
-int img_view_from_store(struct img_store *s, const char *what,
-                        const struct img_platform *platform, struct img_view *v)
-{
-	json_t *index = NULL;
-	size_t *matches = NULL, n = 0;
-	struct img_doc manifest;
-	struct img_desc top, mdesc;
-	char namebuf[512];
-	const char *name;
-	int ret = -1;
-
-	view_init(v);
-	memset(&manifest, 0, sizeof(manifest));
-	index = img_store_index(s);
-	if (!index)
-		return -1;
-	if (img_store_resolve(s, index, what, &matches, &n) < 0)
-		goto out;
-	{
-		json_t *arr = json_object_get(index, "manifests");
-		json_t *entry = json_array_get(arr, matches[0]);
-		if (!entry || img_desc_parse(entry, &top) < 0)
-			goto out;
-		name = img_index_entry_name(entry, namebuf, sizeof(namebuf));
-		if (img_store_image(s, &top, platform, &manifest, &mdesc, &v->config) < 0)
-			goto out;
-		v->has_top = 1;
-		v->top = top.digest;
-		for (size_t i = 0; i < json_array_size(arr); i++) {
-			json_t *e = json_array_get(arr, i), *d = json_object_get(e, "digest");
-			const char *nm;
-			if (json_is_string(d) && strcmp(json_string_value(d), top.digest.str) == 0 &&
-			    (nm = img_index_entry_name(e, namebuf, sizeof(namebuf))) != NULL)
-				v->names = names_add(v->names, nm);
-		}
-		name = img_index_entry_name(entry, namebuf, sizeof(namebuf));
-		if (img_ref_is_id(what) || !name)
-			v->name = xstrdup(what);
-		else
-			v->name = xstrdup(name);
-	}
-	v->has_manifest = 1;
-	v->manifest_digest = mdesc.digest;
-	v->config_digest = manifest.config.digest;
-	if (manifest.n != v->config.ndiff) {
-		img_seterr("manifest has %zu layers, config %zu diff_ids", manifest.n, v->config.ndiff);
-		goto out;
-	}
-	v->nlayers = manifest.n;
-	v->layers = xcalloc(manifest.n + 1, sizeof(*v->layers));
-	for (size_t i = 0; i < manifest.n; i++) {
-		v->layers[i].diff_id = v->config.diff_ids[i];
-		v->layers[i].blob = manifest.items[i].digest;
-		v->layers[i].blob_size = manifest.items[i].size;
-		v->layers[i].media_type = xstrdup(manifest.items[i].media_type);
-		v->layers[i].fd = -1;
-		v->layers[i].diff_size = -1;
-	}
-	v->store = s;
-	ret = 0;
-out:
-	img_doc_release(&manifest);
-	free(matches);
-	json_decref(index);
-	if (ret < 0)
-		img_view_release(v);
-	return ret;
-}
-
 /* An entry that must hash to d (checked against its sha256). */
-static struct arc_ent *blob_ent(struct img_arcimg *a, const struct img_digest *d)
+struct arc_ent *img_arcimg_blob(struct img_arcimg *a, const struct img_digest *d)
 {
 	char *path = img_digest_blobpath(d);
-	struct arc_ent *e = ent_resolve(a, path);
+	struct arc_ent *e = img_arcimg_resolve(a, path);
 
 	free(path);
 	if (!e)
@@ -954,10 +829,10 @@ static struct arc_ent *blob_ent(struct img_arcimg *a, const struct img_digest *d
 }
 
 /* A small blob (manifest, index, config) in memory. */
-static int blob_mem(struct img_arcimg *a, const struct img_digest *d, int64_t size,
+int img_arcimg_blob_mem(struct img_arcimg *a, const struct img_digest *d, int64_t size,
                     const char **buf, size_t *len)
 {
-	struct arc_ent *e = blob_ent(a, d);
+	struct arc_ent *e = img_arcimg_blob(a, d);
 
 	if (!e)
 		return -1;
@@ -975,43 +850,6 @@ static int blob_mem(struct img_arcimg *a, const struct img_digest *d, int64_t si
 	return 0;
 }
 
-/* Move an in-memory entry to a spool file (a layer that looked like JSON). */
-static int ent_spool(struct arc_ent *e)
-{
-	if (e->fd >= 0)
-		return 0;
-	e->fd = spool_open();
-	if (e->fd < 0)
-		return -1;
-	if (img_write_all(e->fd, e->buf, e->len) < 0) {
-		img_seterr_errno("cannot write a temp file");
-		return -1;
-	}
-	return 0;
-}
-
-static int layer_from_ent(struct img_view *v, size_t i, struct arc_ent *e, const char *what)
-{
-	if (!e->has_diff || !img_digest_eq(&e->diff_id, &v->config.diff_ids[i])) {
-		char *x = img_escape_cut(what);
-		if (!e->has_diff)
-			img_seterr("layer %s: %s", x, e->diff_err ? e->diff_err : "unreadable");
-		else
-			img_seterr("layer %s: diff_id mismatch (got %s, config says %s)", x,
-			           e->diff_id.str, v->config.diff_ids[i].str);
-		free(x);
-		return -1;
-	}
-	if (ent_spool(e) < 0)
-		return -1;
-	v->layers[i].diff_id = e->diff_id;
-	v->layers[i].blob = e->sha256;
-	v->layers[i].blob_size = e->size;
-	v->layers[i].fd = e->fd;
-	v->layers[i].diff_size = (int64_t)e->diff_size;
-	return 0;
-}
-
 /* The hex digest a path names: "blobs/sha256/<hex>", "<hex>.json", "<hex>.tar", "sha256:<hex>". */
 static const char *hex_in_path(const char *path)
 {
@@ -1025,7 +863,7 @@ static const char *hex_in_path(const char *path)
 	return NULL;
 }
 
-static int check_named(const struct arc_ent *e)
+int img_arcimg_check_named(const struct arc_ent *e)
 {
 	const char *hex = hex_in_path(e->path);
 
@@ -1041,7 +879,7 @@ static int check_named(const struct arc_ent *e)
 
 /* A path from manifest.json (Config, Layers): an archive key, cleaned as entry names are
  * ("./" and "/" segments); ".." and absolute paths are refused. */
-static struct arc_ent *ent_resolve_key(struct img_arcimg *a, const char *path, const char *what)
+struct arc_ent *img_arcimg_resolve_key(struct img_arcimg *a, const char *path, const char *what)
 {
 	struct arc_ent *e;
 	char *clean, *x;
@@ -1057,277 +895,9 @@ static struct arc_ent *ent_resolve_key(struct img_arcimg *a, const char *path, c
 		free(clean);
 		return NULL;
 	}
-	e = ent_resolve(a, clean);
+	e = img_arcimg_resolve(a, clean);
 	free(clean);
 	return e;
-}
-
-static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_view *v)
-{
-	const char *cpath;
-	json_t *layers, *l;
-	struct arc_ent *ce;
-	size_t i;
-
-	if (img_json_str(it->json, "Config", &cpath) != 0) {
-		img_seterr("manifest.json: item without Config");
-		return -1;
-	}
-	if (img_json_arr(it->json, "Layers", &layers) != 0) {
-		img_seterr("manifest.json: item without Layers");
-		return -1;
-	}
-	ce = ent_resolve_key(a, cpath, "config");
-	if (!ce || check_named(ce) < 0)
-		return -1;
-	if (!ce->buf || img_config_parse(ce->buf, ce->len, &v->config) < 0) {
-		char *x = img_escape_cut(cpath);
-		if (!ce->buf)
-			img_seterr("config '%s': not a JSON document", x);
-		else
-			img_seterr("config '%s': %s", x, img_errmsg());
-		free(x);
-		return -1;
-	}
-	v->config_digest = ce->sha256;
-	v->cfg_buf = ce->buf;
-	v->cfg_len = ce->len;
-	if (json_array_size(layers) != v->config.ndiff) {
-		img_seterr("layers length mismatch: %zu in manifest.json, %zu diff_ids",
-		           json_array_size(layers), v->config.ndiff);
-		return -1;
-	}
-	v->nlayers = v->config.ndiff;
-	v->layers = xcalloc(v->nlayers + 1, sizeof(*v->layers));
-	json_array_foreach(layers, i, l) {
-		const char *lp = json_string_value(l);
-		struct arc_ent *le;
-		if (!lp) {
-			img_seterr("manifest.json: layer %zu is not a string", i);
-			return -1;
-		}
-		le = ent_resolve_key(a, lp, "layer");
-		if (!le || check_named(le) < 0 || layer_from_ent(v, i, le, lp) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* Is everything of d in the archive (its blob, and for a manifest its config and layers;
- * for an index, one complete entry)? The callback of img_index_pick. */
-static int arc_complete(void *arg, const struct img_desc *d)
-{
-	struct img_arcimg *a = arg;
-	struct arc_ent *e;
-	struct img_doc doc;
-	char *path = img_digest_blobpath(&d->digest);
-	int ok = 1;
-
-	e = ent_resolve(a, path);
-	free(path);
-	if (!e || !e->buf || img_doc_parse(e->buf, e->len, d->media_type, &doc) < 0)
-		return 0;
-	if (doc.kind == IMG_KIND_MANIFEST) {
-		for (size_t i = 0; i <= doc.n && ok; i++) {
-			const struct img_desc *c = i < doc.n ? &doc.items[i] : &doc.config;
-			path = img_digest_blobpath(&c->digest);
-			ok = ent_resolve(a, path) != NULL;
-			free(path);
-		}
-	}
-	img_doc_release(&doc);
-	return ok;
-}
-
-static int pick_manifest(struct img_arcimg *a, json_t *desc_json,
-                         const struct img_platform *platform, int depth,
-                         struct img_doc *doc, struct img_desc *mdesc)
-{
-	struct img_desc d;
-	const char *buf;
-	size_t len;
-	struct img_doc idx;
-
-	if (img_desc_parse(desc_json, &d) < 0)
-		return -1;
-	if (img_mt_kind(d.media_type) != IMG_KIND_MANIFEST && img_mt_kind(d.media_type) != IMG_KIND_INDEX) {
-		img_seterr("%s: not an image (%s)", d.digest.str, d.media_type);
-		return -1;
-	}
-	if (blob_mem(a, &d.digest, d.size, &buf, &len) < 0)
-		return -1;
-	if (img_doc_parse(buf, len, d.media_type, &idx) < 0)
-		return -1;
-	if (idx.kind == IMG_KIND_MANIFEST) {
-		*doc = idx;
-		*mdesc = d;
-		return 0;
-	}
-	if (depth >= IMG_MAX_INDEX_DEPTH) {
-		img_doc_release(&idx);
-		img_seterr("indexes nested too deep");
-		return -1;
-	}
-	{
-		struct img_platform want;
-		char pb[128];
-		long pi;
-		if (platform)
-			want = *platform;
-		else
-			img_platform_host(&want);
-		pi = img_index_pick(&idx, &want, arc_complete, a);
-		if (pi >= 0) {
-			int r = pick_manifest(a, idx.items[pi].json, platform, depth + 1, doc, mdesc);
-			img_doc_release(&idx);
-			return r;
-		}
-		img_seterr("no image for platform %s", img_platform_format(&want, pb, sizeof(pb)));
-		img_doc_release(&idx);
-		return -1;
-	}
-}
-
-static int view_oci(struct img_arcimg *a, struct arc_item *it, const struct img_platform *platform,
-                    struct img_view *v)
-{
-	struct img_doc doc;
-	struct img_desc mdesc;
-	const char *buf;
-	size_t len;
-	int ret = -1;
-
-	if (pick_manifest(a, it->json, platform, 0, &doc, &mdesc) < 0)
-		return -1;
-	v->has_manifest = 1;
-	v->manifest_digest = mdesc.digest;
-	if (blob_mem(a, &doc.config.digest, doc.config.size, &buf, &len) < 0)
-		goto out;
-	if (img_config_parse(buf, len, &v->config) < 0) {
-		img_seterr("config %s: %s", doc.config.digest.str, img_errmsg());
-		goto out;
-	}
-	v->config_digest = doc.config.digest;
-	v->cfg_buf = buf;
-	v->cfg_len = len;
-	if (doc.n != v->config.ndiff) {
-		img_seterr("manifest has %zu layers, config %zu diff_ids", doc.n, v->config.ndiff);
-		goto out;
-	}
-	v->nlayers = doc.n;
-	v->layers = xcalloc(doc.n + 1, sizeof(*v->layers));
-	for (size_t i = 0; i < doc.n; i++) {
-		struct arc_ent *le = blob_ent(a, &doc.items[i].digest);
-		if (!le)
-			goto out;
-		if (le->size != doc.items[i].size) {
-			img_seterr("blob %s: size %lld, expected %lld", doc.items[i].digest.str,
-			           (long long)le->size, (long long)doc.items[i].size);
-			goto out;
-		}
-		if (layer_from_ent(v, i, le, doc.items[i].digest.str) < 0)
-			goto out;
-		v->layers[i].media_type = xstrdup(doc.items[i].media_type);
-	}
-	ret = 0;
-out:
-	img_doc_release(&doc);
-	return ret;
-}
-
-/* Does item it answer to sel (img(7)): a name (normalized: no tag is latest), the bare tag
- * index.json gives it, or a digest (or a prefix of one, "sha256:" optional) of its
- * manifest or config? */
-static int item_is(struct img_arcimg *a, struct arc_item *it, const char *sel, const char *canon)
-{
-	const char *hex = strncmp(sel, "sha256:", 7) == 0 ? sel + 7 : sel;
-	size_t n = strlen(hex);
-
-	for (size_t j = 0; canon && it->names && it->names[j]; j++)
-		if (strcmp(it->names[j], canon) == 0)
-			return 1;
-	if (it->bare && strcmp(it->bare, sel) == 0)
-		return 1;
-	if (!img_ref_is_id(sel) || !img_is_hex(hex, n))
-		return 0;
-	if (it->kind == ITEM_OCI) {
-		struct img_desc d;
-		if (img_desc_parse(it->json, &d) == 0 && strncmp(img_digest_hex(&d.digest), hex, n) == 0)
-			return 1;
-		for (size_t c = 0; c < it->nconfigs; c++)
-			if (strncmp(img_digest_hex(&it->configs[c]), hex, n) == 0)
-				return 1;
-	} else {
-		const char *cpath;
-		struct arc_ent *ce;
-		if (img_json_str(it->json, "Config", &cpath) == 0 &&
-		    (ce = ent_resolve_key(a, cpath, "config")) != NULL &&
-		    strncmp(img_digest_hex(&ce->sha256), hex, n) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-int img_view_from_archive(struct img_arcimg *a, const char *name,
-                          const struct img_platform *platform, struct img_view *v)
-{
-	struct arc_item *it = NULL;
-	int r;
-
-	view_init(v);
-	if (name) {
-		char *canon = img_ref_is_bare_tag(name) || img_ref_is_id(name) ? NULL
-		            : img_ref_normalize(name);
-		size_t found = 0;
-		if (!canon && !img_ref_is_bare_tag(name) && !img_ref_is_id(name))
-			return -1;
-		for (size_t i = 0; i < a->nitems; i++)
-			if (item_is(a, &a->items[i], name, canon)) {
-				if (!it)
-					it = &a->items[i];
-				found++;
-			}
-		free(canon);
-		if (!it) {
-			char *x = img_escape_cut(name);
-			img_seterr("no image %s in the archive", x);
-			free(x);
-			return -1;
-		}
-		if (found > 1) {
-			char *x = img_escape_cut(name);
-			img_seterr("%s names %zu images of the archive", x, found);
-			free(x);
-			return -1;
-		}
-	} else if (a->nitems == 1) {
-		it = &a->items[0];
-	} else {
-		img_seterr(a->nitems ? "the archive holds %zu images: name one (FILE#NAME, "
-		                       "FILE#TAG or FILE#DIGEST)"
-		                     : "the archive holds no image", a->nitems);
-		return -1;
-	}
-	r = it->kind == ITEM_DOCKER ? view_docker(a, it, v) : view_oci(a, it, platform, v);
-	if (r < 0) {
-		img_view_release(v);
-		return -1;
-	}
-	v->arc = a;
-	for (size_t j = 0; it->names && it->names[j]; j++)
-		v->names = names_add(v->names, it->names[j]);
-	if (it->kind == ITEM_OCI) {
-		struct img_desc td;
-		if (img_desc_parse(it->json, &td) == 0) {
-			v->has_top = 1;
-			v->top = td.digest;
-		}
-	}
-	if (it->names && it->names[0])
-		v->name = xstrdup(it->names[0]);
-	else if (name)
-		v->name = xstrdup(name);
-	return 0;
 }
 
 int img_arcimg_operand(const char *arg, char **file, char **sel)
@@ -1345,121 +915,3 @@ int img_arcimg_operand(const char *arg, char **file, char **sel)
 	return 0;
 }
 
-static int view_bytes(struct img_view *v, const struct img_digest *d, char **buf, size_t *len)
-{
-	const char *b;
-
-	if (v->store)
-		return img_blob_read(v->store, d, IMG_JSON_MAX_BLOB, buf, len);
-	if (!v->arc || blob_mem(v->arc, d, -1, &b, len) < 0)
-		return -1;
-	*buf = xmalloc(*len + 1);
-	memcpy(*buf, b, *len);
-	return 0;
-}
-
-int img_view_manifest_bytes(struct img_view *v, char **buf, size_t *len)
-{
-	if (!v->has_manifest) {
-		img_seterr("the archive holds no manifest for this image (a docker-save item)");
-		return -1;
-	}
-	return view_bytes(v, &v->manifest_digest, buf, len);
-}
-
-int img_view_config_bytes(struct img_view *v, char **buf, size_t *len)
-{
-	if (v->store)
-		return view_bytes(v, &v->config_digest, buf, len);
-	*len = v->cfg_len;
-	*buf = xmalloc(*len + 1);
-	memcpy(*buf, v->cfg_buf, *len);
-	return 0;
-}
-
-int img_view_open_layer(struct img_view *v, size_t i)
-{
-	char proc[64];
-	int fd;
-
-	if (i >= v->nlayers) {
-		img_seterr("no layer %zu", i);
-		return -1;
-	}
-	if (v->store) {
-		fd = img_blob_open(v->store, &v->layers[i].blob);
-		if (fd < 0)
-			img_seterr("layer %s: %s", v->layers[i].blob.str, img_errmsg());
-		return fd;
-	}
-	/* a new open file description, so the offset is our own */
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", v->layers[i].fd);
-	fd = open(proc, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fd = dup(v->layers[i].fd);
-		if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-			img_seterr_errno("cannot reopen a temp file");
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
-	}
-	return fd;
-}
-
-static int count_sink(void *arg, const void *buf, size_t n)
-{
-	(void)buf;
-	*(uint64_t *)arg += n;
-	return 0;
-}
-
-int img_view_layer_size(struct img_view *v, size_t i, int64_t *out)
-{
-	unsigned char buf[1 << 16];
-	struct img_decomp *d = NULL;
-	uint64_t total = 0;
-	ssize_t n;
-	int fd, ret = -1, first = 1;
-
-	if (v->layers[i].diff_size >= 0) {
-		*out = v->layers[i].diff_size;   /* known from reading the archive */
-		return 0;
-	}
-	fd = img_view_open_layer(v, i);
-	if (fd < 0)
-		return -1;
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		if (first) {
-			enum img_comp c = img_comp_sniff(buf, (size_t)n);
-			first = 0;
-			if (c == IMG_COMP_NONE) {
-				*out = v->layers[i].blob_size;
-				ret = 0;
-				goto out;
-			}
-			d = img_decomp_new(c, 0, count_sink, &total);
-			if (!d)
-				goto out;
-		}
-		if (img_decomp_write(d, buf, (size_t)n) < 0)
-			goto out;
-	}
-	if (n < 0) {
-		img_seterr_errno("read");
-		goto out;
-	}
-	if (first) {
-		*out = 0;
-		ret = 0;
-		goto out;
-	}
-	if (img_decomp_finish(d) < 0)
-		goto out;
-	*out = (int64_t)total;
-	ret = 0;
-out:
-	img_decomp_free(d);
-	close(fd);
-	return ret;
-}
