@@ -1,6 +1,7 @@
 /* Fuzz target "ref": the string parsers. The input is two strings split at the first
  * newline: references (ref.h) both ways, the first matched against the second as a
- * pattern; platforms (image.h); archive member names and whiteouts (arcin.h, layer.h). */
+ * pattern; digests (digest.h); platforms (image.h); archive member names and whiteouts
+ * (arcin.h, layer.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,8 +52,16 @@ static void one_ref(const char *s)
 static void one_path(const char *s)
 {
 	struct img_platform p;
+	struct img_digest d, d2;
 	char buf[256], *out = NULL, *t = NULL;
 
+	/* a digest that parses is safe in a path, and parses again to itself */
+	if (img_digest_parse(s, &d) == 0) {
+		char *bp = img_digest_blobpath(&d);
+		if (strstr(bp, "..") || img_digest_parse(d.str, &d2) != 0 || !img_digest_eq(&d, &d2))
+			abort();
+		free(bp);
+	}
 	if (img_platform_parse(s, &p) == 0)
 		(void)img_platform_format(&p, buf, sizeof(buf));
 	for (int flags = 0; flags <= IMG_ARCIN_STRIP_ABS; flags += IMG_ARCIN_STRIP_ABS) {

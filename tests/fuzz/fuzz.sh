@@ -14,8 +14,11 @@ for t in "$@"; do
 	mkdir -p "$corpus" "$found"
 	kept=$top/tests/fixtures/fuzz/$t
 	[ -d "$kept" ] || kept=
-	dict=
-	[ -f "$top/tests/fuzz/$t.dict" ] && dict=-dict=$top/tests/fuzz/$t.dict
+	case $t in
+	ref) dict= ;;
+	json) dict=-dict=$top/tests/fuzz/json.dict ;;
+	*) dict=-dict=$top/tests/fuzz/archive.dict ;;
+	esac
 	before=$(ls "$found" | wc -l)
 	# stdout and stderr of the code under test are closed (-close_fd_mask=3); libFuzzer
 	# and the sanitizers still report on a copy of stderr, into the log
