@@ -92,9 +92,11 @@ $(BUILD)/tests/fuzz/%.o: IMG_CPPFLAGS += -Itests/fuzz
 $(BUILD)/fuzz-%: $(BUILD)/tests/fuzz/fuzz-%.o $(FUZZ_OBJ) $(filter %.o,$(FUZZ_MAIN)) $(BUILD)/libimg.a
 	$(QLD)$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) $(filter -f%,$(FUZZ_MAIN)) -o $@ $(filter-out -f%,$^) \
 		$(IMG_LDLIBS) $(LDLIBS)
-$(BUILD)/fuzz-seeds/stamp: tests/fuzz/mkseeds.py tests/fixtures/archlib.py
+$(BUILD)/fuzz-seeds/stamp: tests/fuzz/mkseeds.py tests/fixtures/archlib.py tests/fixtures/hostile.py \
+                           tests/fixtures/load-mkarchive.py
 	$(Q)rm -rf $(@D) && python3 tests/fuzz/mkseeds.py tests/fixtures/peers $(@D) && touch $@
 fuzz-bin: $(FUZZ_BIN)
+all: fuzz-bin
 
 FUZZ_SECONDS ?= 60
 fuzz: deps
@@ -111,7 +113,7 @@ deps:
 
 # ---- tests ----
 check: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/unit fuzz-bin $(BUILD)/fuzz-seeds/stamp $(if $(wildcard tests/lib/inject.c),$(BUILD)/inject.so)
+	@$(MAKE) --no-print-directory all $(BUILD)/unit $(if $(wildcard tests/lib/inject.c),$(BUILD)/inject.so)
 	@BUILD=$(BUILD) sh tests/run.sh
 
 check-asan: deps

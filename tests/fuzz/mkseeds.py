@@ -99,6 +99,9 @@ for h, b in mblobs.items():
 open(mini + "/tiny-oci-layout/index.json", "wb").write(dump({"schemaVersion": 2,
                                                                "manifests": mindex}))
 open(mini + "/tiny-oci-layout/oci-layout", "wb").write(b'{"imageLayoutVersion":"1.0.0"}')
+for name in os.listdir(peers):   # the rest as it is, for a script that reads it
+    if not os.path.exists(os.path.join(mini, name)):
+        os.symlink(os.path.abspath(os.path.join(peers, name)), os.path.join(mini, name))
 
 
 # ---- archives: the fixture scripts' modes, on the miniature peers ----
@@ -112,13 +115,18 @@ def run_script(script, skip):
     ms = modes(script, skip)
     tmp = os.path.join(out, ".tmp")
     os.makedirs(tmp, exist_ok=True)
-    args = ["%s=%s/%s.tar" % (m, tmp, m) for m in ms]
-    subprocess.run([sys.executable, os.path.join(fixtures, script), mini] + args, check=True)
+    cmd = [sys.executable, os.path.join(fixtures, script), mini]
+    if subprocess.run(cmd + ["%s=%s/%s.tar" % (m, tmp, m) for m in ms]).returncode != 0:
+        # one mode at a time, leaving out those the miniature peers cannot make
+        for m in ms:
+            if subprocess.run(cmd + ["%s=%s/%s.tar" % (m, tmp, m)]).returncode != 0:
+                print("mkseeds: %s %s: left out" % (script, m), file=sys.stderr)
     res = {}
     for m in ms:
         p = "%s/%s.tar" % (tmp, m)
-        res[m] = read(p)
-        os.unlink(p)
+        if os.path.exists(p):
+            res[m] = read(p)
+            os.unlink(p)
     return res
 
 

@@ -9,6 +9,18 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 if [ $# = 0 ]; then
 	set -- $(cd "$top/tests/fuzz" && ls fuzz-*.c | sed 's/^fuzz-//; s/\.c$//')
 fi
+# the seeds, made from tests/fixtures as make fuzz makes them (Makefile: fuzz-seeds/stamp)
+stamp=$top/$build/fuzz-seeds/stamp
+fresh=1
+for f in tests/fuzz/mkseeds.py tests/fixtures/archlib.py tests/fixtures/hostile.py \
+         tests/fixtures/load-mkarchive.py; do
+	[ -f "$stamp" ] && ! [ "$top/$f" -nt "$stamp" ] || fresh=0
+done
+if [ "$fresh" = 0 ]; then
+	rm -rf "$top/$build/fuzz-seeds"
+	python3 "$top/tests/fuzz/mkseeds.py" "$top/tests/fixtures/peers" "$top/$build/fuzz-seeds" &&
+		touch "$stamp"
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 n=0
