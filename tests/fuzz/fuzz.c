@@ -73,6 +73,42 @@ int fuzz_write_file(const char *path, const void *data, size_t size)
 	return r;
 }
 
+uint8_t *fuzz_tar_fixup(const uint8_t *data, size_t size)
+{
+	uint8_t *b = xmalloc(size + 1);
+	size_t off = 0;
+
+	memcpy(b, data, size);
+	if (size % 512)
+		return b;
+	while (off + 512 <= size) {
+		uint8_t *h = b + off;
+		unsigned sum = 0;
+		uint64_t len = 0;
+		if (memcmp(h + 257, "ustar", 5) != 0)
+			break;
+		memset(h + 148, ' ', 8);
+		for (int i = 0; i < 512; i++)
+			sum += h[i];
+		snprintf((char *)h + 148, 8, "%06o", sum & 0777777);
+		h[155] = ' ';
+		if (h[124] & 0x80) {         /* base-256 */
+			for (int i = 1; i < 12; i++)
+				len = len << 8 | h[124 + i];
+		} else {
+			for (int i = 0; i < 12 && h[124 + i] >= '0' && h[124 + i] <= '7'; i++)
+				len = len << 3 | (uint64_t)(h[124 + i] - '0');
+		}
+		/* only these types carry data blocks */
+		if (h[156] != '\0' && !memchr("07xgLKS", h[156], 7))
+			len = 0;
+		if (len > size)
+			break;
+		off += 512 + (size_t)(len + 511) / 512 * 512;
+	}
+	return b;
+}
+
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb; (void)flag; (void)ftw;

@@ -15,6 +15,11 @@ const char *fuzz_dir(void);
 int fuzz_memfd(const void *data, size_t size);
 /* Write data to path (truncated). 0 or -1. */
 int fuzz_write_file(const char *path, const void *data, size_t size);
+/* A copy of an input the size of whole tar blocks with the checksum of each ustar header
+ * on its chain made right, so that a mutated header field reaches the tar reader rather
+ * than failing its checksum (libarchive is not instrumented: the fuzzer cannot learn the
+ * sum). Other inputs are copied as they are. The caller frees the copy. */
+uint8_t *fuzz_tar_fixup(const uint8_t *data, size_t size);
 /* Remove a directory tree (errors ignored). */
 void fuzz_rmtree(const char *path);
 
