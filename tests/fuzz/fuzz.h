@@ -9,7 +9,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* A private directory for the process (made once, removed at exit). */
+/* A private directory for the process, made once under $FUZZ_TMPDIR (else /dev/shm, else
+ * $TMPDIR), removed at exit; $TMPDIR is set to it. */
 const char *fuzz_dir(void);
 /* An anonymous file holding data[0..size), offset 0. fd the caller closes (-1 on failure). */
 int fuzz_memfd(const void *data, size_t size);

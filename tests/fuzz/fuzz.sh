@@ -8,6 +8,13 @@ set -u
 dir=$1 secs=$2
 shift 2
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# the targets' temp files (a fresh store per input), on tmpfs when there is one; removed
+# here, since a target that crashes cannot remove its own
+base=${TMPDIR:-/tmp}
+[ -d /dev/shm ] && [ -w /dev/shm ] && base=/dev/shm
+FUZZ_TMPDIR=$(mktemp -d "$base/img-fuzz.XXXXXX") || exit 1
+export FUZZ_TMPDIR
+trap 'rm -rf "$FUZZ_TMPDIR"' EXIT
 status=0
 for t in "$@"; do
 	corpus=$dir/corpus/$t found=$dir/findings/$t log=$dir/$t.log

@@ -21,8 +21,14 @@ if [ "$fresh" = 0 ]; then
 	python3 "$top/tests/fuzz/mkseeds.py" "$top/tests/fixtures/peers" "$top/$build/fuzz-seeds" &&
 		touch "$stamp"
 fi
+# the targets' temp files (a fresh store per input), on tmpfs when there is one; removed
+# here, since a target that crashes cannot remove its own
+base=${TMPDIR:-/tmp}
+[ -d /dev/shm ] && [ -w /dev/shm ] && base=/dev/shm
+FUZZ_TMPDIR=$(mktemp -d "$base/img-fuzz.XXXXXX") || exit 1
+export FUZZ_TMPDIR
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -rf "$log" "$FUZZ_TMPDIR"' EXIT
 n=0
 one() {   # one TARGET NAME FILE...
 	t=$1 name=$2
