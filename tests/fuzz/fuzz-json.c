@@ -136,7 +136,7 @@ static void archive(int mode, const uint8_t *p, size_t n)
 
 	if (fuzz_write_file(tarpath, t.p, t.n) < 0)
 		abort();
-	fuzz_img_load(tarpath, 1);
+	fuzz_img_load(tarpath, mode == 2 ? NULL : "linux/arm64", 1);
 	fd = fuzz_memfd(t.p, t.n);
 	if (fd >= 0) {
 		fuzz_arcimg(fd);

@@ -147,20 +147,25 @@ static void run_load(int argc, char **argv)
 	img_load_main(argc, argv);
 }
 
-void fuzz_img_load(const char *path, int load)
+void fuzz_img_load(const char *path, const char *platform, int load)
 {
-	char prog[] = "img-load", q[] = "-q", ck[] = "--check", S[] = "-S";
+	char prog[] = "img-load", q[] = "-q", ck[] = "--check", S[] = "-S", P[] = "--platform";
 	char *store = xasprintf("%s/store", fuzz_dir()), *file = xstrdup(path);
+	char *plat = platform ? xstrdup(platform) : NULL;
 	char *check[] = { prog, q, ck, file, NULL };
+	char *checkp[] = { prog, q, ck, P, plat, file, NULL };
 	char *real[] = { prog, q, S, store, file, NULL };
 
 	run_load(4, check);
+	if (plat)
+		run_load(6, checkp);
 	if (load) {
 		run_load(5, real);
 		fuzz_rmtree(store);
 	}
 	free(store);
 	free(file);
+	free(plat);
 }
 
 /* ---- archive-image, as img-layers --archive and img-diff read it ---- */

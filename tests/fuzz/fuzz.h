@@ -36,8 +36,9 @@ int fuzz_buf_sink(void *arg, const void *buf, size_t n);   /* an img_sink_fn */
  * times in one process). */
 int img_load_main(int argc, char **argv);
 int fuzz_close_stdout(void);
-/* Run img-load on path: with --check, then (when load) into a fresh store. */
-void fuzz_img_load(const char *path, int load);
+/* Run img-load on path: with --check, then (platform) with --check --platform, then (load)
+ * into a fresh store. */
+void fuzz_img_load(const char *path, const char *platform, int load);
 /* Read an archive as img-layers --archive and img-diff do (archive-image.h): every image
  * view it holds, each layer opened, sized and scanned into a tree. */
 void fuzz_arcimg(int fd);
