@@ -30,7 +30,7 @@ for t in "$@"; do
 	# stdout and stderr of the code under test are closed (-close_fd_mask=3); libFuzzer
 	# and the sanitizers still report on a copy of stderr, into the log
 	"$dir/fuzz-$t" -max_total_time="$secs" -print_final_stats=1 -close_fd_mask=3 \
-		-timeout=20 -rss_limit_mb=2048 -artifact_prefix="$found/" $dict \
+		-timeout=60 -rss_limit_mb=2048 -artifact_prefix="$found/" $dict \
 		"$corpus" "$dir/fuzz-seeds/$t" $kept > "$log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)

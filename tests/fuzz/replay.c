@@ -1,6 +1,7 @@
 /* The plain driver of a fuzz target (no libFuzzer): each FILE is given, whole, to
  * LLVMFuzzerTestOneInput. Exit 0 when every call returned; a crash or a sanitizer report
- * ends the process. For make check: replay the kept findings and the seeds. */
+ * ends the process, and so does an input that takes more than 60 s. For make check:
+ * replay the kept findings and the seeds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -24,7 +25,9 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		close(fd);
+		alarm(60);   /* a hang is a failure (make fuzz: -timeout) */
 		LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
+		alarm(0);
 		free(buf);
 	}
 	return 0;
