@@ -499,6 +499,11 @@ static void hash_xattrs(struct archive_entry *ae, struct img_tree_rec *r)
 #define LR_CHUNK (1024 * 1024)
 #define LR_NCHUNK 4
 #define LR_IBUF (256 * 1024)
+/* A layer may expand (decompressed, or sparse holes given back as zeros) past 1 GiB only
+ * up to LR_MAX_RATIO times the bytes read from it: as img-load's default --max-ratio, so
+ * a few KiB cannot keep a reader busy for hours. */
+#define LR_BOMB_MIN ((uint64_t)1 << 30)
+#define LR_MAX_RATIO 100
 
 
 struct producer {
@@ -517,6 +522,7 @@ struct producer {
 	int done, failed, stop;
 	int64_t raw;                    /* compressed bytes read (under mu) */
 	int64_t raw_own;                /* the same, the producer's own copy */
+	uint64_t out;                   /* decompressed bytes (the producer's) */
 	char err[512];
 };
 
@@ -548,6 +554,11 @@ static int prod_sink(void *arg, const void *buf, size_t n)
 	struct producer *p = arg;
 	const unsigned char *b = buf;
 
+	p->out += n;
+	if (p->out > LR_BOMB_MIN && p->out / LR_MAX_RATIO > (uint64_t)p->raw_own) {
+		img_seterr("layer decompresses to more than %d times its size", LR_MAX_RATIO);
+		return -1;
+	}
 	while (n > 0) {
 		size_t k;
 		if (p->cur_n == 0) {
@@ -794,7 +805,7 @@ static struct lreader *lr_open(int fd)
 		img_seterr("archive reader: %s", archive_error_string(r->a));
 		goto fail;
 	}
-	if (c == IMG_COMP_GZIP || c == IMG_COMP_ZSTD || c == IMG_COMP_XZ) {
+	if (c == IMG_COMP_GZIP || c == IMG_COMP_ZSTD || c == IMG_COMP_XZ || c == IMG_COMP_BZIP2) {
 		struct producer *p = xcalloc(1, sizeof(*p));
 		pthread_mutex_init(&p->mu, NULL);
 		pthread_cond_init(&p->cv, NULL);
@@ -828,6 +839,19 @@ static struct lreader *lr_open(int fd)
 fail:
 	lr_free(r);
 	return NULL;
+}
+
+/* Bytes read from the layer's fd so far. */
+static int64_t lr_raw(struct lreader *r)
+{
+	int64_t n;
+
+	if (!r->p)
+		return r->raw;
+	pthread_mutex_lock(&r->p->mu);
+	n = r->p->raw;
+	pthread_mutex_unlock(&r->p->mu);
+	return n;
 }
 
 /* 1 an entry, 0 the end, -1 error (img_errmsg). Names cleaned as common/arcin.c does. */
@@ -880,6 +904,7 @@ int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec
 	struct img_hash *h = NULL;
 	int rc, ret = -1;
 	char *target = NULL;
+	uint64_t hashed = 0;             /* file bytes hashed, holes included */
 
 	a = lr_open(fd);
 	if (!a)
@@ -931,6 +956,14 @@ int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec
 				while ((b = lr_block(a, &buf, &n)) == 1) {
 					img_hash_update(h, buf, n);
 					total += n;
+					hashed += n;
+					if (hashed > LR_BOMB_MIN &&
+					    hashed / LR_MAX_RATIO > (uint64_t)lr_raw(a)) {
+						img_seterr("%s: sparse file expands the layer more than "
+						           "%d times its size", e.path, LR_MAX_RATIO);
+						b = -1;
+						break;
+					}
 				}
 				if (b < 0)
 					goto out;
