@@ -77,10 +77,45 @@ $(BUILD)/inject.so: tests/lib/inject.c
 	@mkdir -p $(@D)
 	$(QCC)$(CC) -D_GNU_SOURCE -shared -fPIC -O2 -o $@ $< -ldl
 
+# Fuzz targets (tests/fuzz/fuzz-*.c): in the normal build each is linked with the plain
+# replay driver, which make check runs on the kept findings and the seeds; make fuzz
+# builds them again with clang and libFuzzer in build/fuzz and runs each FUZZ_SECONDS.
+FUZZ_TARGETS = ref json load arcimg layer
+FUZZ_BIN     = $(FUZZ_TARGETS:%=$(BUILD)/fuzz-%)
+FUZZ_OBJ     = $(BUILD)/tests/fuzz/fuzz.o $(BUILD)/tests/fuzz/img-load.o
+ifeq ($(LIBFUZZER),1)
+IMG_CFLAGS  += -fsanitize=fuzzer-no-link
+FUZZ_MAIN    = -fsanitize=fuzzer
+else
+FUZZ_MAIN    = $(BUILD)/tests/fuzz/replay.o
+endif
+# img-load's main, callable: it runs many times in one process
+$(BUILD)/tests/fuzz/img-load.o: tools/img-load.c
+	@mkdir -p $(@D)
+	$(QCC)$(CC) $(IMG_CPPFLAGS) $(CPPFLAGS) -Dmain=img_load_main \
+		-Dimg_close_stdout=fuzz_close_stdout -include tests/fuzz/fuzz.h \
+		$(IMG_CFLAGS) $(CFLAGS) -c -o $@ $<
+$(BUILD)/tests/fuzz/%.o: IMG_CPPFLAGS += -Itests/fuzz
+$(BUILD)/fuzz-%: $(BUILD)/tests/fuzz/fuzz-%.o $(FUZZ_OBJ) $(filter %.o,$(FUZZ_MAIN)) $(BUILD)/libimg.a
+	$(QLD)$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) $(filter -f%,$(FUZZ_MAIN)) -o $@ $(filter-out -f%,$^) \
+		$(IMG_LDLIBS) $(LDLIBS)
+$(BUILD)/fuzz-seeds/stamp: tests/fuzz/mkseeds.py tests/fixtures/archlib.py tests/fixtures/hostile.py \
+                           tests/fixtures/load-mkarchive.py
+	$(Q)rm -rf $(@D) && python3 tests/fuzz/mkseeds.py tests/fixtures/peers $(@D) && touch $@
+fuzz-bin: $(FUZZ_BIN)
+all: fuzz-bin
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang CFLAGS='-O1 -g' \
+		SANITIZE=address,undefined LIBFUZZER=1 fuzz-bin build/fuzz/fuzz-seeds/stamp
+	@sh tests/fuzz/fuzz.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 # ---- set-up ----
 DEB_PKGS = libarchive-dev zlib1g-dev libisal-dev liblzma-dev libzstd-dev libssl-dev \
            libjansson-dev pkg-config bats jq skopeo umoci podman scdoc isal zstd \
-           attr time mandoc runc libcurl4-openssl-dev docker-registry apache2-utils
+           attr time mandoc runc libcurl4-openssl-dev docker-registry apache2-utils \
+           clang libclang-rt-14-dev
 deps:
 	@sh .ci/deps $(DEB_PKGS)
 
@@ -153,7 +188,9 @@ uninstall:
 clean:
 	rm -rf build build-asan build-tsan $(BUILD)
 
-.PHONY: FORCE all deps check check-asan check-crash check-tsan check-man man completions demo bench install uninstall clean
+.PHONY: FORCE all deps check check-asan check-crash check-tsan check-man man completions demo bench \
+        install uninstall clean fuzz fuzz-bin
 .SECONDARY: $(TOOL_SRC:%.c=$(BUILD)/%.o)
+.SECONDARY: $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/fuzz-%.o) $(FUZZ_OBJ) $(BUILD)/tests/fuzz/replay.o
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -64,6 +64,11 @@ static void hash_xattrs(struct archive_entry *ae, struct img_tree_rec *r)
 #define LR_CHUNK (1024 * 1024)
 #define LR_NCHUNK 4
 #define LR_IBUF (256 * 1024)
+/* A layer may expand (decompressed, or sparse holes given back as zeros) past 1 GiB only
+ * up to LR_MAX_RATIO times the bytes read from it: as img-load's default --max-ratio, so
+ * that a few KiB cannot keep a reader busy for hours. */
+#define LR_BOMB_MIN ((uint64_t)1 << 30)
+#define LR_MAX_RATIO 100
 
 
 struct producer {
@@ -82,6 +87,7 @@ struct producer {
 	int done, failed, stop;
 	int64_t raw;                    /* compressed bytes read (under mu) */
 	int64_t raw_own;                /* the same, the producer's own copy */
+	uint64_t out;                   /* decompressed bytes (the producer's) */
 	char err[512];
 };
 
@@ -92,6 +98,7 @@ struct img_lread {
 	size_t first_n;                 /* raw mode: bytes of ibuf not yet handed out */
 	int64_t raw;
 	struct producer *p;
+	uint64_t given;                 /* file data handed out, sparse holes included */
 	int nentries;
 	char *path, *link;
 	struct img_blocks blocks;       /* data blocks of the current entry */
@@ -114,6 +121,11 @@ static int prod_sink(void *arg, const void *buf, size_t n)
 	struct producer *p = arg;
 	const unsigned char *b = buf;
 
+	p->out += n;
+	if (p->out > LR_BOMB_MIN && p->out / LR_MAX_RATIO > (uint64_t)p->raw_own) {
+		img_seterr("layer decompresses to more than %d times its size", LR_MAX_RATIO);
+		return -1;
+	}
 	while (n > 0) {
 		size_t k;
 		if (p->cur_n == 0) {
@@ -361,7 +373,7 @@ static struct img_lread *lr_open(int fd)
 		img_seterr("archive reader: %s", archive_error_string(r->a));
 		goto fail;
 	}
-	if (c == IMG_COMP_GZIP || c == IMG_COMP_ZSTD || c == IMG_COMP_XZ) {
+	if (c == IMG_COMP_GZIP || c == IMG_COMP_ZSTD || c == IMG_COMP_XZ || c == IMG_COMP_BZIP2) {
 		struct producer *p = xcalloc(1, sizeof(*p));
 		pthread_mutex_init(&p->mu, NULL);
 		pthread_cond_init(&p->cv, NULL);
@@ -427,6 +439,19 @@ static int lr_next(struct img_lread *r, struct img_arcin_entry *e)
 	return 1;
 }
 
+/* Bytes read from the layer's fd so far. */
+static int64_t lr_raw(struct img_lread *r)
+{
+	int64_t n;
+
+	if (!r->p)
+		return r->raw;
+	pthread_mutex_lock(&r->p->mu);
+	n = r->p->raw;
+	pthread_mutex_unlock(&r->p->mu);
+	return n;
+}
+
 /* The next block of the current entry's data, sparse holes as zeros: 1, 0 end, -1. */
 static int lr_block(struct img_lread *r, const void **buf, size_t *n)
 {
@@ -435,6 +460,16 @@ static int lr_block(struct img_lread *r, const void **buf, size_t *n)
 	if (rc == -2) {
 		lr_seterr(r);
 		return -1;
+	}
+	if (rc == 1) {
+		r->given += *n;
+		if (r->given > LR_BOMB_MIN && r->given / LR_MAX_RATIO > (uint64_t)lr_raw(r)) {
+			char *x = img_escape_cut(r->path);
+			img_seterr("%s: sparse files expand the layer more than %d times its size", x,
+			           LR_MAX_RATIO);
+			free(x);
+			return -1;
+		}
 	}
 	return rc;
 }

@@ -397,11 +397,6 @@ int img_ref_is_id(const char *s)
 	return n >= 4 && n <= 64 && img_is_hex(s, n);
 }
 
-static int has_glob(const char *s)
-{
-	return strpbrk(s, "*?[\\") != NULL;
-}
-
 static int glob_match(const char *pattern, const char *s)
 {
 	return s && fnmatch(pattern, s, FNM_PATHNAME) == 0;
@@ -429,8 +424,10 @@ int img_ref_match(const char *canonical, const char *pattern)
 		m = 1;
 		goto out;
 	}
-	/* A plain name: compare normalized ("library/nginx", "docker.io/nginx:v3", ...). */
-	if (!has_glob(pattern) && ref_parse(pattern, &p, &typed_tag) == 0) {
+	/* A plain name: compare normalized ("library/nginx", "docker.io/nginx:v3", ...).
+	 * Glob characters are never part of a name, but for an IPv6 domain's brackets
+	 * ("[::1]:5000/app"), which fnmatch reads as a set: a name is always a name. */
+	if (ref_parse(pattern, &p, &typed_tag) == 0) {
 		prepo = img_ref_repo(&p);
 		m = strcmp(prepo, repo) == 0;
 		if (m && p.digest)

@@ -15,6 +15,10 @@ trap 'rm -f "$out"' EXIT
 		# a leak found at exit (sanitizers) fails the runner after its last "ok"
 		"$top/$BUILD/unit" ${UNIT_ARGS:-} 2>&1 || echo "not ok - the unit runner exited with status $?"
 	fi
+	if [ "${FUZZ:-${UNIT:-1}}" = 1 ]; then
+		echo "# fuzz regressions (tests/fixtures/fuzz and the seeds)"
+		sh "$top/tests/fuzz/replay.sh" "$BUILD" 2>&1
+	fi
 	files=
 	if [ -n "${TESTS:-}" ]; then
 		for t in $TESTS; do files="$files $top/tests/cli/$t.bats"; done

@@ -406,6 +406,8 @@ static struct ent *find_raw(struct load *L, const char *path)
 {
 	struct ent key = { .path = (char *)path }, *kp = &key, **r;
 
+	if (!L->nents)
+		return NULL;
 	r = bsearch(&kp, L->ents, L->nents, sizeof *L->ents, ent_cmp);
 	return r ? *r : NULL;
 }
@@ -1485,7 +1487,8 @@ static int resolve_all(struct load *L)
 				hl = xreallocarray(NULL, L->nents - i, sizeof *hl);
 			hl[nhl++] = L->ents[i];
 		}
-	qsort(L->ents, L->nents, sizeof *L->ents, ent_cmp);
+	if (L->nents)   /* an archive of directories only: no array to sort */
+		qsort(L->ents, L->nents, sizeof *L->ents, ent_cmp);
 	for (size_t i = 1; i < L->nents; i++)
 		if (!strcmp(L->ents[i - 1]->path, L->ents[i]->path)) {
 			char *esc = img_escape_cut(L->ents[i]->path);
