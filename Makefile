@@ -96,7 +96,7 @@ $(BUILD)/tests/fuzz/img-load.o: tools/img-load.c
 		-Dimg_close_stdout=fuzz_close_stdout -include tests/fuzz/fuzz.h \
 		$(IMG_CFLAGS) $(CFLAGS) -c -o $@ $<
 $(BUILD)/tests/fuzz/%.o: IMG_CPPFLAGS += -Itests/fuzz
-$(BUILD)/fuzz-%: $(BUILD)/tests/fuzz/fuzz-%.o $(FUZZ_OBJ) $(filter %.o,$(FUZZ_MAIN)) $(BUILD)/libimg.a
+$(BUILD)/fuzz-%: $(BUILD)/tests/fuzz/fuzz-%.o $(FUZZ_OBJ) $(filter %.o,$(FUZZ_MAIN)) $(CLI_OBJ) $(BUILD)/libimg.a
 	$(QLD)$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) $(filter -f%,$(FUZZ_MAIN)) -o $@ $(filter-out -f%,$^) \
 		$(IMG_LDLIBS) $(LDLIBS)
 $(BUILD)/fuzz-seeds/stamp: tests/fuzz/mkseeds.py tests/fixtures/archlib.py tests/fixtures/hostile.py \

@@ -1,5 +1,6 @@
 /* cli: main()-level helpers of the tools (see cli.h). */
 #include <err.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,4 +85,19 @@ int img_cli_bool(const char *s)
 	if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcmp(s, "no") == 0)
 		return 0;
 	return -1;
+}
+
+int img_cli_max_ratio(const char *arg, unsigned *out)
+{
+	char *end;
+	unsigned long ul;
+
+	errno = 0;
+	ul = strtoul(arg, &end, 10);
+	if (errno || *end || !*arg || ul < 1 || ul > 1000000 || arg[0] == '-') {
+		warnx("--max-ratio: not a number from 1 to 1000000: '%s'", arg);
+		return -1;
+	}
+	*out = (unsigned)ul;
+	return 0;
 }

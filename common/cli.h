@@ -26,6 +26,10 @@ int img_cli_list_options(const struct option *opts);
  * (EPIPE is quiet). */
 int img_cli_finish(int status);
 
+/* --max-ratio N (1 to 1000000): 0 and *out set, or -1 after saying why on stderr (the
+ * caller then prints its usage). */
+int img_cli_max_ratio(const char *arg, unsigned *out);
+
 /* Lock callback: "PROG: waiting for the store lock" on stderr, once per process. */
 void img_cli_waiting(void *unused);
 /* Open the store -S chose (opt may be NULL; see img_store_default_path) with the

@@ -19,6 +19,7 @@
 #include "util.h"
 #include "json.h"
 #include "auth.h"
+#include "pool.h"
 #include "registry.h"
 #include "registry-int.h"
 
@@ -809,3 +810,44 @@ void img_reg_conn_free(struct img_reg_conn *c)
 	free(c);
 }
 
+
+struct each {
+	struct img_reg *r;
+	struct img_reg_conn **conns;      /* one per worker, made on first use */
+	int (*fn)(void *arg, struct img_reg_conn *c, size_t i);
+	void *arg;
+};
+
+static int each_task(void *arg, size_t i, unsigned worker)
+{
+	struct each *e = arg;
+
+	if (!e->conns[worker])
+		e->conns[worker] = img_reg_conn_new(e->r);
+	return e->fn(e->arg, e->conns[worker], i);
+}
+
+int img_reg_each(struct img_reg *r, size_t n, int jobs,
+                 int (*fn)(void *arg, struct img_reg_conn *c, size_t i), void *arg)
+{
+	unsigned nj = jobs < 1 ? 1 : jobs > 64 ? 64 : (unsigned)jobs, nw;
+	struct each e = { .r = r, .fn = fn, .arg = arg };
+	struct img_pool *pool;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (nj > n)
+		nj = (unsigned)n;
+	pool = img_pool_new(nj, "img-registry");
+	nw = img_pool_threads(pool) ? img_pool_threads(pool) : 1;
+	e.conns = xcalloc(nw, sizeof(*e.conns));
+	for (size_t i = 0; i < n; i++)
+		img_pool_add(pool, each_task, &e, i);
+	rc = img_pool_wait(pool);
+	img_pool_free(pool);
+	for (unsigned k = 0; k < nw; k++)
+		img_reg_conn_free(e.conns[k]);
+	free(e.conns);
+	return rc;
+}

@@ -40,6 +40,11 @@ void img_reg_free(struct img_reg *r);
 /* A connection for one thread. Never NULL. */
 struct img_reg_conn *img_reg_conn_new(struct img_reg *r);
 void img_reg_conn_free(struct img_reg_conn *c);
+/* fn(arg, c, i) for every item i in [0, n) on up to jobs (1..64) threads of an img_pool,
+ * each thread with its own connection c (connections are not shared between threads);
+ * the first failure stops the items not yet started. 0, or -1 with its img_errmsg(). */
+int img_reg_each(struct img_reg *r, size_t n, int jobs,
+                 int (*fn)(void *arg, struct img_reg_conn *c, size_t i), void *arg);
 
 /* GET /v2/ with the credentials: 0 when the registry accepts them (img-login). */
 int img_reg_ping(struct img_reg_conn *c);

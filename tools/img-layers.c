@@ -502,18 +502,10 @@ int main(int argc, char **argv)
 			break;
 		case OPT_LIST_OPTIONS:
 			return img_cli_list_options(longopts);
-		case OPT_MAX_RATIO: {
-			char *end;
-			unsigned long ul;
-			errno = 0;
-			ul = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || ul < 1 || ul > 1000000 || optarg[0] == '-') {
-				warnx("--max-ratio: not a number from 1 to 1000000: '%s'", optarg);
+		case OPT_MAX_RATIO:
+			if (img_cli_max_ratio(optarg, &o.max_ratio) < 0)
 				img_cli_usage(synopsis);
-			}
-			o.max_ratio = (unsigned)ul;
 			break;
-		}
 		case 'p':
 			o.platform_str = optarg;
 			break;

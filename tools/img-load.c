@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "img.h"
+#include "cli.h"
 
 #define SLOT         (1u << 20)          /* pipeline hand-off unit */
 #define NIN          8                   /* slots of archive bytes */
@@ -1684,9 +1685,8 @@ int main(int argc, char **argv)
 	struct img_store *store = NULL;
 	struct pipeline pipe = { 0 };
 	json_t *jimages = NULL;
-	char *path = NULL, *end;
+	char *path = NULL;
 	int c, status = 0;
-	unsigned long ul;
 	struct rlimit rl;
 
 	img_setprogname(argv[0]);
@@ -1727,13 +1727,8 @@ int main(int argc, char **argv)
 			img_list_options(stdout, longopts);
 			return img_close_stdout() < 0 ? 1 : 0;
 		case OPT_MAX_RATIO:
-			errno = 0;
-			ul = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || ul < 1 || ul > 1000000 || optarg[0] == '-') {
-				warnx("--max-ratio: not a number from 1 to 1000000: '%s'", optarg);
+			if (img_cli_max_ratio(optarg, &o.max_ratio) < 0)
 				usage();
-			}
-			o.max_ratio = (unsigned)ul;
 			break;
 		case OPT_PLATFORM:
 			if (img_platform_parse(optarg, &o.platform) < 0) {

@@ -15,7 +15,6 @@
 #include "img.h"
 #include "cli.h"
 #include "registry.h"
-#include "pool.h"
 
 enum { OPT_ALL = 256, OPT_AUTHFILE, OPT_CERT_DIR, OPT_JSON, OPT_LIST_OPTIONS, OPT_PLATFORM,
        OPT_PROGRESS, OPT_TLS_VERIFY, OPT_VERSION };
@@ -84,7 +83,6 @@ struct pull {
 	const struct pull_opts *o;
 	struct img_store *s;
 	struct img_reg *reg;
-	struct img_reg_conn **conns;       /* one per worker of the blob tasks */
 	struct img_reg_conn *conn;
 	const char *path;            /* repository */
 	struct doc *docs;
@@ -354,41 +352,11 @@ static int fetch_blob(struct pull *p, struct img_reg_conn *c, const struct blob 
 	return 0;
 }
 
-/* An img_pool task: blob i, over the connection of the worker that runs it (one each,
- * made on first use: connections are not shared between threads). */
-static int fetch_task(void *arg, size_t i, unsigned worker)
+/* img_reg_each's item i: blob i. */
+static int fetch_one(void *arg, struct img_reg_conn *c, size_t i)
 {
 	struct pull *p = arg;
-
-	if (!p->conns[worker])
-		p->conns[worker] = img_reg_conn_new(p->reg);
-	return fetch_blob(p, p->conns[worker], &p->blobs[i]);
-}
-
-/* Blobs [0, n) on up to --jobs threads; the first failure stops the rest. */
-static int run_tasks(struct pull *p)
-{
-	unsigned jobs = p->o->jobs < 1 ? 1 : p->o->jobs > 64 ? 64 : (unsigned)p->o->jobs;
-	struct img_pool *pool;
-	unsigned n;
-	int rc;
-
-	if (p->nblobs == 0)
-		return 0;
-	if (jobs > p->nblobs)
-		jobs = (unsigned)p->nblobs;
-	pool = img_pool_new(jobs, "img-pull");
-	n = img_pool_threads(pool) ? img_pool_threads(pool) : 1;
-	p->conns = xcalloc(n, sizeof(*p->conns));
-	for (size_t i = 0; i < p->nblobs; i++)
-		img_pool_add(pool, fetch_task, p, i);
-	rc = img_pool_wait(pool);
-	img_pool_free(pool);
-	for (unsigned k = 0; k < n; k++)
-		img_reg_conn_free(p->conns[k]);
-	free(p->conns);
-	p->conns = NULL;
-	return rc;
+	return fetch_blob(p, c, &p->blobs[i]);
 }
 
 static int fetch_blobs(struct pull *p, const char *label)
@@ -400,7 +368,7 @@ static int fetch_blobs(struct pull *p, const char *label)
 	for (i = 0; i < p->nblobs; i++)
 		total += (uint64_t)p->blobs[i].size;
 	p->pg = img_progress_new(p->o->quiet ? IMG_PROGRESS_NONE : p->o->progress, label, total);
-	rc = run_tasks(p);
+	rc = img_reg_each(p->reg, p->nblobs, p->o->jobs, fetch_one, p);
 	shown = img_progress_shown(p->pg);
 	img_progress_done(p->pg);
 	p->pg = NULL;

@@ -16,7 +16,6 @@
 #include "img.h"
 #include "cli.h"
 #include "registry.h"
-#include "pool.h"
 
 #define MAX_MOUNT_FROM 4
 
@@ -85,7 +84,6 @@ struct push {
 	const struct push_opts *o;
 	struct img_store *s;
 	struct img_reg *reg;
-	struct img_reg_conn **conns;       /* one per worker of the blob tasks */
 	const char *path;                  /* destination repository */
 	char *from[MAX_MOUNT_FROM];        /* same-registry repositories the image came from */
 	size_t nfrom;
@@ -219,41 +217,11 @@ static int push_blob(struct push *p, struct img_reg_conn *c, const struct blob *
 	return 0;
 }
 
-/* An img_pool task: blob i, over the connection of the worker that runs it (one each,
- * made on first use: connections are not shared between threads). */
-static int push_task(void *arg, size_t i, unsigned worker)
+/* img_reg_each's item i: blob i. */
+static int push_one(void *arg, struct img_reg_conn *c, size_t i)
 {
 	struct push *p = arg;
-
-	if (!p->conns[worker])
-		p->conns[worker] = img_reg_conn_new(p->reg);
-	return push_blob(p, p->conns[worker], &p->blobs[i]);
-}
-
-/* Blobs [0, n) on up to --jobs threads; the first failure stops the rest. */
-static int run_tasks(struct push *p)
-{
-	unsigned jobs = p->o->jobs < 1 ? 1 : p->o->jobs > 64 ? 64 : (unsigned)p->o->jobs;
-	struct img_pool *pool;
-	unsigned n;
-	int rc;
-
-	if (p->nblobs == 0)
-		return 0;
-	if (jobs > p->nblobs)
-		jobs = (unsigned)p->nblobs;
-	pool = img_pool_new(jobs, "img-push");
-	n = img_pool_threads(pool) ? img_pool_threads(pool) : 1;
-	p->conns = xcalloc(n, sizeof(*p->conns));
-	for (size_t i = 0; i < p->nblobs; i++)
-		img_pool_add(pool, push_task, p, i);
-	rc = img_pool_wait(pool);
-	img_pool_free(pool);
-	for (unsigned k = 0; k < n; k++)
-		img_reg_conn_free(p->conns[k]);
-	free(p->conns);
-	p->conns = NULL;
-	return rc;
+	return push_blob(p, c, &p->blobs[i]);
 }
 
 static int push_blobs(struct push *p, const char *label)
@@ -265,7 +233,7 @@ static int push_blobs(struct push *p, const char *label)
 	for (i = 0; i < p->nblobs; i++)
 		total += (uint64_t)p->blobs[i].size;
 	p->pg = img_progress_new(p->o->quiet ? IMG_PROGRESS_NONE : p->o->progress, label, total);
-	rc = run_tasks(p);
+	rc = img_reg_each(p->reg, p->nblobs, p->o->jobs, push_one, p);
 	shown = img_progress_shown(p->pg);
 	img_progress_done(p->pg);
 	p->pg = NULL;

@@ -106,7 +106,7 @@ man_synopsis() {
 	for b in "$FIX"/peers/tiny-oci-layout/blobs/sha256/*; do
 		[ "$(sha256sum < "$b" | cut -d' ' -f1)" = "$(basename "$b")" ] || fail "$b: digest mismatch"
 	done
-	run grep -rlE '\.\./shared|/shared/fixtures' "$TOP/tests" "$TOP/bench" "$TOP/Makefile" "$TOP/.ci" \
-		--exclude=conventions.bats
+	s=shared   # the pattern spelled so that this file does not match it
+	run grep -rlE "\.\./$s|/$s/fixtures" "$TOP/tests" "$TOP/bench" "$TOP/Makefile" "$TOP/.ci"
 	[ "$status" = 1 ] || fail "these read outside the checkout: $output"
 }
