@@ -65,6 +65,25 @@ common() { jq -r '.Digest, (.Layers | join(",")), (.Env | join(",")), .Architect
 	[[ "$stderr" == *"holds 2 images"* ]] || fail "$stderr"
 }
 
+@test "archives: agrees with skopeo inspect (digest, layers, env, architecture, os, cmd)" {
+	need skopeo
+	local f doc
+	for f in oci-archive:tiny2-oci.tar oci-archive:tiny2-podman-oci.tar docker-archive:tiny2-docker.tar; do
+		run -0 --separate-stderr img-inspect "archive:$PEERS/${f#*:}"
+		doc=$output
+		if [ "${f%%:*}" = docker-archive ]; then
+			# a docker-save item has no manifest: skopeo makes one up, img reports none
+			[ "$(jq -r .Digest <<<"$doc")" = null ] || fail "$f: $doc"
+			[ "$(common <<<"$doc" | tail -n +2)" = "$(skopeo inspect "${f%%:*}:$PEERS/${f#*:}" | common | tail -n +2)" ] ||
+				fail "$f: $doc"
+		else
+			[ "$(common <<<"$doc")" = "$(skopeo inspect "${f%%:*}:$PEERS/${f#*:}" | common)" ] || fail "$f: $doc"
+		fi
+		[ "$(jq -c .Config.Cmd <<<"$doc")" = \
+		  "$(skopeo inspect --config "${f%%:*}:$PEERS/${f#*:}" | jq -c .config.Cmd)" ] || fail "$f: $doc"
+	done
+}
+
 @test "errors: no such image, no store, usage" {
 	run -1 --separate-stderr img-inspect nosuch:1
 	[ "$(wc -l <<<"$stderr")" = 1 ] || fail "$stderr"
