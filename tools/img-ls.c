@@ -16,7 +16,8 @@
 #include "archive-image.h"
 
 enum {
-	OPT_DIGESTS = 256,
+	OPT_BLOBS = 256,
+	OPT_DIGESTS,
 	OPT_JSON,
 	OPT_LIST_OPTIONS,
 	OPT_NO_TRUNC,
@@ -26,6 +27,7 @@ enum {
 static const struct option longopts[] = {
 	{ "all",          no_argument,       NULL, 'a' },
 	{ "archive",      required_argument, NULL, 'A' },
+	{ "blobs",        no_argument,       NULL, OPT_BLOBS },
 	{ "digests",      no_argument,       NULL, OPT_DIGESTS },
 	{ "help",         no_argument,       NULL, 'h' },
 	{ "json",         no_argument,       NULL, OPT_JSON },
@@ -41,12 +43,13 @@ struct ls_opts {
 	const char *store;
 	const char *archive;
 	const char *pattern;
-	int all, digests, json, no_trunc, quiet;
+	int all, blobs, digests, json, no_trunc, quiet;
 };
 
 static const char *const synopsis[] = {
 	"[-a] [-q] [-S DIR] [--digests] [--json] [--no-trunc] [PATTERN]",
 	"[-q] [--json] --archive FILE|-",
+	"[-S DIR] [--json] --blobs",
 	NULL
 };
 
@@ -57,7 +60,10 @@ static const char help_text[] =
 	"\n"
 	"  -a, --all        also list unnamed (dangling) images\n"
 	"  -A, --archive F  list the images of an archive without loading it: names,\n"
-	"                   digest, platforms, size (an img-save archive: its head only)\n"
+	"                   digest, platforms, size, blobs left out (an img-save\n"
+	"                   archive: its head only)\n"
+	"      --blobs      every blob digest the store holds, sorted: the have list of\n"
+	"                   img-save --have\n"
 	"      --digests    add a DIGEST column (the manifest digest)\n"
 	"  -h, --help       show this help and exit\n"
 	"      --json       print a JSON array of images instead of a table\n"
@@ -328,6 +334,67 @@ run_archive(const struct ls_opts *o)
 	return 0;
 }
 
+struct blob { struct img_digest d; int64_t size; };
+struct blob_list { struct blob *b; size_t n, cap; };
+
+static int
+blob_add(const struct img_digest *d, int64_t size, void *arg)
+{
+	struct blob_list *l = arg;
+
+	IMG_GROW(l->b, l->n + 1, l->cap);
+	l->b[l->n].d = *d;
+	l->b[l->n++].size = size;
+	return 0;
+}
+
+static int
+blob_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct blob *)a)->d.str, ((const struct blob *)b)->d.str);
+}
+
+/* --blobs: every blob of the store, sorted by digest (the have list of img-save --have). */
+static int
+run_blobs(const struct ls_opts *o)
+{
+	struct img_store *s = NULL;
+	struct blob_list l = { 0 };
+	char *path = img_store_default_path(o->store);
+	struct stat st;
+	int rc = 1;
+
+	if (!(stat(path, &st) < 0 && errno == ENOENT)) {   /* no store yet: no blobs */
+		if (img_store_open(path, 0, &s) < 0 || img_blob_list(s, blob_add, &l) < 0) {
+			warnx("%s", img_errmsg());
+			goto out;
+		}
+	}
+	if (l.n > 1)
+		qsort(l.b, l.n, sizeof *l.b, blob_cmp);
+	if (o->json) {
+		json_t *arr = json_array();
+		char *txt;
+
+		for (size_t i = 0; i < l.n; i++)
+			json_array_append_new(arr, json_pack("{s:s,s:I}", "digest", l.b[i].d.str,
+			                                     "size", (json_int_t)l.b[i].size));
+		txt = img_json_dump(arr, NULL);
+		printf("%s\n", txt);
+		free(txt);
+		json_decref(arr);
+	} else {
+		for (size_t i = 0; i < l.n; i++)
+			printf("%s\n", l.b[i].d.str);
+	}
+	rc = 0;
+out:
+	free(l.b);
+	img_store_close(s);
+	free(path);
+	return rc;
+}
+
 /* Print a table with docker's tabwriter look: columns padded to max(10, width + 3). */
 static void
 print_table(const struct ls_opts *o, struct row *rows, size_t n)
@@ -536,6 +603,9 @@ main(int argc, char *argv[])
 		case 'a':
 			o.all = 1;
 			break;
+		case OPT_BLOBS:
+			o.blobs = 1;
+			break;
 		case OPT_DIGESTS:
 			o.digests = 1;
 			break;
@@ -572,7 +642,9 @@ main(int argc, char *argv[])
 	o.pattern = argc ? argv[0] : NULL;
 	if (o.archive && (o.pattern || o.all || o.digests || o.no_trunc || o.store))
 		img_cli_usage(synopsis);
+	if (o.blobs && (o.archive || o.pattern || o.all || o.digests || o.no_trunc || o.quiet))
+		img_cli_usage(synopsis);
 
-	rc = o.archive ? run_archive(&o) : run(&o);
+	rc = o.blobs ? run_blobs(&o) : o.archive ? run_archive(&o) : run(&o);
 	return img_cli_finish(rc);
 }
