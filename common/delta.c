@@ -215,13 +215,7 @@ int img_delta_from_index(json_t *index, struct img_delta *m)
 	json_t *ann = json_is_object(index) ? json_object_get(index, "annotations") : NULL, *v;
 
 	img_delta_clear(m);
-	if (!ann)
-		return 0;
-	if (!json_is_object(ann)) {
-		img_seterr("annotations is not an object");
-		return -1;
-	}
-	v = json_object_get(ann, IMG_ANN_DELTA_MISSING);
+	v = json_is_object(ann) ? json_object_get(ann, IMG_ANN_DELTA_MISSING) : NULL;
 	if (!v)
 		return 0;
 	if (!json_is_string(v)) {

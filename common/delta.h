@@ -46,7 +46,8 @@ int img_delta_parse(const char *value, struct img_delta *m);
 /* Set (m non-empty) the annotation on the index document index. */
 void img_delta_annotate(json_t *index, const struct img_delta *m);
 /* The left-out blobs an index document declares, into m (cleared first). 1 when it declares
- * some, 0 none (no annotation, or an empty one), -1 with img_errmsg() when the annotation
+ * some, 0 none (no such annotation, or an empty one; annotations that are no object are
+ * not this module's to judge), -1 with img_errmsg() when the annotation
  * is malformed. */
 int img_delta_from_index(json_t *index, struct img_delta *m);
 

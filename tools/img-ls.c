@@ -62,8 +62,7 @@ static const char help_text[] =
 	"  -A, --archive F  list the images of an archive without loading it: names,\n"
 	"                   digest, platforms, size, blobs left out (an img-save\n"
 	"                   archive: its head only)\n"
-	"      --blobs      every blob digest the store holds, sorted: the have list of\n"
-	"                   img-save --have\n"
+	"      --blobs      list every blob digest in the store (for img-save --have)\n"
 	"      --digests    add a DIGEST column (the manifest digest)\n"
 	"  -h, --help       show this help and exit\n"
 	"      --json       print a JSON array of images instead of a table\n"
@@ -223,16 +222,19 @@ static void
 print_grid(char ***cells, size_t rows, int nc, unsigned hide)
 {
 	size_t *w = xcalloc((size_t)nc, sizeof *w);
+	int last = nc - 1;
 
+	while (last > 0 && (hide & (1u << last)))
+		last--;
 	for (size_t r = 0; r < rows; r++)
 		for (int c = 0; c < nc; c++)
 			if (strlen(cells[r][c]) > w[c])
 				w[c] = strlen(cells[r][c]);
 	for (size_t r = 0; r < rows; r++) {
 		for (int c = 0; c < nc; c++) {
-			if (hide & (1u << c))
+			if (hide & (1u << c) || c > last)
 				continue;
-			if (c == nc - 1) {
+			if (c == last) {
 				printf("%s\n", cells[r][c]);
 			} else {
 				size_t width = w[c] + 3 < 10 ? 10 : w[c] + 3;
@@ -253,12 +255,12 @@ print_grid(char ***cells, size_t rows, int nc, unsigned hide)
 static int
 run_archive(const struct ls_opts *o)
 {
-	const char *hdr[] = { "REPOSITORY", "TAG", "DIGEST", "PLATFORMS", "SIZE" };
+	const char *hdr[] = { "REPOSITORY", "TAG", "DIGEST", "PLATFORMS", "SIZE", "LEFT OUT" };
 	struct img_arcimg *arc = NULL;
 	json_t *sum, *it;
 	char ***cells;
 	size_t i, n;
-	int fd = img_io_open_in(o->archive), r;
+	int fd = img_io_open_in(o->archive), r, delta = 0;
 
 	if (fd < 0) {
 		warnx("%s", img_errmsg());
@@ -292,25 +294,32 @@ run_archive(const struct ls_opts *o)
 		json_decref(sum);
 		return 0;
 	}
-	/* a row per name (docker's way), one for an unnamed image */
+	/* a row per name (docker's way), one for an unnamed image; LEFT OUT for a delta */
 	n = 0;
-	json_array_foreach(sum, i, it)
+	json_array_foreach(sum, i, it) {
 		n += json_array_size(json_object_get(it, "names")) ? json_array_size(json_object_get(it, "names")) : 1;
+		delta |= json_array_size(json_object_get(it, "leftOut")) > 0;
+	}
 	cells = xcalloc(n + 1, sizeof *cells);
-	cells[0] = xcalloc(5, sizeof **cells);
-	for (int c = 0; c < 5; c++)
+	cells[0] = xcalloc(6, sizeof **cells);
+	for (int c = 0; c < 6; c++)
 		cells[0][c] = xstrdup(hdr[c]);
 	n = 1;
 	json_array_foreach(sum, i, it) {
 		json_t *names = json_object_get(it, "names"), *p, *d = json_object_get(it, "digest");
-		json_t *tag = json_object_get(it, "tag");
+		json_t *tag = json_object_get(it, "tag"), *lo;
 		size_t k, nn = json_array_size(names) ? json_array_size(names) : 1;
-		char plats[256] = "", buf[32];
+		char plats[256] = "", buf[32], left[32] = "-";
+		uint64_t lsize = 0;
+		json_array_foreach(json_object_get(it, "leftOut"), k, lo)
+			lsize += (uint64_t)json_integer_value(json_object_get(lo, "size"));
+		if (k)
+			img_human_size(lsize, left, sizeof left);
 		json_array_foreach(json_object_get(it, "platforms"), k, p)
 			snprintf(plats + strlen(plats), sizeof plats - strlen(plats), "%s%s",
 			         k ? "," : "", json_string_value(p));
 		for (k = 0; k < nn; k++) {
-			char **row = cells[n++] = xcalloc(5, sizeof **cells);
+			char **row = cells[n++] = xcalloc(6, sizeof **cells);
 			struct img_ref ref;
 			const char *nm = json_string_value(json_array_get(names, k));
 			if (nm && img_ref_parse(nm, &ref) == 0) {
@@ -327,9 +336,10 @@ run_archive(const struct ls_opts *o)
 			row[3] = img_escape(plats[0] ? plats : "-");
 			row[4] = xstrdup(img_human_size((uint64_t)json_integer_value(json_object_get(it, "size")),
 			                                buf, sizeof buf));
+			row[5] = xstrdup(left);
 		}
 	}
-	print_grid(cells, n, 5, 0);
+	print_grid(cells, n, 6, delta ? 0 : 1u << 5);
 	json_decref(sum);
 	return 0;
 }

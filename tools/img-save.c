@@ -105,8 +105,8 @@ static const char *const synopsis[] = {
 static const char help_text[] =
 	"Write images from the store as one archive (docker save and OCI layout).\n"
 	"\n"
-	"      --have FILE     leave out the layers whose digests FILE lists (one a\n"
-	"                      line, as img-ls --blobs writes them; - is stdin)\n"
+	"      --have FILE     leave out the layers listed in FILE (a delta archive)\n"
+	"                      FILE: one digest a line, as img-ls --blobs writes it\n"
 	"  -h, --help          print this help and exit\n"
 	"  -o, --output FILE   write the archive to FILE (atomically) instead of stdout\n"
 	"      --platform P    of a multi-platform image keep only the manifest for P\n"
