@@ -424,6 +424,10 @@ static int parse_items(struct img_arcimg *a)
 			img_seterr("index.json: %s", img_errmsg());
 			return -1;
 		}
+		if (img_delta_from_index(a->index_json, &a->delta) < 0) {
+			img_seterr("index.json: %s", img_errmsg());
+			return -1;
+		}
 		arr = json_object_get(a->index_json, "manifests");
 		if (json_is_null(arr) && m)
 			arr = NULL;
@@ -696,15 +700,16 @@ void img_arcimg_free(struct img_arcimg *a)
 	free(a->sorted);
 	json_decref(a->manifest_json);
 	json_decref(a->index_json);
+	img_delta_clear(&a->delta);
 	img_dset_clear(&a->docs);
 	free(a->doc_ent);
 	free(a->ents);
 	free(a);
 }
 
-/* Sizes and platforms of what d reaches (documents read from the archive). */
+/* Sizes, platforms and left-out blobs of what d reaches (documents read from the archive). */
 static void sum_desc(struct img_arcimg *a, const struct img_desc *d, int depth,
-                     struct img_dset *seen, int64_t *size, json_t *plats, int top)
+                     struct img_dset *seen, int64_t *size, json_t *plats, json_t *left, int top)
 {
 	char *path, pb[128];
 	struct arc_ent *e;
@@ -714,6 +719,9 @@ static void sum_desc(struct img_arcimg *a, const struct img_desc *d, int depth,
 	img_dset_add(seen, &d->digest, &isnew);
 	if (isnew)
 		*size += d->size;
+	if (isnew && img_delta_find(&a->delta, &d->digest, NULL))
+		json_array_append_new(left, json_pack("{s:s,s:I}", "digest", d->digest.str, "size",
+		                                      (json_int_t)d->size));
 	if (!top && d->has_platform && !img_desc_not_image(d))
 		json_array_append_new(plats, json_string(img_platform_format(&d->platform, pb, sizeof pb)));
 	if (depth > IMG_MAX_INDEX_DEPTH || img_mt_kind(d->media_type) == IMG_KIND_LAYER)
@@ -726,7 +734,7 @@ static void sum_desc(struct img_arcimg *a, const struct img_desc *d, int depth,
 	if (!e || !e->buf || img_doc_parse(e->buf, e->len, d->media_type, &doc) < 0)
 		return;
 	if (doc.kind == IMG_KIND_MANIFEST) {
-		sum_desc(a, &doc.config, depth + 1, seen, size, plats, 0);
+		sum_desc(a, &doc.config, depth + 1, seen, size, plats, left, 0);
 		if (top || !d->has_platform) {
 			/* the platform of a manifest named directly: its config's */
 			struct img_config c;
@@ -741,7 +749,7 @@ static void sum_desc(struct img_arcimg *a, const struct img_desc *d, int depth,
 	}
 	for (size_t i = 0; i < doc.n; i++)
 		if (doc.kind == IMG_KIND_MANIFEST || !img_desc_not_image(&doc.items[i]))
-			sum_desc(a, &doc.items[i], depth + 1, seen, size, plats, 0);
+			sum_desc(a, &doc.items[i], depth + 1, seen, size, plats, left, 0);
 	img_doc_release(&doc);
 }
 
@@ -752,6 +760,7 @@ json_t *img_arcimg_summary(struct img_arcimg *a)
 	for (size_t i = 0; i < a->nitems; i++) {
 		struct arc_item *it = &a->items[i];
 		json_t *o = json_object(), *names = json_array(), *plats = json_array();
+		json_t *left = json_array();
 		struct img_dset seen = { 0 };
 		int64_t size = 0;
 
@@ -764,7 +773,7 @@ json_t *img_arcimg_summary(struct img_arcimg *a)
 			if (img_desc_parse(it->json, &d) == 0) {
 				json_object_set_new(o, "mediaType", json_string(d.media_type));
 				json_object_set_new(o, "digest", json_string(d.digest.str));
-				sum_desc(a, &d, 0, &seen, &size, plats, 1);
+				sum_desc(a, &d, 0, &seen, &size, plats, left, 1);
 			}
 			json_object_set_new(o, "config", it->nconfigs == 1 ?
 			                    json_string(it->configs[0].str) : json_null());
@@ -797,6 +806,7 @@ json_t *img_arcimg_summary(struct img_arcimg *a)
 			json_object_set_new(o, "config", json_null());
 		json_object_set_new(o, "platforms", plats);
 		json_object_set_new(o, "size", json_integer(size));
+		json_object_set_new(o, "leftOut", left);
 		json_array_append_new(arr, o);
 		img_dset_clear(&seen);
 	}
@@ -815,6 +825,11 @@ struct arc_ent *img_arcimg_blob(struct img_arcimg *a, const struct img_digest *d
 	struct arc_ent *e = img_arcimg_resolve(a, path);
 
 	free(path);
+	if (!e && img_delta_find(&a->delta, d, NULL)) {
+		img_seterr("blob %s: left out of this delta archive (img-load it into a store "
+		           "that has the blob)", d->str);
+		return NULL;
+	}
 	if (!e)
 		return NULL;
 	if (d->alg != IMG_SHA256) {

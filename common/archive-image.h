@@ -30,7 +30,8 @@ int img_arcimg_read_flags(int fd, unsigned max_ratio, int flags, struct img_arci
 /* The images as a JSON array, one object each: names (canonical), tag (a bare tag or
  * null), mediaType and digest of what index.json names (null for a docker-save item),
  * config, platforms ("os/arch[/variant]" of its images), size (the bytes of every blob
- * it reaches, each once, as the descriptors and entries give them). New reference. */
+ * it reaches, each once, as the descriptors and entries give them), leftOut (the blobs
+ * of it a delta archive left out: digest and size each, img(7)). New reference. */
 json_t *img_arcimg_summary(struct img_arcimg *a);
 /* The number of images the archive holds. */
 size_t img_arcimg_count(const struct img_arcimg *a);

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include "digest.h"
 #include "dset.h"
+#include "delta.h"
 #include "archive-image.h"
 
 struct arc_ent {
@@ -43,6 +44,7 @@ struct img_arcimg {
 	size_t mem;
 	json_t *manifest_json;
 	json_t *index_json;
+	struct img_delta delta;     /* the layers a delta archive left out (img(7)) */
 	struct arc_item *items;
 	size_t nitems;
 	/* IMG_ARCIMG_HEAD: the documents index.json reaches, read so far or still needed */

@@ -110,7 +110,7 @@ _img_load() {
 	--progress=*) COMPREPLY=($(compgen -P '--progress=' -W 'auto tty plain none' -- "${cur#--progress=}")); return 0 ;;
 	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
 	--tag=*) COMPREPLY=($(compgen -P '--tag=' -f -- "${cur#--tag=}")); return 0 ;;
-	-*) COMPREPLY=($(compgen -W '--base-name= --check --help --json --max-ratio= --platform= --progress= --quiet --store= --tag= --version' -- "$cur"))
+	-*) COMPREPLY=($(compgen -W '--allow-missing --base-name= --check --help --json --max-ratio= --platform= --progress= --quiet --store= --tag= --version' -- "$cur"))
 		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
 	esac
 	COMPREPLY=($(compgen -f -- "$cur"))
@@ -147,7 +147,7 @@ _img_ls() {
 	case $cur in
 	--archive=*) COMPREPLY=($(compgen -P '--archive=' -f -- "${cur#--archive=}")); return 0 ;;
 	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
-	-*) COMPREPLY=($(compgen -W '--all --archive= --digests --help --json --no-trunc --quiet --store= --version' -- "$cur"))
+	-*) COMPREPLY=($(compgen -W '--all --archive= --blobs --digests --help --json --no-trunc --quiet --store= --version' -- "$cur"))
 		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
 	esac
 	COMPREPLY=($(compgen -f -- "$cur"))
@@ -219,11 +219,12 @@ complete -F _img_run img-run
 _img_save() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	case $cur in
+	--have=*) COMPREPLY=($(compgen -P '--have=' -f -- "${cur#--have=}")); return 0 ;;
 	--output=*) COMPREPLY=($(compgen -P '--output=' -f -- "${cur#--output=}")); return 0 ;;
 	--platform=*) COMPREPLY=($(compgen -P '--platform=' -W 'linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x' -- "${cur#--platform=}")); return 0 ;;
 	--progress=*) COMPREPLY=($(compgen -P '--progress=' -W 'auto tty plain none' -- "${cur#--progress=}")); return 0 ;;
 	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
-	-*) COMPREPLY=($(compgen -W '--help --output= --platform= --progress= --quiet --store= --version' -- "$cur"))
+	-*) COMPREPLY=($(compgen -W '--have= --help --output= --platform= --progress= --quiet --store= --version' -- "$cur"))
 		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
 	esac
 	COMPREPLY=($(compgen -W "$(_img_images img-save)" -- "$cur") $(compgen -f -- "$cur"))

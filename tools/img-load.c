@@ -22,6 +22,7 @@
 
 #include "img.h"
 #include "cli.h"
+#include "delta.h"
 
 #define SLOT         (1u << 20)          /* pipeline hand-off unit */
 #define NIN          8                   /* slots of archive bytes */
@@ -34,10 +35,11 @@
 #define LINK_DEPTH   8
 #define GIB          ((uint64_t)1 << 30)
 
-enum { OPT_BASE_NAME = 256, OPT_CHECK, OPT_JSON, OPT_LIST, OPT_MAX_RATIO, OPT_PLATFORM, OPT_PROGRESS,
+enum { OPT_ALLOW_MISSING = 256, OPT_BASE_NAME, OPT_CHECK, OPT_JSON, OPT_LIST, OPT_MAX_RATIO, OPT_PLATFORM, OPT_PROGRESS,
        OPT_VERSION };
 
 static const struct option longopts[] = {
+	{ "allow-missing", no_argument,      NULL, OPT_ALLOW_MISSING },
 	{ "base-name",    required_argument, NULL, OPT_BASE_NAME },
 	{ "check",        no_argument,       NULL, OPT_CHECK },
 	{ "help",         no_argument,       NULL, 'h' },
@@ -54,8 +56,8 @@ static const struct option longopts[] = {
 };
 
 static const char usage_text[] =
-	"usage: img-load [-q] [-S DIR] [-t NAME] [--base-name REPO] [--platform P] [--check] "
-	"[--json] [--max-ratio N] [--progress M] [FILE...]\n";
+	"usage: img-load [-q] [-S DIR] [-t NAME] [--base-name REPO] [--platform P] [--check "
+	"[--allow-missing]] [--json] [--max-ratio N] [--progress M] [FILE...]\n";
 
 static void usage(void)
 {
@@ -74,6 +76,7 @@ static void help(void)
 	      "      --base-name REPO a bare tag in an OCI layout (ref.name \"v1\") names REPO:v1\n"
 	      "      --platform P     load only the manifest for platform P (os/arch[/variant])\n"
 	      "      --check          verify the archive only; write nothing\n"
+	      "      --allow-missing  with --check, layers left out of a delta are no error\n"
 	      "      --json           print one JSON document describing the loaded images\n"
 	      "      --max-ratio N    allow layers that decompress to more than N times their size\n"
 	      "                       (default 100; applies past 1 GiB)\n"
@@ -83,7 +86,7 @@ static void help(void)
 }
 
 struct opts {
-	int quiet, check, json;
+	int quiet, check, json, allow_missing;
 	const char *store, *tag;
 	char *tag_canon;
 	char *base;                  /* --base-name, canonical repository */
@@ -395,7 +398,10 @@ struct load {
 	struct image *imgs;
 	size_t nimgs;
 	struct img_platform host;
+	struct img_delta delta;      /* the layers a delta archive left out (flags: LO_*) */
 };
+
+enum { LO_USED = 1, LO_IN_STORE = 2, LO_MISSING = 4 };
 
 static int ent_cmp(const void *a, const void *b)
 {
@@ -461,6 +467,7 @@ static void load_release(struct load *L)
 	for (size_t i = 0; i < L->nimgs; i++)
 		image_release(&L->imgs[i]);
 	free(L->imgs);
+	img_delta_clear(&L->delta);
 	L->ents = NULL;
 	L->imgs = NULL;
 	L->nents = L->nimgs = L->cap = 0;
@@ -820,12 +827,39 @@ static struct image *image_by_top(struct load *L, const struct img_digest *d)
 	return NULL;
 }
 
+/* An absent layer d that a delta archive declares left out (img(7), DELTA ARCHIVES): 1
+ * when declared with d's size (with mark, whether the store has it is recorded for
+ * delta_check), 0 when not declared, -1 when declared with another size. */
+static int left_out(struct load *L, const struct img_desc *d, int mark)
+{
+	int64_t size, have = -1;
+	struct img_dset_entry *e = img_delta_find(&L->delta, &d->digest, &size);
+	int r;
+
+	if (!e)
+		return 0;
+	if (size != d->size)
+		return fail("%s: left out with size %lld, but the descriptor says %lld",
+		            d->digest.str, (long long)size, (long long)d->size);
+	if (!mark || (e->flags & LO_USED))
+		return 1;
+	e->flags |= LO_USED;
+	if (L->store) {
+		if ((r = img_blob_has(L->store, &d->digest, &have)) < 0)
+			return -1;
+		e->flags |= r > 0 && have == d->size ? LO_IN_STORE : LO_MISSING;
+	}
+	return 1;
+}
+
 /* The archive entry of a descriptor: present, a regular file, right size and digest.
- * *foreign set (and NULL returned, no error) for an absent layer that has urls. */
+ * *foreign set (and NULL returned, no error) for an absent layer that has urls (1) or
+ * that a delta archive left out (2). */
 static struct ent *blob_ent(struct load *L, const struct img_desc *d, int mark, int *foreign)
 {
 	char *path = img_digest_blobpath(&d->digest);
 	struct ent *e = find(L, path);
+	int lo = 0;
 
 	if (foreign)
 		*foreign = 0;
@@ -834,6 +868,9 @@ static struct ent *blob_ent(struct load *L, const struct img_desc *d, int mark, 
 		if (foreign && img_mt_kind(d->media_type) == IMG_KIND_LAYER &&
 		    json_is_array(urls) && json_array_size(urls) > 0) {
 			*foreign = 1;
+		} else if (foreign && img_mt_kind(d->media_type) == IMG_KIND_LAYER &&
+		           (lo = left_out(L, d, mark)) != 0) {
+			*foreign = lo > 0 ? 2 : 0;
 		} else {
 			fail("%s: missing from the archive (referenced as %s)", path,
 			     d->media_type);
@@ -934,6 +971,8 @@ static int verify_manifest(struct load *L, struct image *im, struct img_doc *m, 
 		}
 		json_array_append_new(layers, layer_json(ld->media_type, &ld->digest, ld->size,
 		                                         all_layers ? &c.diff_ids[i] : NULL));
+		if (foreign == 2)
+			json_object_set_new(json_array_get(layers, i), "leftOut", json_true());
 	}
 	if (!im->has_config || (host && !im->config_host)) {
 		im->has_config = 1;
@@ -962,7 +1001,9 @@ static int complete(struct load *L, const struct img_desc *d, int depth)
 	free(path);
 	if (!e) {
 		json_t *urls = json_object_get(d->json, "urls");
-		return k == IMG_KIND_LAYER && json_is_array(urls) && json_array_size(urls) > 0;
+		int64_t lsize;
+		return k == IMG_KIND_LAYER && ((json_is_array(urls) && json_array_size(urls) > 0) ||
+		       (img_delta_find(&L->delta, &d->digest, &lsize) && lsize == d->size));
 	}
 	if (e->is_link || e->size != d->size)
 		return 0;
@@ -1202,6 +1243,10 @@ static int load_oci(struct load *L, struct ent *ie)
 	json_t *sv = json_object_get(root, "schemaVersion");
 	if (!json_is_integer(sv) || json_integer_value(sv) != 2) {
 		fail("index.json: schemaVersion is not 2");
+		goto out;
+	}
+	if (img_delta_from_index(root, &L->delta) < 0) {
+		fail("index.json: %s", img_errmsg());
 		goto out;
 	}
 	json_array_foreach(mans, i, v) {
@@ -1539,6 +1584,21 @@ static int resolve_all(struct load *L)
 	return 0;
 }
 
+/* A delta archive: every layer it left out is in the store with its size; with --check,
+ * left out at all only with --allow-missing. 0, or -1 naming them all. */
+static int delta_check(struct load *L)
+{
+	char *list = img_delta_list(&L->delta, L->store ? LO_MISSING : LO_USED);
+	int rc = 0;
+
+	if (*list && L->store)
+		rc = fail("a delta archive; left out of it and not in the store: %s", list);
+	else if (*list && !L->o->allow_missing)
+		rc = fail("a delta archive; left out of it (--allow-missing accepts that): %s", list);
+	free(list);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- committing */
 
 static int idx_fn(json_t *index, void *arg)
@@ -1638,6 +1698,10 @@ static void print_images(struct load *L, json_t *jimages)
 			       im->has_config ? im->config.str : im->top.str);
 		}
 	}
+	for (size_t i = 0; o->check && !o->json && i < L->delta.set.n; i++)
+		if (L->delta.set.e[i].flags & LO_USED)
+			printf("Left out: %s (%lld bytes)\n", L->delta.set.e[i].d.str,
+			       (long long)L->delta.size[i]);
 }
 
 /* ---------------------------------------------------------------- main */
@@ -1660,7 +1724,7 @@ static int load_one(const struct opts *o, struct img_store *store, struct pipeli
 	pg = img_progress_new(o->quiet ? IMG_PROGRESS_NONE : o->progress, "Loading",
 	                      fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size
 	                                                                 : 0);
-	if (read_archive(&L, fd, pg) < 0 || resolve_all(&L) < 0)
+	if (read_archive(&L, fd, pg) < 0 || resolve_all(&L) < 0 || delta_check(&L) < 0)
 		goto out;
 	if (!o->check && commit(&L) < 0)
 		goto out;
@@ -1717,6 +1781,9 @@ int main(int argc, char **argv)
 			img_ref_release(&r);
 			break;
 		}
+		case OPT_ALLOW_MISSING:
+			o.allow_missing = 1;
+			break;
 		case OPT_CHECK:
 			o.check = 1;
 			break;
@@ -1752,6 +1819,10 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (o.allow_missing && !o.check) {
+		warnx("--allow-missing goes with --check (a load needs every blob)");
+		usage();
+	}
 	if (o.tag && argc > 1) {
 		warnx("-t names one image: give one FILE");
 		usage();

@@ -16,7 +16,8 @@
 #include "archive-image.h"
 
 enum {
-	OPT_DIGESTS = 256,
+	OPT_BLOBS = 256,
+	OPT_DIGESTS,
 	OPT_JSON,
 	OPT_LIST_OPTIONS,
 	OPT_NO_TRUNC,
@@ -26,6 +27,7 @@ enum {
 static const struct option longopts[] = {
 	{ "all",          no_argument,       NULL, 'a' },
 	{ "archive",      required_argument, NULL, 'A' },
+	{ "blobs",        no_argument,       NULL, OPT_BLOBS },
 	{ "digests",      no_argument,       NULL, OPT_DIGESTS },
 	{ "help",         no_argument,       NULL, 'h' },
 	{ "json",         no_argument,       NULL, OPT_JSON },
@@ -41,12 +43,13 @@ struct ls_opts {
 	const char *store;
 	const char *archive;
 	const char *pattern;
-	int all, digests, json, no_trunc, quiet;
+	int all, blobs, digests, json, no_trunc, quiet;
 };
 
 static const char *const synopsis[] = {
 	"[-a] [-q] [-S DIR] [--digests] [--json] [--no-trunc] [PATTERN]",
 	"[-q] [--json] --archive FILE|-",
+	"[-S DIR] [--json] --blobs",
 	NULL
 };
 
@@ -57,7 +60,9 @@ static const char help_text[] =
 	"\n"
 	"  -a, --all        also list unnamed (dangling) images\n"
 	"  -A, --archive F  list the images of an archive without loading it: names,\n"
-	"                   digest, platforms, size (an img-save archive: its head only)\n"
+	"                   digest, platforms, size, blobs left out (an img-save\n"
+	"                   archive: its head only)\n"
+	"      --blobs      list every blob digest in the store (for img-save --have)\n"
 	"      --digests    add a DIGEST column (the manifest digest)\n"
 	"  -h, --help       show this help and exit\n"
 	"      --json       print a JSON array of images instead of a table\n"
@@ -217,16 +222,19 @@ static void
 print_grid(char ***cells, size_t rows, int nc, unsigned hide)
 {
 	size_t *w = xcalloc((size_t)nc, sizeof *w);
+	int last = nc - 1;
 
+	while (last > 0 && (hide & (1u << last)))
+		last--;
 	for (size_t r = 0; r < rows; r++)
 		for (int c = 0; c < nc; c++)
 			if (strlen(cells[r][c]) > w[c])
 				w[c] = strlen(cells[r][c]);
 	for (size_t r = 0; r < rows; r++) {
 		for (int c = 0; c < nc; c++) {
-			if (hide & (1u << c))
+			if (hide & (1u << c) || c > last)
 				continue;
-			if (c == nc - 1) {
+			if (c == last) {
 				printf("%s\n", cells[r][c]);
 			} else {
 				size_t width = w[c] + 3 < 10 ? 10 : w[c] + 3;
@@ -247,12 +255,12 @@ print_grid(char ***cells, size_t rows, int nc, unsigned hide)
 static int
 run_archive(const struct ls_opts *o)
 {
-	const char *hdr[] = { "REPOSITORY", "TAG", "DIGEST", "PLATFORMS", "SIZE" };
+	const char *hdr[] = { "REPOSITORY", "TAG", "DIGEST", "PLATFORMS", "SIZE", "LEFT OUT" };
 	struct img_arcimg *arc = NULL;
 	json_t *sum, *it;
 	char ***cells;
 	size_t i, n;
-	int fd = img_io_open_in(o->archive), r;
+	int fd = img_io_open_in(o->archive), r, delta = 0;
 
 	if (fd < 0) {
 		warnx("%s", img_errmsg());
@@ -286,25 +294,32 @@ run_archive(const struct ls_opts *o)
 		json_decref(sum);
 		return 0;
 	}
-	/* a row per name (docker's way), one for an unnamed image */
+	/* a row per name (docker's way), one for an unnamed image; LEFT OUT for a delta */
 	n = 0;
-	json_array_foreach(sum, i, it)
+	json_array_foreach(sum, i, it) {
 		n += json_array_size(json_object_get(it, "names")) ? json_array_size(json_object_get(it, "names")) : 1;
+		delta |= json_array_size(json_object_get(it, "leftOut")) > 0;
+	}
 	cells = xcalloc(n + 1, sizeof *cells);
-	cells[0] = xcalloc(5, sizeof **cells);
-	for (int c = 0; c < 5; c++)
+	cells[0] = xcalloc(6, sizeof **cells);
+	for (int c = 0; c < 6; c++)
 		cells[0][c] = xstrdup(hdr[c]);
 	n = 1;
 	json_array_foreach(sum, i, it) {
 		json_t *names = json_object_get(it, "names"), *p, *d = json_object_get(it, "digest");
-		json_t *tag = json_object_get(it, "tag");
+		json_t *tag = json_object_get(it, "tag"), *lo;
 		size_t k, nn = json_array_size(names) ? json_array_size(names) : 1;
-		char plats[256] = "", buf[32];
+		char plats[256] = "", buf[32], left[32] = "-";
+		uint64_t lsize = 0;
+		json_array_foreach(json_object_get(it, "leftOut"), k, lo)
+			lsize += (uint64_t)json_integer_value(json_object_get(lo, "size"));
+		if (k)
+			img_human_size(lsize, left, sizeof left);
 		json_array_foreach(json_object_get(it, "platforms"), k, p)
 			snprintf(plats + strlen(plats), sizeof plats - strlen(plats), "%s%s",
 			         k ? "," : "", json_string_value(p));
 		for (k = 0; k < nn; k++) {
-			char **row = cells[n++] = xcalloc(5, sizeof **cells);
+			char **row = cells[n++] = xcalloc(6, sizeof **cells);
 			struct img_ref ref;
 			const char *nm = json_string_value(json_array_get(names, k));
 			if (nm && img_ref_parse(nm, &ref) == 0) {
@@ -321,11 +336,73 @@ run_archive(const struct ls_opts *o)
 			row[3] = img_escape(plats[0] ? plats : "-");
 			row[4] = xstrdup(img_human_size((uint64_t)json_integer_value(json_object_get(it, "size")),
 			                                buf, sizeof buf));
+			row[5] = xstrdup(left);
 		}
 	}
-	print_grid(cells, n, 5, 0);
+	print_grid(cells, n, 6, delta ? 0 : 1u << 5);
 	json_decref(sum);
 	return 0;
+}
+
+struct blob { struct img_digest d; int64_t size; };
+struct blob_list { struct blob *b; size_t n, cap; };
+
+static int
+blob_add(const struct img_digest *d, int64_t size, void *arg)
+{
+	struct blob_list *l = arg;
+
+	IMG_GROW(l->b, l->n + 1, l->cap);
+	l->b[l->n].d = *d;
+	l->b[l->n++].size = size;
+	return 0;
+}
+
+static int
+blob_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct blob *)a)->d.str, ((const struct blob *)b)->d.str);
+}
+
+/* --blobs: every blob of the store, sorted by digest (the have list of img-save --have). */
+static int
+run_blobs(const struct ls_opts *o)
+{
+	struct img_store *s = NULL;
+	struct blob_list l = { 0 };
+	char *path = img_store_default_path(o->store);
+	struct stat st;
+	int rc = 1;
+
+	if (!(stat(path, &st) < 0 && errno == ENOENT)) {   /* no store yet: no blobs */
+		if (img_store_open(path, 0, &s) < 0 || img_blob_list(s, blob_add, &l) < 0) {
+			warnx("%s", img_errmsg());
+			goto out;
+		}
+	}
+	if (l.n > 1)
+		qsort(l.b, l.n, sizeof *l.b, blob_cmp);
+	if (o->json) {
+		json_t *arr = json_array();
+		char *txt;
+
+		for (size_t i = 0; i < l.n; i++)
+			json_array_append_new(arr, json_pack("{s:s,s:I}", "digest", l.b[i].d.str,
+			                                     "size", (json_int_t)l.b[i].size));
+		txt = img_json_dump(arr, NULL);
+		printf("%s\n", txt);
+		free(txt);
+		json_decref(arr);
+	} else {
+		for (size_t i = 0; i < l.n; i++)
+			printf("%s\n", l.b[i].d.str);
+	}
+	rc = 0;
+out:
+	free(l.b);
+	img_store_close(s);
+	free(path);
+	return rc;
 }
 
 /* Print a table with docker's tabwriter look: columns padded to max(10, width + 3). */
@@ -536,6 +613,9 @@ main(int argc, char *argv[])
 		case 'a':
 			o.all = 1;
 			break;
+		case OPT_BLOBS:
+			o.blobs = 1;
+			break;
 		case OPT_DIGESTS:
 			o.digests = 1;
 			break;
@@ -572,7 +652,9 @@ main(int argc, char *argv[])
 	o.pattern = argc ? argv[0] : NULL;
 	if (o.archive && (o.pattern || o.all || o.digests || o.no_trunc || o.store))
 		img_cli_usage(synopsis);
+	if (o.blobs && (o.archive || o.pattern || o.all || o.digests || o.no_trunc || o.quiet))
+		img_cli_usage(synopsis);
 
-	rc = o.archive ? run_archive(&o) : run(&o);
+	rc = o.blobs ? run_blobs(&o) : o.archive ? run_archive(&o) : run(&o);
 	return img_cli_finish(rc);
 }

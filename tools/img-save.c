@@ -16,14 +16,16 @@
 
 #include "img.h"
 #include "cli.h"
+#include "delta.h"
 
 #define COPY_CHUNK   ((size_t)1 << 20)   /* read size of one blob chunk */
 #define COPY_NBUF    3                  /* chunks in flight between reading and hashing */
 #define OUT_BUF      ((size_t)256 << 10) /* coalesced write size to the output */
 
-enum { OPT_LIST_OPTIONS = 256, OPT_PLATFORM, OPT_PROGRESS, OPT_VERSION };
+enum { OPT_HAVE = 256, OPT_LIST_OPTIONS, OPT_PLATFORM, OPT_PROGRESS, OPT_VERSION };
 
 static const struct option longopts[] = {
+	{ "have",         required_argument, NULL, OPT_HAVE },
 	{ "help",         no_argument,       NULL, 'h' },
 	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
 	{ "output",       required_argument, NULL, 'o' },
@@ -38,6 +40,7 @@ static const struct option longopts[] = {
 struct save_opts {
 	const char *output;            /* NULL: stdout */
 	const char *store;
+	const char *have;              /* --have FILE, or NULL */
 	int quiet;
 	int has_platform;
 	struct img_platform platform;
@@ -65,6 +68,8 @@ struct blob {
 	struct img_digest digest;
 	int64_t size;
 	int group;                     /* 0: documents, 1: layers and other big blobs */
+	int layer;                     /* every descriptor of it is a layer's */
+	int omit;                      /* a layer the other side has (--have): left out */
 };
 
 struct save {
@@ -78,6 +83,8 @@ struct save {
 	struct blob *blobs;
 	size_t nblobs, blobs_cap;
 	const char *what;              /* the operand being worked on, for messages */
+	struct img_dset have;          /* --have: the blobs the other side holds */
+	struct img_delta left;         /* the blobs left out, for index.json's annotation */
 };
 
 /* The output sink: coalesces libarchive's blocks into larger writes, remembers EPIPE. */
@@ -91,13 +98,15 @@ struct sink {
 };
 
 static const char *const synopsis[] = {
-	"[-q] [-S DIR] [-o FILE] [--platform P] [--progress M] IMAGE...",
+	"[-q] [-S DIR] [-o FILE] [--platform P] [--have FILE] [--progress M] IMAGE...",
 	NULL
 };
 
 static const char help_text[] =
 	"Write images from the store as one archive (docker save and OCI layout).\n"
 	"\n"
+	"      --have FILE     leave out the layers listed in FILE (a delta archive)\n"
+	"                      FILE: one digest a line, as img-ls --blobs writes it\n"
 	"  -h, --help          print this help and exit\n"
 	"  -o, --output FILE   write the archive to FILE (atomically) instead of stdout\n"
 	"      --platform P    of a multi-platform image keep only the manifest for P\n"
@@ -188,12 +197,14 @@ blob_cmp_digest(const void *a, const void *b)
 }
 
 static void
-blob_add(struct save *sv, const struct img_digest *d, int64_t size, int group)
+blob_add(struct save *sv, const struct img_digest *d, int64_t size, int group, int layer)
 {
 	IMG_GROW(sv->blobs, sv->nblobs + 1, sv->blobs_cap);
+	memset(&sv->blobs[sv->nblobs], 0, sizeof *sv->blobs);
 	sv->blobs[sv->nblobs].digest = *d;
 	sv->blobs[sv->nblobs].size = size;
 	sv->blobs[sv->nblobs].group = group;
+	sv->blobs[sv->nblobs].layer = layer;
 	sv->nblobs++;
 }
 
@@ -212,7 +223,7 @@ walk_fn(struct img_store *s, const struct img_desc *d, int depth, void *arg)
 		group = 1;
 	else
 		group = d->size > (int64_t)IMG_JSON_MAX_BLOB;
-	blob_add(sv, &d->digest, d->size, group);
+	blob_add(sv, &d->digest, d->size, group, k == IMG_KIND_LAYER);
 	return 0;
 }
 
@@ -235,12 +246,19 @@ blobs_finish(struct save *sv)
 			}
 			if (sv->blobs[i].group < sv->blobs[j].group)
 				sv->blobs[j].group = sv->blobs[i].group;
+			sv->blobs[j].layer = sv->blobs[j].layer && sv->blobs[i].layer;
 			continue;
 		}
 		sv->blobs[++j] = sv->blobs[i];
 	}
 	sv->nblobs = j + 1;
 	qsort(sv->blobs, sv->nblobs, sizeof *sv->blobs, blob_cmp);
+	/* --have: the layers the other side holds are left out, and said so in index.json */
+	for (i = 0; i < sv->nblobs; i++)
+		if (sv->blobs[i].layer && img_dset_find(&sv->have, &sv->blobs[i].digest)) {
+			sv->blobs[i].omit = 1;
+			img_delta_add(&sv->left, &sv->blobs[i].digest, sv->blobs[i].size);
+		}
 	return 0;
 }
 
@@ -579,7 +597,8 @@ check_blobs(struct save *sv, uint64_t *total)
 			           (long long)size, (long long)sv->blobs[i].size);
 			return -1;
 		}
-		*total += (uint64_t)size + 512;
+		if (!sv->blobs[i].omit)
+			*total += (uint64_t)size + 512;
 	}
 	return 0;
 }
@@ -598,6 +617,7 @@ index_doc(struct save *sv, size_t *len)
 	for (i = 0; i < sv->nroots; i++)
 		json_array_append(arr, sv->roots[i].desc);
 	json_object_set_new(idx, "manifests", arr);
+	img_delta_annotate(idx, &sv->left);
 	s = img_json_dump(idx, len);
 	json_decref(idx);
 	return s;
@@ -828,7 +848,7 @@ write_archive(struct save *sv, struct sink *k, uint64_t total, int *wfail)
 	/* Directories blobs/<alg>/ right after blobs/, ahead of every blob. */
 	for (alg = 0; alg < 2; alg++) {
 		for (i = 0; i < sv->nblobs; i++)
-			if ((int)sv->blobs[i].digest.alg == alg)
+			if ((int)sv->blobs[i].digest.alg == alg && !sv->blobs[i].omit)
 				break;
 		if (i < sv->nblobs &&
 		    img_arcout_dir(a, alg == IMG_SHA256 ? "blobs/sha256" : "blobs/sha512") < 0) {
@@ -837,6 +857,8 @@ write_archive(struct save *sv, struct sink *k, uint64_t total, int *wfail)
 		}
 	}
 	for (i = 0; i < sv->nblobs; i++) {
+		if (sv->blobs[i].omit)
+			continue;
 		if (copy_blob(sv, a, &cp, &sv->blobs[i], &write_failed) < 0)
 			goto out;
 		if (k->failed) {
@@ -876,6 +898,8 @@ save_release(struct save *sv)
 	}
 	free(sv->items);
 	free(sv->blobs);
+	img_dset_clear(&sv->have);
+	img_delta_clear(&sv->left);
 	json_decref(sv->index);
 	if (sv->store)
 		img_store_close(sv->store);
@@ -906,6 +930,22 @@ run(struct save_opts *o, char **images, int nimages)
 		}
 	}
 
+	if (o->have) {
+		/* the have list first: it may be stdin, and a bad one is a usage problem */
+		int fd = img_io_open_in(o->have), r;
+
+		if (fd < 0) {
+			warnx("%s", img_errmsg());
+			goto out;
+		}
+		r = img_delta_have_read(fd, &sv.have);
+		close(fd);
+		if (r < 0) {
+			warnx("--have %s: %s", strcmp(o->have, "-") ? img_shown(o->have) : "stdin",
+			      img_errmsg());
+			goto out;
+		}
+	}
 	if (!(sv.store = img_cli_open_store(o->store, 0)))
 		goto out;
 	/* Shared, as writers hold it: img-gc cannot delete a blob while it is copied.
@@ -1002,6 +1042,9 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'h':
 			return img_cli_help(synopsis, help_text);
+		case OPT_HAVE:
+			o.have = optarg;
+			break;
 		case 'o':
 			o.output = strcmp(optarg, "-") == 0 ? NULL : optarg;
 			break;

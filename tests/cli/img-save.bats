@@ -67,7 +67,7 @@ store_multi() {
 	run --separate-stderr img-save --help
 	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
-	[ "${lines[0]}" = "usage: img-save [-q] [-S DIR] [-o FILE] [--platform P] [--progress M] IMAGE..." ]
+	[ "${lines[0]}" = "usage: img-save [-q] [-S DIR] [-o FILE] [--platform P] [--have FILE] [--progress M] IMAGE..." ]
 	for o in $(img-save --list-options); do
 		[[ "$output" == *"${o%=}"* ]] || fail "--help lacks $o"
 	done
