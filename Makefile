@@ -166,7 +166,7 @@ completions: all
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) sh tests/demo.sh
+	@BUILD=$(BUILD) bash tests/demo.sh
 
 bench: deps all
 	@BUILD=$(BUILD) QUICK=$(QUICK) BENCH_DIR=$(BENCH_DIR) bash bench/bench.sh
