@@ -8,7 +8,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -396,3 +398,121 @@ int img_store_run_prune_images(struct img_store *s,
 	closedir(d);
 	return ret;
 }
+
+/* ---- running runc ---- */
+
+int img_run_overlay(const char *lower, const char *dir)
+{
+	char *opts, *target = xasprintf("%s/rootfs", dir);
+	int r;
+
+	if (strpbrk(lower, ",:") || strpbrk(dir, ",:")) {
+		free(target);
+		errno = EINVAL;
+		return -1;
+	}
+	opts = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, dir, dir);
+	r = mount("overlay", target, "overlay", 0, opts);
+	free(opts);
+	free(target);
+	return r;
+}
+
+
+static volatile sig_atomic_t got_signal, kill_now;
+static volatile pid_t child;
+
+static void on_signal(int sig)
+{
+	if (child > 0)
+		kill(child, sig);
+	if (!got_signal)
+		alarm(5);
+	got_signal = sig;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	kill_now = 1;
+}
+
+pid_t img_run_spawn(const char *const *argv, int in, int out)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		if (in >= 0 && in != 0)
+			dup2(in, 0);
+		if (out >= 0) {
+			dup2(out, 1);
+			dup2(out, 2);
+		}
+		execv(argv[0], (char *const *)argv);
+		fprintf(stderr, "%s: cannot run %s: %s\n", img_progname(), argv[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+int img_run_wait(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int img_run_runc(const char *runc, const char *dir, const char *name, int keep, int in, int out)
+{
+	const char *argv[8];
+	int n = 0, st;
+	struct sigaction sa;
+
+	argv[n++] = runc;
+	argv[n++] = "run";
+	if (keep)
+		argv[n++] = "--keep";
+	argv[n++] = "--bundle";
+	argv[n++] = dir;
+	argv[n++] = name;
+	argv[n] = NULL;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	child = img_run_spawn(argv, in, out);
+	if (child < 0) {
+		img_seterr_errno("cannot start runc");
+		return -1;
+	}
+	for (;;) {
+		pid_t r = waitpid(child, &st, 0);
+		if (r == child)
+			break;
+		if (r < 0 && errno != EINTR) {
+			st = 1 << 8;
+			break;
+		}
+		if (kill_now) {
+			const char *kargv[] = { runc, "kill", name, "KILL", NULL };
+			pid_t k;
+			kill_now = 0;
+			k = img_run_spawn(kargv, -1, -1);
+			if (k > 0)
+				(void)img_run_wait(k);
+		}
+	}
+	alarm(0);
+	child = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
