@@ -23,6 +23,7 @@
 #define RUN_DIR     ".img/run"
 #define IMAGES_DIR  ".img/run/images"
 #define CONT_DIR    ".img/run/containers"
+#define CACHE_DIR   ".img/run/cache"
 
 int img_run_name_valid(const char *name)
 {
@@ -516,3 +517,55 @@ int img_run_runc(const char *runc, const char *dir, const char *name, int keep, 
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+
+/* ---- the build cache ---- */
+
+int img_store_build_cache_get(struct img_store *s, const struct img_digest *key,
+                              struct img_digest *out)
+{
+	char *rel = xasprintf(CACHE_DIR "/%s", img_digest_hex(key));
+	char buf[160];
+	int fd = openat(s->dfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+	ssize_t n;
+
+	free(rel);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	if (img_digest_parse(buf, out) == 0)
+		rc = 1;
+	return rc;
+}
+
+int img_store_build_cache_put(struct img_store *s, const struct img_digest *key,
+                              const struct img_digest *m)
+{
+	char *rel, *tmp, *line;
+	int fd, rc = -1;
+
+	if (run_dir(s, CACHE_DIR) < 0)
+		return -1;
+	rel = xasprintf(CACHE_DIR "/%s", img_digest_hex(key));
+	tmp = xasprintf(CACHE_DIR "/.tmp-%s-%ld", img_digest_hex(key), (long)getpid());
+	line = xasprintf("%s\n", m->str);
+	fd = openat(s->dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || img_write_all(fd, line, strlen(line)) < 0 || close(fd) < 0 ||
+	    renameat(s->dfd, tmp, s->dfd, rel) < 0) {
+		img_seterr_errno("cannot write the build cache in '%s'", img_store_path(s));
+		if (fd >= 0)
+			(void)unlinkat(s->dfd, tmp, 0);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(line);
+	free(tmp);
+	free(rel);
+	return rc;
+}

@@ -74,4 +74,12 @@ int img_run_wait(pid_t pid);
 int img_run_runc(const char *runc, const char *dir, const char *name, int keep, int in,
                  int out);
 
+/* The build cache (.img/run/cache): a step's key -> the manifest digest of the image it
+ * made. get: 1 and *out when key is known, else 0. put: 0 or -1. The images themselves
+ * are blobs that img-gc may remove: the caller checks that they are still there. */
+int img_store_build_cache_get(struct img_store *s, const struct img_digest *key,
+                              struct img_digest *out);
+int img_store_build_cache_put(struct img_store *s, const struct img_digest *key,
+                              const struct img_digest *m);
+
 #endif
