@@ -24,6 +24,8 @@
 #include "dockerfile.h"
 #include "dirwalk.h"
 #include "mklayer.h"
+#include "copy.h"
+#include "bstate.h"
 #include "unpack.h"
 #include "bundle.h"
 #include "run.h"
@@ -82,17 +84,9 @@ struct opts {
 	struct img_platform plat;
 };
 
-/* An image so far: its config document, its layers, its manifest in the store. */
-struct state {
-	json_t *config;
-	json_t *layers;
-	struct img_digest manifest;
-	int64_t mlen;
-};
-
 struct stage {
 	char *name;                 /* lower case, or NULL */
-	struct state st;
+	struct img_bstate st;
 };
 
 struct build {
@@ -105,7 +99,7 @@ struct build {
 	json_t *args;               /* ARGs in scope in this stage */
 	struct stage *stages;
 	size_t nstages, stcap;
-	struct state cur;
+	struct img_bstate cur;
 	int cmd_set, quiet;
 	unsigned step, nsteps;
 	int64_t sde;
@@ -114,179 +108,9 @@ struct build {
 };
 
 static void
-state_release(struct state *st)
-{
-	json_decref(st->config);
-	json_decref(st->layers);
-	memset(st, 0, sizeof *st);
-}
-
-static void
-state_copy(struct state *dst, const struct state *src)
-{
-	dst->config = json_deep_copy(src->config);
-	dst->layers = json_deep_copy(src->layers);
-	dst->manifest = src->manifest;
-	dst->mlen = src->mlen;
-}
-
-static json_t *
-cfg_obj(struct state *st)
-{
-	json_t *c = json_object_get(st->config, "config");
-
-	if (!json_is_object(c)) {
-		c = json_object();
-		json_object_set_new(st->config, "config", c);
-	}
-	return c;
-}
-
-/* The value of K=V entries in arr for k, or NULL. */
-static const char *
-kv_get(json_t *arr, const char *k)
-{
-	size_t i, kl = strlen(k);
-	json_t *v;
-
-	json_array_foreach(arr, i, v) {
-		const char *s = json_string_value(v);
-		if (s && !strncmp(s, k, kl) && s[kl] == '=')
-			return s + kl + 1;
-	}
-	return NULL;
-}
-
-static void
-kv_set(json_t *arr, const char *k, const char *v)
-{
-	size_t i, kl = strlen(k);
-	json_t *e;
-	char *kv = xasprintf("%s=%s", k, v);
-
-	json_array_foreach(arr, i, e) {
-		const char *s = json_string_value(e);
-		if (s && !strncmp(s, k, kl) && s[kl] == '=') {
-			json_array_set_new(arr, i, json_string(kv));
-			free(kv);
-			return;
-		}
-	}
-	json_array_append_new(arr, json_string(kv));
-	free(kv);
-}
-
-/* ---- the state in the store ---- */
-
-/* Write the config and the manifest of st; st->manifest is the new manifest's digest. */
-static int
-state_write(struct build *b, struct state *st)
-{
-	struct img_digest cdig;
-	char *cbuf, *mbuf;
-	size_t clen, mlen;
-	json_t *man;
-	int rc = -1;
-
-	cbuf = img_json_dump(st->config, &clen);
-	if (img_blob_put(b->s, cbuf, clen, &cdig) < 0)
-		goto out0;
-	man = json_object();
-	json_object_set_new(man, "schemaVersion", json_integer(2));
-	json_object_set_new(man, "mediaType", json_string(IMG_MT_OCI_MANIFEST));
-	json_object_set_new(man, "config", img_desc_new(IMG_MT_OCI_CONFIG, &cdig, (int64_t)clen));
-	json_object_set(man, "layers", st->layers);
-	mbuf = img_json_dump(man, &mlen);
-	if (img_blob_put(b->s, mbuf, mlen, &st->manifest) == 0) {
-		st->mlen = (int64_t)mlen;
-		rc = 0;
-	}
-	free(mbuf);
-	json_decref(man);
-out0:
-	free(cbuf);
-	return rc;
-}
-
-/* Read the image of manifest m from the store into st; 1, or 0 when a blob is missing. */
-static int
-state_read(struct build *b, const struct img_digest *m, struct state *st)
-{
-	char *buf = NULL;
-	size_t len;
-	struct img_doc doc;
-	json_t *cfg;
-	int ok = 0;
-
-	if (img_blob_read(b->s, m, IMG_JSON_MAX_BLOB, &buf, &len) < 0)
-		return 0;
-	if (img_doc_parse(buf, len, NULL, &doc) < 0 || doc.kind != IMG_KIND_MANIFEST) {
-		free(buf);
-		return 0;
-	}
-	free(buf);
-	buf = NULL;
-	for (size_t i = 0; i < doc.n; i++)
-		if (img_blob_has(b->s, &doc.items[i].digest, NULL) != 1)
-			goto out;
-	if (img_blob_read(b->s, &doc.config.digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0)
-		goto out;
-	if (!(cfg = img_json_parse(buf, len, IMG_JSON_MAX_BLOB)))
-		goto out;
-	memset(st, 0, sizeof *st);
-	st->config = cfg;
-	st->layers = json_deep_copy(json_object_get(doc.root, "layers"));
-	st->manifest = *m;
-	ok = 1;
-out:
-	free(buf);
-	img_doc_release(&doc);
-	return ok;
-}
-
-static void
 now_str(struct build *b, char *buf, size_t len)
 {
 	img_rfc3339(b->sde >= 0 ? b->sde : (int64_t)time(NULL), buf, len);
-}
-
-/* The step's history entry (and the layer, if any) added to cur; cur written. */
-static int
-commit_step(struct build *b, const char *created_by, json_t *layer,
-            const struct img_digest *diff_id)
-{
-	json_t *c = b->cur.config, *hist, *h, *rootfs, *ids;
-	char created[40];
-
-	now_str(b, created, sizeof created);
-	json_object_set_new(c, "created", json_string(created));
-	hist = json_object_get(c, "history");
-	if (!json_is_array(hist)) {
-		hist = json_array();
-		json_object_set_new(c, "history", hist);
-	}
-	h = json_object();
-	json_object_set_new(h, "created", json_string(created));
-	json_object_set_new(h, "created_by", json_string(created_by));
-	json_object_set_new(h, "comment", json_string("img-build"));
-	if (!layer)
-		json_object_set_new(h, "empty_layer", json_true());
-	json_array_append_new(hist, h);
-	if (layer) {
-		rootfs = json_object_get(c, "rootfs");
-		if (!json_is_object(rootfs)) {
-			rootfs = json_pack("{s:s}", "type", "layers");
-			json_object_set_new(c, "rootfs", rootfs);
-		}
-		ids = json_object_get(rootfs, "diff_ids");
-		if (!json_is_array(ids)) {
-			ids = json_array();
-			json_object_set_new(rootfs, "diff_ids", ids);
-		}
-		json_array_append_new(ids, json_string(diff_id->str));
-		json_array_append_new(b->cur.layers, layer);
-	}
-	return state_write(b, &b->cur);
 }
 
 /* The cache key of the current step: the image so far, the instruction, the build
@@ -314,13 +138,13 @@ static int
 cache_use(struct build *b, const struct img_digest *key)
 {
 	struct img_digest m;
-	struct state st;
+	struct img_bstate st;
 
 	if (b->o->nocache || img_store_build_cache_get(b->s, key, &m) != 1)
 		return 0;
-	if (!state_read(b, &m, &st))
+	if (!img_bstate_read(b->s, &m, &st))
 		return 0;
-	state_release(&b->cur);
+	img_bstate_release(&b->cur);
 	b->cur = st;
 	if (!b->quiet)
 		fprintf(stderr, "--> Using cache %s\n", m.str);
@@ -331,52 +155,6 @@ static int
 cache_put(struct build *b, const struct img_digest *key)
 {
 	return img_store_build_cache_put(b->s, key, &b->cur.manifest);
-}
-
-/* ---- the image so far, unpacked (the run area's shared copy) ---- */
-
-struct fill { struct build *b; struct state *st; };
-
-static int
-fill_state(void *arg, int rootfd)
-{
-	struct fill *f = arg;
-	struct build *b = f->b;
-	struct img_unpack *u = img_unpack_new(rootfd, IMG_UNPACK_OWNERS);
-	size_t i;
-	json_t *l;
-	int rc = 0;
-
-	json_array_foreach(f->st->layers, i, l) {
-		struct img_digest d;
-		int fd;
-		if (img_digest_parse(json_string_value(json_object_get(l, "digest")), &d) < 0 ||
-		    (fd = img_blob_open(b->s, &d)) < 0) {
-			rc = -1;
-			break;
-		}
-		rc = img_unpack_layer(u, fd);
-		close(fd);
-		if (rc < 0)
-			break;
-	}
-	if (rc == 0)
-		rc = img_unpack_finish(u);
-	img_unpack_free(u);
-	return rc;
-}
-
-/* The path of st unpacked (caller frees), or NULL. */
-static char *
-unpacked(struct build *b, struct state *st)
-{
-	char *root = NULL;
-	struct fill f = { b, st };
-	int made;
-
-	if (img_store_run_image(b->s, &st->manifest, fill_state, &f, &made, &root) < 0)
-		return NULL;
-	return root;
 }
 
 /* ---- RUN ---- */
@@ -410,7 +188,7 @@ static int
 run_step(struct build *b, const struct img_df_instr *in, int *status, json_t **layer,
          struct img_digest *diff_id)
 {
-	json_t *cfg = cfg_obj(&b->cur), *argv = NULL, *desc = NULL, *bdoc = NULL, *v;
+	json_t *cfg = img_bstate_cfg(&b->cur), *argv = NULL, *desc = NULL, *bdoc = NULL, *v;
 	struct img_bundle_opts bo;
 	struct img_config ic;
 	char name[40], *lower = NULL, *dir = NULL, *root = NULL, *upper = NULL, **cmd = NULL, **env = NULL;
@@ -445,11 +223,11 @@ run_step(struct build *b, const struct img_df_instr *in, int *status, json_t **l
 	json_array_foreach(b->args, i, v) {
 		const char *kv = json_string_value(v), *eq = strchr(kv, '=');
 		char *k = xstrndup(kv, (size_t)(eq - kv));
-		if (!kv_get(json_object_get(cfg, "Env"), k))
+		if (!img_kv_get(json_object_get(cfg, "Env"), k))
 			env[n++] = (char *)kv;
 		free(k);
 	}
-	if (!(lower = unpacked(b, &b->cur)))
+	if (!(lower = img_bstate_unpacked(b->s, &b->cur)))
 		goto out;
 	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
 		img_seterr_errno("getrandom");
@@ -568,158 +346,6 @@ out:
 
 /* ---- COPY and ADD ---- */
 
-struct src { char *path; char *rel; int archive; };
-
-struct plan {
-	struct src *v;
-	size_t n, cap;
-	char *dest;                 /* relative to /, cleaned; "" for / */
-	int destdir;                /* sources go into dest */
-	int64_t uid, gid;
-	int mode;
-	int from_ctx;               /* .dockerignore applies */
-	char *root;                 /* the directory sources are found in */
-};
-
-static void
-plan_release(struct plan *p)
-{
-	for (size_t i = 0; i < p->n; i++) {
-		free(p->v[i].path);
-		free(p->v[i].rel);
-	}
-	free(p->v);
-	free(p->dest);
-	free(p->root);
-}
-
-/* Clean a path lexically below / ("/a/../b/" -> "b"; ".." stays at the top). */
-static char *
-clean_below(const char *p)
-{
-	char *out = xcalloc(1, strlen(p) + 1);
-	size_t n = 0;
-
-	while (*p) {
-		const char *e;
-		while (*p == '/')
-			p++;
-		e = p + strcspn(p, "/");
-		if ((e - p == 1 && p[0] == '.') || e == p) {
-			/* skip */
-		} else if (e - p == 2 && p[0] == '.' && p[1] == '.') {
-			while (n > 0 && out[n - 1] != '/')
-				n--;
-			if (n > 0)
-				n--;
-		} else {
-			if (n)
-				out[n++] = '/';
-			memcpy(out + n, p, (size_t)(e - p));
-			n += (size_t)(e - p);
-		}
-		out[n] = '\0';
-		p = e;
-	}
-	return out;
-}
-
-struct hashw { struct build *b; const char *base; struct img_hash *h; char *buf; };
-
-static int
-hash_one(const struct img_dirwalk_entry *e, void *arg)
-{
-	struct hashw *w = arg;
-	char *line;
-
-	if (w->b->ig.n) {
-		char *rel = *w->base ? xasprintf("%s/%s", w->base, e->rel) : xstrdup(e->rel);
-		int ign = img_ignore_match(&w->b->ig, rel);
-		free(rel);
-		if (ign)
-			return e->type == IMG_ENT_DIR ? 1 : 0;
-	}
-	line = xasprintf("%s\n%d %o %lld %s\n", e->rel, (int)e->type, (unsigned)e->st.st_mode,
-	                 (long long)e->st.st_size, e->link ? e->link : "");
-	img_hash_update(w->h, line, strlen(line) + 1);
-	free(line);
-	if (e->type == IMG_ENT_FILE) {
-		ssize_t n;
-		while ((n = read(e->fd, w->buf, 1 << 16)) > 0)
-			img_hash_update(w->h, w->buf, (size_t)n);
-		if (n < 0) {
-			img_seterr_errno("cannot read '%s'", img_shown(e->full));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* The content hash of the sources (names, types, modes, bytes). */
-static int
-plan_hash(struct build *b, const struct plan *p, struct img_digest *out)
-{
-	struct hashw w = { .b = b, .h = img_hash_new(IMG_SHA256), .buf = xmalloc(1 << 16) };
-	int rc = 0;
-
-	for (size_t i = 0; i < p->n && rc == 0; i++) {
-		struct stat st;
-		char *line;
-		if (lstat(p->v[i].path, &st) < 0) {
-			rc = -1;
-			img_seterr_errno("'%s'", p->v[i].rel);
-			break;
-		}
-		line = xasprintf("src %s %o %lld\n", p->v[i].rel, (unsigned)st.st_mode,
-		                 (long long)st.st_size);
-		img_hash_update(w.h, line, strlen(line) + 1);
-		free(line);
-		if (S_ISDIR(st.st_mode)) {
-			w.base = p->v[i].rel;
-			rc = img_dirwalk(p->v[i].path, hash_one, &w);
-		} else if (S_ISREG(st.st_mode)) {
-			int fd = open(p->v[i].path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-			ssize_t n;
-			if (fd < 0) {
-				img_seterr_errno("cannot open '%s'", p->v[i].rel);
-				rc = -1;
-				break;
-			}
-			while ((n = read(fd, w.buf, 1 << 16)) > 0)
-				img_hash_update(w.h, w.buf, (size_t)n);
-			close(fd);
-		} else if (S_ISLNK(st.st_mode)) {
-			char t[4096];
-			ssize_t n = readlink(p->v[i].path, t, sizeof t);
-			if (n > 0)
-				img_hash_update(w.h, t, (size_t)n);
-		}
-	}
-	img_hash_final(w.h, out);
-	img_hash_free(w.h);
-	free(w.buf);
-	return rc;
-}
-
-/* An archive ADD extracts: compressed data, or a tar header. */
-static int
-is_archive(const char *path)
-{
-	unsigned char buf[512];
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof buf);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	if (img_comp_sniff(buf, (size_t)n) != IMG_COMP_NONE)
-		return 1;
-	return n == 512 && !memcmp(buf + 257, "ustar", 5);
-}
-
 /* Owner of --chown=USER[:GROUP] (numbers, or names through the image's /etc). */
 static int
 chown_of(struct build *b, const char *spec, int64_t *uid, int64_t *gid)
@@ -730,7 +356,7 @@ chown_of(struct build *b, const char *spec, int64_t *uid, int64_t *gid)
 	size_t ng;
 	char *home = NULL;
 
-	if (!(root = unpacked(b, &b->cur)))
+	if (!(root = img_bstate_unpacked(b->s, &b->cur)))
 		return -1;
 	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	free(root);
@@ -751,9 +377,9 @@ chown_of(struct build *b, const char *spec, int64_t *uid, int64_t *gid)
 
 /* Work out what a COPY or ADD reads and where it writes. 0 or -1. */
 static int
-plan_make(struct build *b, const struct img_df_instr *in, int is_add, struct plan *p)
+plan_make(struct build *b, const struct img_df_instr *in, int is_add, struct img_copy *p)
 {
-	json_t *cfg = cfg_obj(&b->cur), *env = json_object_get(cfg, "Env");
+	json_t *cfg = img_bstate_cfg(&b->cur), *env = json_object_get(cfg, "Env");
 	const char *from = img_df_flag(in, "from"), *chown = img_df_flag(in, "chown");
 	const char *chmod = img_df_flag(in, "chmod");
 	char **w = NULL;
@@ -803,12 +429,13 @@ plan_make(struct build *b, const struct img_df_instr *in, int is_add, struct pla
 			}
 			k = idx;
 		}
-		if (!(p->root = unpacked(b, &b->stages[k].st)))
+		if (!(p->root = img_bstate_unpacked(b->s, &b->stages[k].st)))
 			goto out;
 		p->uid = p->gid = -1;    /* owners as in the stage */
 	} else {
 		p->root = xstrdup(b->o->context);
 		p->from_ctx = 1;
+		p->ig = &b->ig;
 	}
 	if (chown && chown_of(b, chown, &p->uid, &p->gid) < 0)
 		goto out;
@@ -817,7 +444,7 @@ plan_make(struct build *b, const struct img_df_instr *in, int is_add, struct pla
 		const char *dst = w[nw - 1], *wd = json_string_value(json_object_get(cfg, "WorkingDir"));
 		size_t dl = strlen(dst);
 		char *joined = dst[0] == '/' ? xstrdup(dst) : xasprintf("%s/%s", wd ? wd : "/", dst);
-		p->dest = clean_below(joined);
+		p->dest = img_copy_clean(joined);
 		free(joined);
 		p->destdir = (dl && dst[dl - 1] == '/') || nw > 2 || !strcmp(dst, ".") || !*p->dest;
 	}
@@ -833,7 +460,7 @@ plan_make(struct build *b, const struct img_df_instr *in, int is_add, struct pla
 			           "into the context and COPY it", in->kw, src);
 			goto out;
 		}
-		rel = clean_below(src);
+		rel = img_copy_clean(src);
 		pat = *rel ? xasprintf("%s/%s", p->root, rel) : xstrdup(p->root);
 		memset(&g, 0, sizeof g);
 		gr = glob(pat, GLOB_PERIOD, NULL, &g);
@@ -847,7 +474,7 @@ plan_make(struct build *b, const struct img_df_instr *in, int is_add, struct pla
 		}
 		for (size_t k = 0; k < g.gl_pathc; k++) {
 			const char *gp = g.gl_pathv[k] + strlen(p->root);
-			char *r = clean_below(gp);
+			char *r = img_copy_clean(gp);
 			if (p->from_ctx && b->ig.n && *r && img_ignore_match(&b->ig, r)) {
 				free(r);
 				continue;
@@ -855,7 +482,7 @@ plan_make(struct build *b, const struct img_df_instr *in, int is_add, struct pla
 			IMG_GROW(p->v, p->n + 1, p->cap);
 			p->v[p->n].path = xstrdup(g.gl_pathv[k]);
 			p->v[p->n].rel = r;
-			p->v[p->n].archive = is_add && p->from_ctx && is_archive(g.gl_pathv[k]);
+			p->v[p->n].archive = is_add && p->from_ctx && img_copy_is_archive(g.gl_pathv[k]);
 			p->n++;
 		}
 		if (g.gl_pathc > 1)
@@ -872,150 +499,6 @@ out:
 	for (i = 0; i < nw; i++)
 		free(w[i]);
 	free(w);
-	return rc;
-}
-
-struct ctxskip { struct build *b; const char *base; };
-
-static int
-skip_ignored(void *arg, const char *rel, int is_dir)
-{
-	struct ctxskip *cs = arg;
-	char *p = *cs->base ? xasprintf("%s/%s", cs->base, rel) : xstrdup(rel);
-	int ign = img_ignore_match(&cs->b->ig, p);
-
-	if (ign && is_dir && img_ignore_may_reinclude(&cs->b->ig, p))
-		ign = 0;
-	free(p);
-	return ign;
-}
-
-/* The directories above path (not path), as the image so far has them, else root's 0755. */
-static int
-put_parents(struct img_mklayer *l, const char *lower, const char *path, int64_t now)
-{
-	char *p = xstrdup(path), *s;
-	int rc = 0;
-
-	if (!*p) {
-		free(p);
-		return 0;
-	}
-	{
-		/* path itself is written by the caller: only what is above it here */
-		size_t n = strlen(p);
-		p = xrealloc(p, n + 2);
-		p[n] = '/';
-		p[n + 1] = '\0';
-	}
-	for (s = strchr(p, '/'); s && rc == 0; s = strchr(s + 1, '/')) {
-		struct stat st;
-		char *full;
-		*s = '\0';
-		if (!img_mklayer_has(l, p)) {
-			full = xasprintf("%s/%s", lower, p);
-			if (lstat(full, &st) == 0 && S_ISDIR(st.st_mode))
-				rc = img_mklayer_entry(l, p, IMG_ENT_DIR, st.st_mode, st.st_uid, st.st_gid,
-				                       st.st_mtime, 0, NULL, NULL);
-			else
-				rc = img_mklayer_entry(l, p, IMG_ENT_DIR, 0755, 0, 0, now, 0, NULL, NULL);
-			free(full);
-		}
-		*s = '/';
-	}
-	free(p);
-	return rc;
-}
-
-/* Write the layer of a planned COPY or ADD. 0 or -1. */
-static int
-plan_write(struct build *b, const struct plan *p, json_t **layer, struct img_digest *diff_id)
-{
-	struct img_mklayer_opts lo = { .comp = b->o->comp, .level = -1, .clamp = b->sde,
-	                               .progress = IMG_PROGRESS_NONE };
-	struct img_mklayer *l;
-	struct img_digest blob;
-	int64_t bsize;
-	char *lower;
-	int rc = -1;
-	int64_t now = b->sde >= 0 ? b->sde : (int64_t)time(NULL);
-
-	if (!(lower = unpacked(b, &b->cur)))
-		return -1;
-	if (!(l = img_mklayer_begin(b->s, &lo))) {
-		free(lower);
-		return -1;
-	}
-	for (size_t i = 0; i < p->n; i++) {
-		const struct src *sv = &p->v[i];
-		struct ctxskip cs = { b, sv->rel };
-		struct img_mklayer_map m = { .uid = p->uid, .gid = p->gid, .mode = p->mode,
-		                             .skip = p->from_ctx && b->ig.n ? skip_ignored : NULL,
-		                             .skip_arg = &cs };
-		struct stat st;
-		char *target;
-		const char *base = strrchr(sv->rel, '/');
-
-		base = base ? base + 1 : sv->rel;
-		if (lstat(sv->path, &st) < 0) {
-			img_seterr_errno("'%s'", sv->rel);
-			goto out;
-		}
-		if (sv->archive || S_ISDIR(st.st_mode)) {
-			/* what it holds goes into dest */
-			target = xstrdup(p->dest);
-			if (*target && put_parents(l, lower, target, now) < 0) {
-				free(target);
-				goto out;
-			}
-			if (*target && !img_mklayer_has(l, target)) {
-				if (S_ISDIR(st.st_mode) ? img_mklayer_entry(l, target, IMG_ENT_DIR,
-				        p->mode >= 0 ? (mode_t)p->mode : st.st_mode,
-				        p->uid >= 0 ? p->uid : st.st_uid, p->gid >= 0 ? p->gid : st.st_gid,
-				        st.st_mtime, 0, NULL, NULL) < 0
-				    : img_mklayer_entry(l, target, IMG_ENT_DIR, 0755, 0, 0, now, 0,
-				                        NULL, NULL) < 0) {
-					free(target);
-					goto out;
-				}
-			}
-			m.prefix = target;
-			if (sv->archive) {
-				int fd = open(sv->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-				struct img_mklayer_map ma = { .prefix = target, .uid = -1, .gid = -1,
-				                              .mode = -1 };
-				int r = fd < 0 ? -1 : img_mklayer_archive(l, fd, &ma);
-				if (fd < 0)
-					img_seterr_errno("cannot open '%s'", sv->rel);
-				else
-					close(fd);
-				if (r < 0) {
-					free(target);
-					goto out;
-				}
-			} else if (img_mklayer_dir(l, sv->path, &m) < 0) {
-				free(target);
-				goto out;
-			}
-			free(target);
-			continue;
-		}
-		target = p->destdir ? (*p->dest ? xasprintf("%s/%s", p->dest, base) : xstrdup(base))
-		                    : xstrdup(p->dest);
-		if (put_parents(l, lower, target, now) < 0 ||
-		    img_mklayer_path(l, sv->path, target, &m) < 0) {
-			free(target);
-			goto out;
-		}
-		free(target);
-	}
-	if (img_mklayer_finish(l, &blob, &bsize, diff_id) < 0)
-		goto out;
-	*layer = img_desc_new(img_comp_media_type(b->o->comp), &blob, bsize);
-	rc = 0;
-out:
-	img_mklayer_free(l);
-	free(lower);
 	return rc;
 }
 
@@ -1042,7 +525,7 @@ from_step(struct build *b, const struct img_df_instr *in)
 		for (char *c = sg->name; *c; c++)
 			*c = (char)((*c >= 'A' && *c <= 'Z') ? *c + 32 : *c);
 	}
-	state_release(&b->cur);
+	img_bstate_release(&b->cur);
 	json_decref(b->args);
 	b->args = json_array();
 	b->cmd_set = 0;
@@ -1050,7 +533,7 @@ from_step(struct build *b, const struct img_df_instr *in)
 		if (b->stages[k].name && !strcasecmp(b->stages[k].name, w[0]))
 			break;
 	if (k < b->nstages) {
-		state_copy(&b->cur, &b->stages[k].st);
+		img_bstate_copy(&b->cur, &b->stages[k].st);
 	} else if (!strcmp(w[0], "scratch")) {
 		const struct img_platform *pl = &b->o->plat;
 		json_t *c = json_object();
@@ -1062,7 +545,7 @@ from_step(struct build *b, const struct img_df_instr *in)
 		json_object_set_new(c, "rootfs", json_pack("{s:s,s:[]}", "type", "layers", "diff_ids"));
 		b->cur.config = c;
 		b->cur.layers = json_array();
-		if (state_write(b, &b->cur) < 0)
+		if (img_bstate_write(b->s, &b->cur) < 0)
 			goto out;
 	} else {
 		json_t *index = img_store_index(b->s);
@@ -1116,12 +599,12 @@ arg_step(struct build *b, const struct img_df_instr *in, json_t *into, json_t *e
 			img_config_words_free(w);
 			return -1;
 		}
-		if ((v = kv_get(b->o->bargs, w[i])))
-			kv_set(into, w[i], v);
+		if ((v = img_kv_get(b->o->bargs, w[i])))
+			img_kv_set(into, w[i], v);
 		else if (eq)
-			kv_set(into, w[i], eq + 1);
-		else if (into != b->meta && (v = kv_get(b->meta, w[i])))
-			kv_set(into, w[i], v);
+			img_kv_set(into, w[i], eq + 1);
+		else if (into != b->meta && (v = img_kv_get(b->meta, w[i])))
+			img_kv_set(into, w[i], v);
 	}
 	img_config_words_free(w);
 	return 0;
@@ -1135,23 +618,24 @@ do_step(struct build *b, const struct img_df_instr *in, int *status)
 	struct img_digest key, diff_id, chash;
 	json_t *layer = NULL;
 	int is_run = !strcmp(kw, "RUN"), is_copy = !strcmp(kw, "COPY"), is_add = !strcmp(kw, "ADD");
-	struct plan p;
+	struct img_copy p;
+	char created[40];
 	int r;
 
 	if (!strcmp(kw, "FROM"))
 		return from_step(b, in);
 	if (!strcmp(kw, "ARG"))
-		return arg_step(b, in, b->args, json_object_get(cfg_obj(&b->cur), "Env"));
+		return arg_step(b, in, b->args, json_object_get(img_bstate_cfg(&b->cur), "Env"));
 	memset(&p, 0, sizeof p);
 	if (is_copy || is_add) {
-		if (plan_make(b, in, is_add, &p) < 0 || plan_hash(b, &p, &chash) < 0) {
-			plan_release(&p);
+		if (plan_make(b, in, is_add, &p) < 0 || img_copy_hash(&p, &chash) < 0) {
+			img_copy_release(&p);
 			return -1;
 		}
 	}
 	step_key(b, in, is_copy || is_add ? &chash : NULL, &key);
 	if (cache_use(b, &key)) {
-		plan_release(&p);
+		img_copy_release(&p);
 		return 0;
 	}
 	if (is_run) {
@@ -1159,18 +643,24 @@ do_step(struct build *b, const struct img_df_instr *in, int *status)
 		if (r != 0)
 			return r;
 	} else if (is_copy || is_add) {
-		r = plan_write(b, &p, &layer, &diff_id);
-		plan_release(&p);
+		struct img_mklayer_opts lo = { .comp = b->o->comp, .level = -1, .clamp = b->sde,
+		                               .progress = IMG_PROGRESS_NONE };
+		char *lower = img_bstate_unpacked(b->s, &b->cur);
+		r = lower ? img_copy_layer(&p, b->s, &lo, lower, &layer, &diff_id) : -1;
+		free(lower);
+		img_copy_release(&p);
 		if (r < 0)
 			return -1;
 	} else if (!strcmp(kw, "SHELL")) {
-		json_object_set(cfg_obj(&b->cur), "Shell", in->exec);
+		json_object_set(img_bstate_cfg(&b->cur), "Shell", in->exec);
 	} else if (!strcmp(kw, "MAINTAINER")) {
 		json_object_set_new(b->cur.config, "author", json_string(in->args));
-	} else if (img_config_change_vars(cfg_obj(&b->cur), in->text, &b->cmd_set, b->args) < 0) {
+	} else if (img_config_change_vars(img_bstate_cfg(&b->cur), in->text, &b->cmd_set, b->args) < 0) {
 		return -1;
 	}
-	if (commit_step(b, in->text, layer, &diff_id) < 0 || cache_put(b, &key) < 0)
+	now_str(b, created, sizeof created);
+	if (img_bstate_commit(b->s, &b->cur, created, in->text, layer, &diff_id) < 0 ||
+	    cache_put(b, &key) < 0)
 		return -1;
 	return 0;
 }
@@ -1347,10 +837,10 @@ out:
 	json_decref(desc);
 	for (i = 0; i < b.nstages; i++) {
 		free(b.stages[i].name);
-		state_release(&b.stages[i].st);
+		img_bstate_release(&b.stages[i].st);
 	}
 	free(b.stages);
-	state_release(&b.cur);
+	img_bstate_release(&b.cur);
 	json_decref(b.meta);
 	json_decref(b.args);
 	img_ignore_release(&b.ig);
@@ -1384,10 +874,10 @@ main(int argc, char *argv[])
 			}
 			if (eq) {
 				char *k = xstrndup(optarg, (size_t)(eq - optarg));
-				kv_set(o.bargs, k, eq + 1);
+				img_kv_set(o.bargs, k, eq + 1);
 				free(k);
 			} else if (getenv(optarg)) {
-				kv_set(o.bargs, optarg, getenv(optarg));
+				img_kv_set(o.bargs, optarg, getenv(optarg));
 			}
 			break;
 		}
