@@ -555,11 +555,15 @@ int img_store_build_cache_put(struct img_store *s, const struct img_digest *key,
 	tmp = xasprintf(CACHE_DIR "/.tmp-%s-%ld", img_digest_hex(key), (long)getpid());
 	line = xasprintf("%s\n", m->str);
 	fd = openat(s->dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || img_write_all(fd, line, strlen(line)) < 0 || close(fd) < 0 ||
-	    renameat(s->dfd, tmp, s->dfd, rel) < 0) {
-		img_seterr_errno("cannot write the build cache in '%s'", img_store_path(s));
-		if (fd >= 0)
+	if (fd >= 0) {
+		int w = img_write_all(fd, line, strlen(line));
+		if (close(fd) < 0 || w < 0 || renameat(s->dfd, tmp, s->dfd, rel) < 0) {
 			(void)unlinkat(s->dfd, tmp, 0);
+			fd = -1;
+		}
+	}
+	if (fd < 0) {
+		img_seterr_errno("cannot write the build cache in '%s'", img_store_path(s));
 		goto out;
 	}
 	rc = 0;
