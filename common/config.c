@@ -81,13 +81,97 @@ is_name_char(char c, int first)
 	return c == '_' || isalpha((unsigned char)c) || (!first && isdigit((unsigned char)c));
 }
 
+/* The value of K: from Env, else from vars (build arguments), else NULL. */
+static const char *
+var_get(json_t *env, json_t *vars, const char *k, size_t klen)
+{
+	const char *v = env_get(env, k, klen);
+
+	return v ? v : env_get(vars, k, klen);
+}
+
+static void expand_text(const char *s, size_t n, json_t *env, json_t *vars, struct sbuf *b);
+
+/* p at "$NAME" or "${NAME...}": append the value to b, return what follows. ${NAME:-w}
+ * (w when unset or empty), ${NAME:+w} (w when set and not empty), ${NAME-w} and
+ * ${NAME+w} (the same for unset only), w expanded in turn. An unclosed "${" is text. */
+static const char *
+expand_var(const char *p, json_t *env, json_t *vars, struct sbuf *b)
+{
+	int brace = p[1] == '{';
+	const char *k = p + 1 + brace, *e = k, *v, *w, *we;
+	int colon = 0, depth = 1;
+	char op;
+
+	while (is_name_char(*e, 0))
+		e++;
+	v = var_get(env, vars, k, (size_t)(e - k));
+	if (!brace) {
+		if (v)
+			sb_puts(b, v, strlen(v));
+		return e;
+	}
+	if (*e == '}') {
+		if (v)
+			sb_puts(b, v, strlen(v));
+		return e + 1;
+	}
+	w = e;
+	if (*w == ':') {
+		colon = 1;
+		w++;
+	}
+	op = *w;
+	if (op != '-' && op != '+') {
+		sb_putc(b, *p);
+		return p + 1;
+	}
+	w++;
+	for (we = w; *we; we++) {
+		if (*we == '{')
+			depth++;
+		else if (*we == '}' && --depth == 0)
+			break;
+	}
+	if (!*we) {
+		sb_putc(b, *p);
+		return p + 1;
+	}
+	{
+		int set = v && (!colon || *v);
+		if (op == '-' && !set)
+			expand_text(w, (size_t)(we - w), env, vars, b);
+		else if (op == '-')
+			sb_puts(b, v, strlen(v));
+		else if (set)
+			expand_text(w, (size_t)(we - w), env, vars, b);
+	}
+	return we + 1;
+}
+
+/* n bytes of s with their variables expanded (no quotes, no splitting). */
+static void
+expand_text(const char *s, size_t n, json_t *env, json_t *vars, struct sbuf *b)
+{
+	char *t = xstrndup(s, n);
+	const char *p = t;
+
+	while (*p) {
+		if (*p == '$' && (is_name_char(p[1], 1) || (p[1] == '{' && is_name_char(p[2], 1))))
+			p = expand_var(p, env, vars, b);
+		else
+			sb_putc(b, *p++);
+	}
+	free(t);
+}
+
 /* Split s into shell-like words as the Dockerfile parser does for ENV, LABEL, EXPOSE,
  * VOLUME...: whitespace separates words, quotes group and are removed, a backslash escapes
- * the next character (not inside single quotes), $NAME and ${NAME} expand from env.
+ * the next character (not inside single quotes), $NAME and ${NAME} (with :- and :+) expand from env, then vars.
  * Returns the number of words in *out (a NULL-terminated array the caller frees, with
  * its strings), or -1 on unbalanced quotes. */
 static int
-split_words(const char *s, json_t *env, char ***out)
+split_words(const char *s, json_t *env, json_t *vars, char ***out)
 {
 	char **w = NULL;
 	size_t nw = 0;
@@ -112,18 +196,7 @@ split_words(const char *s, json_t *env, char ***out)
 				p++;
 			} else if (q != '\'' && *p == '$' &&
 			           (is_name_char(p[1], 1) || (p[1] == '{' && is_name_char(p[2], 1)))) {
-				int brace = p[1] == '{';
-				const char *k = p + 1 + brace, *e = k, *v;
-				while (is_name_char(*e, 0))
-					e++;
-				if (brace && *e != '}') {
-					sb_putc(&b, *p++);
-					continue;
-				}
-				v = env_get(env, k, (size_t)(e - k));
-				if (v)
-					sb_puts(&b, v, strlen(v));
-				p = e + brace;
+				p = expand_var(p, env, vars, &b);
 			} else {
 				sb_putc(&b, *p++);
 			}
@@ -223,11 +296,11 @@ env_set(json_t *cfg, const char *k, const char *v)
 
 /* ENV and LABEL: "K V" (one pair, the rest is the value) or "K=V K2=V2 ...". */
 static int
-name_values(json_t *cfg, const char *kw, const char *rest, int is_env)
+name_values(json_t *cfg, const char *kw, const char *rest, int is_env, json_t *vars)
 {
 	json_t *env = json_object_get(cfg, "Env");
 	char **w;
-	int n = split_words(rest, env, &w), rc = 0;
+	int n = split_words(rest, env, vars, &w), rc = 0;
 
 	if (n < 0)
 		return cerr("%s: unbalanced quotes", kw);
@@ -302,10 +375,10 @@ parse_port(const char *s, const char *e, unsigned *out)
 }
 
 static int
-expose(json_t *cfg, const char *rest)
+expose(json_t *cfg, const char *rest, json_t *vars)
 {
 	char **w;
-	int n = split_words(rest, json_object_get(cfg, "Env"), &w);
+	int n = split_words(rest, json_object_get(cfg, "Env"), vars, &w);
 	json_t *ports;
 
 	if (n <= 0) {
@@ -353,7 +426,7 @@ bad:
 }
 
 static int
-volume(json_t *cfg, const char *rest)
+volume(json_t *cfg, const char *rest, json_t *vars)
 {
 	json_t *arr = exec_form(rest), *vols, *v;
 	char **w = NULL;
@@ -361,7 +434,7 @@ volume(json_t *cfg, const char *rest)
 	int n;
 
 	if (!arr) {
-		n = split_words(rest, json_object_get(cfg, "Env"), &w);
+		n = split_words(rest, json_object_get(cfg, "Env"), vars, &w);
 		if (n < 0) {
 			free_words(w);
 			return cerr("VOLUME: unbalanced quotes");
@@ -425,10 +498,10 @@ clean_abs(const char *p)
 }
 
 static int
-workdir(json_t *cfg, const char *rest)
+workdir(json_t *cfg, const char *rest, json_t *vars)
 {
 	char **w;
-	int n = split_words(rest, json_object_get(cfg, "Env"), &w);
+	int n = split_words(rest, json_object_get(cfg, "Env"), vars, &w);
 	char *joined, *clean;
 
 	if (n != 1) {
@@ -456,10 +529,10 @@ static const char *const signames[] = {
 };
 
 static int
-stopsignal(json_t *cfg, const char *rest)
+stopsignal(json_t *cfg, const char *rest, json_t *vars)
 {
 	char **w;
-	int n = split_words(rest, json_object_get(cfg, "Env"), &w), ok = 0;
+	int n = split_words(rest, json_object_get(cfg, "Env"), vars, &w), ok = 0;
 	const char *s;
 
 	if (n != 1) {
@@ -613,6 +686,34 @@ badopt:
 int
 img_config_change(json_t *cfg, const char *instr, int *cmd_set)
 {
+	return img_config_change_vars(cfg, instr, cmd_set, NULL);
+}
+
+int
+img_config_words(const char *s, json_t *env, json_t *vars, char ***out)
+{
+	return split_words(s, env, vars, out);
+}
+
+void
+img_config_words_free(char **w)
+{
+	free_words(w);
+}
+
+char *
+img_config_expand(const char *s, json_t *env, json_t *vars)
+{
+	struct sbuf b = { 0 };
+
+	expand_text(s, strlen(s), env, vars, &b);
+	sb_str(&b);
+	return b.s;
+}
+
+int
+img_config_change_vars(json_t *cfg, const char *instr, int *cmd_set, json_t *vars)
+{
 	char kw[16];
 	const char *p = instr, *rest;
 	size_t kl = 0;
@@ -654,25 +755,25 @@ img_config_change(json_t *cfg, const char *instr, int *cmd_set)
 		else if (!*cmd_set)
 			json_object_del(cfg, "Cmd");
 	} else if (strcmp(kw, "ENV") == 0) {
-		rc = name_values(cfg, kw, r, 1);
+		rc = name_values(cfg, kw, r, 1, vars);
 	} else if (strcmp(kw, "LABEL") == 0) {
-		rc = name_values(cfg, kw, r, 0);
+		rc = name_values(cfg, kw, r, 0, vars);
 	} else if (strcmp(kw, "EXPOSE") == 0) {
-		rc = expose(cfg, r);
+		rc = expose(cfg, r, vars);
 	} else if (strcmp(kw, "USER") == 0) {
 		char **w;
-		int n = split_words(r, json_object_get(cfg, "Env"), &w);
+		int n = split_words(r, json_object_get(cfg, "Env"), vars, &w);
 		if (n != 1)
 			rc = cerr("USER requires exactly one argument");
 		else
 			json_object_set_new(cfg, "User", json_string(w[0]));
 		free_words(w);
 	} else if (strcmp(kw, "VOLUME") == 0) {
-		rc = volume(cfg, r);
+		rc = volume(cfg, r, vars);
 	} else if (strcmp(kw, "WORKDIR") == 0) {
-		rc = workdir(cfg, r);
+		rc = workdir(cfg, r, vars);
 	} else if (strcmp(kw, "STOPSIGNAL") == 0) {
-		rc = stopsignal(cfg, r);
+		rc = stopsignal(cfg, r, vars);
 	} else if (strcmp(kw, "HEALTHCHECK") == 0) {
 		rc = healthcheck(cfg, r);
 	} else if (strcmp(kw, "ONBUILD") == 0) {

@@ -16,4 +16,16 @@ int img_config_change(json_t *cfg, const char *instr, int *cmd_set);
 /* Apply n instructions in order (one series). 0, or -1 at the first that fails. */
 int img_config_changes(json_t *cfg, const char *const *instrs, size_t n);
 
+/* img_config_change with vars, the build arguments in scope (an array of "K=V"): $K
+ * expands from Env first, then from vars, as docker's builder does. */
+int img_config_change_vars(json_t *cfg, const char *instr, int *cmd_set, json_t *vars);
+/* Split s into words as ENV and LABEL do (quotes removed, backslash escapes, $VAR,
+ * ${VAR}, ${VAR:-word}, ${VAR:+word} expanded from env then vars; either may be NULL).
+ * The number of words in *out (NULL-terminated; img_config_words_free), or -1 on
+ * unbalanced quotes. */
+int img_config_words(const char *s, json_t *env, json_t *vars, char ***out);
+void img_config_words_free(char **w);
+/* s with its variables expanded, quotes and backslashes kept. New string. */
+char *img_config_expand(const char *s, json_t *env, json_t *vars);
+
 #endif

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -21,6 +23,7 @@
 #define RUN_DIR     ".img/run"
 #define IMAGES_DIR  ".img/run/images"
 #define CONT_DIR    ".img/run/containers"
+#define CACHE_DIR   ".img/run/cache"
 
 int img_run_name_valid(const char *name)
 {
@@ -395,4 +398,178 @@ int img_store_run_prune_images(struct img_store *s,
 	}
 	closedir(d);
 	return ret;
+}
+
+/* ---- running runc ---- */
+
+int img_run_overlay(const char *lower, const char *dir)
+{
+	char *opts, *target = xasprintf("%s/rootfs", dir);
+	int r;
+
+	if (strpbrk(lower, ",:") || strpbrk(dir, ",:")) {
+		free(target);
+		errno = EINVAL;
+		return -1;
+	}
+	opts = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, dir, dir);
+	r = mount("overlay", target, "overlay", 0, opts);
+	free(opts);
+	free(target);
+	return r;
+}
+
+
+static volatile sig_atomic_t got_signal, kill_now;
+static volatile pid_t child;
+
+static void on_signal(int sig)
+{
+	if (child > 0)
+		kill(child, sig);
+	if (!got_signal)
+		alarm(5);
+	got_signal = sig;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	kill_now = 1;
+}
+
+pid_t img_run_spawn(const char *const *argv, int in, int out)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		if (in >= 0 && in != 0)
+			dup2(in, 0);
+		if (out >= 0) {
+			dup2(out, 1);
+			dup2(out, 2);
+		}
+		execv(argv[0], (char *const *)argv);
+		fprintf(stderr, "%s: cannot run %s: %s\n", img_progname(), argv[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+int img_run_wait(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int img_run_runc(const char *runc, const char *dir, const char *name, int keep, int in, int out)
+{
+	const char *argv[8];
+	int n = 0, st;
+	struct sigaction sa;
+
+	argv[n++] = runc;
+	argv[n++] = "run";
+	if (keep)
+		argv[n++] = "--keep";
+	argv[n++] = "--bundle";
+	argv[n++] = dir;
+	argv[n++] = name;
+	argv[n] = NULL;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	child = img_run_spawn(argv, in, out);
+	if (child < 0) {
+		img_seterr_errno("cannot start runc");
+		return -1;
+	}
+	for (;;) {
+		pid_t r = waitpid(child, &st, 0);
+		if (r == child)
+			break;
+		if (r < 0 && errno != EINTR) {
+			st = 1 << 8;
+			break;
+		}
+		if (kill_now) {
+			const char *kargv[] = { runc, "kill", name, "KILL", NULL };
+			pid_t k;
+			kill_now = 0;
+			k = img_run_spawn(kargv, -1, -1);
+			if (k > 0)
+				(void)img_run_wait(k);
+		}
+	}
+	alarm(0);
+	child = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+
+/* ---- the build cache ---- */
+
+int img_store_build_cache_get(struct img_store *s, const struct img_digest *key,
+                              struct img_digest *out)
+{
+	char *rel = xasprintf(CACHE_DIR "/%s", img_digest_hex(key));
+	char buf[160];
+	int fd = openat(s->dfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+	ssize_t n;
+
+	free(rel);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	if (img_digest_parse(buf, out) == 0)
+		rc = 1;
+	return rc;
+}
+
+int img_store_build_cache_put(struct img_store *s, const struct img_digest *key,
+                              const struct img_digest *m)
+{
+	char *rel, *tmp, *line;
+	int fd, rc = -1;
+
+	if (run_dir(s, CACHE_DIR) < 0)
+		return -1;
+	rel = xasprintf(CACHE_DIR "/%s", img_digest_hex(key));
+	tmp = xasprintf(CACHE_DIR "/.tmp-%s-%ld", img_digest_hex(key), (long)getpid());
+	line = xasprintf("%s\n", m->str);
+	fd = openat(s->dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		int w = img_write_all(fd, line, strlen(line));
+		if (close(fd) < 0 || w < 0 || renameat(s->dfd, tmp, s->dfd, rel) < 0) {
+			(void)unlinkat(s->dfd, tmp, 0);
+			fd = -1;
+		}
+	}
+	if (fd < 0) {
+		img_seterr_errno("cannot write the build cache in '%s'", img_store_path(s));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(line);
+	free(tmp);
+	free(rel);
+	return rc;
 }

@@ -7,6 +7,7 @@
 #define IMG_RUN_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <jansson.h>
 #include "digest.h"
 #include "store.h"
@@ -57,5 +58,28 @@ json_t *img_store_run_container_image(struct img_store *s, const char *name);
 int img_store_run_prune_images(struct img_store *s,
                                int (*keep)(void *arg, const struct img_digest *m), void *arg,
                                size_t *removed);
+
+/* Mount an overlay on dir/rootfs: lowerdir lower, upperdir dir/upper, workdir dir/work
+ * (paths without ',' or ':'). 0, or -1 with errno. */
+int img_run_overlay(const char *lower, const char *dir);
+/* fork and exec argv[0] with stdin in (-1: ours) and stdout and stderr out (-1: ours);
+ * the child gets the default SIGINT, SIGTERM and SIGHUP. The pid, or -1 (errno). */
+pid_t img_run_spawn(const char *const *argv, int in, int out);
+/* Wait for pid: its exit status, 128 + the signal that killed it, or 1. */
+int img_run_wait(pid_t pid);
+/* runc run (--keep when keep) of the bundle dir as container name, in the foreground,
+ * stdin in, stdout and stderr out (-1: ours). SIGINT, SIGTERM and SIGHUP are passed on
+ * (handlers installed here); a container still running 5 s later is killed. The
+ * container's status, or -1 with img_errmsg() when runc cannot be started. */
+int img_run_runc(const char *runc, const char *dir, const char *name, int keep, int in,
+                 int out);
+
+/* The build cache (.img/run/cache): a step's key -> the manifest digest of the image it
+ * made. get: 1 and *out when key is known, else 0. put: 0 or -1. The images themselves
+ * are blobs that img-gc may remove: the caller checks that they are still there. */
+int img_store_build_cache_get(struct img_store *s, const struct img_digest *key,
+                              struct img_digest *out);
+int img_store_build_cache_put(struct img_store *s, const struct img_digest *key,
+                              const struct img_digest *m);
 
 #endif

@@ -5,6 +5,24 @@ _img_images() {
 	"${1%%-*}-ls" 2>/dev/null | awk 'NR > 1 && $1 != "<none>" { print $1 ":" $2 }'
 }
 
+_img_build() {
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	case $cur in
+	--build-arg=*) COMPREPLY=($(compgen -P '--build-arg=' -f -- "${cur#--build-arg=}")); return 0 ;;
+	--compress=*) COMPREPLY=($(compgen -P '--compress=' -W 'gzip zstd none' -- "${cur#--compress=}")); return 0 ;;
+	--file=*) COMPREPLY=($(compgen -P '--file=' -f -- "${cur#--file=}")); return 0 ;;
+	--platform=*) COMPREPLY=($(compgen -P '--platform=' -W 'linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x' -- "${cur#--platform=}")); return 0 ;;
+	--progress=*) COMPREPLY=($(compgen -P '--progress=' -W 'auto tty plain none' -- "${cur#--progress=}")); return 0 ;;
+	--store=*) COMPREPLY=($(compgen -P '--store=' -f -- "${cur#--store=}")); return 0 ;;
+	--tag=*) COMPREPLY=($(compgen -P '--tag=' -f -- "${cur#--tag=}")); return 0 ;;
+	--target=*) COMPREPLY=($(compgen -P '--target=' -f -- "${cur#--target=}")); return 0 ;;
+	-*) COMPREPLY=($(compgen -W '--build-arg= --compress= --file= --help --no-cache --platform= --progress= --store= --tag= --target= --version' -- "$cur"))
+		[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null; return 0 ;;
+	esac
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -F _img_build img-build
+
 _img_diff() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	case $cur in

@@ -1,11 +1,8 @@
 /* img-import: a rootfs tarball or a directory becomes a new image (or a new top layer on a
  * base image) in the store, as `docker import` does (formats.md §7.1). */
-#include <archive.h>
-#include <archive_entry.h>
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +11,9 @@
 #include <unistd.h>
 
 #include "img.h"
-#include "htab.h"
 #include "cli.h"
 #include "config.h"
-#include "dirwalk.h"
+#include "mklayer.h"
 
 enum {
 	OPT_COMPRESS = 256,
@@ -89,400 +85,14 @@ static const char help_text[] =
 	"      --version           print the version and exit\n";
 
 /* ------------------------------------------------------------------------------------ */
-/* Paths already written: a set of 64-bit path hashes, each with a class, to refuse      */
-/* duplicate entries, entries under a symlink or a file, and hard links to nothing       */
-/* before them.                                                                          */
-
-enum { PC_DIR = 1, PC_SYMLINK = 2, PC_OTHER = 3 };
-
-struct pathset { struct img_htab tab; unsigned char *cls; size_t n, cap; };
-
-static uint64_t
-path_hash(const char *s, size_t n)
-{
-	uint64_t h = img_htab_fnv(s, n);
-
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 32;
-	return h;
-}
-
-/* The class of a path, 0 if absent. */
-static int
-ps_get(const struct pathset *ps, const char *s, size_t n)
-{
-	size_t i = img_htab_find(&ps->tab, path_hash(s, n), NULL, NULL, NULL);
-
-	return i == IMG_HTAB_NONE ? 0 : ps->cls[i];
-}
 
 static void
-ps_add(struct pathset *ps, const char *s, int cls)
+skipped(void *arg, const char *path)
 {
-	IMG_GROW(ps->cls, ps->n + 1, ps->cap);
-	ps->cls[ps->n] = (unsigned char)cls;
-	img_htab_add(&ps->tab, path_hash(s, strlen(s)), ps->n++);
+	const char *src = arg;
+
+	warnx("%s: skipping '%s': unsupported entry type", img_shown(src), img_shown(path));
 }
-
-/* ------------------------------------------------------------------------------------ */
-/* The layer writer: clean tar -> diff_id hash and compressor -> blob.                   */
-
-struct layer {
-	struct img_store *store;
-	struct img_blob_writer *bw;
-	struct img_compw *cw;
-	struct pipe *pipe;
-	struct img_hash *diff;
-	struct img_arcout *ao;
-	struct img_progress *pg;
-	struct pathset seen;
-	int64_t clamp;          /* SOURCE_DATE_EPOCH or -1 */
-	int quiet;
-	const char *src;        /* for messages */
-	uint64_t nentries;
-};
-
-static int
-sink_blob(void *arg, const void *buf, size_t n)
-{
-	struct layer *l = arg;
-	return img_blob_write(l->bw, buf, n);
-}
-
-/* Compression runs in a second thread (an img_pool of one): the tar stream goes through a
- * ring of chunks (img_ring) that the compressor (and the blob writer behind it, which
- * hashes the compressed bytes) takes while this thread reads the input, writes the tar
- * and hashes the diff_id. Memory: PIPE_SLOTS chunks of PIPE_CHUNK bytes. */
-enum { PIPE_SLOTS = 4, PIPE_CHUNK = 1 << 20 };
-
-struct pipe {
-	struct img_ring *ring;
-	struct img_pool *pool;
-	struct img_compw *cw;
-};
-
-static int
-compw_sink(void *arg, const void *buf, size_t n)
-{
-	return img_compw_write(arg, buf, n);
-}
-
-/* A failed write stops the ring: the reader's next write fails with its message. */
-static int
-pipe_worker(void *arg, size_t item, unsigned worker)
-{
-	struct pipe *p = arg;
-
-	(void)item;
-	(void)worker;
-	if (img_ring_consume(p->ring, 0, compw_sink, p->cw) < 0)
-		return -1;
-	return img_compw_finish(p->cw);
-}
-
-static int
-pipe_start(struct pipe *p, struct img_compw *cw)
-{
-	p->cw = cw;
-	p->pool = img_pool_new(1, "img-import-z");
-	if (img_pool_threads(p->pool) != 1) {
-		img_seterr("cannot start the compression thread");
-		return -1;
-	}
-	p->ring = img_ring_new(PIPE_SLOTS, PIPE_CHUNK, 1);
-	img_ring_open(p->ring, 1);
-	img_pool_add(p->pool, pipe_worker, p, 0);
-	return 0;
-}
-
-/* Flush, let the worker finish the compressed stream, join. With ok == 0 (abort) the
- * rest is dropped (img_errmsg() kept). 0 or -1. Idempotent. */
-static int
-pipe_finish(struct pipe *p, int ok)
-{
-	int rc = 0;
-
-	if (p->ring && ok)
-		rc = img_ring_end(p->ring) < 0 || img_pool_wait(p->pool) < 0 ? -1 : 0;
-	else if (p->ring)
-		img_ring_stop(p->ring);
-	img_pool_free(p->pool);
-	img_ring_free(p->ring);
-	memset(p, 0, sizeof *p);
-	return rc;
-}
-
-static int
-sink_tar(void *arg, const void *buf, size_t n)
-{
-	struct layer *l = arg;
-
-	img_hash_update(l->diff, buf, n);
-	if (l->pipe)
-		return img_ring_write(l->pipe->ring, buf, n);
-	return img_blob_write(l->bw, buf, n);
-}
-
-/* Check a cleaned path against what came before, then remember it. 0 or -1. */
-static int
-check_path(struct layer *l, const char *path, int cls)
-{
-	const char *s;
-
-	if (ps_get(&l->seen, path, strlen(path))) {
-		img_seterr("duplicate entry '%s'", img_shown(path));
-		return -1;
-	}
-	for (s = strchr(path, '/'); s; s = strchr(s + 1, '/')) {
-		int c = ps_get(&l->seen, path, (size_t)(s - path));
-		if (c == PC_SYMLINK || c == PC_OTHER) {
-			char *parent = xstrndup(path, (size_t)(s - path));
-			img_seterr("entry '%s' is under %s '%s'", img_shown(path),
-			           c == PC_SYMLINK ? "symlink" : "non-directory", img_shown(parent));
-			free(parent);
-			return -1;
-		}
-	}
-	ps_add(&l->seen, path, cls);
-	return 0;
-}
-
-/* Build the clean entry we write from what was read (src may be NULL for fields set
- * by the caller). The caller has set nothing; we set everything. */
-static struct archive_entry *
-clean_entry(struct layer *l, const char *path, enum img_ent_type type, mode_t perm,
-            int64_t uid, int64_t gid, int64_t mtime, int64_t size, const char *link,
-            struct archive_entry *src)
-{
-	struct archive_entry *e = archive_entry_new();
-	const char *name;
-	const void *val;
-	size_t vlen;
-
-	archive_entry_copy_pathname(e, path);
-	switch (type) {
-	case IMG_ENT_DIR:      archive_entry_set_filetype(e, AE_IFDIR); break;
-	case IMG_ENT_SYMLINK:  archive_entry_set_filetype(e, AE_IFLNK); break;
-	case IMG_ENT_CHR:      archive_entry_set_filetype(e, AE_IFCHR); break;
-	case IMG_ENT_BLK:      archive_entry_set_filetype(e, AE_IFBLK); break;
-	case IMG_ENT_FIFO:     archive_entry_set_filetype(e, AE_IFIFO); break;
-	default:               archive_entry_set_filetype(e, AE_IFREG); break;
-	}
-	archive_entry_set_perm(e, perm & 07777);
-	archive_entry_set_uid(e, uid);
-	archive_entry_set_gid(e, gid);
-	if (l->clamp >= 0 && mtime > l->clamp)
-		mtime = l->clamp;
-	archive_entry_set_mtime(e, mtime, 0);
-	if (type == IMG_ENT_FILE)
-		archive_entry_set_size(e, size);
-	else
-		archive_entry_set_size(e, 0);
-	if (type == IMG_ENT_SYMLINK)
-		archive_entry_copy_symlink(e, link);
-	else if (type == IMG_ENT_HARDLINK)
-		archive_entry_copy_hardlink(e, link);
-	if (src && (type == IMG_ENT_CHR || type == IMG_ENT_BLK)) {
-		archive_entry_set_rdevmajor(e, archive_entry_rdevmajor(src));
-		archive_entry_set_rdevminor(e, archive_entry_rdevminor(src));
-	}
-	if (src && archive_entry_xattr_reset(src) > 0) {
-		while (archive_entry_xattr_next(src, &name, &val, &vlen) == ARCHIVE_OK)
-			archive_entry_xattr_add_entry(e, name, val, vlen);
-	}
-	return e;
-}
-
-static int
-cls_of(enum img_ent_type t)
-{
-	return t == IMG_ENT_DIR ? PC_DIR : t == IMG_ENT_SYMLINK ? PC_SYMLINK : PC_OTHER;
-}
-
-/* Write one entry (not its data). 0 or -1 with img_errmsg. */
-static int
-put_entry(struct layer *l, const char *path, enum img_ent_type type, mode_t perm,
-          int64_t uid, int64_t gid, int64_t mtime, int64_t size, const char *link,
-          struct archive_entry *src)
-{
-	struct archive_entry *e;
-	int rc, c;
-
-	if (type == IMG_ENT_HARDLINK) {
-		c = ps_get(&l->seen, link, strlen(link));
-		if (c != PC_OTHER && c != PC_SYMLINK) {
-			img_seterr("hard link '%s' to '%s': target is not an earlier file",
-			           img_shown(path), img_shown(link));
-			return -1;
-		}
-	}
-	if (check_path(l, path, cls_of(type)) < 0)
-		return -1;
-	if (uid < 0 || gid < 0 || uid > UINT32_MAX || gid > UINT32_MAX) {
-		img_seterr("entry '%s': invalid owner %" PRId64 ":%" PRId64, img_shown(path), uid, gid);
-		return -1;
-	}
-	e = clean_entry(l, path, type, perm, uid, gid, mtime, size, link, src);
-	rc = img_arcout_entry(l->ao, e);
-	archive_entry_free(e);
-	l->nentries++;
-	return rc;
-}
-
-/* ---- input: an archive (file or stdin) ---- */
-
-static int
-import_archive(struct layer *l, int fd, uint64_t total)
-{
-	struct img_arcin *a = NULL;
-	struct img_arcin_entry e;
-	int rc = -1, r;
-	int64_t last = 0;
-
-	img_progress_set_total(l->pg, total);
-	if (img_arcin_open_fd(fd, 0, &a) < 0)
-		return -1;
-	while ((r = img_arcin_next(a, &e)) == 1) {
-		int64_t done = 0;
-		const void *buf;
-		size_t n;
-
-		if (e.path[0] == '\0')
-			continue;       /* the root itself */
-		if (e.type == IMG_ENT_OTHER) {
-			if (!l->quiet) {
-				warnx("%s: skipping '%s': unsupported entry type", img_shown(l->src),
-				      img_shown(e.path));
-			}
-			continue;
-		}
-		{
-			char *wt = NULL;
-			int wr = img_whiteout(e.path, &wt);
-			free(wt);
-			if (wr < 0) {
-				img_seterr("invalid whiteout entry '%s'", img_shown(e.path));
-				goto out;
-			}
-		}
-		if (put_entry(l, e.path, e.type, e.mode, e.uid, e.gid, e.mtime, e.size,
-		              e.link, e.ae) < 0)
-			goto out;
-		if (e.type != IMG_ENT_FILE)
-			continue;
-		while ((r = img_arcin_block(a, &buf, &n)) == 1) {
-			if ((int64_t)n > e.size - done) {
-				img_seterr("entry '%s': more data than its size", img_shown(e.path));
-				goto out;
-			}
-			if (img_arcout_data(l->ao, buf, n) < 0)
-				goto out;
-			done += (int64_t)n;
-			int64_t off = img_arcin_offset(a);
-			if (off > last) {
-				img_progress_add(l->pg, (uint64_t)(off - last));
-				last = off;
-			}
-		}
-		if (r < 0)
-			goto out;
-		if (done != e.size) {
-			img_seterr("entry '%s': truncated data", img_shown(e.path));
-			goto out;
-		}
-	}
-	if (r < 0)
-		goto out;
-	rc = 0;
-out:
-	if (rc < 0 && strncmp(img_errmsg(), "", 1) == 0)
-		img_seterr("read error");
-	img_arcin_free(a);
-	return rc;
-}
-
-/* ---- input: a directory ---- */
-
-struct dirimport {
-	struct layer *l;
-	struct archive *disk;
-	char *buf;
-	size_t bufsz;
-};
-
-/* One entry of the directory: its metadata and xattrs through libarchive, then its data. */
-static int
-import_one(const struct img_dirwalk_entry *e, void *arg)
-{
-	struct dirimport *di = arg;
-	struct layer *l = di->l;
-	struct archive_entry *de;
-	int rc = -1;
-
-	if (e->type == IMG_ENT_OTHER)
-		return 0;               /* sockets: skipped, as docker does */
-	de = archive_entry_new();
-	archive_entry_copy_pathname(de, e->full);
-	archive_entry_copy_sourcepath(de, e->full);
-	if (archive_read_disk_entry_from_file(di->disk, de, e->fd, &e->st) != ARCHIVE_OK) {
-		img_seterr("'%s': %s", img_shown(e->full), archive_error_string(di->disk) ?
-		           archive_error_string(di->disk) : "cannot read metadata");
-		goto out;
-	}
-	if (e->type == IMG_ENT_HARDLINK)
-		archive_entry_xattr_clear(de);   /* the target carries them */
-	if (put_entry(l, e->rel, e->type, e->st.st_mode, e->st.st_uid, e->st.st_gid,
-	              e->st.st_mtime, e->st.st_size, e->link, de) < 0)
-		goto out;
-	if (e->type == IMG_ENT_FILE) {
-		int64_t left = e->st.st_size;
-		while (left > 0) {
-			ssize_t n = read(e->fd, di->buf,
-			                 left < (int64_t)di->bufsz ? (size_t)left : di->bufsz);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				img_seterr_errno("cannot read '%s'", img_shown(e->full));
-				goto out;
-			}
-			if (n == 0) {
-				img_seterr("'%s': file shrank while being read", img_shown(e->full));
-				goto out;
-			}
-			if (img_arcout_data(l->ao, di->buf, (size_t)n) < 0)
-				goto out;
-			img_progress_add(l->pg, (uint64_t)n);
-			left -= n;
-		}
-	}
-	rc = 0;
-out:
-	archive_entry_free(de);
-	return rc;
-}
-
-static int
-import_dir(struct layer *l, const char *dir)
-{
-	struct dirimport di = { .l = l, .bufsz = 256 * 1024 };
-	int rc;
-
-	di.disk = archive_read_disk_new();
-	if (!di.disk) {
-		img_seterr("out of memory");
-		return -1;
-	}
-	archive_read_disk_set_behavior(di.disk, ARCHIVE_READDISK_NO_ACL |
-	                               ARCHIVE_READDISK_NO_FFLAGS | ARCHIVE_READDISK_NO_SPARSE);
-	di.buf = xmalloc(di.bufsz);
-	rc = img_dirwalk(dir, import_one, &di);
-	free(di.buf);
-	archive_read_free(di.disk);
-	return rc;
-}
-
-/* ------------------------------------------------------------------------------------ */
 
 struct result {
 	struct img_digest blob, diff_id;
@@ -493,12 +103,15 @@ struct result {
 static int
 write_layer(const struct import_opts *o, struct img_store *s, struct result *res)
 {
-	struct layer l = { .store = s, .clamp = img_source_date_epoch(), .quiet = o->quiet,
-	                   .src = o->input };
+	struct img_mklayer_opts lo = { .comp = o->comp, .level = o->level,
+	                               .clamp = img_source_date_epoch(),
+	                               .progress = o->quiet ? IMG_PROGRESS_NONE : o->progress,
+	                               .label = "importing",
+	                               .skipped = o->quiet ? NULL : skipped,
+	                               .skipped_arg = (void *)o->input };
+	struct img_mklayer *l = NULL;
 	struct stat st;
-	struct pipe pipe = { 0 };
 	int is_dir = 0, fd = -1, rc = -1;
-	int64_t mt = l.clamp >= 0 ? l.clamp : 0;
 
 	if (strcmp(o->input, "-") != 0) {
 		if (stat(o->input, &st) < 0) {
@@ -513,53 +126,15 @@ write_layer(const struct import_opts *o, struct img_store *s, struct result *res
 			return -1;
 		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 			st.st_size = 0;
+		lo.total = (uint64_t)st.st_size;
 	}
-	l.diff = img_hash_new(IMG_SHA256);
-	if (!l.diff)
+	if (!(l = img_mklayer_begin(s, &lo)))
 		goto out;
-	if (img_blob_begin(s, &l.bw) < 0)
+	if (is_dir ? img_mklayer_dir(l, o->input, NULL) < 0 : img_mklayer_archive(l, fd, NULL) < 0)
 		goto out;
-	if (o->comp != IMG_COMP_NONE) {
-		l.cw = img_compw_new(o->comp, o->level, sink_blob, &l);
-		if (!l.cw)
-			goto out;
-		if (pipe_start(&pipe, l.cw) < 0)
-			goto out;
-		l.pipe = &pipe;
-	}
-	l.ao = img_arcout_new_sink(sink_tar, &l, mt);
-	if (!l.ao)
-		goto out;
-	l.pg = img_progress_new(o->quiet ? IMG_PROGRESS_NONE : o->progress, "importing",
-	                        is_dir ? 0 : (uint64_t)st.st_size);
-	if (is_dir) {
-		if (import_dir(&l, o->input) < 0)
-			goto out;
-	} else if (import_archive(&l, fd, (uint64_t)st.st_size) < 0) {
-		goto out;
-	}
-	if (img_arcout_close(l.ao) < 0)
-		goto out;
-	if (l.pipe) {
-		int r = pipe_finish(l.pipe, 1);
-		l.pipe = NULL;
-		if (r < 0)
-			goto out;
-	}
-	img_hash_final(l.diff, &res->diff_id);
-	res->blob_size = (int64_t)img_blob_written(l.bw);
-	rc = img_blob_commit(l.bw, NULL, -1, &res->blob);
-	l.bw = NULL;
+	rc = img_mklayer_finish(l, &res->blob, &res->blob_size, &res->diff_id);
 out:
-	pipe_finish(&pipe, 0);
-	img_progress_done(l.pg);
-	if (l.bw)
-		img_blob_abort(l.bw);
-	img_arcout_free(l.ao);
-	img_compw_free(l.cw);
-	img_hash_free(l.diff);
-	img_htab_clear(&l.seen.tab);
-	free(l.seen.cls);
+	img_mklayer_free(l);
 	if (fd >= 0)
 		close(fd);
 	return rc;

@@ -112,124 +112,6 @@ static json_t *manifest_desc(struct img_store *s, const struct img_view *v)
 	return d;
 }
 
-static int mount_overlay(const char *lower, const char *dir)
-{
-	char *opts, *target = xasprintf("%s/rootfs", dir);
-	int r;
-
-	if (strpbrk(lower, ",:") || strpbrk(dir, ",:")) {
-		free(target);
-		errno = EINVAL;
-		return -1;
-	}
-	opts = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, dir, dir);
-	r = mount("overlay", target, "overlay", 0, opts);
-	free(opts);
-	free(target);
-	return r;
-}
-
-/* ---- running runc ---- */
-
-static volatile sig_atomic_t got_signal, kill_now;
-static volatile pid_t child;
-
-static void on_signal(int sig)
-{
-	if (child > 0)
-		kill(child, sig);
-	if (!got_signal)
-		alarm(5);
-	got_signal = sig;
-}
-
-static void on_alarm(int sig)
-{
-	(void)sig;
-	kill_now = 1;
-}
-
-static pid_t spawn(const char *const *argv, int in, int out)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		if (in >= 0 && in != 0)
-			dup2(in, 0);
-		if (out >= 0) {
-			dup2(out, 1);
-			dup2(out, 2);
-		}
-		execv(argv[0], (char *const *)argv);
-		fprintf(stderr, "%s: cannot run %s: %s\n", img_progname(), argv[0], strerror(errno));
-		_exit(127);
-	}
-	return pid;
-}
-
-static int wait_status(pid_t pid)
-{
-	int st;
-
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return 1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* runc run in the foreground; the container's status. Ctrl-C and kill are passed on;
- * a container that has not ended 5 s later is killed. */
-static int run_foreground(const char *runc, const char *dir, const char *name, int keep, int in)
-{
-	const char *argv[8];
-	int n = 0, st;
-	struct sigaction sa;
-
-	argv[n++] = runc;
-	argv[n++] = "run";
-	if (keep)
-		argv[n++] = "--keep";
-	argv[n++] = "--bundle";
-	argv[n++] = dir;
-	argv[n++] = name;
-	argv[n] = NULL;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = on_alarm;
-	sigaction(SIGALRM, &sa, NULL);
-	child = spawn(argv, in, -1);
-	if (child < 0) {
-		warn("fork");
-		return 1;
-	}
-	for (;;) {
-		pid_t r = waitpid(child, &st, 0);
-		if (r == child)
-			break;
-		if (r < 0 && errno != EINTR) {
-			st = 1 << 8;
-			break;
-		}
-		if (kill_now) {
-			const char *kargv[] = { runc, "kill", name, "KILL", NULL };
-			pid_t k;
-			kill_now = 0;
-			k = spawn(kargv, -1, -1);
-			if (k > 0)
-				(void)wait_status(k);
-		}
-	}
-	alarm(0);
-	child = 0;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static int run_detached(const char *runc, const char *dir, const char *name)
 {
 	const char *argv[] = { runc, "run", "--detach", "--bundle", dir, name, NULL };
@@ -241,8 +123,8 @@ static int run_detached(const char *runc, const char *dir, const char *name)
 
 	if (in < 0 || out < 0) {
 		warn("%s", log);
-	} else if ((pid = spawn(argv, in, out)) > 0) {
-		st = wait_status(pid);
+	} else if ((pid = img_run_spawn(argv, in, out)) > 0) {
+		st = img_run_wait(pid);
 	}
 	if (in >= 0)
 		close(in);
@@ -328,7 +210,7 @@ static int run(struct run_opts *o)
 		warn("%s", dir);
 		goto out;
 	}
-	if (mount_overlay(lower, dir) == 0) {
+	if (img_run_overlay(lower, dir) == 0) {
 		mounted = 1;
 	} else {
 		/* no overlay here: a copy of the image of the container's own */
@@ -379,7 +261,7 @@ static int run(struct run_opts *o)
 		goto out;
 	}
 	fflush(stdout);
-	status = run_foreground(runc, dir, name, !o->rm, in);
+	status = img_run_runc(runc, dir, name, !o->rm, in, -1);
 	if (!o->rm) {
 		/* kept, stopped: its changes stay in upper/ until runc delete and img-gc */
 		created = 0;

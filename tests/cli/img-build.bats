@@ -1,0 +1,188 @@
+#!/usr/bin/env bats
+# img-build: Dockerfiles built in the store (RUN steps as root with runc; skipped otherwise).
+bats_require_minimum_version 1.5.0
+load ../lib/helper
+
+need_root_runc() {
+	need runc
+	[ "$(id -u)" = 0 ] || skip "runc containers need root here"
+}
+
+# base: the peers' tiny rootfs (busybox) with a web root on top.
+make_base() {
+	img-import -q "$PEERS/src/tiny-rootfs.tar" tiny:1 >/dev/null
+	mkdir -p web/usr/share/nginx/html
+	echo old >web/usr/share/nginx/html/index.html
+	img-import -q -b tiny:1 web base >/dev/null
+	mkdir -p ctx
+	cat >ctx/Dockerfile <<-'DF'
+	FROM base
+	RUN echo '<h1>Hello, Docker!</h1>' > /usr/share/nginx/html/index.html
+	DF
+}
+
+assert_clean() {
+	local left
+	left=$(ls "$IMG_STORE/.img/run/containers" 2>/dev/null)
+	[ -z "$left" ] || fail "bundles left: $left"
+	! grep -q " $IMG_STORE" /proc/self/mounts || fail "mounts left"
+}
+
+teardown() {
+	grep " $BATS_TEST_TMPDIR" /proc/self/mounts | while read -r _ m _; do umount -l "$m"; done || true
+}
+
+@test "--help; bad options" {
+	run --separate-stderr img-build --help
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "usage: img-build "* ]]
+	run --separate-stderr img-build
+	[ "$status" -eq 2 ]
+	run --separate-stderr img-build --compress xz .
+	[ "$status" -eq 2 ]
+}
+
+@test "syntax errors name the line; nothing is stored" {
+	mkdir ctx
+	printf 'FROM scratch\n\nFOO bar\n' >ctx/Dockerfile
+	run -1 --separate-stderr img-build -t x ctx
+	[ "$stderr" = "img-build: Dockerfile:3: unknown instruction: FOO" ]
+	printf 'FROM scratch\nRUN <<EOF\necho\nEOF\n' >ctx/Dockerfile
+	run -1 --separate-stderr img-build -t x ctx
+	[[ "$stderr" == "img-build: Dockerfile:2: RUN: heredocs"* ]]
+	[ ! -e "$IMG_STORE/index.json" ]
+}
+
+@test "ADD of a URL and a missing COPY source fail with one line; no name" {
+	mkdir ctx
+	printf 'FROM scratch\nADD https://example.com/x.tar /x\n' >ctx/Dockerfile
+	run -1 --separate-stderr img-build -t x ctx
+	[[ "${stderr##*$'\n'}" == "img-build: step 2/2: ADD https://example.com/x.tar /x: ADD: 'https://example.com/x.tar': URLs are not fetched"* ]]
+	[ "$(grep -c '^img-build:' <<<"$stderr")" -eq 1 ]
+	printf 'FROM scratch\nCOPY missing.txt /x\n' >ctx/Dockerfile
+	run -1 --separate-stderr img-build -t x ctx
+	[ "${lines[0]:-}" = "" ]
+	[[ "$stderr" == *"step 2/2: COPY missing.txt /x: 'missing.txt': no such file or directory in the context" ]]
+	run -0 img-ls -q
+	[ -z "$output" ]
+}
+
+@test "FROM scratch, COPY with .dockerignore, ENV, LABEL: config and files; the cache; SOURCE_DATE_EPOCH in two stores" {
+	mkdir -p ctx/sub
+	echo a >ctx/a.txt; echo b >ctx/sub/b.txt; echo log >ctx/sub/x.log
+	printf '*.log\n**/*.log\n' >ctx/.dockerignore
+	cat >ctx/Dockerfile <<-'DF'
+	# syntax=docker/dockerfile:1
+	ARG WHO=world
+	FROM scratch
+	ARG WHO
+	ENV GREETING="hello $WHO" \
+	    PATH=/bin
+	LABEL org.example.k=v
+	COPY --chmod=600 a.txt /data/
+	COPY sub /data/sub
+	WORKDIR /data
+	USER 1000:1000
+	EXPOSE 80/tcp
+	VOLUME /data
+	STOPSIGNAL SIGTERM
+	CMD ["/bin/app"]
+	DF
+	run -0 --separate-stderr img-build -t s:1 --build-arg WHO=you ctx
+	d1=$output
+	[[ "$stderr" == *"STEP 1/12: FROM scratch"* ]]
+	run -0 img-layers --files s:1
+	[[ "$output" == *"0600	0:0	2	"*"data/a.txt"* ]]
+	[[ "$output" == *"data/sub/b.txt"* ]]
+	[[ "$output" != *"x.log"* ]]
+	run -0 img-inspect s:1
+	[[ "$output" == *'"GREETING=hello you"'* ]]
+	[[ "$output" == *'"org.example.k": "v"'* ]]
+	[[ "$output" == *'"WorkingDir": "/data"'* ]]
+	[[ "$output" == *'"User": "1000:1000"'* ]]
+	# nothing changed: the same digest, no new blob
+	n=$(ls "$IMG_STORE/blobs/sha256" | wc -l)
+	run -0 --separate-stderr img-build -t s:1 --build-arg WHO=you ctx
+	[ "$output" = "$d1" ]
+	[ "$(ls "$IMG_STORE/blobs/sha256" | wc -l)" -eq "$n" ]
+	[[ "$stderr" == *"Using cache"* ]]
+	# one file changed: a new image from the step that reads it
+	echo B >ctx/sub/b.txt
+	run -0 --separate-stderr img-build -t s:2 --build-arg WHO=you ctx
+	[ "$output" != "$d1" ]
+	# another store, the same digest
+	IMG_STORE=$BATS_TEST_TMPDIR/other run -0 img-build --progress none --build-arg WHO=you ctx
+	IMG_STORE=$BATS_TEST_TMPDIR/third run -0 img-build --progress none -t s:2 --build-arg WHO=you ctx
+	[ "$output" != "$d1" ]
+	echo b >ctx/sub/b.txt
+	IMG_STORE=$BATS_TEST_TMPDIR/fourth run -0 img-build --progress none --build-arg WHO=you ctx
+	[ "$output" = "$d1" ]
+}
+
+@test "the walkthrough: FROM base, RUN echo > index.html; img-run shows it; the RUN layer holds that file only" {
+	need_root_runc
+	make_base
+	run -0 --separate-stderr img-build -t nginx:v3 ctx
+	[[ "$output" == sha256:* ]]
+	d=$output
+	[[ "$stderr" == *"STEP 1/2: FROM base"* ]]
+	[[ "$stderr" == *"STEP 2/2: RUN echo"* ]]
+	run -0 img-run --rm nginx:v3 cat /usr/share/nginx/html/index.html
+	[ "$output" = "<h1>Hello, Docker!</h1>" ]
+	run -0 img-layers --files nginx:v3
+	[ "$(printf '%s\n' "$output" | awk -F'\t' '$1 == 2 { print $2, $7 }')" = "$(printf 'dir usr\ndir usr/share\ndir usr/share/nginx\ndir usr/share/nginx/html\nfile usr/share/nginx/html/index.html')" ]
+	assert_clean
+	# again: nothing runs (the RUN would append to a file the test can see), same digest, fast
+	cat >ctx/Dockerfile <<-'DF'
+	FROM base
+	RUN echo '<h1>Hello, Docker!</h1>' > /usr/share/nginx/html/index.html
+	RUN echo ran >> /tmp/count; cat /tmp/count
+	DF
+	run -0 --separate-stderr img-build -t nginx:v3 ctx
+	[ "$(grep -c '^ran$' <<<"$stderr")" -eq 1 ]
+	d2=$output
+	start=$(date +%s%N)
+	run -0 --separate-stderr img-build -t nginx:v3 ctx
+	end=$(date +%s%N)
+	[ "$output" = "$d2" ]
+	[ "$(grep -c '^ran$' <<<"$stderr")" -eq 0 ]
+	[ $(( (end - start) / 1000000 )) -lt 500 ] || fail "rebuild took $(( (end - start) / 1000000 )) ms"
+	assert_clean
+}
+
+@test "a failing RUN prints its output and the step, exits 1, names nothing, leaves no bundle or mount" {
+	need_root_runc
+	make_base
+	cat >ctx/Dockerfile <<-'DF'
+	FROM base
+	ENV A=1
+	RUN echo oops; exit 2
+	DF
+	run -1 --separate-stderr img-build -t bad ctx
+	[[ "$stderr" == *"oops"* ]]
+	[[ "$stderr" == *"img-build: step 3/3: RUN echo oops; exit 2: exit status 2" ]]
+	run -1 img-inspect bad
+	assert_clean
+}
+
+@test "multi-stage COPY --from and a RUN that deletes a base file: the whiteout" {
+	need_root_runc
+	make_base
+	echo hi >ctx/a.txt
+	cat >ctx/Dockerfile <<-'DF'
+	FROM base AS build
+	RUN echo made > /made
+	FROM base
+	COPY --from=build /made /opt/made
+	COPY a.txt /opt/
+	RUN rm /etc/tiny-release && cat /opt/made /opt/a.txt
+	DF
+	run -0 --separate-stderr img-build -t multi ctx
+	[[ "$stderr" == *"made"*"hi"* ]]
+	run -0 img-layers --files multi
+	[[ "$output" == *"whiteout"*"etc/tiny-release"* ]]
+	[[ "$output" == *"opt/made"* ]]
+	run -0 img-run --rm multi /bin/sh -c 'cat /opt/made; test -e /etc/tiny-release || echo gone'
+	[ "$output" = "$(printf 'made\ngone')" ]
+	assert_clean
+}
