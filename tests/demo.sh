@@ -6,7 +6,8 @@
 #
 #   docker image ls        img-ls
 #   docker import          img-import ROOTFS NAME
-#   docker build           img-import -b BASE DIR NAME (FROM BASE, one file added)
+#   docker build           img-import -b BASE DIR NAME (FROM BASE, one file added), and
+#                          img-build with the walkthrough's Dockerfile (as root, with runc)
 #   docker run / exec      img-run (with runc, as root; skipped with a note otherwise)
 #   docker save | gzip     img-save NAME | gzip
 #   docker load            img-load, into a second store ("the other side of the air gap")
@@ -59,8 +60,10 @@ step "List (docker image ls)" "img-ls"
 
 if [ "$(id -u)" = 0 ] && command -v runc >/dev/null 2>&1; then
 	step "Run it with runc, removed after it exits (docker run --rm)" "img-run --rm demo/web:1"
+	step "The same with the walkthrough's Dockerfile (docker build -t demo/web:v3 .)" \
+		"printf 'FROM demo/base:1\\nRUN mkdir -p /usr/share/nginx/html && echo \"<h1>Hello, Docker!</h1>\" > /usr/share/nginx/html/index.html\\nCMD [\"cat\", \"/usr/share/nginx/html/index.html\"]\\n' > Dockerfile && cat Dockerfile && img-build -t demo/web:v3 . 2>&1 && img-run --rm demo/web:v3"
 else
-	note "Run: skipped (img-run needs root and runc; as root: img-run --rm demo/web:1)"
+	note "Run and build: skipped (img-run and img-build's RUN steps need root and runc; as root: img-run --rm demo/web:1)"
 fi
 
 step "Save to a compressed archive (docker save | gzip)" \

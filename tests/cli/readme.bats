@@ -91,16 +91,18 @@ block() {
 	[[ "$output" == *"A usr/share/nginx/html/video.bin"* ]] || fail "$output"
 	if [ "$(id -u)" = 0 ] && command -v runc >/dev/null; then
 		[[ "$output" == *"<h1>Hello, Docker!</h1>"* ]] || fail "$output"
+		[[ "$output" == *"STEP 2/3: RUN mkdir -p /usr/share/nginx/html"* ]] || fail "$output"
+		[ "$(grep -c '^<h1>Hello, Docker!</h1>$' <<<"$output")" = 2 ] || fail "$output"
 	fi
 	if command -v docker-registry >/dev/null; then
 		[[ "$output" == *"Pulled: 127.0.0.1:"*"/demo/web:2@sha256:"* ]] || fail "$output"
 	fi
-	[[ "$output" == *"The demo ran 19 steps."* ]] || fail "$output"
+	[[ "$output" == *"The demo ran "*" steps."* ]] || fail "$output"
 	# a failing step stops it with a non-zero status, naming the step
 	# (a build directory whose img-save fails)
 	mkdir bin
 	for t in "$IMG_BIN"/img-*; do ln -s "$t" bin/; done
 	rm bin/img-save && printf '#!/bin/sh\nexit 3\n' > bin/img-save && chmod 755 bin/img-save
 	run -1 --separate-stderr env BUILD="$PWD/bin" DEMO_DIR="$BATS_TEST_TMPDIR/demo2" sh "$BATS_TEST_DIRNAME/../demo.sh"
-	[[ "$stderr" == *"make demo: step 6 failed"* ]] || fail "$stderr"
+	[[ "$stderr" == *"make demo: step "*" failed (exit status 3): img-save demo/web:1 | gzip"* ]] || fail "$stderr"
 }
