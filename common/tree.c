@@ -1,9 +1,9 @@
 /* tree: in-memory flattened filesystem built by a forward merge of layers (formats.md §5).
  *
  * Memory goes to paths, a few words each: a node (its name's links and hash chain, 64
- * bytes, from the tree's own slabs), an inode (120 bytes, shared by hard links and, until
- * one of them changes it, by a tree and its clones) and the path's bytes, once, in an
- * arena of names the tree shares with its clones. */
+ * bytes, from the tree's own slabs), an inode (96 bytes, from slabs of the arena; shared
+ * by hard links and, until one of them changes it, by a tree and its clones) and the
+ * path's bytes, once, in the arena the tree shares with its clones. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,18 +249,13 @@ static struct img_tree_node *node_new(struct img_tree *t, const char *path,
 	return n;
 }
 
-static void own_links(struct img_tree *t);
-
 static void node_free(struct img_tree *t, struct img_tree_node *n)
 {
 	struct img_tree_inode *ino = n->ino;
 
-	if (ino->trees > 1 && ino->nlink > 1) {
-		own_links(t);
-		ino = n->ino;
-	}
 	if (ino->trees > 1) {
-		/* this tree's one name: the others keep theirs */
+		/* this tree's one name (node_remove made those with more its own): the other
+		 * trees keep theirs */
 		ino->trees--;
 		ino->refs--;
 	} else {
@@ -270,6 +265,8 @@ static void node_free(struct img_tree *t, struct img_tree_node *n)
 	n->next = t->free_nodes;
 	t->free_nodes = n;
 }
+
+static void own_links(struct img_tree *t);
 
 /* n's inode, the tree's own from now on (one name: n). */
 static struct img_tree_inode *own_inode(struct img_tree *t, struct img_tree_node *n)
