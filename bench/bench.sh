@@ -13,11 +13,11 @@ QUICK=${QUICK:-}
 RUNS=${RUNS:-3}
 if [ -n "$QUICK" ] && [ "$QUICK" != 0 ]; then
 	BENCH_DIR=${BENCH_DIR:-$top/$BUILD/bench-quick}
-	ROOT_MB=30 BIG_MB=20 SMALL=2000
+	ROOT_MB=30 BIG_MB=20 SMALL=2000 MANY=20000
 else
 	QUICK=
 	BENCH_DIR=${BENCH_DIR:-$top/$BUILD/bench}
-	ROOT_MB=200 BIG_MB=550 SMALL=20000
+	ROOT_MB=200 BIG_MB=550 SMALL=20000 MANY=200000
 fi
 export PATH="$BIN:$PATH"
 export SOURCE_DATE_EPOCH=1700000000
@@ -60,6 +60,16 @@ if [ ! -e "$D/.run-data" ]; then
 	img-export -S "$S" -o "$D/flat.tar" bench/big
 	img-import -q -S "$S" -b bench/big "$top/tests/fixtures/peers/src/tiny-rootfs.tar" bench/run >/dev/null
 	touch "$D/.run-data"
+fi
+# an image of $MANY small files and the same plus one file (what grows with paths: img-diff)
+if [ ! -e "$D/.many-$MANY" ]; then
+	echo "bench: generating $MANY files in $D/many (once)" >&2
+	rm -rf "$D/many" "$D/manystore" "$D"/.many-*
+	"$gen" files "$D/many" "$MANY"
+	img-import -q -S "$D/manystore" "$D/many" bench/many >/dev/null
+	img-import -q -S "$D/manystore" -b bench/many "$D/one" bench/many1 >/dev/null
+	rm -rf "$D/many"
+	touch "$D/.many-$MANY"
 fi
 echo "bench: data: rootfs.tar $(du -m "$D/rootfs.tar" | cut -f1) MB, big.tar $(du -m "$D/big.tar" | cut -f1) MB" >&2
 
@@ -118,6 +128,7 @@ op load "rm -rf $T/s" "cat $D/big.tar | img-load -q -S $T/s" \
 op gc-check "" "img-gc -S $S --check" \
 	"openssl dgst" "" "openssl dgst -sha256 $blobs"
 op diff "" "img-diff -S $S bench/big bench/big1; [ \$? -eq 1 ]"
+op diff-paths "" "img-diff -S $D/manystore bench/many bench/many1; [ \$? -eq 1 ]"
 op layers-files "" "img-layers -S $S --files=1 bench/big" \
 	"tar -tvf" "" "tar -tvf $D/biglayer.tar"
 op gc-1000 "" "img-gc -S $D/gcstore -n"
@@ -175,6 +186,7 @@ load;skopeo copy;speed;3;32
 load;openssl dgst;speed;0.5;32
 gc-check;openssl dgst;speed;0.7;
 diff;;abs;1;
+diff-paths;;abs;1.8;80
 layers-files;tar -tvf;speed;;
 gc-1000;;cpu;1;
 unpack;umoci unpack;speed;3;64

@@ -5,6 +5,8 @@
  *   gendata layer DIR MB N  about MB megabytes of incompressible data in a few large
  *                           files plus N small files
  *   gendata file PATH BYTES SEED   one incompressible file
+ *   gendata files DIR N     N small text files (16 to 271 bytes) in a tree of directories,
+ *                           for what grows with the number of paths
  *   gendata store DIR IMAGES LAYERS  an OCI layout with IMAGES named images of LAYERS
  *                           small layers each (IMAGES * (LAYERS + 2) blobs)
  */
@@ -116,6 +118,18 @@ static void small_files(const char *dir, size_t count, size_t *total)
 	}
 }
 
+static void many_files(const char *dir, size_t count)
+{
+	char path[4096];
+	for (size_t i = 0; i < count; i++) {
+		snprintf(path, sizeof path, "%s/usr/lib/p%02zu/m%03zu", dir, i % 89, (i / 89) % 223);
+		if (i < 89 * 223)
+			mkdirs(path);
+		snprintf(path + strlen(path), sizeof path - strlen(path), "/file-%07zu.dat", i);
+		write_file(path, 16 + rnd() % 256, 0);
+	}
+}
+
 static void blob(const char *dir, const void *buf, size_t n, char hex[65])
 {
 	unsigned char md[32];
@@ -205,11 +219,14 @@ int main(int argc, char **argv)
 	} else if (argc >= 5 && strcmp(argv[1], "file") == 0) {
 		seed(strtoull(argv[4], NULL, 10));
 		write_file(argv[2], strtoull(argv[3], NULL, 10), 1);
+	} else if (argc >= 4 && strcmp(argv[1], "files") == 0) {
+		seed(5);
+		many_files(argv[2], strtoul(argv[3], NULL, 10));
 	} else if (argc >= 5 && strcmp(argv[1], "store") == 0) {
 		seed(4);
 		store(argv[2], atoi(argv[3]), atoi(argv[4]));
 	} else {
-		fprintf(stderr, "usage: gendata rootfs DIR MB | layer DIR MB N | file PATH BYTES SEED | store DIR IMAGES LAYERS\n");
+		fprintf(stderr, "usage: gendata rootfs DIR MB | layer DIR MB N | file PATH BYTES SEED | files DIR N | store DIR IMAGES LAYERS\n");
 		return 2;
 	}
 	return 0;

@@ -1,6 +1,5 @@
 /* lread: the layer reader (see lread.h). */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,8 @@
 #include "arcin.h"
 #include "tree.h"
 #include "lread.h"
+#include "pool.h"
+#include "ring.h"
 
 struct xattr_kv { const char *name; const void *val; size_t len; };
 
@@ -56,39 +57,39 @@ static void hash_xattrs(struct archive_entry *ae, struct img_tree_rec *r)
 	free(kv);
 }
 
-/* A layer is read by libarchive's tar reader. gzip, zstd and xz are decompressed by
- * common/layer.c's decoders (ISA-L for gzip) in a producer thread that fills a ring of
- * chunks, handed to libarchive without a copy; an uncompressed layer is read straight
- * from fd, and the data of an entry nobody wants is skipped by seeking. */
+/* A layer is read by libarchive's tar reader. gzip, zstd, xz and bzip2 are decompressed
+ * by common/layer.c's decoders (ISA-L for gzip) in a task of an img_pool that fills an
+ * img_ring of chunks, handed to libarchive without a copy; an uncompressed layer is read
+ * straight from fd, and the data of an entry nobody wants is skipped by seeking. */
 
 #define LR_CHUNK (1024 * 1024)
 #define LR_NCHUNK 4
 #define LR_IBUF (256 * 1024)
+/* Each chunk starts with the compressed bytes read when it was filled. */
+#define LR_HDR 64
 /* A layer may expand (decompressed, or sparse holes given back as zeros) past 1 GiB only
  * up to LR_MAX_RATIO times the bytes read from it: as img-load's default --max-ratio, so
  * that a few KiB cannot keep a reader busy for hours. */
 #define LR_BOMB_MIN ((uint64_t)1 << 30)
 #define LR_MAX_RATIO 100
 
-
+/* The decompressing task and what it shares with the reader through the ring. */
 struct producer {
-	pthread_t th;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	struct img_ring *ring;
+	struct img_pool *pool;
 	int fd;
 	enum img_comp comp;
 	const unsigned char *first;     /* bytes read for sniffing, decompressed first */
 	size_t first_n;
-	unsigned char *chunk[LR_NCHUNK];
-	size_t len[LR_NCHUNK];
-	unsigned head, tail;            /* chunks [head, tail) are filled; head may be held */
-	size_t cur_n;                   /* bytes in chunk[tail % N], not yet published */
-	int held;                       /* the consumer holds chunk[head % N] */
-	int done, failed, stop;
-	int64_t raw;                    /* compressed bytes read (under mu) */
-	int64_t raw_own;                /* the same, the producer's own copy */
-	uint64_t out;                   /* decompressed bytes (the producer's) */
+	size_t cur_n;                   /* bytes in the slot being filled */
+	int64_t raw;                    /* compressed bytes read */
+	uint64_t out;                   /* decompressed bytes */
+	/* set before the end of the stream, read after it */
+	int failed;
 	char err[512];
+	/* the reader's */
+	int held;                       /* it holds a slot */
+	int seen_failed;                /* it saw the end after a failure */
 };
 
 struct img_lread {
@@ -106,14 +107,18 @@ struct img_lread {
 };
 
 
-/* publish the chunk being filled; mu held */
-static void prod_publish(struct producer *p)
+/* Publish the slot being filled, with the bytes read so far in its header. */
+static int prod_publish(struct producer *p)
 {
-	p->len[p->tail % LR_NCHUNK] = p->cur_n;
-	p->raw = p->raw_own;
-	p->tail++;
+	void *slot;
+
+	if (img_ring_slot(p->ring, &slot) < 0)
+		return -1;
+	memcpy(slot, &p->raw, sizeof(p->raw));
+	if (img_ring_put(p->ring, LR_HDR + p->cur_n) < 0)
+		return -1;
 	p->cur_n = 0;
-	pthread_cond_broadcast(&p->cv);
+	return 0;
 }
 
 static int prod_sink(void *arg, const void *buf, size_t n)
@@ -122,46 +127,38 @@ static int prod_sink(void *arg, const void *buf, size_t n)
 	const unsigned char *b = buf;
 
 	p->out += n;
-	if (p->out > LR_BOMB_MIN && p->out / LR_MAX_RATIO > (uint64_t)p->raw_own) {
+	if (p->out > LR_BOMB_MIN && p->out / LR_MAX_RATIO > (uint64_t)p->raw) {
 		img_seterr("layer decompresses to more than %d times its size", LR_MAX_RATIO);
 		return -1;
 	}
 	while (n > 0) {
-		size_t k;
-		if (p->cur_n == 0) {
-			/* a free chunk to fill */
-			pthread_mutex_lock(&p->mu);
-			while (p->tail - p->head >= LR_NCHUNK && !p->stop)
-				pthread_cond_wait(&p->cv, &p->mu);
-			if (p->stop) {
-				pthread_mutex_unlock(&p->mu);
-				return -1;
-			}
-			pthread_mutex_unlock(&p->mu);
-		}
-		k = LR_CHUNK - p->cur_n;
+		void *slot;
+		size_t k = LR_CHUNK - p->cur_n;
+		if (img_ring_slot(p->ring, &slot) < 0)   /* waits for a free one */
+			return -1;
 		if (k > n)
 			k = n;
-		memcpy(p->chunk[p->tail % LR_NCHUNK] + p->cur_n, b, k);
+		memcpy((unsigned char *)slot + LR_HDR + p->cur_n, b, k);
 		p->cur_n += k;
 		b += k;
 		n -= k;
-		if (p->cur_n == LR_CHUNK) {
-			pthread_mutex_lock(&p->mu);
-			prod_publish(p);
-			pthread_mutex_unlock(&p->mu);
-		}
+		if (p->cur_n == LR_CHUNK && prod_publish(p) < 0)
+			return -1;
 	}
 	return 0;
 }
 
-static void *prod_main(void *arg)
+/* The task: decompress fd into the ring; a failure ends the stream after the data
+ * before it, with the reason in p->err (a stop by the reader ends it at once). */
+static int prod_main(void *arg, size_t item, unsigned worker)
 {
 	struct producer *p = arg;
 	struct img_decomp *d = img_decomp_new(p->comp, 0, prod_sink, p);
 	unsigned char *ibuf = NULL;
 	int ok = 0;
 
+	(void)item;
+	(void)worker;
 	if (!d)
 		goto out;
 	if (img_decomp_write(d, p->first, p->first_n) < 0)
@@ -177,7 +174,7 @@ static void *prod_main(void *arg)
 		}
 		if (n == 0)
 			break;
-		p->raw_own += n;
+		p->raw += n;
 		if (img_decomp_write(d, ibuf, (size_t)n) < 0)
 			goto out;
 	}
@@ -185,64 +182,52 @@ static void *prod_main(void *arg)
 		goto out;
 	ok = 1;
 out:
-	pthread_mutex_lock(&p->mu);
-	if (!ok && !p->stop) {
+	img_decomp_free(d);
+	free(ibuf);
+	if (!ok) {
 		snprintf(p->err, sizeof(p->err), "%s", img_errmsg());
 		p->failed = 1;
 	}
-	if (p->cur_n > 0 && !p->stop) {
-		/* the data before the end (or the error): a free chunk is there, see prod_sink */
-		prod_publish(p);
-	}
-	p->raw = p->raw_own;
-	p->done = 1;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	img_decomp_free(d);
-	free(ibuf);
-	return NULL;
+	/* the data before the end (or the error), then the end: a stop makes both fail */
+	if (p->cur_n > 0 && prod_publish(p) < 0)
+		return 0;
+	(void)img_ring_end(p->ring);
+	return 0;
 }
 
 static la_ssize_t prod_read_cb(struct archive *a, void *arg, const void **buf)
 {
 	struct img_lread *r = arg;
 	struct producer *p = r->p;
-	la_ssize_t n = 0;
+	const void *slot;
+	size_t len;
+	int rc;
 
-	pthread_mutex_lock(&p->mu);
 	if (p->held) {
-		p->head++;
+		img_ring_release(p->ring, 0);
 		p->held = 0;
-		pthread_cond_broadcast(&p->cv);
 	}
-	while (p->tail == p->head && !p->done)
-		pthread_cond_wait(&p->cv, &p->mu);
-	if (p->tail != p->head) {
-		*buf = p->chunk[p->head % LR_NCHUNK];
-		n = (la_ssize_t)p->len[p->head % LR_NCHUNK];
+	rc = img_ring_take(p->ring, 0, &slot, &len);
+	if (rc == 1) {
+		memcpy(&r->raw, slot, sizeof(r->raw));
+		*buf = (const unsigned char *)slot + LR_HDR;
 		p->held = 1;
-	} else if (p->failed) {
-		archive_set_error(a, EIO, "%s", p->err);
-		n = -1;
+		return (la_ssize_t)(len - LR_HDR);
 	}
-	r->raw = p->raw;
-	pthread_mutex_unlock(&p->mu);
-	return n;
+	if (rc == 0 && !p->failed)
+		return 0;
+	p->seen_failed = rc == 0;
+	archive_set_error(a, EIO, "%s", rc == 0 ? p->err : img_errmsg());
+	return -1;
 }
 
 static void prod_stop(struct producer *p)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->mu);
-	p->stop = 1;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	pthread_join(p->th, NULL);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
-	for (int i = 0; i < LR_NCHUNK; i++)
-		free(p->chunk[i]);
+	img_ring_stop(p->ring);          /* a task still filling the ring stops */
+	img_pool_free(p->pool);
+	img_ring_free(p->ring);
 	free(p);
 }
 
@@ -305,14 +290,14 @@ static void lr_seterr(struct img_lread *r)
 	int en = archive_errno(r->a);
 	int first = r->nentries == 0;
 
-	if (r->p && r->p->failed)
+	if (r->p && r->p->seen_failed)
 		s = r->p->err;
 	if (!s)
 		s = "unknown error";
 	if (strstr(s, "runcated") || strstr(s, "remature end") || strstr(s, "nexpected end") ||
 	    strstr(s, "nexpected EOF") || strstr(s, "No progress is possible"))
 		img_seterr("truncated archive");
-	else if (r->p && r->p->failed)
+	else if (r->p && r->p->seen_failed)
 		img_seterr("%s", s);
 	else if (first && (en == ARCHIVE_ERRNO_FILE_FORMAT || en == ARCHIVE_ERRNO_MISC ||
 	                   strstr(s, "Unrecognized archive format")))
@@ -375,26 +360,21 @@ static struct img_lread *lr_open(int fd)
 	}
 	if (c == IMG_COMP_GZIP || c == IMG_COMP_ZSTD || c == IMG_COMP_XZ || c == IMG_COMP_BZIP2) {
 		struct producer *p = xcalloc(1, sizeof(*p));
-		pthread_mutex_init(&p->mu, NULL);
-		pthread_cond_init(&p->cv, NULL);
 		p->fd = fd;
 		p->comp = c;
 		p->first = r->ibuf;
 		p->first_n = r->first_n;
-		p->raw = p->raw_own = n;
+		p->raw = n;
 		r->first_n = 0;
-		for (int i = 0; i < LR_NCHUNK; i++)
-			p->chunk[i] = xmalloc(LR_CHUNK);
-		if (pthread_create(&p->th, NULL, prod_main, p) != 0) {
-			pthread_mutex_destroy(&p->mu);
-			pthread_cond_destroy(&p->cv);
-			for (int i = 0; i < LR_NCHUNK; i++)
-				free(p->chunk[i]);
-			free(p);
+		p->ring = img_ring_new(LR_NCHUNK, LR_HDR + LR_CHUNK, 1);
+		p->pool = img_pool_new(1, "img-lread");
+		r->p = p;
+		if (img_pool_threads(p->pool) != 1) {
 			img_seterr("cannot start a thread");
 			goto fail;
 		}
-		r->p = p;
+		img_ring_open(p->ring, 1);
+		img_pool_add(p->pool, prod_main, p, 0);
 		rc = archive_read_open(r->a, r, NULL, prod_read_cb, NULL);
 	} else {
 		rc = archive_read_open2(r->a, r, NULL, raw_read_cb, raw_skip_cb, NULL);
@@ -439,19 +419,6 @@ static int lr_next(struct img_lread *r, struct img_arcin_entry *e)
 	return 1;
 }
 
-/* Bytes read from the layer's fd so far. */
-static int64_t lr_raw(struct img_lread *r)
-{
-	int64_t n;
-
-	if (!r->p)
-		return r->raw;
-	pthread_mutex_lock(&r->p->mu);
-	n = r->p->raw;
-	pthread_mutex_unlock(&r->p->mu);
-	return n;
-}
-
 /* The next block of the current entry's data, sparse holes as zeros: 1, 0 end, -1. */
 static int lr_block(struct img_lread *r, const void **buf, size_t *n)
 {
@@ -463,7 +430,7 @@ static int lr_block(struct img_lread *r, const void **buf, size_t *n)
 	}
 	if (rc == 1) {
 		r->given += *n;
-		if (r->given > LR_BOMB_MIN && r->given / LR_MAX_RATIO > (uint64_t)lr_raw(r)) {
+		if (r->given > LR_BOMB_MIN && r->given / LR_MAX_RATIO > (uint64_t)r->raw) {
 			char *x = img_escape_cut(r->path);
 			img_seterr("%s: sparse files expand the layer more than %d times its size", x,
 			           LR_MAX_RATIO);

@@ -1,19 +1,87 @@
-/* tree: in-memory flattened filesystem built by a forward merge of layers (formats.md §5). */
+/* tree: in-memory flattened filesystem built by a forward merge of layers (formats.md §5).
+ *
+ * Memory goes to paths, a few words each: a node (its name's links and hash chain, 64
+ * bytes, from the tree's own slabs), an inode (96 bytes, from slabs of the arena; shared
+ * by hard links and, until one of them changes it, by a tree and its clones) and the
+ * path's bytes, once, in the arena the tree shares with its clones. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <archive.h>
-#include <archive_entry.h>
 
 #include "util.h"
 #include "digest.h"
-#include "layer.h"
-#include "arcin.h"
+#include "htab.h"
 #include "tree.h"
-#include "lread.h"
+#include "tree-int.h"
+
+/* ---- the arena of names: strings that live as long as the last tree using them ---- */
+
+struct img_tree_arena *img_tree_arena_new(void)
+{
+	struct img_tree_arena *a = xcalloc(1, sizeof(*a));
+
+	a->refs = 1;
+	return a;
+}
+
+void img_tree_arena_unref(struct img_tree_arena *a)
+{
+	if (!a || --a->refs)
+		return;
+	while (a->blocks) {
+		struct ablock *b = a->blocks;
+		a->blocks = b->next;
+		free(b);
+	}
+	while (a->slabs) {
+		struct ablock *b = a->slabs;
+		a->slabs = b->next;
+		free(b);
+	}
+	free(a);
+}
+
+void *img_tree_arena_alloc(struct img_tree_arena *a, size_t n)
+{
+	struct ablock *b = a->blocks;
+	void *p;
+
+	if (!b || b->cap - b->used < n) {
+		size_t cap = n > ARENA_BLOCK / 4 ? n : ARENA_BLOCK - sizeof(*b);
+		b = xmalloc(sizeof(*b) + cap);
+		b->used = 0;
+		b->cap = cap;
+		if (a->blocks && cap != ARENA_BLOCK - sizeof(*b)) {
+			/* a big one goes behind the block being filled */
+			b->next = a->blocks->next;
+			a->blocks->next = b;
+		} else {
+			b->next = a->blocks;
+			a->blocks = b;
+		}
+	}
+	p = b->data + b->used;
+	b->used += n;
+	return p;
+}
+
+const char *img_tree_arena_strndup(struct img_tree_arena *a, const char *s, size_t n)
+{
+	char *p = img_tree_arena_alloc(a, n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+/* ---- the tree ---- */
+
+#define NODES_PER_SLAB 1024
+
+struct slab {
+	struct slab *next;
+	struct img_tree_node node[NODES_PER_SLAB];
+};
 
 struct img_tree {
 	struct img_tree_node *root;
@@ -24,26 +92,23 @@ struct img_tree {
 	int layer;
 	img_tree_removed_fn removed;
 	void *removed_arg;
+	struct img_tree_arena *names;       /* shared with the clones */
+	struct slab *slabs;
+	size_t slab_used;          /* nodes handed out of slabs (the first one) */
+	struct img_tree_node *free_nodes;
 };
 
-static uint32_t path_hash(const char *s)
+static uint64_t path_hash(const char *s)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 16777619u;
-	}
-	return h;
+	return img_htab_fnv(s, strlen(s));
 }
 
 static struct img_tree_node *lookup(const struct img_tree *t, const char *path)
 {
-	uint32_t h = path_hash(path);
-	struct img_tree_node *n;
+	struct img_tree_node *n = t->buckets[path_hash(path) & (t->nbuckets - 1)];
 
-	for (n = t->buckets[h & (t->nbuckets - 1)]; n; n = n->hnext)
-		if (n->hash == h && strcmp(n->path, path) == 0)
+	for (; n; n = n->hnext)
+		if (strcmp(n->path, path) == 0)
 			return n;
 	return NULL;
 }
@@ -56,9 +121,10 @@ static void hash_grow(struct img_tree *t)
 	for (size_t i = 0; i < t->nbuckets; i++) {
 		struct img_tree_node *n = t->buckets[i], *next;
 		for (; n; n = next) {
+			size_t k = path_hash(n->path) & (nb - 1);
 			next = n->hnext;
-			n->hnext = b[n->hash & (nb - 1)];
-			b[n->hash & (nb - 1)] = n;
+			n->hnext = b[k];
+			b[k] = n;
 		}
 	}
 	free(t->buckets);
@@ -68,17 +134,19 @@ static void hash_grow(struct img_tree *t)
 
 static void hash_insert(struct img_tree *t, struct img_tree_node *n)
 {
+	size_t k;
+
 	if (t->count + 1 > t->nbuckets)
 		hash_grow(t);
-	n->hash = path_hash(n->path);
-	n->hnext = t->buckets[n->hash & (t->nbuckets - 1)];
-	t->buckets[n->hash & (t->nbuckets - 1)] = n;
+	k = path_hash(n->path) & (t->nbuckets - 1);
+	n->hnext = t->buckets[k];
+	t->buckets[k] = n;
 	t->count++;
 }
 
 static void hash_remove(struct img_tree *t, struct img_tree_node *n)
 {
-	struct img_tree_node **pp = &t->buckets[n->hash & (t->nbuckets - 1)];
+	struct img_tree_node **pp = &t->buckets[path_hash(n->path) & (t->nbuckets - 1)];
 
 	for (; *pp; pp = &(*pp)->hnext) {
 		if (*pp == n) {
@@ -89,36 +157,85 @@ static void hash_remove(struct img_tree *t, struct img_tree_node *n)
 	}
 }
 
-static void inode_unref(struct img_tree_inode *ino)
+static struct img_tree_node *node_alloc(struct img_tree *t)
 {
-	if (!ino || --ino->refs)
-		return;
-	free(ino->link);
-	free(ino->origin);
-	free(ino);
+	struct img_tree_node *n = t->free_nodes;
+
+	if (n) {
+		t->free_nodes = n->next;
+	} else {
+		if (!t->slabs || t->slab_used == NODES_PER_SLAB) {
+			struct slab *s = xmalloc(sizeof(*s));
+			s->next = t->slabs;
+			t->slabs = s;
+			t->slab_used = 0;
+		}
+		n = &t->slabs->node[t->slab_used++];
+	}
+	memset(n, 0, sizeof(*n));
+	return n;
 }
 
-static struct img_tree_inode *inode_new(enum img_ent_type type, const char *origin, int layer)
-{
-	struct img_tree_inode *ino = xcalloc(1, sizeof(*ino));
+/* Inodes: refs counts the names in every tree (and holds while a record is applied);
+ * trees the trees that share it, each with the same nlink names. A tree changes only
+ * an inode it does not share: see own_inode and own_links. */
+#define INODES_PER_SLAB 512
 
-	ino->type = type;
-	ino->origin = xstrdup(origin);
-	ino->layer = layer;
-	ino->refs = 1;
+/* A zeroed inode from the slabs of t's arena. */
+static struct img_tree_inode *inode_alloc(struct img_tree *t)
+{
+	struct img_tree_arena *a = t->names;
+	struct img_tree_inode *ino = a->free_inodes;
+
+	if (ino) {
+		memcpy(&a->free_inodes, ino, sizeof(ino));   /* the free list's link */
+	} else {
+		struct ablock *b = a->slabs;
+		if (!b || b->used == b->cap) {
+			b = xmalloc(sizeof(*b) + INODES_PER_SLAB * sizeof(*ino));
+			b->used = 0;
+			b->cap = INODES_PER_SLAB * sizeof(*ino);
+			b->next = a->slabs;
+			a->slabs = b;
+		}
+		ino = (struct img_tree_inode *)(void *)(b->data + b->used);
+		b->used += sizeof(*ino);
+	}
+	memset(ino, 0, sizeof(*ino));
 	return ino;
 }
 
-/* A new name for ino (a reference is taken) under parent. */
+static void inode_unref(struct img_tree *t, struct img_tree_inode *ino)
+{
+	if (ino && --ino->refs == 0) {
+		memcpy(ino, &t->names->free_inodes, sizeof(ino));
+		t->names->free_inodes = ino;
+	}
+}
+
+static struct img_tree_inode *inode_new(struct img_tree *t, enum img_ent_type type, int layer)
+{
+	struct img_tree_inode *ino = inode_alloc(t);
+
+	ino->type = (unsigned char)type;
+	ino->layer = layer;
+	ino->refs = 1;
+	ino->trees = 1;
+	return ino;
+}
+
+/* A name for ino (a reference is taken) under parent; path: its bytes in the arena. */
 static struct img_tree_node *node_new(struct img_tree *t, const char *path,
                                       struct img_tree_node *parent, struct img_tree_inode *ino)
 {
-	struct img_tree_node *n = xcalloc(1, sizeof(*n));
+	struct img_tree_node *n = node_alloc(t);
 
-	n->path = xstrdup(path);
+	n->path = path;
 	n->ino = ino;
 	ino->refs++;
 	ino->nlink++;
+	if (!ino->origin)
+		ino->origin = path;
 	n->gen = t->gen;
 	n->layer = t->layer;
 	n->parent = parent;
@@ -132,12 +249,89 @@ static struct img_tree_node *node_new(struct img_tree *t, const char *path,
 	return n;
 }
 
-static void node_free(struct img_tree_node *n)
+static void node_free(struct img_tree *t, struct img_tree_node *n)
 {
-	n->ino->nlink--;
-	inode_unref(n->ino);
-	free(n->path);
-	free(n);
+	struct img_tree_inode *ino = n->ino;
+
+	if (ino->trees > 1) {
+		/* this tree's one name (node_remove made those with more its own): the other
+		 * trees keep theirs */
+		ino->trees--;
+		ino->refs--;
+	} else {
+		ino->nlink--;
+		inode_unref(t, ino);
+	}
+	n->next = t->free_nodes;
+	t->free_nodes = n;
+}
+
+static void own_links(struct img_tree *t);
+
+/* n's inode, the tree's own from now on (one name: n). */
+static struct img_tree_inode *own_inode(struct img_tree *t, struct img_tree_node *n)
+{
+	struct img_tree_inode *ino = n->ino, *c;
+
+	if (ino->trees == 1)
+		return ino;
+	if (ino->nlink > 1) {
+		own_links(t);
+		return n->ino;
+	}
+	c = inode_alloc(t);
+	*c = *ino;
+	c->refs = c->trees = c->nlink = 1;
+	ino->trees--;
+	ino->refs--;
+	n->ino = c;
+	return c;
+}
+
+struct pair { struct img_tree_inode *from, *to; };
+
+static int pair_eq(size_t idx, const void *key, const void *arg)
+{
+	const struct pair *v = arg;
+	return v[idx].from == key;
+}
+
+/* Make every inode with several names that t shares with a clone t's own: all its
+ * names in t move to one copy (once for all of them: a whole walk). */
+static void own_links(struct img_tree *t)
+{
+	struct pair *v = NULL;
+	size_t n = 0, cap = 0;
+	struct img_htab h = { 0 };
+
+	for (size_t b = 0; b < t->nbuckets; b++) {
+		for (struct img_tree_node *x = t->buckets[b]; x; x = x->hnext) {
+			struct img_tree_inode *ino = x->ino;
+			uint64_t hv = img_htab_fnv(&ino, sizeof(ino));
+			size_t i;
+			if (ino->trees == 1 || ino->nlink < 2)
+				continue;
+			i = img_htab_find(&h, hv, pair_eq, ino, v);
+			if (i == IMG_HTAB_NONE) {
+				struct img_tree_inode *c = inode_alloc(t);
+				*c = *ino;
+				c->refs = 0;
+				c->trees = 1;
+				IMG_GROW(v, n + 1, cap);
+				v[n].from = ino;
+				v[n].to = c;
+				img_htab_add(&h, hv, n);
+				i = n++;
+			}
+			x->ino = v[i].to;
+			x->ino->refs++;
+			ino->refs--;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		v[i].from->trees--;        /* the names it lost were all of t's */
+	img_htab_clear(&h);
+	free(v);
 }
 
 /* Remove n and its whole subtree, children first. notify: call the removed callback. */
@@ -145,6 +339,8 @@ static void node_remove(struct img_tree *t, struct img_tree_node *n, int notify)
 {
 	while (n->child)
 		node_remove(t, n->child, notify);
+	if (n->ino->trees > 1 && n->ino->nlink > 1)
+		own_links(t);
 	if (notify && t->removed)
 		t->removed(t->removed_arg, n, n->ino->nlink == 1, t->layer);
 	if (n->parent) {
@@ -156,22 +352,30 @@ static void node_remove(struct img_tree *t, struct img_tree_node *n, int notify)
 			n->next->prev = n->prev;
 	}
 	hash_remove(t, n);
-	node_free(n);
+	node_free(t, n);
+}
+
+static struct img_tree *tree_alloc(size_t nbuckets, struct img_tree_arena *names)
+{
+	struct img_tree *t = xcalloc(1, sizeof(*t));
+
+	t->nbuckets = nbuckets;
+	t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
+	t->names = names;
+	return t;
 }
 
 struct img_tree *img_tree_new(void)
 {
-	struct img_tree *t = xcalloc(1, sizeof(*t));
+	struct img_tree *t = tree_alloc(1024, img_tree_arena_new());
 	struct img_tree_inode *ino;
 
-	t->nbuckets = 1024;
-	t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
 	t->layer = -1;
-	ino = inode_new(IMG_ENT_DIR, "", -1);
+	ino = inode_new(t, IMG_ENT_DIR, -1);
 	ino->mode = 0755;
 	ino->implicit = 1;
 	t->root = node_new(t, "", NULL, ino);
-	inode_unref(ino);
+	inode_unref(t, ino);
 	return t;
 }
 
@@ -180,7 +384,13 @@ void img_tree_free(struct img_tree *t)
 	if (!t)
 		return;
 	node_remove(t, t->root, 0);
+	while (t->slabs) {
+		struct slab *s = t->slabs;
+		t->slabs = s->next;
+		free(s);
+	}
 	free(t->buckets);
+	img_tree_arena_unref(t->names);
 	free(t);
 }
 
@@ -190,65 +400,43 @@ void img_tree_set_removed(struct img_tree *t, img_tree_removed_fn fn, void *arg)
 	t->removed_arg = arg;
 }
 
-static struct img_tree_inode *inode_copy(struct img_tree_inode *src)
-{
-	struct img_tree_inode *ino;
-
-	if (src->clone) {
-		src->clone->refs++;
-		return src->clone;
-	}
-	ino = xmalloc(sizeof(*ino));
-	*ino = *src;
-	ino->link = src->link ? xstrdup(src->link) : NULL;
-	ino->origin = xstrdup(src->origin);
-	ino->nlink = 0;
-	ino->refs = 2;       /* one for the clone pointer holder (dropped below), one for us */
-	ino->clone = NULL;
-	src->clone = ino;
-	return ino;
-}
-
+/* The clone's names: the same paths and inodes (counted once more), as node_new would
+ * make them (each child in front: the clone lists them in the reverse order). */
 static void clone_sub(struct img_tree *dst, struct img_tree_node *dparent,
                       const struct img_tree_node *sdir)
 {
 	for (const struct img_tree_node *c = sdir->child; c; c = c->next) {
-		struct img_tree_inode *ino = inode_copy(c->ino);
-		struct img_tree_node *n = node_new(dst, c->path, dparent, ino);
-		inode_unref(ino);
-		n->gen = c->gen;
-		n->layer = c->layer;
-		clone_sub(dst, n, c);
-	}
-}
+		struct img_tree_node *n = node_alloc(dst);
+		struct img_tree_inode *ino = c->ino;
 
-static void clone_reset(const struct img_tree_node *n)
-{
-	for (; n; n = n->next) {
-		if (n->ino->clone) {
-			inode_unref(n->ino->clone);   /* the extra reference of inode_copy */
-			n->ino->clone = NULL;
-		}
-		clone_reset(n->child);
+		*n = (struct img_tree_node){ .path = c->path, .ino = ino, .layer = c->layer,
+		                             .gen = c->gen, .parent = dparent };
+		ino->refs++;
+		ino->trees = ino->refs / ino->nlink;
+		n->next = dparent->child;
+		if (dparent->child)
+			dparent->child->prev = n;
+		dparent->child = n;
+		hash_insert(dst, n);
+		clone_sub(dst, n, c);
 	}
 }
 
 struct img_tree *img_tree_clone(const struct img_tree *t)
 {
-	struct img_tree *c = xcalloc(1, sizeof(*c));
-	struct img_tree_inode *ino;
+	struct img_tree *c = tree_alloc(t->nbuckets, t->names);
+	struct img_tree_node *r = node_alloc(c);
 
-	c->nbuckets = t->nbuckets;
-	c->buckets = xcalloc(c->nbuckets, sizeof(*c->buckets));
+	t->names->refs++;
 	c->gen = t->gen;
 	c->layer = t->layer;
-	ino = inode_copy(t->root->ino);
-	c->root = node_new(c, "", NULL, ino);
-	inode_unref(ino);
-	c->root->gen = t->root->gen;
-	c->root->layer = t->root->layer;
-	clone_sub(c, c->root, t->root);
-	clone_reset(t->root);
+	*r = (struct img_tree_node){ .path = t->root->path, .ino = t->root->ino,
+	                             .layer = t->root->layer, .gen = t->root->gen };
+	r->ino->refs++;
+	r->ino->trees++;
+	hash_insert(c, r);
+	c->root = r;
+	clone_sub(c, r, t->root);
 	return c;
 }
 
@@ -279,21 +467,23 @@ static struct img_tree_node *ensure_dir(struct img_tree *t, const char *path, si
 	while (i < len) {
 		size_t j = i;
 		struct img_tree_node *n;
+		const char *name = NULL;
 		while (j < len && path[j] != '/')
 			j++;
 		memcpy(buf, path, j);
 		buf[j] = '\0';
 		n = lookup(t, buf);
 		if (n && n->ino->type != IMG_ENT_DIR) {
+			name = n->path;
 			node_remove(t, n, 1);
 			n = NULL;
 		}
 		if (!n) {
-			struct img_tree_inode *ino = inode_new(IMG_ENT_DIR, buf, t->layer);
+			struct img_tree_inode *ino = inode_new(t, IMG_ENT_DIR, t->layer);
 			ino->mode = 0755;
 			ino->implicit = 1;
-			n = node_new(t, buf, cur, ino);
-			inode_unref(ino);
+			n = node_new(t, name ? name : img_tree_arena_strndup(t->names, buf, j), cur, ino);
+			inode_unref(t, ino);
 		}
 		n->gen = t->gen;
 		cur = n;
@@ -303,15 +493,18 @@ static struct img_tree_node *ensure_dir(struct img_tree *t, const char *path, si
 	return cur;
 }
 
-static void set_attrs(struct img_tree_inode *ino, const struct img_tree_rec *r)
+static void set_attrs(struct img_tree *t, struct img_tree_inode *ino, const struct crec *r)
 {
 	ino->mode = r->mode & 07777;
 	ino->uid = r->uid;
 	ino->gid = r->gid;
 	ino->mtime = r->mtime;
-	ino->has_xattrs = r->has_xattrs;
-	if (r->has_xattrs)
-		ino->xattrs = r->xattrs;
+	ino->xattrs = NULL;
+	if (r->xattrs) {
+		unsigned char *x = img_tree_arena_alloc(t->names, 32);
+		memcpy(x, r->xattrs, 32);
+		ino->xattrs = x;
+	}
 	ino->implicit = 0;
 }
 
@@ -329,11 +522,11 @@ static void purge_lower(struct img_tree *t, struct img_tree_node *dir)
 	}
 }
 
-int img_tree_apply(struct img_tree *t, const struct img_tree_rec *r)
+int img_tree_apply_c(struct img_tree *t, const struct crec *r)
 {
-	struct img_tree_node *parent, *old, *n;
+	struct img_tree_node *parent, *old;
 	struct img_tree_inode *ino;
-	const char *slash = strrchr(r->path, '/');
+	const char *slash = strrchr(r->path, '/'), *name;
 	size_t plen = slash ? (size_t)(slash - r->path) : 0;
 
 	if (r->kind == IMG_TREE_WHITEOUT) {
@@ -349,7 +542,7 @@ int img_tree_apply(struct img_tree *t, const struct img_tree_rec *r)
 	}
 	if (r->path[0] == '\0') {
 		if (r->type == IMG_ENT_DIR) {
-			set_attrs(t->root->ino, r);
+			set_attrs(t, own_inode(t, t->root), r);
 			t->root->layer = t->layer;
 		}
 		return 0;
@@ -364,45 +557,94 @@ int img_tree_apply(struct img_tree *t, const struct img_tree_rec *r)
 			free(xl);
 			return -1;
 		}
-		ino = target->ino;
-		ino->refs++;
+		ino = own_inode(t, target);   /* it gets a name: no clone may see that */
+		ino->refs++;                  /* held: removing old may remove target */
 		parent = ensure_dir(t, r->path, plen);
 		old = lookup(t, r->path);
 		if (old == target) {
 			old->gen = t->gen;
-			inode_unref(ino);
+			inode_unref(t, ino);
 			return 0;
 		}
+		name = old ? old->path : NULL;
 		if (old)
 			node_remove(t, old, 1);
-		n = node_new(t, r->path, parent, ino);
-		inode_unref(ino);
+		node_new(t, name ? name : img_tree_arena_strndup(t->names, r->path, strlen(r->path)), parent,
+		         ino);
+		inode_unref(t, ino);
 		return 0;
 	}
 	parent = ensure_dir(t, r->path, plen);
 	old = lookup(t, r->path);
 	if (old && old->ino->type == IMG_ENT_DIR && r->type == IMG_ENT_DIR) {
-		set_attrs(old->ino, r);
+		set_attrs(t, own_inode(t, old), r);
 		old->gen = t->gen;
 		old->layer = t->layer;
 		return 0;
 	}
+	name = old ? old->path : NULL;
 	if (old)
 		node_remove(t, old, 1);
-	ino = inode_new(r->type, r->path, t->layer);
-	set_attrs(ino, r);
+	ino = inode_new(t, r->type, t->layer);
+	set_attrs(t, ino, r);
 	ino->size = r->type == IMG_ENT_FILE ? r->size : 0;
 	if (r->type == IMG_ENT_SYMLINK)
-		ino->link = xstrdup(r->link ? r->link : "");
+		ino->link = img_tree_arena_strndup(t->names, r->link ? r->link : "",
+		                          r->link ? strlen(r->link) : 0);
 	ino->devmajor = r->devmajor;
 	ino->devminor = r->devminor;
-	ino->has_content = r->has_content;
-	if (r->has_content)
-		ino->content = r->content;
-	n = node_new(t, r->path, parent, ino);
-	inode_unref(ino);
-	(void)n;
+	ino->has_content = r->content != NULL;
+	if (r->content) {
+		unsigned char *c = img_tree_arena_alloc(t->names, 32);
+		memcpy(c, r->content, 32);
+		ino->content = c;
+	}
+	node_new(t, name ? name : img_tree_arena_strndup(t->names, r->path, strlen(r->path)), parent, ino);
+	inode_unref(t, ino);
 	return 0;
+}
+
+/* The 32 bytes of a sha256 digest. */
+void img_tree_digest_bytes(const struct img_digest *d, unsigned char out[32])
+{
+	const char *h = img_digest_hex(d);
+
+	for (int i = 0; i < 32; i++) {
+		int hi = h[2 * i], lo = h[2 * i + 1];
+		hi = hi <= '9' ? hi - '0' : hi - 'a' + 10;
+		lo = lo <= '9' ? lo - '0' : lo - 'a' + 10;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+}
+
+int img_tree_apply(struct img_tree *t, const struct img_tree_rec *r)
+{
+	unsigned char content[32], xattrs[32];
+	struct crec c = { r->kind, r->type, r->mode, r->uid, r->gid, r->size, r->mtime,
+	                  r->devmajor, r->devminor, r->path, r->link, NULL, NULL };
+
+	if (r->has_content) {
+		img_tree_digest_bytes(&r->content, content);
+		c.content = content;
+	}
+	if (r->has_xattrs) {
+		img_tree_digest_bytes(&r->xattrs, xattrs);
+		c.xattrs = xattrs;
+	}
+	return img_tree_apply_c(t, &c);
+}
+
+void img_tree_inode_content(const struct img_tree_inode *ino, struct img_digest *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	memset(out, 0, sizeof(*out));
+	out->alg = IMG_SHA256;
+	memcpy(out->str, "sha256:", 7);
+	for (int i = 0; i < 32; i++) {
+		out->str[7 + 2 * i] = hex[ino->content[i] >> 4];
+		out->str[8 + 2 * i] = hex[ino->content[i] & 15];
+	}
 }
 
 const struct img_tree_node *img_tree_get(const struct img_tree *t, const char *path)
@@ -448,361 +690,4 @@ const char *img_tree_type_name(enum img_ent_type t)
 	case IMG_ENT_FIFO: return "fifo";
 	default: return "other";
 	}
-}
-
-int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec_fn fn,
-                            void *arg)
-{
-	struct img_lread *a;
-	struct img_tree_rec r;
-	struct img_hash *h = NULL;
-	int rc, ret = -1;
-
-	if (img_lread_open(fd, &a) < 0)
-		return -1;
-	h = img_hash_new(IMG_SHA256);
-	if (!h)
-		goto out;
-	while ((rc = img_lread_next(a, &r, NULL)) == 1) {
-		if (r.kind == IMG_TREE_ENTRY && r.type == IMG_ENT_FILE &&
-		    (!hash || img_pathset_has(hash, r.path))) {
-			const void *buf;
-			size_t n;
-			uint64_t total = 0;
-			int b;
-			img_hash_reset(h);
-			while ((b = img_lread_block(a, &buf, &n)) == 1) {
-				img_hash_update(h, buf, n);
-				total += n;
-			}
-			if (b < 0)
-				goto out;
-			img_hash_final(h, &r.content);
-			r.has_content = 1;
-			r.size = (int64_t)total;
-		}
-		/* else: the data is skipped by the next header read */
-		if (fn(arg, &r) < 0)
-			goto out;
-	}
-	if (rc < 0)
-		goto out;
-	ret = 0;
-out:
-	img_hash_free(h);
-	img_lread_free(a);
-	return ret;
-}
-
-int img_tree_scan_layer(int fd, img_tree_rec_fn fn, void *arg)
-{
-	return img_tree_scan_layer_sel(fd, NULL, fn, arg);
-}
-
-/* ---- a set of paths ---- */
-
-struct img_pathset {
-	char **slot;
-	uint32_t *hash;
-	size_t nslots;              /* power of two */
-	size_t count;
-};
-
-struct img_pathset *img_pathset_new(void)
-{
-	struct img_pathset *s = xcalloc(1, sizeof(*s));
-
-	s->nslots = 64;
-	s->slot = xcalloc(s->nslots, sizeof(*s->slot));
-	s->hash = xcalloc(s->nslots, sizeof(*s->hash));
-	return s;
-}
-
-void img_pathset_free(struct img_pathset *s)
-{
-	if (!s)
-		return;
-	for (size_t i = 0; i < s->nslots; i++)
-		free(s->slot[i]);
-	free(s->slot);
-	free(s->hash);
-	free(s);
-}
-
-static size_t pathset_find(const struct img_pathset *s, const char *path, size_t len,
-                           uint32_t h)
-{
-	size_t i = h & (s->nslots - 1);
-
-	for (; s->slot[i]; i = (i + 1) & (s->nslots - 1))
-		if (s->hash[i] == h && strncmp(s->slot[i], path, len) == 0 && s->slot[i][len] == '\0')
-			return i;
-	return i;
-}
-
-static uint32_t path_hash_n(const char *s, size_t len)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
-static int pathset_add_n(struct img_pathset *s, const char *path, size_t len)
-{
-	uint32_t h = path_hash_n(path, len);
-	size_t i = pathset_find(s, path, len, h);
-
-	if (s->slot[i])
-		return 0;
-	if ((s->count + 1) * 2 > s->nslots) {
-		size_t nn = s->nslots * 2;
-		char **ns = xcalloc(nn, sizeof(*ns));
-		uint32_t *nh = xcalloc(nn, sizeof(*nh));
-		for (size_t j = 0; j < s->nslots; j++) {
-			size_t k;
-			if (!s->slot[j])
-				continue;
-			for (k = s->hash[j] & (nn - 1); ns[k]; k = (k + 1) & (nn - 1))
-				;
-			ns[k] = s->slot[j];
-			nh[k] = s->hash[j];
-		}
-		free(s->slot);
-		free(s->hash);
-		s->slot = ns;
-		s->hash = nh;
-		s->nslots = nn;
-		i = pathset_find(s, path, len, h);
-	}
-	s->slot[i] = xmalloc(len + 1);
-	memcpy(s->slot[i], path, len);
-	s->slot[i][len] = '\0';
-	s->hash[i] = h;
-	s->count++;
-	return 1;
-}
-
-int img_pathset_add(struct img_pathset *s, const char *path, int parents)
-{
-	if (parents)
-		for (const char *p = strchr(path, '/'); p; p = strchr(p + 1, '/'))
-			if (p > path)
-				pathset_add_n(s, path, (size_t)(p - path));
-	return pathset_add_n(s, path, strlen(path));
-}
-
-int img_pathset_has(const struct img_pathset *s, const char *path)
-{
-	size_t len = strlen(path);
-
-	return s->slot[pathset_find(s, path, len, path_hash_n(path, len))] != NULL;
-}
-
-size_t img_pathset_count(const struct img_pathset *s)
-{
-	return s->count;
-}
-
-/* ---- layers in memory ---- */
-
-struct strblock {
-	struct strblock *next;
-	size_t used, cap;
-	char data[];
-};
-
-struct img_tree_layer {
-	struct img_tree_rec *recs;
-	size_t n, cap;
-	struct strblock *strs;
-};
-
-static const char *layer_strdup(struct img_tree_layer *l, const char *s)
-{
-	size_t len = strlen(s) + 1;
-	struct strblock *b = l->strs;
-	char *p;
-
-	if (!b || b->cap - b->used < len) {
-		size_t cap = len > 65536 ? len : 65536;
-		b = xmalloc(sizeof(*b) + cap);
-		b->used = 0;
-		b->cap = cap;
-		b->next = l->strs;
-		l->strs = b;
-	}
-	p = b->data + b->used;
-	memcpy(p, s, len);
-	b->used += len;
-	return p;
-}
-
-static int layer_collect(void *arg, const struct img_tree_rec *r)
-{
-	struct img_tree_layer *l = arg;
-	struct img_tree_rec *c;
-
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 256;
-		l->recs = xreallocarray(l->recs, l->cap, sizeof(*l->recs));
-	}
-	c = &l->recs[l->n++];
-	*c = *r;
-	c->path = layer_strdup(l, r->path);
-	c->link = r->link ? layer_strdup(l, r->link) : NULL;
-	return 0;
-}
-
-void img_tree_layer_free(struct img_tree_layer *l)
-{
-	if (!l)
-		return;
-	while (l->strs) {
-		struct strblock *b = l->strs;
-		l->strs = b->next;
-		free(b);
-	}
-	free(l->recs);
-	free(l);
-}
-
-size_t img_tree_layer_count(const struct img_tree_layer *l)
-{
-	return l->n;
-}
-
-const struct img_tree_rec *img_tree_layer_rec(const struct img_tree_layer *l, size_t i)
-{
-	return i < l->n ? &l->recs[i] : NULL;
-}
-
-void img_tree_layer_paths(const struct img_tree_layer *l, struct img_pathset *s)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		const struct img_tree_rec *r = &l->recs[i];
-		if (r->kind == IMG_TREE_WHITEOUT)
-			continue;
-		if (r->path[0])
-			img_pathset_add(s, r->path, 1);
-		if (r->kind == IMG_TREE_ENTRY && r->type == IMG_ENT_HARDLINK && r->link)
-			img_pathset_add(s, r->link, 1);
-	}
-}
-
-int img_tree_apply_layer(struct img_tree *t, int layer, const struct img_tree_layer *l)
-{
-	int ret = 0;
-
-	img_tree_layer_begin(t, layer);
-	for (size_t i = 0; i < l->n && ret == 0; i++)
-		ret = img_tree_apply(t, &l->recs[i]);
-	img_tree_layer_end(t);
-	return ret;
-}
-
-size_t img_tree_unhashed(const struct img_tree *t, const struct img_pathset *want,
-                         struct img_pathset *more)
-{
-	size_t added = 0;
-
-	for (size_t i = 0; i < want->nslots; i++) {
-		const struct img_tree_node *n;
-		if (!want->slot[i])
-			continue;
-		n = lookup(t, want->slot[i]);
-		if (n && n->ino->type == IMG_ENT_FILE && !n->ino->has_content)
-			added += (size_t)img_pathset_add(more, n->ino->origin, 0);
-	}
-	return added;
-}
-
-/* ---- reading several layers at once ---- */
-
-struct pool {
-	pthread_mutex_t mu;
-	struct img_tree_job *jobs;
-	size_t *order;              /* the biggest layers first: the last to finish starts first */
-	size_t n, next;
-};
-
-static void run_job(struct img_tree_job *j)
-{
-	struct img_tree_layer *l = xcalloc(1, sizeof(*l));
-
-	if (img_tree_scan_layer_sel(j->fd, j->hash, layer_collect, l) < 0) {
-		j->err = xstrdup(img_errmsg());
-		img_tree_layer_free(l);
-		return;
-	}
-	j->out = l;
-}
-
-static void *pool_main(void *arg)
-{
-	struct pool *p = arg;
-
-	for (;;) {
-		size_t i;
-		pthread_mutex_lock(&p->mu);
-		i = p->next < p->n ? p->next++ : p->n;
-		pthread_mutex_unlock(&p->mu);
-		if (i == p->n)
-			return NULL;
-		run_job(&p->jobs[p->order[i]]);
-	}
-}
-
-int img_tree_read_layers(struct img_tree_job *jobs, size_t n, unsigned threads)
-{
-	struct pool p;
-	pthread_t th[16];
-	size_t nth = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		jobs[i].out = NULL;
-		jobs[i].err = NULL;
-	}
-	if (threads == 0) {
-		long c = sysconf(_SC_NPROCESSORS_ONLN);
-		threads = c > 0 ? (unsigned)c : 1;
-	}
-	if (threads > 16)
-		threads = 16;
-	if (threads > n)
-		threads = (unsigned)n;
-	memset(&p, 0, sizeof(p));
-	pthread_mutex_init(&p.mu, NULL);
-	p.jobs = jobs;
-	p.n = n;
-	p.order = xcalloc(n + 1, sizeof(*p.order));
-	{
-		off_t *size = xcalloc(n + 1, sizeof(*size));
-		for (size_t i = 0; i < n; i++) {
-			struct stat st;
-			size[i] = fstat(jobs[i].fd, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
-			/* insertion sort: a handful of layers */
-			size_t j = i;
-			for (; j > 0 && size[p.order[j - 1]] < size[i]; j--)
-				p.order[j] = p.order[j - 1];
-			p.order[j] = i;
-		}
-		free(size);
-	}
-	/* the calling thread works too */
-	for (unsigned i = 1; i < threads; i++)
-		if (pthread_create(&th[nth], NULL, pool_main, &p) == 0)
-			nth++;
-	pool_main(&p);
-	for (size_t i = 0; i < nth; i++)
-		pthread_join(th[i], NULL);
-	pthread_mutex_destroy(&p.mu);
-	free(p.order);
-	for (size_t i = 0; i < n; i++)
-		if (jobs[i].err)
-			return -1;
-	return 0;
 }

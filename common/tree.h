@@ -1,7 +1,9 @@
 /* tree: an in-memory flattened filesystem (formats.md §5): path -> entry with metadata and
  * content sha256, built by a forward merge of layers (whiteouts, opaque directories, hard
  * links by inode identity, a directory replaced by a file and back, implicit parents).
- * Nothing is extracted: memory grows with the number of paths, not with the bytes. */
+ * Nothing is extracted: memory grows with the number of paths, not with the bytes (about
+ * 200 bytes a path and its length; common/tree.c says where they go). tree.c is the tree,
+ * tree-read.c the reading of layers into records and the sets of paths. */
 #ifndef IMG_TREE_H
 #define IMG_TREE_H
 
@@ -29,35 +31,33 @@ struct img_tree_rec {
 	struct img_digest content; /* sha256 of a regular file's bytes */
 };
 
-/* An inode: what several hard-linked names share. Read only for callers. */
+/* An inode: what several hard-linked names share (and a tree and its clones, until one
+ * of them changes it). Read only for callers. */
 struct img_tree_inode {
-	enum img_ent_type type;    /* never IMG_ENT_HARDLINK */
-	mode_t mode;
 	int64_t uid, gid, size, mtime;
-	char *link;                /* symlink target or NULL */
+	const unsigned char *content; /* 32 bytes: sha256 of a regular file's bytes; NULL: none */
+	const char *link;          /* symlink target or NULL */
+	const unsigned char *xattrs; /* 32 bytes: sha256 over the sorted pairs; NULL: none */
+	const char *origin;        /* the path it was first created at */
+	mode_t mode;
 	unsigned devmajor, devminor;
-	int has_xattrs;
-	struct img_digest xattrs;
-	int has_content;
-	struct img_digest content;
 	int layer;                 /* the layer that created it */
-	char *origin;              /* the path it was first created at */
 	unsigned nlink;            /* names in the tree */
-	int implicit;              /* a parent directory nobody listed */
 	/* private */
-	unsigned refs;
-	struct img_tree_inode *clone;
+	unsigned refs, trees;
+	unsigned char type;        /* an enum img_ent_type, never IMG_ENT_HARDLINK */
+	unsigned char has_content; /* content is there */
+	unsigned char implicit;    /* a parent directory nobody listed */
 };
 
 /* A name in the tree. Read only for callers. */
 struct img_tree_node {
-	char *path;                /* "" for the root */
+	const char *path;          /* "" for the root */
 	struct img_tree_inode *ino;
 	int layer;                 /* the layer that last created or listed this name */
 	/* private */
 	unsigned gen;
 	struct img_tree_node *parent, *child, *next, *prev, *hnext;
-	uint32_t hash;
 };
 
 struct img_tree;
@@ -67,10 +67,13 @@ struct img_tree;
 typedef void (*img_tree_removed_fn)(void *arg, const struct img_tree_node *node, int last,
                                     int layer);
 
-/* A new tree holding only the root directory (mode 0755, uid/gid 0, mtime 0). Never NULL. */
+/* A new tree holding only the root directory (mode 0755, uid/gid 0, mtime 0). Never NULL.
+ * A tree and its clones share their paths' bytes and their unchanged inodes: use them
+ * from one thread at a time. */
 struct img_tree *img_tree_new(void);
 void img_tree_free(struct img_tree *t);
-/* A deep copy (inode sharing between hard links kept). Never NULL. */
+/* A copy (inode sharing between hard links kept): its names are its own, its inodes
+ * shared with t until either tree changes one. Never NULL. */
 struct img_tree *img_tree_clone(const struct img_tree *t);
 void img_tree_set_removed(struct img_tree *t, img_tree_removed_fn fn, void *arg);
 
@@ -118,7 +121,8 @@ size_t img_pathset_count(const struct img_pathset *s);
 struct img_tree_layer;
 void img_tree_layer_free(struct img_tree_layer *l);
 size_t img_tree_layer_count(const struct img_tree_layer *l);
-const struct img_tree_rec *img_tree_layer_rec(const struct img_tree_layer *l, size_t i);
+/* Record i of l (NULL past the end), valid until the next call for l. */
+const struct img_tree_rec *img_tree_layer_rec(struct img_tree_layer *l, size_t i);
 /* Add to s what applying l can change in a tree below it, for a caller that compares
  * two trees built on the same lower layers: the path of each entry and each opaque
  * directory, and each hard link target, all with their parents (not whiteout targets:
@@ -146,6 +150,9 @@ int img_tree_read_layers(struct img_tree_job *jobs, size_t n, unsigned threads);
  * lower layer to a file outside want). Returns the number of paths added to more. */
 size_t img_tree_unhashed(const struct img_tree *t, const struct img_pathset *want,
                          struct img_pathset *more);
+
+/* The content digest of an inode with has_content, as "sha256:<hex>", into out. */
+void img_tree_inode_content(const struct img_tree_inode *ino, struct img_digest *out);
 
 /* Short type name: "file", "dir", "symlink", "hardlink", "char", "block", "fifo", "other". */
 const char *img_tree_type_name(enum img_ent_type t);

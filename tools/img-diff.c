@@ -363,7 +363,7 @@ static int node_changes(const struct img_tree *ta, const struct img_tree_node *a
 	if (x->type != y->type)
 		what[n++] = "type";
 	if (x->has_content != y->has_content ||
-	    (x->has_content && !img_digest_eq(&x->content, &y->content)))
+	    (x->has_content && memcmp(x->content, y->content, 32) != 0))
 		what[n++] = "content";
 	if (x->size != y->size)
 		what[n++] = "size";
@@ -375,7 +375,7 @@ static int node_changes(const struct img_tree *ta, const struct img_tree_node *a
 		what[n++] = "link";
 	if ((la || lb) && (!la || !lb || strcmp(la, lb) != 0))
 		what[n++] = "hardlink";
-	if (x->has_xattrs != y->has_xattrs || (x->has_xattrs && !img_digest_eq(&x->xattrs, &y->xattrs)))
+	if (!x->xattrs != !y->xattrs || (x->xattrs && memcmp(x->xattrs, y->xattrs, 32) != 0))
 		what[n++] = "xattrs";
 	if (x->devmajor != y->devmajor || x->devminor != y->devminor)
 		what[n++] = "device";

@@ -357,3 +357,75 @@ TEST(ring_consume_sink_failure)
 	img_pool_free(p);
 	img_ring_free(r);
 }
+
+/* The producer as a task of a pool, the consumer on the caller's thread (the layer
+ * reader's shape): a consumer that stops early frees the producer blocked on a full
+ * ring, and img_pool_free then joins it; the stop's message stays the consumer's. */
+struct prod {
+	struct img_ring *r;
+	unsigned long total;
+	int rc;
+};
+
+static int produce_task(void *arg, size_t item, unsigned worker)
+{
+	struct prod *p = arg;
+
+	(void)item;
+	(void)worker;
+	p->rc = produce(p->r, p->total);
+	return 0;
+}
+
+TEST(ring_producer_task_stopped_by_consumer)
+{
+	for (int round = 0; round < 20; round++) {
+		struct img_ring *r = img_ring_new(4, 100, 1);
+		struct img_pool *p = img_pool_new(1, "t-ring");
+		struct prod pr = { r, 1000000, 1 };
+		struct cons k;
+		const void *b;
+		size_t n;
+
+		cons_init(&k, 1, r);
+		img_ring_open(r, 1);
+		img_pool_add(p, produce_task, &pr, 0);
+		for (int i = 0; i < round; i++) {
+			IMG_ASSERT_EQ_INT(img_ring_take(r, 0, &b, &n), 1);
+			for (size_t j = 0; j < n; j++)
+				if (((const unsigned char *)b)[j] != byte_at(k.got + j))
+					k.bad = 1;
+			k.got += n;
+			img_ring_release(r, 0);
+		}
+		img_seterr("reader: done early");
+		img_ring_stop(r);
+		img_pool_free(p);
+		IMG_ASSERT_EQ_INT(pr.rc, -1);
+		IMG_ASSERT_EQ_INT(k.bad, 0);
+		IMG_ASSERT_EQ_STR(img_errmsg(), "reader: done early");
+		img_ring_free(r);
+	}
+}
+
+/* A producer task that fails ends the stream after the data before the failure: the
+ * consumer takes all of it, then sees the end (the failure is told beside the ring). */
+TEST(ring_producer_task_ends_after_its_data)
+{
+	struct img_ring *r = img_ring_new(4, 100, 1);
+	struct img_pool *p = img_pool_new(1, "t-ring");
+	struct prod pr = { r, 12345, 1 };
+	struct cons k;
+
+	cons_init(&k, 1, r);
+	img_ring_open(r, 1);
+	img_pool_add(p, produce_task, &pr, 0);
+	IMG_ASSERT_EQ_INT(consume(&k, 0, 0), 0);
+	IMG_ASSERT_EQ_INT(img_pool_wait(p), 0);
+	IMG_ASSERT_EQ_INT(pr.rc, 0);
+	IMG_ASSERT_EQ_INT(k.got, 12345);
+	IMG_ASSERT_EQ_INT(k.bad, 0);
+	IMG_ASSERT_EQ_INT(k.rc, 0);
+	img_pool_free(p);
+	img_ring_free(r);
+}

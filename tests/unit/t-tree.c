@@ -60,12 +60,13 @@ static int opaque(struct img_tree *t, const char *path)
 static int has_content(const struct img_tree *t, const char *path, const char *content)
 {
 	const struct img_tree_node *n = img_tree_get(t, path);
-	struct img_digest d;
+	struct img_digest d, c;
 
 	if (!n || n->ino->type != IMG_ENT_FILE || !n->ino->has_content)
 		return 0;
 	img_digest_buf(content, strlen(content), &d);
-	return img_digest_eq(&d, &n->ino->content);
+	img_tree_inode_content(n->ino, &c);
+	return img_digest_eq(&d, &c);
 }
 
 /* "a b c" of the sorted names */

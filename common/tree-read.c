@@ -1,0 +1,412 @@
+/* tree-read: layers read into records (several at once, on an img_pool), and sets of
+ * paths (see tree.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "digest.h"
+#include "htab.h"
+#include "pool.h"
+#include "tree.h"
+#include "tree-int.h"
+#include "lread.h"
+
+int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec_fn fn,
+                            void *arg)
+{
+	struct img_lread *a;
+	struct img_tree_rec r;
+	struct img_hash *h = NULL;
+	int rc, ret = -1;
+
+	if (img_lread_open(fd, &a) < 0)
+		return -1;
+	h = img_hash_new(IMG_SHA256);
+	if (!h)
+		goto out;
+	while ((rc = img_lread_next(a, &r, NULL)) == 1) {
+		if (r.kind == IMG_TREE_ENTRY && r.type == IMG_ENT_FILE &&
+		    (!hash || img_pathset_has(hash, r.path))) {
+			const void *buf;
+			size_t n;
+			uint64_t total = 0;
+			int b;
+			img_hash_reset(h);
+			while ((b = img_lread_block(a, &buf, &n)) == 1) {
+				img_hash_update(h, buf, n);
+				total += n;
+			}
+			if (b < 0)
+				goto out;
+			img_hash_final(h, &r.content);
+			r.has_content = 1;
+			r.size = (int64_t)total;
+		}
+		/* else: the data is skipped by the next header read */
+		if (fn(arg, &r) < 0)
+			goto out;
+	}
+	if (rc < 0)
+		goto out;
+	ret = 0;
+out:
+	img_hash_free(h);
+	img_lread_free(a);
+	return ret;
+}
+
+int img_tree_scan_layer(int fd, img_tree_rec_fn fn, void *arg)
+{
+	return img_tree_scan_layer_sel(fd, NULL, fn, arg);
+}
+
+/* ---- a set of paths: the strings in an arena, indexed by img_htab ---- */
+
+struct img_pathset {
+	const char **path;
+	size_t n, cap;
+	struct img_htab index;
+	struct img_tree_arena *names;
+};
+
+struct img_pathset *img_pathset_new(void)
+{
+	struct img_pathset *s = xcalloc(1, sizeof(*s));
+
+	s->names = img_tree_arena_new();
+	return s;
+}
+
+void img_pathset_free(struct img_pathset *s)
+{
+	if (!s)
+		return;
+	free(s->path);
+	img_htab_clear(&s->index);
+	img_tree_arena_unref(s->names);
+	free(s);
+}
+
+struct pkey { const char *s; size_t len; };
+
+static int pathset_eq(size_t idx, const void *key, const void *arg)
+{
+	const struct img_pathset *s = arg;
+	const struct pkey *k = key;
+
+	return strncmp(s->path[idx], k->s, k->len) == 0 && s->path[idx][k->len] == '\0';
+}
+
+static int pathset_add_n(struct img_pathset *s, const char *path, size_t len)
+{
+	struct pkey k = { path, len };
+	uint64_t h = img_htab_fnv(path, len);
+
+	if (img_htab_find(&s->index, h, pathset_eq, &k, s) != IMG_HTAB_NONE)
+		return 0;
+	IMG_GROW(s->path, s->n + 1, s->cap);
+	s->path[s->n] = img_tree_arena_strndup(s->names, path, len);
+	img_htab_add(&s->index, h, s->n++);
+	return 1;
+}
+
+int img_pathset_add(struct img_pathset *s, const char *path, int parents)
+{
+	if (parents)
+		for (const char *p = strchr(path, '/'); p; p = strchr(p + 1, '/'))
+			if (p > path)
+				pathset_add_n(s, path, (size_t)(p - path));
+	return pathset_add_n(s, path, strlen(path));
+}
+
+int img_pathset_has(const struct img_pathset *s, const char *path)
+{
+	struct pkey k = { path, strlen(path) };
+
+	return img_htab_find(&s->index, img_htab_fnv(path, k.len), pathset_eq, &k, s) !=
+	       IMG_HTAB_NONE;
+}
+
+size_t img_pathset_count(const struct img_pathset *s)
+{
+	return s->n;
+}
+
+/* ---- layers in memory: each record packed into a few bytes of an arena ----
+ *
+ * A record: a flags byte (the kind, content, xattrs, link, device), the type, then
+ * mode, uid, gid, size, mtime (zigzag) and the device numbers as varints, the 32 bytes
+ * of each digest, the path and the link with their NULs. */
+
+enum { R_CONTENT = 4, R_XATTRS = 8, R_LINK = 16, R_DEV = 32 };
+
+struct img_tree_layer {
+	const unsigned char **rec;
+	size_t n, cap;
+	struct img_tree_arena *bytes;
+	struct img_tree_rec scratch;   /* img_tree_layer_rec's */
+};
+
+static unsigned char *put_varint(unsigned char *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (unsigned char)v;
+	return p;
+}
+
+static const unsigned char *get_varint(const unsigned char *p, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	for (unsigned sh = 0;; sh += 7) {
+		x |= (uint64_t)(*p & 0x7f) << sh;
+		if (!(*p++ & 0x80))
+			break;
+	}
+	*v = x;
+	return p;
+}
+
+static uint64_t zz(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzz(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static int layer_collect(void *arg, const struct img_tree_rec *r)
+{
+	struct img_tree_layer *l = arg;
+	size_t plen = strlen(r->path) + 1, llen = r->link ? strlen(r->link) + 1 : 0;
+	unsigned char tmp[3 + 7 * 10 + 64], *p = tmp, *dst;
+	int dev = r->devmajor || r->devminor;
+
+	*p++ = (unsigned char)(r->kind | (r->has_content ? R_CONTENT : 0) |
+	                       (r->has_xattrs ? R_XATTRS : 0) | (r->link ? R_LINK : 0) |
+	                       (dev ? R_DEV : 0));
+	*p++ = (unsigned char)r->type;
+	p = put_varint(p, (uint64_t)r->mode);
+	p = put_varint(p, zz(r->uid));
+	p = put_varint(p, zz(r->gid));
+	p = put_varint(p, zz(r->size));
+	p = put_varint(p, zz(r->mtime));
+	if (dev) {
+		p = put_varint(p, r->devmajor);
+		p = put_varint(p, r->devminor);
+	}
+	if (r->has_content) {
+		img_tree_digest_bytes(&r->content, p);
+		p += 32;
+	}
+	if (r->has_xattrs) {
+		img_tree_digest_bytes(&r->xattrs, p);
+		p += 32;
+	}
+	dst = img_tree_arena_alloc(l->bytes, (size_t)(p - tmp) + plen + llen);
+	memcpy(dst, tmp, (size_t)(p - tmp));
+	memcpy(dst + (p - tmp), r->path, plen);
+	if (llen)
+		memcpy(dst + (p - tmp) + plen, r->link, llen);
+	IMG_GROW(l->rec, l->n + 1, l->cap);
+	l->rec[l->n++] = dst;
+	return 0;
+}
+
+static void layer_decode(const unsigned char *p, struct crec *c)
+{
+	unsigned f = *p++;
+	uint64_t v;
+
+	memset(c, 0, sizeof(*c));
+	c->kind = (enum img_tree_kind)(f & 3);
+	c->type = (enum img_ent_type)*p++;
+	p = get_varint(p, &v);
+	c->mode = (mode_t)v;
+	p = get_varint(p, &v);
+	c->uid = unzz(v);
+	p = get_varint(p, &v);
+	c->gid = unzz(v);
+	p = get_varint(p, &v);
+	c->size = unzz(v);
+	p = get_varint(p, &v);
+	c->mtime = unzz(v);
+	if (f & R_DEV) {
+		p = get_varint(p, &v);
+		c->devmajor = (unsigned)v;
+		p = get_varint(p, &v);
+		c->devminor = (unsigned)v;
+	}
+	if (f & R_CONTENT) {
+		c->content = p;
+		p += 32;
+	}
+	if (f & R_XATTRS) {
+		c->xattrs = p;
+		p += 32;
+	}
+	c->path = (const char *)p;
+	if (f & R_LINK)
+		c->link = c->path + strlen(c->path) + 1;
+}
+
+void img_tree_layer_free(struct img_tree_layer *l)
+{
+	if (!l)
+		return;
+	img_tree_arena_unref(l->bytes);
+	free(l->rec);
+	free(l);
+}
+
+size_t img_tree_layer_count(const struct img_tree_layer *l)
+{
+	return l->n;
+}
+
+static void digest_from(const unsigned char b[32], struct img_digest *out)
+{
+	struct img_tree_inode x;
+
+	x.content = b;
+	img_tree_inode_content(&x, out);
+}
+
+const struct img_tree_rec *img_tree_layer_rec(struct img_tree_layer *l, size_t i)
+{
+	struct img_tree_rec *r = &l->scratch;
+	struct crec c;
+
+	if (i >= l->n)
+		return NULL;
+	layer_decode(l->rec[i], &c);
+	memset(r, 0, sizeof(*r));
+	r->kind = c.kind;
+	r->path = c.path;
+	r->type = c.type;
+	r->mode = c.mode;
+	r->uid = c.uid;
+	r->gid = c.gid;
+	r->size = c.size;
+	r->mtime = c.mtime;
+	r->link = c.link;
+	r->devmajor = c.devmajor;
+	r->devminor = c.devminor;
+	r->has_xattrs = c.xattrs != NULL;
+	if (c.xattrs)
+		digest_from(c.xattrs, &r->xattrs);
+	r->has_content = c.content != NULL;
+	if (c.content)
+		digest_from(c.content, &r->content);
+	return r;
+}
+
+void img_tree_layer_paths(const struct img_tree_layer *l, struct img_pathset *s)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct crec r;
+		layer_decode(l->rec[i], &r);
+		if (r.kind == IMG_TREE_WHITEOUT)
+			continue;
+		if (r.path[0])
+			img_pathset_add(s, r.path, 1);
+		if (r.kind == IMG_TREE_ENTRY && r.type == IMG_ENT_HARDLINK && r.link)
+			img_pathset_add(s, r.link, 1);
+	}
+}
+
+int img_tree_apply_layer(struct img_tree *t, int layer, const struct img_tree_layer *l)
+{
+	int ret = 0;
+
+	img_tree_layer_begin(t, layer);
+	for (size_t i = 0; i < l->n && ret == 0; i++) {
+		struct crec r;
+		layer_decode(l->rec[i], &r);
+		ret = img_tree_apply_c(t, &r);
+	}
+	img_tree_layer_end(t);
+	return ret;
+}
+
+size_t img_tree_unhashed(const struct img_tree *t, const struct img_pathset *want,
+                         struct img_pathset *more)
+{
+	size_t added = 0;
+
+	for (size_t i = 0; i < want->n; i++) {
+		const struct img_tree_node *n = img_tree_get(t, want->path[i]);
+		if (n && n->ino->type == IMG_ENT_FILE && !n->ino->has_content)
+			added += (size_t)img_pathset_add(more, n->ino->origin, 0);
+	}
+	return added;
+}
+
+/* ---- reading several layers at once: tasks of an img_pool ---- */
+
+/* One layer; its failure is the job's, not the pool's: the others go on. */
+static int read_job(void *arg, size_t i, unsigned worker)
+{
+	struct img_tree_job *j = (struct img_tree_job *)arg + i;
+	struct img_tree_layer *l = xcalloc(1, sizeof(*l));
+
+	(void)worker;
+	l->bytes = img_tree_arena_new();
+	if (img_tree_scan_layer_sel(j->fd, j->hash, layer_collect, l) < 0) {
+		j->err = xstrdup(img_errmsg());
+		img_tree_layer_free(l);
+		return 0;
+	}
+	j->out = l;
+	return 0;
+}
+
+int img_tree_read_layers(struct img_tree_job *jobs, size_t n, unsigned threads)
+{
+	struct img_pool *p;
+	size_t *order;
+	off_t *size;
+
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].out = NULL;
+		jobs[i].err = NULL;
+	}
+	if (threads == 0) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = c > 0 ? (unsigned)c : 1;
+	}
+	if (threads > 16)
+		threads = 16;
+	if (threads > n)
+		threads = (unsigned)n;
+	/* the biggest layers first: the last to finish starts first */
+	order = xcalloc(n + 1, sizeof(*order));
+	size = xcalloc(n + 1, sizeof(*size));
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		size_t j = i;
+		size[i] = fstat(jobs[i].fd, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
+		for (; j > 0 && size[order[j - 1]] < size[i]; j--)   /* a handful of layers */
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+	/* one thread: the tasks run on the caller's (a pool without threads) */
+	p = img_pool_new(threads > 1 ? threads : 0, "img-tree");
+	for (size_t i = 0; i < n; i++)
+		img_pool_add(p, read_job, jobs, order[i]);
+	(void)img_pool_wait(p);
+	img_pool_free(p);
+	free(order);
+	free(size);
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].err)
+			return -1;
+	return 0;
+}
