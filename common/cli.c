@@ -53,6 +53,21 @@ int img_cli_list_options(const struct option *opts)
 	return img_cli_finish(0);
 }
 
+int img_cli_option(int c, const struct option *opts, const char *const *forms,
+                   const char *help)
+{
+	switch (c) {
+	case 'h':
+		return img_cli_help(forms, help);
+	case IMG_CLI_LIST_OPTIONS:
+		return img_cli_list_options(opts);
+	case IMG_CLI_VERSION:
+		return img_cli_version();
+	default:
+		img_cli_usage(forms);
+	}
+}
+
 void img_cli_waiting(void *unused)
 {
 	static int said;

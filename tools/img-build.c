@@ -31,23 +31,23 @@
 #include "run.h"
 
 enum {
-	OPT_BUILD_ARG = 256, OPT_COMPRESS, OPT_LIST_OPTIONS, OPT_NO_CACHE, OPT_PLATFORM,
-	OPT_PROGRESS, OPT_TARGET, OPT_VERSION,
+	OPT_BUILD_ARG = 256, OPT_COMPRESS, OPT_NO_CACHE, OPT_PLATFORM,
+	OPT_PROGRESS, OPT_TARGET,
 };
 
 static const struct option longopts[] = {
 	{ "build-arg",    required_argument, NULL, OPT_BUILD_ARG },
 	{ "compress",     required_argument, NULL, OPT_COMPRESS },
 	{ "file",         required_argument, NULL, 'f' },
-	{ "help",         no_argument,       NULL, 'h' },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_HELP,
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "no-cache",     no_argument,       NULL, OPT_NO_CACHE },
 	{ "platform",     required_argument, NULL, OPT_PLATFORM },
 	{ "progress",     required_argument, NULL, OPT_PROGRESS },
 	{ "store",        required_argument, NULL, 'S' },
 	{ "tag",          required_argument, NULL, 't' },
 	{ "target",       required_argument, NULL, OPT_TARGET },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -890,10 +890,6 @@ main(int argc, char *argv[])
 		case 'f':
 			o.file = optarg;
 			break;
-		case 'h':
-			return img_cli_help(synopsis, help_text);
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
 		case OPT_NO_CACHE:
 			o.nocache = 1;
 			break;
@@ -916,10 +912,8 @@ main(int argc, char *argv[])
 		case OPT_TARGET:
 			o.target = optarg;
 			break;
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	if (argc - optind != 1)

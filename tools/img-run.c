@@ -23,15 +23,15 @@
 #include "bundle.h"
 #include "run.h"
 
-enum { OPT_LIST_OPTIONS = 256, OPT_VERSION, OPT_RM, OPT_ENTRYPOINT, OPT_NAME, OPT_READ_ONLY };
+enum { OPT_RM = 256, OPT_ENTRYPOINT, OPT_NAME, OPT_READ_ONLY };
 
 static const struct option longopts[] = {
 	{ "detach",       no_argument,       NULL, 'd' },
 	{ "entrypoint",   required_argument, NULL, OPT_ENTRYPOINT },
 	{ "env",          required_argument, NULL, 'e' },
-	{ "help",         no_argument,       NULL, 'h' },
+	IMG_CLI_OPT_HELP,
 	{ "interactive",  no_argument,       NULL, 'i' },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "name",         required_argument, NULL, OPT_NAME },
 	{ "platform",     required_argument, NULL, 'p' },
 	{ "read-only",    no_argument,       NULL, OPT_READ_ONLY },
@@ -39,7 +39,7 @@ static const struct option longopts[] = {
 	{ "store",        required_argument, NULL, 'S' },
 	{ "tty",          no_argument,       NULL, 't' },
 	{ "user",         required_argument, NULL, 'u' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ "workdir",      required_argument, NULL, 'w' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -313,8 +313,6 @@ int main(int argc, char **argv)
 		case OPT_ENTRYPOINT:
 			o.entrypoint = optarg;
 			break;
-		case 'h':
-			return img_cli_help(synopsis, help_text);
 		case 'i':
 			o.interactive = 1;
 			break;
@@ -342,12 +340,8 @@ int main(int argc, char **argv)
 		case 'w':
 			o.workdir = optarg;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	if (optind >= argc)

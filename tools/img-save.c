@@ -20,18 +20,18 @@
 
 #define OUT_BUF      ((size_t)256 << 10) /* coalesced write size to the output */
 
-enum { OPT_HAVE = 256, OPT_LIST_OPTIONS, OPT_PLATFORM, OPT_PROGRESS, OPT_VERSION };
+enum { OPT_HAVE = 256, OPT_PLATFORM, OPT_PROGRESS };
 
 static const struct option longopts[] = {
 	{ "have",         required_argument, NULL, OPT_HAVE },
-	{ "help",         no_argument,       NULL, 'h' },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_HELP,
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "output",       required_argument, NULL, 'o' },
 	{ "platform",     required_argument, NULL, OPT_PLATFORM },
 	{ "progress",     required_argument, NULL, OPT_PROGRESS },
 	{ "quiet",        no_argument,       NULL, 'q' },
 	{ "store",        required_argument, NULL, 'S' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -945,8 +945,6 @@ main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "ho:qS:", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			return img_cli_help(synopsis, help_text);
 		case OPT_HAVE:
 			o.have = optarg;
 			break;
@@ -959,8 +957,6 @@ main(int argc, char **argv)
 		case 'S':
 			o.store = optarg;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
 		case OPT_PLATFORM:
 			if (img_platform_parse(optarg, &o.platform) < 0)
 				errx(2, "invalid platform '%s'", optarg);
@@ -970,10 +966,8 @@ main(int argc, char **argv)
 			if (img_progress_parse(optarg, &o.progress) < 0)
 				errx(2, "invalid progress mode '%s' (auto, tty, plain or none)", optarg);
 			break;
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	argc -= optind;
