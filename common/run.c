@@ -361,7 +361,7 @@ json_t *img_store_run_container_image(struct img_store *s, const char *name)
 	j = img_json_parse_fd(fd, IMG_JSON_MAX_BLOB);
 	close(fd);
 	if (!j)
-		img_seterr("container '%s': image: %s", name, img_errmsg());
+		img_seterr_prefix("container '%s': image", name);
 	free(rel);
 	return j;
 }
