@@ -141,7 +141,7 @@ instruction(struct img_dockerfile *df, const char *line, unsigned lineno)
 {
 	struct img_df_instr in;
 	const char *p = line, *k;
-	size_t kl, i;
+	size_t kl, i, flags_cap = 0;
 	char *kw;
 	int known = 0;
 
@@ -171,7 +171,7 @@ instruction(struct img_dockerfile *df, const char *line, unsigned lineno)
 		const char *e = p + 2;
 		while (*e && !isspace((unsigned char)*e))
 			e++;
-		in.flags = xreallocarray(in.flags, in.nflags + 1, sizeof *in.flags);
+		IMG_GROW(in.flags, in.nflags + 1, flags_cap);
 		in.flags[in.nflags++] = xstrndup(p + 2, (size_t)(e - p - 2));
 		p = e;
 		while (isspace((unsigned char)*p))

@@ -337,10 +337,7 @@ int img_store_run_containers(struct img_store *s, char ***names, size_t *n)
 	while ((de = readdir(d))) {
 		if (!img_run_name_valid(de->d_name))
 			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			*names = xreallocarray(*names, cap, sizeof(**names));
-		}
+		IMG_GROW(*names, *n + 1, cap);
 		(*names)[(*n)++] = xstrdup(de->d_name);
 	}
 	closedir(d);

@@ -305,10 +305,7 @@ static void on_removed(void *arg, const struct img_tree_node *node, int last, in
 	if (!last || ino->type != IMG_ENT_FILE || ino->layer < 0)
 		return;
 	w->per_layer[ino->layer] += (uint64_t)ino->size;
-	if (w->n == w->cap) {
-		w->cap = w->cap ? w->cap * 2 : 64;
-		w->files = xreallocarray(w->files, w->cap, sizeof(*w->files));
-	}
+	IMG_GROW(w->files, w->n + 1, w->cap);
 	w->files[w->n].path = xstrdup(node->path);
 	w->files[w->n].size = (uint64_t)ino->size;
 	w->files[w->n].layer = ino->layer;

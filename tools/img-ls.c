@@ -490,7 +490,7 @@ run(const struct ls_opts *o)
 	json_t *index = NULL, *entries, *e;
 	struct image **imgs = NULL;
 	struct row *rows = NULL;
-	size_t nimg = 0, nrows = 0, i;
+	size_t nimg = 0, nrows = 0, imgs_cap = 0, rows_cap = 0, i;
 	char *path = img_store_default_path(o->store);
 	int rc = 1, broken = 0;
 	struct stat st;
@@ -543,10 +543,10 @@ run(const struct ls_opts *o)
 				warnx("image %s: %s", d.digest.str, img_errmsg());
 				broken = 1;
 			}
-			imgs = xreallocarray(imgs, nimg + 1, sizeof *imgs);
+			IMG_GROW(imgs, nimg + 1, imgs_cap);
 			imgs[nimg++] = im;
 		}
-		rows = xreallocarray(rows, nrows + 1, sizeof *rows);
+		IMG_GROW(rows, nrows + 1, rows_cap);
 		memset(&rows[nrows], 0, sizeof rows[nrows]);
 		rows[nrows].img = im;
 		if (name) {
