@@ -295,11 +295,11 @@ static int gc_run_area(struct img_store *s, int dry_run, struct img_mark *m)
 {
 	size_t removed;
 
-	if (img_store_run_prune_containers(s, dry_run, &removed) < 0 ||
+	if (img_run_prune_containers(s, dry_run, &removed) < 0 ||
 	    img_mark_containers(m, s) < 0)
 		return -1;
 	if (!dry_run && !m->unsafe &&
-	    img_store_run_prune_images(s, keep_unpacked, m, &removed) < 0)
+	    img_run_prune_images(s, keep_unpacked, m, &removed) < 0)
 		return -1;
 	return 0;
 }

@@ -190,16 +190,16 @@ static int run(struct run_opts *o)
 		goto out;
 	}
 	fa.v = &v;
-	if (img_store_run_image(s, &v.manifest_digest, fill, &fa, &made, &lower) < 0) {
+	if (img_run_image(s, &v.manifest_digest, fill, &fa, &made, &lower) < 0) {
 		warnx("%s", img_errmsg());
 		goto out;
 	}
 	/* a bundle left by a container runc no longer knows goes */
-	if (img_store_run_container_reclaim(s, name) < 0) {
+	if (img_run_container_reclaim(s, name) < 0) {
 		warnx("%s", img_errmsg());
 		goto out;
 	}
-	if (img_store_run_container_new(s, name, desc, &dir, &lockfd) < 0) {
+	if (img_run_container_new(s, name, desc, &dir, &lockfd) < 0) {
 		warnx("%s", img_errmsg());
 		goto out;
 	}
@@ -272,7 +272,7 @@ static int run(struct run_opts *o)
 		}
 	}
 out:
-	if (created && s && img_store_run_container_remove(s, name) < 0)
+	if (created && s && img_run_container_remove(s, name) < 0)
 		warnx("%s", img_errmsg());
 	if (in >= 0)
 		close(in);
