@@ -78,6 +78,16 @@ void img_cli_waiting(void *unused)
 	said = 1;
 }
 
+int img_cli_lock_reading(struct img_store *s)
+{
+	if (img_store_lock(s, IMG_LOCK_SHARED, img_cli_waiting, NULL) < 0 &&
+	    errno != EACCES && errno != EROFS && errno != EPERM) {
+		warnx("%s", img_errmsg());
+		return -1;
+	}
+	return 0;
+}
+
 struct img_store *img_cli_open_store(const char *opt, int flags)
 {
 	struct img_store *s = NULL;

@@ -42,6 +42,10 @@ int img_cli_option(int c, const struct option *opts, const char *const *forms,
  * caller then prints its usage). */
 int img_cli_max_ratio(const char *arg, unsigned *out);
 
+/* Take the store lock shared, as writers hold it, while the store is read (img-gc then
+ * deletes nothing being read); a store that cannot be locked (read-only) cannot be
+ * collected either and is read unlocked. 0, or -1 after printing the error. */
+int img_cli_lock_reading(struct img_store *s);
 /* Lock callback: "PROG: waiting for the store lock" on stderr, once per process. */
 void img_cli_waiting(void *unused);
 /* Open the store -S chose (opt may be NULL; see img_store_default_path) with the

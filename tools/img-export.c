@@ -59,12 +59,8 @@ static int run(const char *store, const char *output, const struct img_platform 
 	}
 	if (!(s = img_cli_open_store(store, 0)))
 		goto out;
-	/* shared, as writers hold it: img-gc deletes no layer while it is read */
-	if (img_store_lock(s, IMG_LOCK_SHARED, img_cli_waiting, NULL) < 0 &&
-	    errno != EACCES && errno != EROFS && errno != EPERM) {
-		warnx("%s", img_errmsg());
+	if (img_cli_lock_reading(s) < 0)
 		goto out;
-	}
 	if (img_view_from_store(s, image, plat, &v) < 0) {
 		warnx("%s", img_errmsg());
 		goto out;

@@ -853,13 +853,8 @@ run(struct save_opts *o, char **images, int nimages)
 	}
 	if (!(sv.store = img_cli_open_store(o->store, 0)))
 		goto out;
-	/* Shared, as writers hold it: img-gc cannot delete a blob while it is copied.
-	 * A read-only store cannot be locked; it cannot be collected either. */
-	if (img_store_lock(sv.store, IMG_LOCK_SHARED, img_cli_waiting, NULL) < 0 &&
-	    errno != EACCES && errno != EROFS && errno != EPERM) {
-		warnx("%s", img_errmsg());
+	if (img_cli_lock_reading(sv.store) < 0)   /* no blob deleted while it is copied */
 		goto out;
-	}
 	sv.index = img_store_index(sv.store);
 	if (!sv.index) {
 		warnx("%s", img_errmsg());

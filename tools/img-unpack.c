@@ -149,11 +149,8 @@ static int run(struct unpack_opts *o)
 
 	if (!(s = img_cli_open_store(o->store, 0)))
 		return 1;
-	if (img_store_lock(s, IMG_LOCK_SHARED, img_cli_waiting, NULL) < 0 &&
-	    errno != EACCES && errno != EROFS && errno != EPERM) {
-		warnx("%s", img_errmsg());
+	if (img_cli_lock_reading(s) < 0)
 		goto out;
-	}
 	if (img_view_from_store(s, o->image, o->pstr ? &o->plat : NULL, &v) < 0) {
 		warnx("%s", img_errmsg());
 		goto out;
