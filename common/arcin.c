@@ -207,7 +207,7 @@ int img_arcin_entry_from(struct archive_entry *ae, int flags, int n, char **path
 		const char *t = archive_entry_hardlink(ae);
 		if (img_path_clean(t, flags, link) < 0) {
 			char *x = img_escape_cut(name);
-			img_seterr("hard link '%s': %s", x, img_errmsg());
+			img_seterr_prefix("hard link '%s'", x);
 			free(x);
 			return -1;
 		}

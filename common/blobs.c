@@ -16,11 +16,15 @@
 #include "digest.h"
 #include "io.h"
 #include "json.h"
+#include "pool.h"
+#include "ring.h"
 #include "store-priv.h"
 
 #define WBUF_SIZE  (1u << 20)
 #define DIO_ALIGN  4096                  /* O_DIRECT buffer, length and offset alignment */
 #define SYNC_EVERY ((uint64_t)8 << 20)   /* start writeback this often */
+#define COPY_CHUNK ((size_t)1 << 20)     /* read size of one chunk of a blob copied out */
+#define COPY_NBUF  3                     /* chunks in flight between reading and hashing */
 
 struct img_blob_writer {
 	struct img_store *s;
@@ -770,5 +774,127 @@ int img_blob_sweep_tmp(struct img_store *s, int dry_run, uint64_t *bytes,
 			rc = -1;
 		}
 	closedir(dir);
+	return rc;
+}
+
+/* ---- copying blobs out ---- */
+
+/* The caller reads each chunk into a ring slot and hands it to its sink while the hasher
+ * (an img_pool of one) hashes the same slots in order; a slot is reused only once hashed. */
+struct img_blob_copier {
+	struct img_ring *ring;
+	struct img_pool *pool;
+	struct img_hash *hash;
+};
+
+static int hasher_main(void *arg, size_t item, unsigned worker)
+{
+	struct img_blob_copier *cp = arg;
+
+	(void)item;
+	(void)worker;
+	return img_ring_consume(cp->ring, 0, img_hash_sink, cp->hash);
+}
+
+struct img_blob_copier *img_blob_copier_new(void)
+{
+	struct img_blob_copier *cp = xcalloc(1, sizeof *cp);
+
+	cp->hash = img_hash_new(IMG_SHA256);
+	if (!cp->hash) {
+		free(cp);
+		return NULL;
+	}
+	cp->pool = img_pool_new(1, "img-save-hash");
+	if (img_pool_threads(cp->pool) != 1) {
+		img_seterr("cannot start a thread");
+		img_blob_copier_free(cp);
+		return NULL;
+	}
+	cp->ring = img_ring_new(COPY_NBUF, COPY_CHUNK, 1);
+	img_ring_open(cp->ring, 1);
+	img_pool_add(cp->pool, hasher_main, cp, 0);
+	return cp;
+}
+
+void img_blob_copier_free(struct img_blob_copier *cp)
+{
+	if (!cp)
+		return;
+	if (cp->ring)
+		img_ring_end(cp->ring);
+	img_pool_free(cp->pool);
+	img_ring_free(cp->ring);
+	img_hash_free(cp->hash);
+	free(cp);
+}
+
+int img_blob_copy(struct img_blob_copier *cp, struct img_store *s, const struct img_digest *d,
+                  int64_t size, int (*begin)(void *arg),
+                  int (*sink)(void *arg, const void *buf, size_t n), void *arg)
+{
+	struct img_digest got;
+	struct stat st;
+	int64_t left = size;
+	int rc = -1, fd;
+	char extra;
+	ssize_t n;
+
+	fd = img_blob_open(s, d);
+	if (fd < 0) {
+		img_seterr_errno("blob %s", d->str);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || st.st_size != size) {
+		img_seterr("blob %s: size %lld, expected %lld", d->str,
+		           (long long)st.st_size, (long long)size);
+		goto out;
+	}
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (begin && begin(arg) < 0) {
+		rc = -2;
+		goto out;
+	}
+	img_ring_drain(cp->ring);
+	img_hash_reset(cp->hash);
+	while (left > 0) {
+		size_t want = left < (int64_t)COPY_CHUNK ? (size_t)left : COPY_CHUNK;
+		void *slot;
+
+		img_ring_slot(cp->ring, &slot);
+		n = img_read_full(fd, slot, want);
+		if (n < 0) {
+			img_seterr_errno("blob %s: read error", d->str);
+			goto out;
+		}
+		if ((size_t)n < want) {
+			img_seterr("blob %s: truncated (%lld of %lld bytes)", d->str,
+			           (long long)(size - left + n), (long long)size);
+			goto out;
+		}
+		img_ring_put(cp->ring, want);
+		if (sink(arg, slot, want) < 0) {   /* still ours to read */
+			rc = -2;
+			goto out;
+		}
+		left -= (int64_t)want;
+	}
+	n = read(fd, &extra, 1);
+	if (n != 0) {
+		if (n < 0)
+			img_seterr_errno("blob %s: read error", d->str);
+		else
+			img_seterr("blob %s: larger than %lld bytes", d->str, (long long)size);
+		goto out;
+	}
+	img_ring_drain(cp->ring);
+	img_hash_final(cp->hash, &got);
+	if (!img_digest_eq(&got, d)) {
+		img_seterr("blob %s: digest mismatch (got %s)", d->str, got.str);
+		goto out;
+	}
+	rc = 0;
+out:
+	close(fd);
 	return rc;
 }

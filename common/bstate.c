@@ -41,7 +41,7 @@ img_bstate_cfg(struct img_bstate *st)
 
 /* The value of K=V entries in arr for k, or NULL. */
 const char *
-img_kv_get(json_t *arr, const char *k)
+img_bstate_kv_get(json_t *arr, const char *k)
 {
 	size_t i, kl = strlen(k);
 	json_t *v;
@@ -55,7 +55,7 @@ img_kv_get(json_t *arr, const char *k)
 }
 
 void
-img_kv_set(json_t *arr, const char *k, const char *v)
+img_bstate_kv_set(json_t *arr, const char *k, const char *v)
 {
 	size_t i, kl = strlen(k);
 	json_t *e;
@@ -214,7 +214,7 @@ img_bstate_unpacked(struct img_store *s, struct img_bstate *st)
 	struct fill f = { s, st };
 	int made;
 
-	if (img_store_run_image(s, &st->manifest, fill_state, &f, &made, &root) < 0)
+	if (img_run_image(s, &st->manifest, fill_state, &f, &made, &root) < 0)
 		return NULL;
 	return root;
 }

@@ -35,7 +35,7 @@ int img_bstate_commit(struct img_store *s, struct img_bstate *st, const char *cr
 char *img_bstate_unpacked(struct img_store *s, struct img_bstate *st);
 
 /* "K=V" arrays (build arguments): the value of k or NULL; set k to v. */
-const char *img_kv_get(json_t *arr, const char *k);
-void img_kv_set(json_t *arr, const char *k, const char *v);
+const char *img_bstate_kv_get(json_t *arr, const char *k);
+void img_bstate_kv_set(json_t *arr, const char *k, const char *v);
 
 #endif

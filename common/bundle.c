@@ -141,7 +141,7 @@ struct gr_find {
 	const char *member;     /* or: every group listing member */
 	unsigned primary;
 	unsigned *gids;
-	size_t n;
+	size_t n, cap;
 };
 
 static int gr_line(void *arg, const char *line, size_t len)
@@ -164,7 +164,7 @@ static int gr_line(void *arg, const char *line, size_t len)
 		return 0;
 	for (char *save = NULL, *m = strtok_r(members, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
 		if (strcmp(m, f->member) == 0 && g != f->primary && f->n < 64) {
-			f->gids = xreallocarray(f->gids, f->n + 1, sizeof(*f->gids));
+			IMG_GROW(f->gids, f->n + 1, f->cap);
 			f->gids[f->n++] = g;
 			break;
 		}

@@ -53,6 +53,21 @@ int img_cli_list_options(const struct option *opts)
 	return img_cli_finish(0);
 }
 
+int img_cli_option(int c, const struct option *opts, const char *const *forms,
+                   const char *help)
+{
+	switch (c) {
+	case 'h':
+		return img_cli_help(forms, help);
+	case IMG_CLI_LIST_OPTIONS:
+		return img_cli_list_options(opts);
+	case IMG_CLI_VERSION:
+		return img_cli_version();
+	default:
+		img_cli_usage(forms);
+	}
+}
+
 void img_cli_waiting(void *unused)
 {
 	static int said;
@@ -61,6 +76,16 @@ void img_cli_waiting(void *unused)
 	if (!said)
 		warnx("waiting for the store lock");
 	said = 1;
+}
+
+int img_cli_lock_reading(struct img_store *s)
+{
+	if (img_store_lock(s, IMG_LOCK_SHARED, img_cli_waiting, NULL) < 0 &&
+	    errno != EACCES && errno != EROFS && errno != EPERM) {
+		warnx("%s", img_errmsg());
+		return -1;
+	}
+	return 0;
 }
 
 struct img_store *img_cli_open_store(const char *opt, int flags)

@@ -26,10 +26,26 @@ int img_cli_list_options(const struct option *opts);
  * (EPIPE is quiet). */
 int img_cli_finish(int status);
 
+/* The options every program takes, in its getopt table in their place among the others:
+ *   IMG_CLI_OPT_HELP, IMG_CLI_OPT_LIST_OPTIONS, IMG_CLI_OPT_VERSION
+ * and the end of its getopt switch, "default: return img_cli_option(c, ...)": -h/--help,
+ * --list-options and --version answered (their status returned), anything else a usage
+ * error (exit 2). */
+enum { IMG_CLI_LIST_OPTIONS = 0x1000, IMG_CLI_VERSION };
+#define IMG_CLI_OPT_HELP         { "help",         no_argument, NULL, 'h' }
+#define IMG_CLI_OPT_LIST_OPTIONS { "list-options", no_argument, NULL, IMG_CLI_LIST_OPTIONS }
+#define IMG_CLI_OPT_VERSION      { "version",      no_argument, NULL, IMG_CLI_VERSION }
+int img_cli_option(int c, const struct option *opts, const char *const *forms,
+                   const char *help);
+
 /* --max-ratio N (1 to 1000000): 0 and *out set, or -1 after saying why on stderr (the
  * caller then prints its usage). */
 int img_cli_max_ratio(const char *arg, unsigned *out);
 
+/* Take the store lock shared, as writers hold it, while the store is read (img-gc then
+ * deletes nothing being read); a store that cannot be locked (read-only) cannot be
+ * collected either and is read unlocked. 0, or -1 after printing the error. */
+int img_cli_lock_reading(struct img_store *s);
 /* Lock callback: "PROG: waiting for the store lock" on stderr, once per process. */
 void img_cli_waiting(void *unused);
 /* Open the store -S chose (opt may be NULL; see img_store_default_path) with the

@@ -174,7 +174,7 @@ static int
 split_words(const char *s, json_t *env, json_t *vars, char ***out)
 {
 	char **w = NULL;
-	size_t nw = 0;
+	size_t nw = 0, wcap = 0;
 	const char *p = s;
 
 	for (;;) {
@@ -208,7 +208,7 @@ split_words(const char *s, json_t *env, json_t *vars, char ***out)
 			free(w);
 			return -1;
 		}
-		w = xreallocarray(w, nw + 2, sizeof *w);
+		IMG_GROW(w, nw + 2, wcap);
 		w[nw++] = xstrdup(sb_str(&b));
 		w[nw] = NULL;
 		free(b.s);

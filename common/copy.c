@@ -67,7 +67,7 @@ hash_one(const struct img_dirwalk_entry *e, void *arg)
 
 	if (w->ig) {
 		char *rel = *w->base ? xasprintf("%s/%s", w->base, e->rel) : xstrdup(e->rel);
-		int ign = img_ignore_match(w->ig, rel);
+		int ign = img_dockerfile_ignore_match(w->ig, rel);
 		free(rel);
 		if (ign)
 			return e->type == IMG_ENT_DIR ? 1 : 0;
@@ -159,9 +159,9 @@ skip_ignored(void *arg, const char *rel, int is_dir)
 {
 	struct ctxskip *cs = arg;
 	char *p = *cs->base ? xasprintf("%s/%s", cs->base, rel) : xstrdup(rel);
-	int ign = img_ignore_match(cs->ig, p);
+	int ign = img_dockerfile_ignore_match(cs->ig, p);
 
-	if (ign && is_dir && img_ignore_may_reinclude(cs->ig, p))
+	if (ign && is_dir && img_dockerfile_ignore_may_reinclude(cs->ig, p))
 		ign = 0;
 	free(p);
 	return ign;

@@ -223,10 +223,7 @@ int img_delta_from_index(json_t *index, struct img_delta *m)
 		return -1;
 	}
 	if (img_delta_parse(json_string_value(v), m) < 0) {
-		char *why = xstrdup(img_errmsg());
-
-		img_seterr("annotation %s: %s", IMG_ANN_DELTA_MISSING, why);
-		free(why);
+		img_seterr_prefix("annotation %s", IMG_ANN_DELTA_MISSING);
 		return -1;
 	}
 	return m->set.n > 0;

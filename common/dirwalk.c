@@ -166,10 +166,7 @@ static int walk_dir(struct walk *w, int dfd, const char *rel)
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			names = xreallocarray(names, cap, sizeof(*names));
-		}
+		IMG_GROW(names, n + 1, cap);
 		names[n++] = xstrdup(de->d_name);
 		errno = 0;
 	}

@@ -141,7 +141,7 @@ instruction(struct img_dockerfile *df, const char *line, unsigned lineno)
 {
 	struct img_df_instr in;
 	const char *p = line, *k;
-	size_t kl, i;
+	size_t kl, i, flags_cap = 0;
 	char *kw;
 	int known = 0;
 
@@ -171,7 +171,7 @@ instruction(struct img_dockerfile *df, const char *line, unsigned lineno)
 		const char *e = p + 2;
 		while (*e && !isspace((unsigned char)*e))
 			e++;
-		in.flags = xreallocarray(in.flags, in.nflags + 1, sizeof *in.flags);
+		IMG_GROW(in.flags, in.nflags + 1, flags_cap);
 		in.flags[in.nflags++] = xstrndup(p + 2, (size_t)(e - p - 2));
 		p = e;
 		while (isspace((unsigned char)*p))
@@ -375,7 +375,7 @@ img_dockerfile_release(struct img_dockerfile *df)
 }
 
 const char *
-img_df_flag(const struct img_df_instr *in, const char *name)
+img_dockerfile_flag(const struct img_df_instr *in, const char *name)
 {
 	size_t nl = strlen(name);
 
@@ -420,7 +420,7 @@ clean_rel(const char *p)
 }
 
 void
-img_ignore_parse(const char *text, size_t len, struct img_ignore *ig)
+img_dockerfile_ignore_parse(const char *text, size_t len, struct img_ignore *ig)
 {
 	const char *p = text, *end = text + len;
 	size_t cap = 0, ncap = 0;
@@ -494,7 +494,7 @@ match_segs(const char *pat, const char *path)
 }
 
 int
-img_path_match(const char *pattern, const char *path)
+img_dockerfile_path_match(const char *pattern, const char *path)
 {
 	return match_segs(pattern, path);
 }
@@ -522,7 +522,7 @@ match_or_parent(const char *pat, const char *path)
 }
 
 int
-img_ignore_match(const struct img_ignore *ig, const char *path)
+img_dockerfile_ignore_match(const struct img_ignore *ig, const char *path)
 {
 	int ignored = 0;
 
@@ -533,7 +533,7 @@ img_ignore_match(const struct img_ignore *ig, const char *path)
 }
 
 int
-img_ignore_may_reinclude(const struct img_ignore *ig, const char *dir)
+img_dockerfile_ignore_may_reinclude(const struct img_ignore *ig, const char *dir)
 {
 	size_t dl = strlen(dir);
 
@@ -549,7 +549,7 @@ img_ignore_may_reinclude(const struct img_ignore *ig, const char *dir)
 }
 
 void
-img_ignore_release(struct img_ignore *ig)
+img_dockerfile_ignore_release(struct img_ignore *ig)
 {
 	for (size_t i = 0; i < ig->n; i++)
 		free(ig->pat[i]);

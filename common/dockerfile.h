@@ -31,7 +31,7 @@ int img_dockerfile_parse(const char *text, size_t len, struct img_dockerfile *df
                          unsigned *errline);
 void img_dockerfile_release(struct img_dockerfile *df);
 /* The value of flag name of in ("from" -> "x"), "" for a bare flag, or NULL. */
-const char *img_df_flag(const struct img_df_instr *in, const char *name);
+const char *img_dockerfile_flag(const struct img_df_instr *in, const char *name);
 
 /* .dockerignore: patterns (comments, blank lines skipped, "!" excludes again, "**" any
  * number of directories, a pattern matching a directory matching what it holds). */
@@ -40,14 +40,14 @@ struct img_ignore {
 	unsigned char *neg;
 	size_t n;
 };
-void img_ignore_parse(const char *text, size_t len, struct img_ignore *ig);
+void img_dockerfile_ignore_parse(const char *text, size_t len, struct img_ignore *ig);
 /* 1 when path (relative to the context, cleaned) is ignored. */
-int img_ignore_match(const struct img_ignore *ig, const char *path);
+int img_dockerfile_ignore_match(const struct img_ignore *ig, const char *path);
 /* 1 when some "!" pattern could bring back something below the ignored directory dir. */
-int img_ignore_may_reinclude(const struct img_ignore *ig, const char *dir);
-void img_ignore_release(struct img_ignore *ig);
+int img_dockerfile_ignore_may_reinclude(const struct img_ignore *ig, const char *dir);
+void img_dockerfile_ignore_release(struct img_ignore *ig);
 
 /* fnmatch with "**" as any number of path segments; 1 match, 0 not. */
-int img_path_match(const char *pattern, const char *path);
+int img_dockerfile_path_match(const char *pattern, const char *path);
 
 #endif

@@ -226,7 +226,7 @@ static int cmp_job(const void *a, const void *b)
 
 static int layer_err(struct img_view *v, size_t i)
 {
-	img_seterr("layer %s: %s", v->layers[i].blob.str, img_errmsg());
+	img_seterr_prefix("layer %s", v->layers[i].blob.str);
 	return -1;
 }
 

@@ -504,9 +504,7 @@ int img_desc_parse(json_t *obj, struct img_desc *d)
 		return -1;
 	if (r == 0) {
 		if (img_platform_from_json(plat, &d->platform) < 0) {
-			char *m = xstrdup(img_errmsg());
-			img_seterr("descriptor %s: %s", d->digest.str, m);
-			free(m);
+			img_seterr_prefix("descriptor %s", d->digest.str);
 			return -1;
 		}
 		d->has_platform = 1;
@@ -657,9 +655,7 @@ static int desc_array(json_t *root, const char *key, int required, struct img_do
 	doc->items = xcalloc(doc->n ? doc->n : 1, sizeof(*doc->items));
 	json_array_foreach(arr, i, v) {
 		if (img_desc_parse(v, &doc->items[i]) < 0) {
-			char *m = xstrdup(img_errmsg());
-			img_seterr("%s[%zu]: %s", key, i, m);
-			free(m);
+			img_seterr_prefix("%s[%zu]", key, i);
 			return -1;
 		}
 	}
@@ -771,9 +767,7 @@ int img_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img
 			goto fail;
 		}
 		if (img_desc_parse(cfg, &doc->config) < 0) {
-			char *m = xstrdup(img_errmsg());
-			img_seterr("config: %s", m);
-			free(m);
+			img_seterr_prefix("config");
 			goto fail;
 		}
 		if (desc_array(root, "layers", 0, doc) < 0)
@@ -784,9 +778,7 @@ int img_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img
 		if (img_json_obj(root, "subject", &sub) < 0)
 			goto fail;
 		if (img_desc_parse(sub, &doc->subject) < 0) {
-			char *m = xstrdup(img_errmsg());
-			img_seterr("subject: %s", m);
-			free(m);
+			img_seterr_prefix("subject");
 			goto fail;
 		}
 		doc->has_subject = 1;
@@ -842,9 +834,7 @@ int img_config_parse(const void *buf, size_t len, struct img_config *c)
 		goto fail;
 	}
 	if (img_platform_from_json(root, &c->platform) < 0) {
-		char *m = xstrdup(img_errmsg());
-		img_seterr("config: %s", m);
-		free(m);
+		img_seterr_prefix("config");
 		goto fail;
 	}
 	r = img_json_obj(root, "rootfs", &rootfs);
@@ -876,9 +866,7 @@ int img_config_parse(const void *buf, size_t len, struct img_config *c)
 			goto fail;
 		}
 		if (img_digest_parse(json_string_value(v), &c->diff_ids[i]) < 0) {
-			char *m = xstrdup(img_errmsg());
-			img_seterr("config: rootfs.diff_ids[%zu]: %s", i, m);
-			free(m);
+			img_seterr_prefix("config: rootfs.diff_ids[%zu]", i);
 			goto fail;
 		}
 	}

@@ -102,10 +102,10 @@ int img_mark_containers(struct img_mark *m, struct img_store *s)
 	size_t n;
 	int ret = 0;
 
-	if (img_store_run_containers(s, &names, &n) < 0)
+	if (img_run_containers(s, &names, &n) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		json_t *j = ret == 0 ? img_store_run_container_image(s, names[i]) : NULL;
+		json_t *j = ret == 0 ? img_run_container_image(s, names[i]) : NULL;
 		struct img_desc d;
 		if (ret == 0 && (!j || img_desc_parse(j, &d) < 0)) {
 			if (!m->unsafe) {

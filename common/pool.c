@@ -104,10 +104,7 @@ void img_pool_add(struct img_pool *p, img_pool_fn fn, void *arg, size_t item)
 	}
 	if (p->head == p->n)
 		p->head = p->n = 0;
-	if (p->n == p->cap) {
-		p->cap = p->cap ? 2 * p->cap : 16;
-		p->q = xreallocarray(p->q, p->cap, sizeof *p->q);
-	}
+	IMG_GROW(p->q, p->n + 1, p->cap);
 	p->q[p->n++] = (struct task){ fn, arg, item };
 	pthread_cond_signal(&p->work);          /* one idle worker is enough for one task */
 	pthread_mutex_unlock(&p->mu);

@@ -89,9 +89,9 @@ static void remove_stale(int dfd, const char *hex)
 	free(prefix);
 }
 
-int img_store_run_image(struct img_store *s, const struct img_digest *m,
-                        int (*fill)(void *arg, int rootfd), void *arg, int *made,
-                        char **rootfs)
+int img_run_image(struct img_store *s, const struct img_digest *m,
+                  int (*fill)(void *arg, int rootfd), void *arg, int *made,
+                  char **rootfs)
 {
 	int dfd = s->dfd, lfd = -1, ret = -1, tfd = -1, rfd = -1;
 	const char *hex = img_digest_hex(m);
@@ -202,19 +202,19 @@ static int container_lock(struct img_store *s, const char *name, int create)
 	return fd;
 }
 
-int img_store_run_prune_containers(struct img_store *s, int dry_run, size_t *removed)
+int img_run_prune_containers(struct img_store *s, int dry_run, size_t *removed)
 {
 	char **names;
 	size_t n;
 	int ret = 0;
 
 	*removed = 0;
-	if (img_store_run_containers(s, &names, &n) < 0)
+	if (img_run_containers(s, &names, &n) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		int fd = container_lock(s, names[i], 1);
 		if (fd >= 0 && !img_run_runc_knows(names[i])) {
-			if (dry_run || img_store_run_container_remove(s, names[i]) == 0)
+			if (dry_run || img_run_container_remove(s, names[i]) == 0)
 				(*removed)++;
 			else
 				ret = -1;
@@ -227,11 +227,11 @@ int img_store_run_prune_containers(struct img_store *s, int dry_run, size_t *rem
 	return ret;
 }
 
-int img_store_run_container_reclaim(struct img_store *s, const char *name)
+int img_run_container_reclaim(struct img_store *s, const char *name)
 {
 	int fd;
 
-	if (!img_store_run_container_exists(s, name))
+	if (!img_run_container_exists(s, name))
 		return 0;
 	fd = container_lock(s, name, 1);
 	if (fd < 0 || img_run_runc_knows(name)) {
@@ -240,12 +240,12 @@ int img_store_run_container_reclaim(struct img_store *s, const char *name)
 		img_seterr("container '%s' exists", name);
 		return -1;
 	}
-	fd = img_store_run_container_remove(s, name) < 0 ? (close(fd), -1) : (close(fd), 0);
+	fd = img_run_container_remove(s, name) < 0 ? (close(fd), -1) : (close(fd), 0);
 	return fd;
 }
 
-int img_store_run_container_new(struct img_store *s, const char *name, json_t *desc,
-                                char **dir, int *lockfd)
+int img_run_container_new(struct img_store *s, const char *name, json_t *desc,
+                          char **dir, int *lockfd)
 {
 	int dfd = s->dfd, fd;
 	char *rel = xasprintf(CONT_DIR "/%s", name), *file, *text;
@@ -287,7 +287,7 @@ out:
 	return ret;
 }
 
-int img_store_run_container_exists(struct img_store *s, const char *name)
+int img_run_container_exists(struct img_store *s, const char *name)
 {
 	char *rel = xasprintf(CONT_DIR "/%s", name);
 	struct stat st;
@@ -297,7 +297,7 @@ int img_store_run_container_exists(struct img_store *s, const char *name)
 	return r;
 }
 
-int img_store_run_container_remove(struct img_store *s, const char *name)
+int img_run_container_remove(struct img_store *s, const char *name)
 {
 	char *rel = xasprintf(CONT_DIR "/%s", name);
 	char *mnt = abs_path(s, rel), *root = xasprintf("%s/rootfs", mnt);
@@ -314,7 +314,7 @@ int img_store_run_container_remove(struct img_store *s, const char *name)
 	return ret;
 }
 
-int img_store_run_containers(struct img_store *s, char ***names, size_t *n)
+int img_run_containers(struct img_store *s, char ***names, size_t *n)
 {
 	int fd = openat(s->dfd, CONT_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d;
@@ -337,17 +337,14 @@ int img_store_run_containers(struct img_store *s, char ***names, size_t *n)
 	while ((de = readdir(d))) {
 		if (!img_run_name_valid(de->d_name))
 			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			*names = xreallocarray(*names, cap, sizeof(**names));
-		}
+		IMG_GROW(*names, *n + 1, cap);
 		(*names)[(*n)++] = xstrdup(de->d_name);
 	}
 	closedir(d);
 	return 0;
 }
 
-json_t *img_store_run_container_image(struct img_store *s, const char *name)
+json_t *img_run_container_image(struct img_store *s, const char *name)
 {
 	char *rel = xasprintf(CONT_DIR "/%s/image", name);
 	int fd = openat(s->dfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -361,14 +358,14 @@ json_t *img_store_run_container_image(struct img_store *s, const char *name)
 	j = img_json_parse_fd(fd, IMG_JSON_MAX_BLOB);
 	close(fd);
 	if (!j)
-		img_seterr("container '%s': image: %s", name, img_errmsg());
+		img_seterr_prefix("container '%s': image", name);
 	free(rel);
 	return j;
 }
 
-int img_store_run_prune_images(struct img_store *s,
-                               int (*keep)(void *arg, const struct img_digest *m), void *arg,
-                               size_t *removed)
+int img_run_prune_images(struct img_store *s,
+                         int (*keep)(void *arg, const struct img_digest *m), void *arg,
+                         size_t *removed)
 {
 	int fd = openat(s->dfd, IMAGES_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d;
@@ -520,8 +517,8 @@ int img_run_runc(const char *runc, const char *dir, const char *name, int keep, 
 
 /* ---- the build cache ---- */
 
-int img_store_build_cache_get(struct img_store *s, const struct img_digest *key,
-                              struct img_digest *out)
+int img_run_build_cache_get(struct img_store *s, const struct img_digest *key,
+                            struct img_digest *out)
 {
 	char *rel = xasprintf(CACHE_DIR "/%s", img_digest_hex(key));
 	char buf[160];
@@ -543,8 +540,8 @@ int img_store_build_cache_get(struct img_store *s, const struct img_digest *key,
 	return rc;
 }
 
-int img_store_build_cache_put(struct img_store *s, const struct img_digest *key,
-                              const struct img_digest *m)
+int img_run_build_cache_put(struct img_store *s, const struct img_digest *key,
+                            const struct img_digest *m)
 {
 	char *rel, *tmp, *line;
 	int fd, rc = -1;

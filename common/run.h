@@ -20,9 +20,9 @@ int img_run_name_valid(const char *name);
  * it): fill(arg, rootfd) writes it into a temp directory that is renamed into place only
  * when fill returned 0. *made says whether fill ran; *rootfs (absolute, caller frees)
  * its path. 0, or -1 with img_errmsg(). */
-int img_store_run_image(struct img_store *s, const struct img_digest *m,
-                        int (*fill)(void *arg, int rootfd), void *arg, int *made,
-                        char **rootfs);
+int img_run_image(struct img_store *s, const struct img_digest *m,
+                  int (*fill)(void *arg, int rootfd), void *arg, int *made,
+                  char **rootfs);
 
 /* The runc program on $PATH (new string, caller frees), or NULL. */
 char *img_run_find_runc(void);
@@ -35,29 +35,29 @@ int img_run_runc_knows(const char *name);
  * desc, and whose "lock" file *lockfd holds locked (the caller keeps it open as long as
  * the container may not yet be known to runc; then img-gc leaves it alone). *dir
  * (absolute, caller frees). -1 with errno EEXIST when it exists. */
-int img_store_run_container_new(struct img_store *s, const char *name, json_t *desc,
-                                char **dir, int *lockfd);
+int img_run_container_new(struct img_store *s, const char *name, json_t *desc,
+                          char **dir, int *lockfd);
 /* Remove the container directories that nobody holds locked and runc does not know
  * (after runc delete, or a reboot); with dry_run only count them. 0 or -1. */
-int img_store_run_prune_containers(struct img_store *s, int dry_run, size_t *removed);
+int img_run_prune_containers(struct img_store *s, int dry_run, size_t *removed);
 /* 1 when the container's directory exists, 0 when not. */
-int img_store_run_container_exists(struct img_store *s, const char *name);
+int img_run_container_exists(struct img_store *s, const char *name);
 /* Make the name free: a directory left by a container that runc no longer knows and
  * nobody holds is removed. 0, or -1 with img_errmsg() ("container 'NAME' exists"). */
-int img_store_run_container_reclaim(struct img_store *s, const char *name);
+int img_run_container_reclaim(struct img_store *s, const char *name);
 /* Remove a container's directory, its rootfs unmounted first when it is a mount.
  * A missing one is no error. 0 or -1. */
-int img_store_run_container_remove(struct img_store *s, const char *name);
+int img_run_container_remove(struct img_store *s, const char *name);
 /* The names of the container directories (*names: array and strings the caller frees).
  * 0 or -1. */
-int img_store_run_containers(struct img_store *s, char ***names, size_t *n);
+int img_run_containers(struct img_store *s, char ***names, size_t *n);
 /* The descriptor in a container's "image" file: new reference, or NULL (img_errmsg). */
-json_t *img_store_run_container_image(struct img_store *s, const char *name);
+json_t *img_run_container_image(struct img_store *s, const char *name);
 /* Remove the unpacked images for which keep(arg, manifest) is 0. *removed counts them.
  * 0 or -1. */
-int img_store_run_prune_images(struct img_store *s,
-                               int (*keep)(void *arg, const struct img_digest *m), void *arg,
-                               size_t *removed);
+int img_run_prune_images(struct img_store *s,
+                         int (*keep)(void *arg, const struct img_digest *m), void *arg,
+                         size_t *removed);
 
 /* Mount an overlay on dir/rootfs: lowerdir lower, upperdir dir/upper, workdir dir/work
  * (paths without ',' or ':'). 0, or -1 with errno. */
@@ -77,9 +77,9 @@ int img_run_runc(const char *runc, const char *dir, const char *name, int keep, 
 /* The build cache (.img/run/cache): a step's key -> the manifest digest of the image it
  * made. get: 1 and *out when key is known, else 0. put: 0 or -1. The images themselves
  * are blobs that img-gc may remove: the caller checks that they are still there. */
-int img_store_build_cache_get(struct img_store *s, const struct img_digest *key,
-                              struct img_digest *out);
-int img_store_build_cache_put(struct img_store *s, const struct img_digest *key,
-                              const struct img_digest *m);
+int img_run_build_cache_get(struct img_store *s, const struct img_digest *key,
+                            struct img_digest *out);
+int img_run_build_cache_put(struct img_store *s, const struct img_digest *key,
+                            const struct img_digest *m);
 
 #endif

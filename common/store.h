@@ -109,6 +109,21 @@ void img_blob_keep(struct img_blob_writer *w);
 /* Store a small buffer as a blob (sha256). 0 or -1. */
 int img_blob_put(struct img_store *s, const void *buf, size_t len, struct img_digest *out);
 
+/* Copying blobs out of the store verified (img-save): the reading thread hands each chunk
+ * to the caller's sink while the copier's own thread hashes the same chunk (in a ring of
+ * a few slots), so that hashing runs beside reading and writing. NULL with img_errmsg()
+ * when no thread can start. Free with img_blob_copier_free (NULL is fine). */
+struct img_blob_copier;
+struct img_blob_copier *img_blob_copier_new(void);
+void img_blob_copier_free(struct img_blob_copier *cp);
+/* Copy blob d of exactly size bytes: open it and check its size, call begin(arg) (may be
+ * NULL), then sink(arg, chunk, n) for each chunk, then check its end and digest.
+ * 0; -1 with img_errmsg() when the blob is missing, unreadable, of another size or
+ * digest; -2 when begin or sink failed (their img_errmsg()). */
+int img_blob_copy(struct img_blob_copier *cp, struct img_store *s, const struct img_digest *d,
+                  int64_t size, int (*begin)(void *arg),
+                  int (*sink)(void *arg, const void *buf, size_t n), void *arg);
+
 /* Call fn(digest, size, arg) for every blob in blobs/sha256 and blobs/sha512 (regular
  * files named by an exact digest; anything else there is not a blob and left out), in
  * directory order. fn returns 0 to go on, -1 to stop (the listing returns -1).

@@ -31,23 +31,23 @@
 #include "run.h"
 
 enum {
-	OPT_BUILD_ARG = 256, OPT_COMPRESS, OPT_LIST_OPTIONS, OPT_NO_CACHE, OPT_PLATFORM,
-	OPT_PROGRESS, OPT_TARGET, OPT_VERSION,
+	OPT_BUILD_ARG = 256, OPT_COMPRESS, OPT_NO_CACHE, OPT_PLATFORM,
+	OPT_PROGRESS, OPT_TARGET,
 };
 
 static const struct option longopts[] = {
 	{ "build-arg",    required_argument, NULL, OPT_BUILD_ARG },
 	{ "compress",     required_argument, NULL, OPT_COMPRESS },
 	{ "file",         required_argument, NULL, 'f' },
-	{ "help",         no_argument,       NULL, 'h' },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_HELP,
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "no-cache",     no_argument,       NULL, OPT_NO_CACHE },
 	{ "platform",     required_argument, NULL, OPT_PLATFORM },
 	{ "progress",     required_argument, NULL, OPT_PROGRESS },
 	{ "store",        required_argument, NULL, 'S' },
 	{ "tag",          required_argument, NULL, 't' },
 	{ "target",       required_argument, NULL, OPT_TARGET },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -140,7 +140,7 @@ cache_use(struct build *b, const struct img_digest *key)
 	struct img_digest m;
 	struct img_bstate st;
 
-	if (b->o->nocache || img_store_build_cache_get(b->s, key, &m) != 1)
+	if (b->o->nocache || img_run_build_cache_get(b->s, key, &m) != 1)
 		return 0;
 	if (!img_bstate_read(b->s, &m, &st))
 		return 0;
@@ -154,7 +154,7 @@ cache_use(struct build *b, const struct img_digest *key)
 static int
 cache_put(struct build *b, const struct img_digest *key)
 {
-	return img_store_build_cache_put(b->s, key, &b->cur.manifest);
+	return img_run_build_cache_put(b->s, key, &b->cur.manifest);
 }
 
 /* ---- RUN ---- */
@@ -223,7 +223,7 @@ run_step(struct build *b, const struct img_df_instr *in, int *status, json_t **l
 	json_array_foreach(b->args, i, v) {
 		const char *kv = json_string_value(v), *eq = strchr(kv, '=');
 		char *k = xstrndup(kv, (size_t)(eq - kv));
-		if (!img_kv_get(json_object_get(cfg, "Env"), k))
+		if (!img_bstate_kv_get(json_object_get(cfg, "Env"), k))
 			env[n++] = (char *)kv;
 		free(k);
 	}
@@ -236,7 +236,7 @@ run_step(struct build *b, const struct img_df_instr *in, int *status, json_t **l
 	snprintf(name, sizeof name, "img-build-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3],
 	         r[4], r[5]);
 	desc = img_desc_new(IMG_MT_OCI_MANIFEST, &b->cur.manifest, b->cur.mlen);
-	if (img_store_run_container_new(b->s, name, desc, &dir, &lockfd) < 0)
+	if (img_run_container_new(b->s, name, desc, &dir, &lockfd) < 0)
 		goto out;
 	created = 1;
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
@@ -321,7 +321,7 @@ out:
 		close(in0);
 	if (created) {
 		char *keep = rc < 0 ? xstrdup(img_errmsg()) : NULL;
-		if (img_store_run_container_remove(b->s, name) < 0 && rc >= 0)
+		if (img_run_container_remove(b->s, name) < 0 && rc >= 0)
 			rc = -1;
 		if (keep) {
 			img_seterr("%s", keep);
@@ -380,8 +380,8 @@ static int
 plan_make(struct build *b, const struct img_df_instr *in, int is_add, struct img_copy *p)
 {
 	json_t *cfg = img_bstate_cfg(&b->cur), *env = json_object_get(cfg, "Env");
-	const char *from = img_df_flag(in, "from"), *chown = img_df_flag(in, "chown");
-	const char *chmod = img_df_flag(in, "chmod");
+	const char *from = img_dockerfile_flag(in, "from"), *chown = img_dockerfile_flag(in, "chown");
+	const char *chmod = img_dockerfile_flag(in, "chmod");
 	char **w = NULL;
 	size_t nw = 0, i;
 	int rc = -1;
@@ -475,7 +475,7 @@ plan_make(struct build *b, const struct img_df_instr *in, int is_add, struct img
 		for (size_t k = 0; k < g.gl_pathc; k++) {
 			const char *gp = g.gl_pathv[k] + strlen(p->root);
 			char *r = img_copy_clean(gp);
-			if (p->from_ctx && b->ig.n && *r && img_ignore_match(&b->ig, r)) {
+			if (p->from_ctx && b->ig.n && *r && img_dockerfile_ignore_match(&b->ig, r)) {
 				free(r);
 				continue;
 			}
@@ -599,12 +599,12 @@ arg_step(struct build *b, const struct img_df_instr *in, json_t *into, json_t *e
 			img_config_words_free(w);
 			return -1;
 		}
-		if ((v = img_kv_get(b->o->bargs, w[i])))
-			img_kv_set(into, w[i], v);
+		if ((v = img_bstate_kv_get(b->o->bargs, w[i])))
+			img_bstate_kv_set(into, w[i], v);
 		else if (eq)
-			img_kv_set(into, w[i], eq + 1);
-		else if (into != b->meta && (v = img_kv_get(b->meta, w[i])))
-			img_kv_set(into, w[i], v);
+			img_bstate_kv_set(into, w[i], eq + 1);
+		else if (into != b->meta && (v = img_bstate_kv_get(b->meta, w[i])))
+			img_bstate_kv_set(into, w[i], v);
 	}
 	img_config_words_free(w);
 	return 0;
@@ -754,7 +754,7 @@ build(struct opts *o, const char *const *canon)
 				free(ip);
 				goto out;
 			}
-			img_ignore_parse(text, len, &b.ig);
+			img_dockerfile_ignore_parse(text, len, &b.ig);
 		} else {
 			text = NULL;
 		}
@@ -843,7 +843,7 @@ out:
 	img_bstate_release(&b.cur);
 	json_decref(b.meta);
 	json_decref(b.args);
-	img_ignore_release(&b.ig);
+	img_dockerfile_ignore_release(&b.ig);
 	img_dockerfile_release(&b.df);
 	img_store_close(b.s);
 	free(b.runc);
@@ -874,10 +874,10 @@ main(int argc, char *argv[])
 			}
 			if (eq) {
 				char *k = xstrndup(optarg, (size_t)(eq - optarg));
-				img_kv_set(o.bargs, k, eq + 1);
+				img_bstate_kv_set(o.bargs, k, eq + 1);
 				free(k);
 			} else if (getenv(optarg)) {
-				img_kv_set(o.bargs, optarg, getenv(optarg));
+				img_bstate_kv_set(o.bargs, optarg, getenv(optarg));
 			}
 			break;
 		}
@@ -890,10 +890,6 @@ main(int argc, char *argv[])
 		case 'f':
 			o.file = optarg;
 			break;
-		case 'h':
-			return img_cli_help(synopsis, help_text);
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
 		case OPT_NO_CACHE:
 			o.nocache = 1;
 			break;
@@ -916,10 +912,8 @@ main(int argc, char *argv[])
 		case OPT_TARGET:
 			o.target = optarg;
 			break;
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	if (argc - optind != 1)

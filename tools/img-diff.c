@@ -19,17 +19,17 @@
 #include "tree.h"
 #include "archive-image.h"
 
-enum { OPT_IGNORE_MTIME = 256, OPT_JSON, OPT_LIST_OPTIONS, OPT_MAX_RATIO, OPT_VERSION };
+enum { OPT_IGNORE_MTIME = 256, OPT_JSON, OPT_MAX_RATIO };
 
 static const struct option longopts[] = {
-	{ "help",         no_argument,       NULL, 'h' },
+	IMG_CLI_OPT_HELP,
 	{ "ignore-mtime", no_argument,       NULL, OPT_IGNORE_MTIME },
 	{ "json",         no_argument,       NULL, OPT_JSON },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "max-ratio",    required_argument, NULL, OPT_MAX_RATIO },
 	{ "platform",     required_argument, NULL, 'p' },
 	{ "store",        required_argument, NULL, 'S' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -73,11 +73,6 @@ static const char help_text[] =
 static int finish(int status)
 {
 	return img_cli_finish(0) ? 2 : status;
-}
-
-static void __attribute__((noreturn)) usage(void)
-{
-	img_cli_usage(synopsis);
 }
 
 static void print_field(const char *s)
@@ -564,19 +559,15 @@ int main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	while ((c = getopt_long(argc, argv, "hp:S:", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			return img_cli_help(synopsis, help_text) ? 2 : 0;
 		case OPT_IGNORE_MTIME:
 			o.ignore_mtime = 1;
 			break;
 		case OPT_JSON:
 			o.json = 1;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts) ? 2 : 0;
 		case OPT_MAX_RATIO:
 			if (img_cli_max_ratio(optarg, &o.max_ratio) < 0)
-				usage();
+				img_cli_usage(synopsis);
 			break;
 		case 'p':
 			if (img_platform_parse(optarg, &o.platform) < 0)
@@ -586,16 +577,14 @@ int main(int argc, char **argv)
 		case 'S':
 			o.store = optarg;
 			break;
-		case OPT_VERSION:
-			return img_cli_version() ? 2 : 0;
 		default:
-			usage();
+			return img_cli_option(c, longopts, synopsis, help_text) ? 2 : 0;
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc != 2)
-		usage();
+		img_cli_usage(synopsis);
 	if (strcmp(argv[0], "archive:-") == 0 && strcmp(argv[1], "archive:-") == 0)
 		errx(2, "stdin can be read on one side only");
 	memset(&A, 0, sizeof(A));

@@ -12,16 +12,14 @@
 #include "cli.h"
 #include "run.h"
 
-enum { OPT_LIST_OPTIONS = 256, OPT_VERSION };
-
 static const struct option longopts[] = {
 	{ "env",          required_argument, NULL, 'e' },
-	{ "help",         no_argument,       NULL, 'h' },
+	IMG_CLI_OPT_HELP,
 	{ "interactive",  no_argument,       NULL, 'i' },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "tty",          no_argument,       NULL, 't' },
 	{ "user",         required_argument, NULL, 'u' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ "workdir",      required_argument, NULL, 'w' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -62,9 +60,6 @@ int main(int argc, char **argv)
 			av[n++] = "--env";
 			av[n++] = optarg;
 			break;
-		case 'h':
-			free(av);
-			return img_cli_help(synopsis, help_text);
 		case 'i':
 			interactive = 1;
 			break;
@@ -79,14 +74,9 @@ int main(int argc, char **argv)
 			av[n++] = "--cwd";
 			av[n++] = optarg;
 			break;
-		case OPT_LIST_OPTIONS:
-			free(av);
-			return img_cli_list_options(longopts);
-		case OPT_VERSION:
-			free(av);
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			free(av);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	if (argc - optind < 2)

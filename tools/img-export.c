@@ -15,15 +15,13 @@
 #include "archive-image.h"
 #include "export.h"
 
-enum { OPT_LIST_OPTIONS = 256, OPT_VERSION };
-
 static const struct option longopts[] = {
-	{ "help",         no_argument,       NULL, 'h' },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_HELP,
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "output",       required_argument, NULL, 'o' },
 	{ "platform",     required_argument, NULL, 'p' },
 	{ "store",        required_argument, NULL, 'S' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -61,12 +59,8 @@ static int run(const char *store, const char *output, const struct img_platform 
 	}
 	if (!(s = img_cli_open_store(store, 0)))
 		goto out;
-	/* shared, as writers hold it: img-gc deletes no layer while it is read */
-	if (img_store_lock(s, IMG_LOCK_SHARED, img_cli_waiting, NULL) < 0 &&
-	    errno != EACCES && errno != EROFS && errno != EPERM) {
-		warnx("%s", img_errmsg());
+	if (img_cli_lock_reading(s) < 0)
 		goto out;
-	}
 	if (img_view_from_store(s, image, plat, &v) < 0) {
 		warnx("%s", img_errmsg());
 		goto out;
@@ -112,8 +106,6 @@ int main(int argc, char **argv)
 	img_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "ho:p:S:", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			return img_cli_help(synopsis, help_text);
 		case 'o':
 			output = optarg;
 			break;
@@ -123,12 +115,8 @@ int main(int argc, char **argv)
 		case 'S':
 			store = optarg;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	if (argc - optind != 1)

@@ -25,17 +25,17 @@
 #include "mark.h"
 #include "run.h"
 
-enum { OPT_CHECK = 256, OPT_DANGLING, OPT_JSON, OPT_LIST_OPTIONS, OPT_VERSION };
+enum { OPT_CHECK = 256, OPT_DANGLING, OPT_JSON };
 
 static const struct option longopts[] = {
 	{ "check",        no_argument,       NULL, OPT_CHECK },
 	{ "dangling",     no_argument,       NULL, OPT_DANGLING },
 	{ "dry-run",      no_argument,       NULL, 'n' },
-	{ "help",         no_argument,       NULL, 'h' },
+	IMG_CLI_OPT_HELP,
 	{ "json",         no_argument,       NULL, OPT_JSON },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "store",        required_argument, NULL, 'S' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -295,11 +295,11 @@ static int gc_run_area(struct img_store *s, int dry_run, struct img_mark *m)
 {
 	size_t removed;
 
-	if (img_store_run_prune_containers(s, dry_run, &removed) < 0 ||
+	if (img_run_prune_containers(s, dry_run, &removed) < 0 ||
 	    img_mark_containers(m, s) < 0)
 		return -1;
 	if (!dry_run && !m->unsafe &&
-	    img_store_run_prune_images(s, keep_unpacked, m, &removed) < 0)
+	    img_run_prune_images(s, keep_unpacked, m, &removed) < 0)
 		return -1;
 	return 0;
 }
@@ -585,8 +585,6 @@ int main(int argc, char **argv)
 	img_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "hnS:", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			return img_cli_help(synopsis, help_text);
 		case 'n':
 			o.dry_run = 1;
 			break;
@@ -602,12 +600,8 @@ int main(int argc, char **argv)
 		case OPT_JSON:
 			o.json = 1;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	argc -= optind;

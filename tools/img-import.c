@@ -19,26 +19,24 @@ enum {
 	OPT_COMPRESS = 256,
 	OPT_JSON,
 	OPT_LEVEL,
-	OPT_LIST_OPTIONS,
 	OPT_PLATFORM,
 	OPT_PROGRESS,
-	OPT_VERSION,
 };
 
 static const struct option longopts[] = {
 	{ "base",         required_argument, NULL, 'b' },
 	{ "change",       required_argument, NULL, 'c' },
 	{ "compress",     required_argument, NULL, OPT_COMPRESS },
-	{ "help",         no_argument,       NULL, 'h' },
+	IMG_CLI_OPT_HELP,
 	{ "json",         no_argument,       NULL, OPT_JSON },
 	{ "level",        required_argument, NULL, OPT_LEVEL },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "message",      required_argument, NULL, 'm' },
 	{ "platform",     required_argument, NULL, OPT_PLATFORM },
 	{ "progress",     required_argument, NULL, OPT_PROGRESS },
 	{ "quiet",        no_argument,       NULL, 'q' },
 	{ "store",        required_argument, NULL, 'S' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -371,9 +369,6 @@ main(int argc, char *argv[])
 				img_cli_usage(synopsis);
 			}
 			break;
-		case 'h':
-			free(o.changes);
-			return img_cli_help(synopsis, help_text);
 		case OPT_JSON:
 			o.json = 1;
 			break;
@@ -387,9 +382,6 @@ main(int argc, char *argv[])
 			o.level = (int)v;
 			break;
 		}
-		case OPT_LIST_OPTIONS:
-			free(o.changes);
-			return img_cli_list_options(longopts);
 		case 'm':
 			o.message = optarg;
 			break;
@@ -408,11 +400,9 @@ main(int argc, char *argv[])
 		case 'S':
 			o.store = optarg;
 			break;
-		case OPT_VERSION:
-			free(o.changes);
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			free(o.changes);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	argc -= optind;

@@ -13,17 +13,17 @@
 #include "cli.h"
 #include "archive-image.h"
 
-enum { OPT_CONFIG = 256, OPT_LIST_OPTIONS, OPT_MAX_RATIO, OPT_RAW, OPT_VERSION };
+enum { OPT_CONFIG = 256, OPT_MAX_RATIO, OPT_RAW };
 
 static const struct option longopts[] = {
 	{ "config",       no_argument,       NULL, OPT_CONFIG },
-	{ "help",         no_argument,       NULL, 'h' },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_HELP,
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "max-ratio",    required_argument, NULL, OPT_MAX_RATIO },
 	{ "platform",     required_argument, NULL, 'p' },
 	{ "raw",          no_argument,       NULL, OPT_RAW },
 	{ "store",        required_argument, NULL, 'S' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -55,11 +55,6 @@ static const char help_text[] =
 	"      --raw          print the manifest's bytes, unchanged\n"
 	IMG_CLI_HELP_STORE
 	"      --version      print the version and exit\n";
-
-static void __attribute__((noreturn)) usage(void)
-{
-	img_cli_usage(synopsis);
-}
 
 /* docker's short form of a canonical name, or the name itself. */
 static json_t *familiar(const char *canon, const struct img_digest *digest)
@@ -226,18 +221,14 @@ int main(int argc, char **argv)
 		case OPT_CONFIG:
 			o.config = 1;
 			break;
-		case 'h':
-			return img_cli_help(synopsis, help_text);
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
 		case OPT_MAX_RATIO:
 			if (img_cli_max_ratio(optarg, &o.max_ratio) < 0)
-				usage();
+				img_cli_usage(synopsis);
 			break;
 		case 'p':
 			if (img_platform_parse(optarg, &o.platform) < 0) {
 				warnx("--platform: %s", img_errmsg());
-				usage();
+				img_cli_usage(synopsis);
 			}
 			o.has_platform = 1;
 			break;
@@ -247,15 +238,13 @@ int main(int argc, char **argv)
 		case 'S':
 			o.store = optarg;
 			break;
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			usage();
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc != 1 || (o.raw && o.config))
-		usage();
+		img_cli_usage(synopsis);
 	return img_cli_finish(run(&o, argv[0]));
 }

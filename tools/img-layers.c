@@ -14,19 +14,19 @@
 #include "tree.h"
 #include "archive-image.h"
 
-enum { OPT_JSON = 256, OPT_LIST_OPTIONS, OPT_MAX_RATIO, OPT_VERSION };
+enum { OPT_JSON = 256, OPT_MAX_RATIO };
 
 static const struct option longopts[] = {
 	{ "archive",      required_argument, NULL, 'a' },
 	{ "files",        optional_argument, NULL, 'f' },
-	{ "help",         no_argument,       NULL, 'h' },
+	IMG_CLI_OPT_HELP,
 	{ "image",        required_argument, NULL, 'i' },
 	{ "json",         no_argument,       NULL, OPT_JSON },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "max-ratio",    required_argument, NULL, OPT_MAX_RATIO },
 	{ "platform",     required_argument, NULL, 'p' },
 	{ "store",        required_argument, NULL, 'S' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ "wasted",       no_argument,       NULL, 'w' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -305,10 +305,7 @@ static void on_removed(void *arg, const struct img_tree_node *node, int last, in
 	if (!last || ino->type != IMG_ENT_FILE || ino->layer < 0)
 		return;
 	w->per_layer[ino->layer] += (uint64_t)ino->size;
-	if (w->n == w->cap) {
-		w->cap = w->cap ? w->cap * 2 : 64;
-		w->files = xreallocarray(w->files, w->cap, sizeof(*w->files));
-	}
+	IMG_GROW(w->files, w->n + 1, w->cap);
 	w->files[w->n].path = xstrdup(node->path);
 	w->files[w->n].size = (uint64_t)ino->size;
 	w->files[w->n].layer = ino->layer;
@@ -492,16 +489,12 @@ int main(int argc, char **argv)
 					errx(2, "invalid layer index '%s'", optarg);
 			}
 			break;
-		case 'h':
-			return img_cli_help(synopsis, help_text);
 		case 'i':
 			o.image = optarg;
 			break;
 		case OPT_JSON:
 			o.json = 1;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
 		case OPT_MAX_RATIO:
 			if (img_cli_max_ratio(optarg, &o.max_ratio) < 0)
 				img_cli_usage(synopsis);
@@ -512,13 +505,11 @@ int main(int argc, char **argv)
 		case 'S':
 			o.store = optarg;
 			break;
-		case OPT_VERSION:
-			return img_cli_version();
 		case 'w':
 			o.wasted = 1;
 			break;
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	argc -= optind;

@@ -18,18 +18,17 @@
 
 #define SECRET_MAX 4096
 
-enum { OPT_AUTHFILE = 256, OPT_CERT_DIR, OPT_LIST_OPTIONS, OPT_PASSWORD_STDIN, OPT_TLS_VERIFY,
-       OPT_VERSION };
+enum { OPT_AUTHFILE = 256, OPT_CERT_DIR, OPT_PASSWORD_STDIN, OPT_TLS_VERIFY };
 
 static const struct option longopts[] = {
 	{ "authfile",       required_argument, NULL, OPT_AUTHFILE },
 	{ "cert-dir",       required_argument, NULL, OPT_CERT_DIR },
-	{ "help",           no_argument,       NULL, 'h' },
-	{ "list-options",   no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_HELP,
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "password-stdin", no_argument,       NULL, OPT_PASSWORD_STDIN },
 	{ "tls-verify",     required_argument, NULL, OPT_TLS_VERIFY },
 	{ "username",       required_argument, NULL, 'u' },
-	{ "version",        no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -143,8 +142,6 @@ int main(int argc, char **argv)
 	img_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "hu:", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			return img_cli_help(synopsis, help_text);
 		case 'u':
 			user_opt = optarg;
 			break;
@@ -154,8 +151,6 @@ int main(int argc, char **argv)
 		case OPT_CERT_DIR:
 			ro.cert_dir = optarg;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
 		case OPT_PASSWORD_STDIN:
 			pw_stdin = 1;
 			break;
@@ -166,10 +161,8 @@ int main(int argc, char **argv)
 			}
 			ro.tls_verify = v;
 			break;
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	argc -= optind;

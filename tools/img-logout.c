@@ -9,13 +9,13 @@
 #include "cli.h"
 #include "auth.h"
 
-enum { OPT_AUTHFILE = 256, OPT_LIST_OPTIONS, OPT_VERSION };
+enum { OPT_AUTHFILE = 256 };
 
 static const struct option longopts[] = {
 	{ "authfile",     required_argument, NULL, OPT_AUTHFILE },
-	{ "help",         no_argument,       NULL, 'h' },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_HELP,
+	IMG_CLI_OPT_LIST_OPTIONS,
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -40,17 +40,11 @@ int main(int argc, char **argv)
 	img_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			return img_cli_help(synopsis, help_text);
 		case OPT_AUTHFILE:
 			authfile = optarg;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	argc -= optind;

@@ -19,9 +19,7 @@ enum {
 	OPT_BLOBS = 256,
 	OPT_DIGESTS,
 	OPT_JSON,
-	OPT_LIST_OPTIONS,
 	OPT_NO_TRUNC,
-	OPT_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -29,13 +27,13 @@ static const struct option longopts[] = {
 	{ "archive",      required_argument, NULL, 'A' },
 	{ "blobs",        no_argument,       NULL, OPT_BLOBS },
 	{ "digests",      no_argument,       NULL, OPT_DIGESTS },
-	{ "help",         no_argument,       NULL, 'h' },
+	IMG_CLI_OPT_HELP,
 	{ "json",         no_argument,       NULL, OPT_JSON },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "no-trunc",     no_argument,       NULL, OPT_NO_TRUNC },
 	{ "quiet",        no_argument,       NULL, 'q' },
 	{ "store",        required_argument, NULL, 'S' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -492,7 +490,7 @@ run(const struct ls_opts *o)
 	json_t *index = NULL, *entries, *e;
 	struct image **imgs = NULL;
 	struct row *rows = NULL;
-	size_t nimg = 0, nrows = 0, i;
+	size_t nimg = 0, nrows = 0, imgs_cap = 0, rows_cap = 0, i;
 	char *path = img_store_default_path(o->store);
 	int rc = 1, broken = 0;
 	struct stat st;
@@ -545,10 +543,10 @@ run(const struct ls_opts *o)
 				warnx("image %s: %s", d.digest.str, img_errmsg());
 				broken = 1;
 			}
-			imgs = xreallocarray(imgs, nimg + 1, sizeof *imgs);
+			IMG_GROW(imgs, nimg + 1, imgs_cap);
 			imgs[nimg++] = im;
 		}
-		rows = xreallocarray(rows, nrows + 1, sizeof *rows);
+		IMG_GROW(rows, nrows + 1, rows_cap);
 		memset(&rows[nrows], 0, sizeof rows[nrows]);
 		rows[nrows].img = im;
 		if (name) {
@@ -619,13 +617,9 @@ main(int argc, char *argv[])
 		case OPT_DIGESTS:
 			o.digests = 1;
 			break;
-		case 'h':
-			return img_cli_help(synopsis, help_text);
 		case OPT_JSON:
 			o.json = 1;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
 		case OPT_NO_TRUNC:
 			o.no_trunc = 1;
 			break;
@@ -635,10 +629,8 @@ main(int argc, char *argv[])
 		case 'S':
 			o.store = optarg;
 			break;
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	argc -= optind;

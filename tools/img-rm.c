@@ -18,15 +18,15 @@
 #include "cli.h"
 #include "mark.h"
 
-enum { OPT_LIST_OPTIONS = 256, OPT_NO_PRUNE, OPT_VERSION };
+enum { OPT_NO_PRUNE = 256 };
 
 static const struct option longopts[] = {
 	{ "force",        no_argument,       NULL, 'f' },
-	{ "help",         no_argument,       NULL, 'h' },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_HELP,
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "no-prune",     no_argument,       NULL, OPT_NO_PRUNE },
 	{ "store",        required_argument, NULL, 'S' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -450,20 +450,14 @@ int main(int argc, char **argv)
 		case 'f':
 			o.force = 1;
 			break;
-		case 'h':
-			return img_cli_help(synopsis, help_text);
 		case 'S':
 			o.store = optarg;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
 		case OPT_NO_PRUNE:
 			o.no_prune = 1;
 			break;
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	argc -= optind;

@@ -23,15 +23,15 @@
 #include "bundle.h"
 #include "run.h"
 
-enum { OPT_LIST_OPTIONS = 256, OPT_VERSION, OPT_RM, OPT_ENTRYPOINT, OPT_NAME, OPT_READ_ONLY };
+enum { OPT_RM = 256, OPT_ENTRYPOINT, OPT_NAME, OPT_READ_ONLY };
 
 static const struct option longopts[] = {
 	{ "detach",       no_argument,       NULL, 'd' },
 	{ "entrypoint",   required_argument, NULL, OPT_ENTRYPOINT },
 	{ "env",          required_argument, NULL, 'e' },
-	{ "help",         no_argument,       NULL, 'h' },
+	IMG_CLI_OPT_HELP,
 	{ "interactive",  no_argument,       NULL, 'i' },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "name",         required_argument, NULL, OPT_NAME },
 	{ "platform",     required_argument, NULL, 'p' },
 	{ "read-only",    no_argument,       NULL, OPT_READ_ONLY },
@@ -39,7 +39,7 @@ static const struct option longopts[] = {
 	{ "store",        required_argument, NULL, 'S' },
 	{ "tty",          no_argument,       NULL, 't' },
 	{ "user",         required_argument, NULL, 'u' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ "workdir",      required_argument, NULL, 'w' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -190,16 +190,16 @@ static int run(struct run_opts *o)
 		goto out;
 	}
 	fa.v = &v;
-	if (img_store_run_image(s, &v.manifest_digest, fill, &fa, &made, &lower) < 0) {
+	if (img_run_image(s, &v.manifest_digest, fill, &fa, &made, &lower) < 0) {
 		warnx("%s", img_errmsg());
 		goto out;
 	}
 	/* a bundle left by a container runc no longer knows goes */
-	if (img_store_run_container_reclaim(s, name) < 0) {
+	if (img_run_container_reclaim(s, name) < 0) {
 		warnx("%s", img_errmsg());
 		goto out;
 	}
-	if (img_store_run_container_new(s, name, desc, &dir, &lockfd) < 0) {
+	if (img_run_container_new(s, name, desc, &dir, &lockfd) < 0) {
 		warnx("%s", img_errmsg());
 		goto out;
 	}
@@ -272,7 +272,7 @@ static int run(struct run_opts *o)
 		}
 	}
 out:
-	if (created && s && img_store_run_container_remove(s, name) < 0)
+	if (created && s && img_run_container_remove(s, name) < 0)
 		warnx("%s", img_errmsg());
 	if (in >= 0)
 		close(in);
@@ -313,8 +313,6 @@ int main(int argc, char **argv)
 		case OPT_ENTRYPOINT:
 			o.entrypoint = optarg;
 			break;
-		case 'h':
-			return img_cli_help(synopsis, help_text);
 		case 'i':
 			o.interactive = 1;
 			break;
@@ -342,12 +340,8 @@ int main(int argc, char **argv)
 		case 'w':
 			o.workdir = optarg;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	if (optind >= argc)

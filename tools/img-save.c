@@ -18,22 +18,20 @@
 #include "cli.h"
 #include "delta.h"
 
-#define COPY_CHUNK   ((size_t)1 << 20)   /* read size of one blob chunk */
-#define COPY_NBUF    3                  /* chunks in flight between reading and hashing */
 #define OUT_BUF      ((size_t)256 << 10) /* coalesced write size to the output */
 
-enum { OPT_HAVE = 256, OPT_LIST_OPTIONS, OPT_PLATFORM, OPT_PROGRESS, OPT_VERSION };
+enum { OPT_HAVE = 256, OPT_PLATFORM, OPT_PROGRESS };
 
 static const struct option longopts[] = {
 	{ "have",         required_argument, NULL, OPT_HAVE },
-	{ "help",         no_argument,       NULL, 'h' },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_HELP,
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "output",       required_argument, NULL, 'o' },
 	{ "platform",     required_argument, NULL, OPT_PLATFORM },
 	{ "progress",     required_argument, NULL, OPT_PROGRESS },
 	{ "quiet",        no_argument,       NULL, 'q' },
 	{ "store",        required_argument, NULL, 'S' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -686,127 +684,29 @@ repositories_doc(struct save *sv, size_t *len)
 
 /* ---- copying blobs ---- */
 
-/* Copying: the caller reads each chunk of a blob into a ring slot (img_ring) and writes
- * it to the archive, while a hasher thread (an img_pool of one) hashes the same slots in
- * order; a slot is reused only once hashed. Hashing (the slowest step) thus runs beside
- * reading and writing. */
-struct copier {
-	struct img_ring *ring;
-	struct img_pool *pool;
-	struct img_hash *hash;
+/* One blob's entry in the archive, for img_blob_copy: its header, then its bytes. */
+struct entry {
+	struct img_arcout *a;
+	const struct blob *b;
 };
 
 static int
-hasher_main(void *arg, size_t item, unsigned worker)
+entry_begin(void *arg)
 {
-	struct copier *cp = arg;
+	struct entry *e = arg;
+	char *path = img_digest_blobpath(&e->b->digest);
+	int rc = img_arcout_file(e->a, path, e->b->size, 0644);
 
-	(void)item;
-	(void)worker;
-	return img_ring_consume(cp->ring, 0, img_hash_sink, cp->hash);
-}
-
-static int
-copier_init(struct copier *cp)
-{
-	memset(cp, 0, sizeof *cp);
-	cp->hash = img_hash_new(IMG_SHA256);
-	if (!cp->hash)
-		return -1;
-	cp->pool = img_pool_new(1, "img-save-hash");
-	if (img_pool_threads(cp->pool) != 1) {
-		img_seterr("cannot start a thread");
-		return -1;
-	}
-	cp->ring = img_ring_new(COPY_NBUF, COPY_CHUNK, 1);
-	img_ring_open(cp->ring, 1);
-	img_pool_add(cp->pool, hasher_main, cp, 0);
-	return 0;
-}
-
-static void
-copier_release(struct copier *cp)
-{
-	if (cp->ring)
-		img_ring_end(cp->ring);
-	img_pool_free(cp->pool);
-	img_ring_free(cp->ring);
-	img_hash_free(cp->hash);
-}
-
-/* Copy one blob into the archive, verifying size and digest. 0 or -1;
- * *write_failed set when the archive could not be written. */
-static int
-copy_blob(struct save *sv, struct img_arcout *a, struct copier *cp, const struct blob *b,
-          int *write_failed)
-{
-	struct img_digest got;
-	struct stat st;
-	int64_t left = b->size;
-	char *path = img_digest_blobpath(&b->digest);
-	int rc = -1, fd;
-	char extra;
-	ssize_t n;
-
-	fd = img_blob_open(sv->store, &b->digest);
-	if (fd < 0) {
-		img_seterr_errno("blob %s", b->digest.str);
-		free(path);
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || st.st_size != b->size) {
-		img_seterr("blob %s: size %lld, expected %lld", b->digest.str,
-		           (long long)st.st_size, (long long)b->size);
-		goto out;
-	}
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	if (img_arcout_file(a, path, b->size, 0644) < 0) {
-		*write_failed = 1;
-		goto out;
-	}
-	img_ring_drain(cp->ring);
-	img_hash_reset(cp->hash);
-	while (left > 0) {
-		size_t want = left < (int64_t)COPY_CHUNK ? (size_t)left : COPY_CHUNK;
-		void *slot;
-
-		img_ring_slot(cp->ring, &slot);
-		n = img_read_full(fd, slot, want);
-		if (n < 0) {
-			img_seterr_errno("blob %s: read error", b->digest.str);
-			goto out;
-		}
-		if ((size_t)n < want) {
-			img_seterr("blob %s: truncated (%lld of %lld bytes)", b->digest.str,
-			           (long long)(b->size - left + n), (long long)b->size);
-			goto out;
-		}
-		img_ring_put(cp->ring, want);
-		if (img_arcout_data(a, slot, want) < 0) {   /* still ours to read */
-			*write_failed = 1;
-			goto out;
-		}
-		left -= (int64_t)want;
-	}
-	n = read(fd, &extra, 1);
-	if (n != 0) {
-		if (n < 0)
-			img_seterr_errno("blob %s: read error", b->digest.str);
-		else
-			img_seterr("blob %s: larger than %lld bytes", b->digest.str, (long long)b->size);
-		goto out;
-	}
-	img_ring_drain(cp->ring);
-	img_hash_final(cp->hash, &got);
-	if (!img_digest_eq(&got, &b->digest)) {
-		img_seterr("blob %s: digest mismatch (got %s)", b->digest.str, got.str);
-		goto out;
-	}
-	rc = 0;
-out:
-	close(fd);
 	free(path);
 	return rc;
+}
+
+static int
+entry_data(void *arg, const void *buf, size_t n)
+{
+	struct entry *e = arg;
+
+	return img_arcout_data(e->a, buf, n);
 }
 
 /* Write the archive. 0, or -1 with img_errmsg(); *wfail set when the output failed
@@ -815,7 +715,7 @@ static int
 write_archive(struct save *sv, struct sink *k, uint64_t total, int *wfail)
 {
 	struct img_arcout *a;
-	struct copier cp;
+	struct img_blob_copier *cp = NULL;
 	char *idx = NULL, *man = NULL, *repos = NULL;
 	size_t idx_len = 0, man_len = 0, repos_len = 0, i;
 	int64_t mtime = img_source_date_epoch();
@@ -823,7 +723,6 @@ write_archive(struct save *sv, struct sink *k, uint64_t total, int *wfail)
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 	int alg;
 
-	memset(&cp, 0, sizeof cp);
 	if (mtime < 0)
 		mtime = 0;
 	idx = index_doc(sv, &idx_len);
@@ -843,7 +742,7 @@ write_archive(struct save *sv, struct sink *k, uint64_t total, int *wfail)
 		goto out;
 	}
 
-	if (copier_init(&cp) < 0)
+	if (!(cp = img_blob_copier_new()))
 		goto out;
 	/* Directories blobs/<alg>/ right after blobs/, ahead of every blob. */
 	for (alg = 0; alg < 2; alg++) {
@@ -857,10 +756,16 @@ write_archive(struct save *sv, struct sink *k, uint64_t total, int *wfail)
 		}
 	}
 	for (i = 0; i < sv->nblobs; i++) {
+		struct entry e = { a, &sv->blobs[i] };
+		int r;
+
 		if (sv->blobs[i].omit)
 			continue;
-		if (copy_blob(sv, a, &cp, &sv->blobs[i], &write_failed) < 0)
+		r = img_blob_copy(cp, sv->store, &e.b->digest, e.b->size, entry_begin, entry_data, &e);
+		if (r < 0) {
+			write_failed = r == -2;
 			goto out;
+		}
 		if (k->failed) {
 			write_failed = 1;
 			goto out;
@@ -875,7 +780,7 @@ out:
 	*wfail = rc < 0 && write_failed;
 	if (a)
 		img_arcout_free(a);
-	copier_release(&cp);
+	img_blob_copier_free(cp);
 	free(idx);
 	free(man);
 	free(repos);
@@ -948,13 +853,8 @@ run(struct save_opts *o, char **images, int nimages)
 	}
 	if (!(sv.store = img_cli_open_store(o->store, 0)))
 		goto out;
-	/* Shared, as writers hold it: img-gc cannot delete a blob while it is copied.
-	 * A read-only store cannot be locked; it cannot be collected either. */
-	if (img_store_lock(sv.store, IMG_LOCK_SHARED, img_cli_waiting, NULL) < 0 &&
-	    errno != EACCES && errno != EROFS && errno != EPERM) {
-		warnx("%s", img_errmsg());
+	if (img_cli_lock_reading(sv.store) < 0)   /* no blob deleted while it is copied */
 		goto out;
-	}
 	sv.index = img_store_index(sv.store);
 	if (!sv.index) {
 		warnx("%s", img_errmsg());
@@ -1040,8 +940,6 @@ main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "ho:qS:", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			return img_cli_help(synopsis, help_text);
 		case OPT_HAVE:
 			o.have = optarg;
 			break;
@@ -1054,8 +952,6 @@ main(int argc, char **argv)
 		case 'S':
 			o.store = optarg;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
 		case OPT_PLATFORM:
 			if (img_platform_parse(optarg, &o.platform) < 0)
 				errx(2, "invalid platform '%s'", optarg);
@@ -1065,10 +961,8 @@ main(int argc, char **argv)
 			if (img_progress_parse(optarg, &o.progress) < 0)
 				errx(2, "invalid progress mode '%s' (auto, tty, plain or none)", optarg);
 			break;
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	argc -= optind;

@@ -9,13 +9,11 @@
 #include "img.h"
 #include "cli.h"
 
-enum { OPT_LIST_OPTIONS = 256, OPT_VERSION };
-
 static const struct option longopts[] = {
-	{ "help",         no_argument,       NULL, 'h' },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_HELP,
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "store",        required_argument, NULL, 'S' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -98,17 +96,11 @@ int main(int argc, char **argv)
 	img_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "hS:", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			return img_cli_help(synopsis, help_text);
 		case 'S':
 			o.store = optarg;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	argc -= optind;

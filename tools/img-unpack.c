@@ -17,18 +17,18 @@
 #include "unpack.h"
 #include "bundle.h"
 
-enum { OPT_LIST_OPTIONS = 256, OPT_VERSION, OPT_FORCE, OPT_READ_ONLY };
+enum { OPT_FORCE = 256, OPT_READ_ONLY };
 
 static const struct option longopts[] = {
 	{ "bundle",       no_argument,       NULL, 'b' },
 	{ "force",        no_argument,       NULL, OPT_FORCE },
-	{ "help",         no_argument,       NULL, 'h' },
-	{ "list-options", no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_HELP,
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "platform",     required_argument, NULL, 'p' },
 	{ "read-only",    no_argument,       NULL, OPT_READ_ONLY },
 	{ "store",        required_argument, NULL, 'S' },
 	{ "tty",          no_argument,       NULL, 't' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -149,11 +149,8 @@ static int run(struct unpack_opts *o)
 
 	if (!(s = img_cli_open_store(o->store, 0)))
 		return 1;
-	if (img_store_lock(s, IMG_LOCK_SHARED, img_cli_waiting, NULL) < 0 &&
-	    errno != EACCES && errno != EROFS && errno != EPERM) {
-		warnx("%s", img_errmsg());
+	if (img_cli_lock_reading(s) < 0)
 		goto out;
-	}
 	if (img_view_from_store(s, o->image, o->pstr ? &o->plat : NULL, &v) < 0) {
 		warnx("%s", img_errmsg());
 		goto out;
@@ -243,8 +240,6 @@ int main(int argc, char **argv)
 		case OPT_FORCE:
 			o.force = 1;
 			break;
-		case 'h':
-			return img_cli_help(synopsis, help_text);
 		case 'p':
 			o.pstr = optarg;
 			break;
@@ -257,12 +252,8 @@ int main(int argc, char **argv)
 		case 't':
 			o.tty = 1;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	if (argc - optind != 2 || ((o.readonly || o.tty) && !o.bundle))

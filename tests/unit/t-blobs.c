@@ -1,4 +1,4 @@
-/* blobs: the store's blob functions (list, remove, sweep, verify_with, writer options). */
+/* blobs: the store's blob functions (list, remove, sweep, verify_with, writer options, copy out). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -249,5 +249,74 @@ TEST(blobs_writer_trusted_needs_digest)
 	IMG_ASSERT_EQ_INT(img_blob_commit(w, &d, 3, NULL), -1);
 	IMG_ASSERT(strncmp(img_errmsg(), "digest mismatch", 15) == 0);
 	IMG_ASSERT_EQ_INT(img_blob_has(s, &d, NULL), 0);
+	img_store_close(s);
+}
+
+/* img_blob_copy: the bytes to the sink in order, the begin call first, a blob of another
+ * size or content refused, a sink failure told apart (-2). */
+struct copied { char buf[3 << 20]; size_t len; int begun, fail_after; };
+
+static int copied_begin(void *arg)
+{
+	struct copied *c = arg;
+
+	c->begun = 1;
+	return 0;
+}
+
+static int copied_sink(void *arg, const void *buf, size_t n)
+{
+	struct copied *c = arg;
+
+	if (!c->begun || c->len + n > sizeof c->buf)
+		return -1;
+	if (c->fail_after && c->len >= (size_t)c->fail_after) {
+		img_seterr("sink full");
+		return -1;
+	}
+	memcpy(c->buf + c->len, buf, n);
+	c->len += n;
+	return 0;
+}
+
+TEST(blobs_copy)
+{
+	struct img_store *s = img_test_store();
+	struct img_blob_copier *cp = img_blob_copier_new();
+	static struct copied c;
+	struct img_digest d, e;
+	size_t n = (5u << 20) / 2, i;             /* 2.5 MiB: three chunks, the last short */
+	char *data = xmalloc(n), *p;
+	int fd;
+
+	IMG_ASSERT(s != NULL && cp != NULL);
+	for (i = 0; i < n; i++)
+		data[i] = (char)(i * 31 + 7);
+	IMG_ASSERT_EQ_INT(img_blob_put(s, data, n, &d), 0);
+	IMG_ASSERT_EQ_INT(img_blob_put(s, "", 0, &e), 0);
+	memset(&c, 0, sizeof c);
+	IMG_ASSERT_EQ_INT(img_blob_copy(cp, s, &d, (int64_t)n, copied_begin, copied_sink, &c), 0);
+	IMG_ASSERT(c.begun && c.len == n && memcmp(c.buf, data, n) == 0);
+	memset(&c, 0, sizeof c);                      /* the copier again, an empty blob */
+	IMG_ASSERT_EQ_INT(img_blob_copy(cp, s, &e, 0, copied_begin, copied_sink, &c), 0);
+	IMG_ASSERT(c.begun && c.len == 0);
+	memset(&c, 0, sizeof c);
+	IMG_ASSERT_EQ_INT(img_blob_copy(cp, s, &d, (int64_t)n - 1, copied_begin, copied_sink, &c), -1);
+	IMG_ASSERT(!c.begun && strstr(img_errmsg(), "expected") != NULL);
+	memset(&c, 0, sizeof c);
+	c.fail_after = 1;
+	IMG_ASSERT_EQ_INT(img_blob_copy(cp, s, &d, (int64_t)n, copied_begin, copied_sink, &c), -2);
+	IMG_ASSERT_EQ_STR(img_errmsg(), "sink full");
+	p = xasprintf("%s/blobs/sha256/%s", img_store_path(s), img_digest_hex(&d));
+	fd = open(p, O_WRONLY);
+	free(p);
+	IMG_ASSERT(fd >= 0);
+	IMG_ASSERT_EQ_INT(pwrite(fd, "X", 1, n - 1), 1);   /* same size, other bytes */
+	close(fd);
+	memset(&c, 0, sizeof c);
+	IMG_ASSERT_EQ_INT(img_blob_copy(cp, s, &d, (int64_t)n, copied_begin, copied_sink, &c), -1);
+	IMG_ASSERT(strstr(img_errmsg(), "digest mismatch (got sha256:") != NULL);
+	img_blob_copier_free(cp);
+	free(data);
 	img_store_close(s);
 }

@@ -11,12 +11,12 @@ TEST(bstate_kv)
 {
 	json_t *a = json_array();
 
-	img_kv_set(a, "A", "1");
-	img_kv_set(a, "B", "2");
-	img_kv_set(a, "A", "3");
+	img_bstate_kv_set(a, "A", "1");
+	img_bstate_kv_set(a, "B", "2");
+	img_bstate_kv_set(a, "A", "3");
 	IMG_ASSERT_EQ_INT(json_array_size(a), 2);
-	IMG_ASSERT_EQ_STR(img_kv_get(a, "A"), "3");
-	IMG_ASSERT(img_kv_get(a, "AB") == NULL);
+	IMG_ASSERT_EQ_STR(img_bstate_kv_get(a, "A"), "3");
+	IMG_ASSERT(img_bstate_kv_get(a, "AB") == NULL);
 	json_decref(a);
 }
 

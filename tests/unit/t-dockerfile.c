@@ -40,9 +40,9 @@ TEST(dockerfile_instructions)
 	IMG_ASSERT_EQ_STR(df.in[2].args, "echo a    && echo b");
 	IMG_ASSERT_EQ_INT(df.in[2].line, 6);
 	IMG_ASSERT(df.in[2].exec == NULL);
-	IMG_ASSERT_EQ_STR(img_df_flag(&df.in[3], "from"), "build");
-	IMG_ASSERT_EQ_STR(img_df_flag(&df.in[3], "chown"), "1:2");
-	IMG_ASSERT(img_df_flag(&df.in[3], "chmod") == NULL);
+	IMG_ASSERT_EQ_STR(img_dockerfile_flag(&df.in[3], "from"), "build");
+	IMG_ASSERT_EQ_STR(img_dockerfile_flag(&df.in[3], "chown"), "1:2");
+	IMG_ASSERT(img_dockerfile_flag(&df.in[3], "chmod") == NULL);
 	IMG_ASSERT_EQ_STR(df.in[3].args, "a b /dst/");
 	IMG_ASSERT_EQ_INT(json_array_size(df.in[4].exec), 3);
 	IMG_ASSERT(df.in[5].exec == NULL);
@@ -98,22 +98,22 @@ TEST(dockerignore_patterns)
 	struct img_ignore ig;
 	const char *t = "# comment\n*.log\n/build\n**/tmp\n!keep.log\ndocs/*/draft*\n\n";
 
-	img_ignore_parse(t, strlen(t), &ig);
+	img_dockerfile_ignore_parse(t, strlen(t), &ig);
 	IMG_ASSERT_EQ_INT(ig.n, 5);
-	IMG_ASSERT(img_ignore_match(&ig, "a.log"));
-	IMG_ASSERT(!img_ignore_match(&ig, "keep.log"));
-	IMG_ASSERT(!img_ignore_match(&ig, "sub/a.log"));        /* * does not cross / */
-	IMG_ASSERT(img_ignore_match(&ig, "build"));
-	IMG_ASSERT(img_ignore_match(&ig, "build/x/y"));         /* below a matched directory */
-	IMG_ASSERT(img_ignore_match(&ig, "tmp"));
-	IMG_ASSERT(img_ignore_match(&ig, "a/b/tmp/c"));
-	IMG_ASSERT(img_ignore_match(&ig, "docs/v1/draft.md"));
-	IMG_ASSERT(!img_ignore_match(&ig, "docs/v1/final.md"));
-	IMG_ASSERT(!img_ignore_match(&ig, "src/main.c"));
-	img_ignore_release(&ig);
-	IMG_ASSERT(img_path_match("**/*.c", "a/b/c.c"));
-	IMG_ASSERT(img_path_match("**/*.c", "c.c"));
-	IMG_ASSERT(!img_path_match("a/*", "a/b/c"));
+	IMG_ASSERT(img_dockerfile_ignore_match(&ig, "a.log"));
+	IMG_ASSERT(!img_dockerfile_ignore_match(&ig, "keep.log"));
+	IMG_ASSERT(!img_dockerfile_ignore_match(&ig, "sub/a.log"));        /* * does not cross / */
+	IMG_ASSERT(img_dockerfile_ignore_match(&ig, "build"));
+	IMG_ASSERT(img_dockerfile_ignore_match(&ig, "build/x/y"));         /* below a matched directory */
+	IMG_ASSERT(img_dockerfile_ignore_match(&ig, "tmp"));
+	IMG_ASSERT(img_dockerfile_ignore_match(&ig, "a/b/tmp/c"));
+	IMG_ASSERT(img_dockerfile_ignore_match(&ig, "docs/v1/draft.md"));
+	IMG_ASSERT(!img_dockerfile_ignore_match(&ig, "docs/v1/final.md"));
+	IMG_ASSERT(!img_dockerfile_ignore_match(&ig, "src/main.c"));
+	img_dockerfile_ignore_release(&ig);
+	IMG_ASSERT(img_dockerfile_path_match("**/*.c", "a/b/c.c"));
+	IMG_ASSERT(img_dockerfile_path_match("**/*.c", "c.c"));
+	IMG_ASSERT(!img_dockerfile_path_match("a/*", "a/b/c"));
 }
 
 TEST(config_words_expand_vars)
