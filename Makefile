@@ -114,7 +114,7 @@ fuzz: deps
 # ---- set-up ----
 DEB_PKGS = libarchive-dev zlib1g-dev libisal-dev liblzma-dev libzstd-dev libssl-dev \
            libjansson-dev pkg-config bats jq skopeo umoci podman scdoc isal zstd \
-           attr time mandoc runc libcurl4-openssl-dev docker-registry apache2-utils \
+           attr time mandoc runc buildah libcurl4-openssl-dev docker-registry apache2-utils \
            clang libclang-rt-14-dev
 deps:
 	@sh .ci/deps $(DEB_PKGS)

@@ -393,8 +393,9 @@ walk_one(const struct img_dirwalk_entry *e, void *arg)
 		link = w->dest ? xasprintf("%s/%s", w->dest, e->link) : mapped(m, e->link);
 	if (m && m->overlay) {
 		drop_overlay_xattrs(de, &opaque);
-		if (e->type == IMG_ENT_CHR && e->st.st_rdev == makedev(0, 0)) {
-			/* a deleted name: its whiteout */
+		if (S_ISCHR(e->st.st_mode) && e->st.st_rdev == makedev(0, 0)) {
+			/* a deleted name: its whiteout (overlay links the whiteouts of one
+			 * mount to one inode, so a later one comes as a hard link) */
 			char *slash = strrchr(path, '/');
 			char *wh = slash ? xasprintf("%.*s/.wh.%s", (int)(slash - path), path, slash + 1)
 			                 : xasprintf(".wh.%s", path);
