@@ -294,3 +294,26 @@ config_fields() {
 	IMG_STORE=$BATS_TEST_TMPDIR/bstore config_fields every | jq -S 'del(.Labels["io.buildah.version"])' >theirs.json
 	diff theirs.json mine.json || fail "config differs from buildah's"
 }
+
+@test "IMG_NO_OVERLAY=1: RUN layers from comparing snapshots are the overlay's (the walkthrough, deletes, links, chmod)" {
+	need_root_runc
+	make_base
+	run -0 img-build --progress none -t ov ctx
+	IMG_NO_OVERLAY=1 run -0 img-build --progress none --no-cache -t snap ctx
+	[ "$(img-inspect --config snap | jq -c .rootfs.diff_ids)" = "$(img-inspect --config ov | jq -c .rootfs.diff_ids)" ]
+	cat >ctx/Dockerfile <<-'DF'
+	FROM base
+	RUN rm /etc/tiny-release && rm -r /opt/old && ln /etc/passwd /etc/passwd2 && chmod 600 /etc/group && ln -s /bin/busybox /bin/vi && mkdir -p /new/a && echo x > /new/a/x
+	DF
+	run -0 --separate-stderr img-build --no-cache -t ov ctx
+	[[ "$stderr" != *"note:"* ]]
+	IMG_NO_OVERLAY=1 run -0 --separate-stderr img-build --no-cache -t snap ctx
+	[[ "$stderr" != *"note:"* ]]
+	run -0 img-layers --files snap
+	files=$(printf '%s\n' "$output" | awk -F'\t' '$1 == 2 { print $2, $7 }')
+	[ "$files" = "$(printf '%s\n' 'dir bin' 'symlink bin/vi -> /bin/busybox' 'dir etc' 'file etc/group' \
+		'file etc/passwd' 'hardlink etc/passwd2 link to etc/passwd' 'whiteout etc/tiny-release' 'dir new' \
+		'dir new/a' 'file new/a/x' 'dir opt' 'whiteout opt/old')" ] || fail "layer: $files"
+	[ "$(img-inspect --config snap | jq -c .rootfs.diff_ids)" = "$(img-inspect --config ov | jq -c .rootfs.diff_ids)" ]
+	assert_clean
+}
