@@ -690,8 +690,12 @@ static int
 set_names(json_t *index, void *arg)
 {
 	struct name_arg *na = arg;
+	json_t *before = json_deep_copy(index);
+	int rc = img_index_put(index, na->desc, na->names, na->n) < 0 ? -1
+	       : json_equal(before, index) ? 1 : 0;    /* 1: nothing to write */
 
-	return img_index_put(index, na->desc, na->names, na->n) < 0 ? -1 : 0;
+	json_decref(before);
+	return rc;
 }
 
 static char *

@@ -315,5 +315,12 @@ config_fields() {
 		'file etc/passwd' 'hardlink etc/passwd2 link to etc/passwd' 'whiteout etc/tiny-release' 'dir new' \
 		'dir new/a' 'file new/a/x' 'dir opt' 'whiteout opt/old')" ] || fail "layer: $files"
 	[ "$(img-inspect --config snap | jq -c .rootfs.diff_ids)" = "$(img-inspect --config ov | jq -c .rootfs.diff_ids)" ]
+	# a RUN that changes nothing: an empty layer (as docker writes one, and buildah a layer)
+	printf 'FROM base\nRUN true\n' >ctx/Dockerfile
+	empty=sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef
+	for no in 0 1; do
+		IMG_NO_OVERLAY=$no run -0 img-build --progress none --no-cache -t nop ctx
+		[ "$(img-inspect --config nop | jq -c '.rootfs.diff_ids[-1], .history[-1].empty_layer')" = "$(printf '"%s"\nnull' $empty)" ]
+	done
 	assert_clean
 }
