@@ -114,7 +114,7 @@ fuzz: deps
 # ---- set-up ----
 DEB_PKGS = libarchive-dev zlib1g-dev libisal-dev liblzma-dev libzstd-dev libssl-dev \
            libjansson-dev pkg-config bats jq skopeo umoci podman scdoc isal zstd \
-           attr time mandoc runc libcurl4-openssl-dev docker-registry apache2-utils \
+           attr time mandoc runc buildah libcurl4-openssl-dev docker-registry apache2-utils \
            clang libclang-rt-14-dev
 deps:
 	@sh .ci/deps $(DEB_PKGS)
@@ -137,10 +137,11 @@ check-crash: deps
 	@BUILD=$(BUILD) CRASH_TRIALS=$(CRASH_TRIALS) CRASH_POINTS=$(CRASH_POINTS) bash tests/crash.sh
 
 # The threaded code under ThreadSanitizer: the unit tests of the modules that run threads
-# (ring, pool, layer's bzip2 reader, tree's layer reader) and the programs that use them.
+# (ring, pool, layer's bzip2 reader, tree's layer reader, mklayer's compression thread) and the
+# programs that use them.
 TSAN_UNIT  = $(shell sed -n 's/^TEST(\([a-zA-Z0-9_]*\)).*/\1/p' tests/unit/t-ring.c tests/unit/t-pool.c \
-             tests/unit/t-layer.c tests/unit/t-tree.c)
-TSAN_TOOLS = img-load img-save img-import img-gc
+             tests/unit/t-layer.c tests/unit/t-tree.c tests/unit/t-mklayer.c)
+TSAN_TOOLS = img-load img-save img-import img-gc img-build
 check-tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=thread all build-tsan/unit
 	@BUILD=build-tsan UNIT_ARGS="$(TSAN_UNIT)" TESTS="$(TSAN_TOOLS)" sh tests/run.sh

@@ -141,6 +141,36 @@ if [ "$(id -u)" = 0 ] && command -v runc >/dev/null; then
 	op run-second "" "img-run -S $S --rm bench/run true"
 fi
 
+# img-build against buildah bud (overlay storage, chroot isolation) of the walkthrough's
+# Dockerfile, FROM bench/web (bench/base's generated rootfs, a shell and a web root) present
+# in both stores: build with no cache (the base already unpacked by the warm-up runs), and
+# rebuild with nothing changed (each with its cache). Root, runc and buildah only.
+build_targets=
+if [ "$(id -u)" = 0 ] && command -v runc >/dev/null && command -v buildah >/dev/null; then
+	BR="$D/buildah"
+	BA="buildah --root $BR/root --runroot $BR/run --storage-driver overlay"
+	if [ ! -e "$D/.build-data" ]; then
+		rm -rf "$D/web" "$D/bctx"
+		[ ! -d "$BR" ] || { $BA rmi -a -f >/dev/null 2>&1 || true; rm -rf "$BR"; }
+		mkdir -p "$D/web/usr/share/nginx/html" "$D/bctx"
+		echo old > "$D/web/usr/share/nginx/html/index.html"
+		img-import -q -S "$S" -b bench/base "$top/tests/fixtures/peers/src/tiny-rootfs.tar" bench/sh >/dev/null
+		img-import -q -S "$S" -b bench/sh "$D/web" bench/web >/dev/null
+		printf 'FROM bench/web\nRUN echo %s > /usr/share/nginx/html/index.html\n' \
+			"'<h1>Hello, Docker!</h1>'" > "$D/bctx/Dockerfile"
+		skopeo copy -q "oci:$S:docker.io/bench/web:latest" \
+			"containers-storage:[overlay@$BR/root+$BR/run]docker.io/bench/web:latest"
+		touch "$D/.build-data"
+	fi
+	op build "" "img-build -S $S --no-cache --progress none -t bench/v3 $D/bctx" \
+		"buildah bud" "$BA rmi -p" "$BA bud -q --isolation chroot --no-cache -t bench/v3 $D/bctx"
+	op rebuild "" "img-build -S $S --progress none -t bench/v3 $D/bctx" \
+		"buildah bud" "" "$BA bud -q --isolation chroot --layers -t bench/v3 $D/bctx"
+	build_targets="
+build;buildah bud;speed;2;
+rebuild;buildah bud;speed;10;"
+fi
+
 # Registry: bench/big pushed once by skopeo to a docker-registry on loopback; pull it
 # (img-pull vs skopeo copy docker:// oci:), and push it to a second, emptied registry
 # (img-push vs skopeo copy oci: docker://; emptied, so that neither can mount or skip).
@@ -191,7 +221,7 @@ layers-files;tar -tvf;speed;;
 gc-1000;;cpu;1;
 unpack;umoci unpack;speed;3;64
 unpack;tar -x;speed;0.8;64
-run-second;;abs;0.3;$reg_targets"
+run-second;;abs;0.3;$build_targets$reg_targets"
 
 json="$D/results.json"
 printf '%-13s %-13s %9s %9s %7s %-8s %-5s %8s\n' operation reference img_s ref_s ratio target result rss_MB

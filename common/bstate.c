@@ -206,6 +206,14 @@ fill_state(void *arg, int rootfd)
 	return rc;
 }
 
+int
+img_bstate_unpack_into(struct img_store *s, struct img_bstate *st, int rootfd)
+{
+	struct fill f = { s, st };
+
+	return fill_state(&f, rootfd);
+}
+
 /* The path of st unpacked (caller frees), or NULL. */
 char *
 img_bstate_unpacked(struct img_store *s, struct img_bstate *st)

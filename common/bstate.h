@@ -34,6 +34,9 @@ int img_bstate_commit(struct img_store *s, struct img_bstate *st, const char *cr
  * frees), or NULL. */
 char *img_bstate_unpacked(struct img_store *s, struct img_bstate *st);
 
+/* st's root filesystem unpacked into the empty directory rootfd (borrowed). 0 or -1. */
+int img_bstate_unpack_into(struct img_store *s, struct img_bstate *st, int rootfd);
+
 /* "K=V" arrays (build arguments): the value of k or NULL; set k to v. */
 const char *img_bstate_kv_get(json_t *arr, const char *k);
 void img_bstate_kv_set(json_t *arr, const char *k, const char *v);

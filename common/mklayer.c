@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -309,7 +310,53 @@ struct walk {
 	struct img_mklayer *l;
 	const struct img_mklayer_map *m;
 	const char *dest;       /* img_mklayer_path: the name of the root entry */
+	size_t wh;              /* img_mklayer_dir: the next of m->whiteouts */
 };
+
+int
+img_mklayer_walkcmp(const char *a, const char *b)
+{
+	/* names of one directory sorted bytewise, a directory before what it holds: '/'
+	 * sorts before every byte of a name */
+	for (;; a++, b++) {
+		int ca = *a == '/' ? 0 : (unsigned char)*a, cb = *b == '/' ? 0 : (unsigned char)*b;
+		if (!*a || !*b)
+			return !*a && !*b ? 0 : !*a ? -1 : 1;
+		if (ca != cb)
+			return ca - cb;
+	}
+}
+
+/* The whiteout of the deleted path (already mapped). */
+static int
+whiteout(struct img_mklayer *l, const char *path, int64_t mtime)
+{
+	const char *slash = strrchr(path, '/');
+	char *wh = slash ? xasprintf("%.*s/.wh.%s", (int)(slash - path), path, slash + 1)
+	                 : xasprintf(".wh.%s", path);
+	int rc = img_mklayer_entry(l, wh, IMG_ENT_FILE, 0, 0, 0, mtime, 0, NULL, NULL);
+
+	free(wh);
+	return rc;
+}
+
+/* The listed whiteouts that come before rel in the walk (all of them: rel NULL). */
+static int
+whiteouts_before(struct walk *w, const char *rel)
+{
+	const struct img_mklayer_map *m = w->m;
+
+	while (m && w->wh < m->nwhiteouts &&
+	       (!rel || img_mklayer_walkcmp(m->whiteouts[w->wh], rel) < 0)) {
+		char *path = mapped(m, m->whiteouts[w->wh]);
+		int rc = whiteout(w->l, path, (int64_t)time(NULL));
+		free(path);
+		if (rc < 0)
+			return -1;
+		w->wh++;
+	}
+	return 0;
+}
 
 /* Keep the xattrs of de but trusted.overlay.*; opaque says if it was marked opaque. */
 static void
@@ -371,6 +418,8 @@ walk_one(const struct img_dirwalk_entry *e, void *arg)
 	int64_t uid = e->st.st_uid, gid = e->st.st_gid;
 	int rc = -1, opaque = 0;
 
+	if (!w->dest && whiteouts_before(w, e->rel) < 0)
+		return -1;
 	if (e->type == IMG_ENT_OTHER)
 		return 0;               /* sockets: left out, as docker does */
 	if (m && m->skip && m->skip(m->skip_arg, e->rel, e->type == IMG_ENT_DIR))
@@ -393,14 +442,10 @@ walk_one(const struct img_dirwalk_entry *e, void *arg)
 		link = w->dest ? xasprintf("%s/%s", w->dest, e->link) : mapped(m, e->link);
 	if (m && m->overlay) {
 		drop_overlay_xattrs(de, &opaque);
-		if (e->type == IMG_ENT_CHR && e->st.st_rdev == makedev(0, 0)) {
-			/* a deleted name: its whiteout */
-			char *slash = strrchr(path, '/');
-			char *wh = slash ? xasprintf("%.*s/.wh.%s", (int)(slash - path), path, slash + 1)
-			                 : xasprintf(".wh.%s", path);
-			archive_entry_xattr_clear(de);
-			rc = img_mklayer_entry(l, wh, IMG_ENT_FILE, 0, 0, 0, e->st.st_mtime, 0, NULL, NULL);
-			free(wh);
+		if (S_ISCHR(e->st.st_mode) && e->st.st_rdev == makedev(0, 0)) {
+			/* a deleted name: its whiteout (overlay links the whiteouts of one
+			 * mount to one inode, so a later one comes as a hard link) */
+			rc = whiteout(l, path, e->st.st_mtime);
 			goto out;
 		}
 	}
@@ -453,9 +498,9 @@ img_mklayer_dir(struct img_mklayer *l, const char *dir, const struct img_mklayer
 {
 	struct walk w = { .l = l, .m = m };
 
-	if (disk_open(l) < 0)
+	if (disk_open(l) < 0 || img_dirwalk(dir, walk_one, &w) < 0)
 		return -1;
-	return img_dirwalk(dir, walk_one, &w);
+	return whiteouts_before(&w, NULL);
 }
 
 int

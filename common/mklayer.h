@@ -52,7 +52,14 @@ struct img_mklayer_map {
 	/* 1: leave rel out (a directory with all it holds); NULL keeps all */
 	int (*skip)(void *arg, const char *rel, int is_dir);
 	void *skip_arg;
+	/* img_mklayer_dir: names deleted below dir (rel, in the walk's order: see
+	 * img_mklayer_walkcmp), written as ".wh.NAME" where the name would stand */
+	const char *const *whiteouts;
+	size_t nwhiteouts;
 };
+
+/* The order of img_dirwalk for two paths below one root: <0, 0, >0. */
+int img_mklayer_walkcmp(const char *a, const char *b);
 
 /* What the directory dir holds (not dir itself). 0 or -1. */
 int img_mklayer_dir(struct img_mklayer *l, const char *dir, const struct img_mklayer_map *m);

@@ -437,12 +437,21 @@ static void on_alarm(int sig)
 
 pid_t img_run_spawn(const char *const *argv, int in, int out)
 {
-	pid_t pid = fork();
+	int fds[2], en = 0;
+	pid_t pid;
+	ssize_t n;
 
+	/* the child tells a failed exec through a pipe that a successful one closes */
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		img_seterr_errno("cannot run %s", argv[0]);
+		return -1;
+	}
+	pid = fork();
 	if (pid == 0) {
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
+		close(fds[0]);
 		if (in >= 0 && in != 0)
 			dup2(in, 0);
 		if (out >= 0) {
@@ -450,8 +459,27 @@ pid_t img_run_spawn(const char *const *argv, int in, int out)
 			dup2(out, 2);
 		}
 		execv(argv[0], (char *const *)argv);
-		fprintf(stderr, "%s: cannot run %s: %s\n", img_progname(), argv[0], strerror(errno));
+		en = errno;
+		(void)!write(fds[1], &en, sizeof en);
 		_exit(127);
+	}
+	close(fds[1]);
+	if (pid < 0) {
+		en = errno;
+		close(fds[0]);
+		errno = en;
+		img_seterr_errno("cannot run %s", argv[0]);
+		return -1;
+	}
+	do
+		n = read(fds[0], &en, sizeof en);
+	while (n < 0 && errno == EINTR);
+	close(fds[0]);
+	if (n == (ssize_t)sizeof en) {
+		(void)img_run_wait(pid);
+		errno = en;
+		img_seterr_errno("cannot run %s", argv[0]);
+		return -1;
 	}
 	return pid;
 }
@@ -489,7 +517,7 @@ int img_run_runc(const char *runc, const char *dir, const char *name, int keep, 
 	sigaction(SIGALRM, &sa, NULL);
 	child = img_run_spawn(argv, in, out);
 	if (child < 0) {
-		img_seterr_errno("cannot start runc");
+		child = 0;
 		return -1;
 	}
 	for (;;) {

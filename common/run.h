@@ -63,7 +63,9 @@ int img_run_prune_images(struct img_store *s,
  * (paths without ',' or ':'). 0, or -1 with errno. */
 int img_run_overlay(const char *lower, const char *dir);
 /* fork and exec argv[0] with stdin in (-1: ours) and stdout and stderr out (-1: ours);
- * the child gets the default SIGINT, SIGTERM and SIGHUP. The pid, or -1 (errno). */
+ * the child gets the default SIGINT, SIGTERM and SIGHUP. The pid, or -1 with
+ * img_errmsg() ("cannot run PROG: why") when the fork or the exec failed (the child is
+ * reaped then). */
 pid_t img_run_spawn(const char *const *argv, int in, int out);
 /* Wait for pid: its exit status, 128 + the signal that killed it, or 1. */
 int img_run_wait(pid_t pid);

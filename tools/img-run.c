@@ -125,6 +125,8 @@ static int run_detached(const char *runc, const char *dir, const char *name)
 		warn("%s", log);
 	} else if ((pid = img_run_spawn(argv, in, out)) > 0) {
 		st = img_run_wait(pid);
+	} else {
+		warnx("%s", img_errmsg());
 	}
 	if (in >= 0)
 		close(in);

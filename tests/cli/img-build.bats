@@ -186,3 +186,141 @@ teardown() {
 	[ "$output" = "$(printf 'made\ngone')" ]
 	assert_clean
 }
+
+# ctx: a Dockerfile with every instruction, a context with globs, an ignored file and a tar.
+make_every() {
+	mkdir -p ctx/sub tarsrc/d
+	echo a >ctx/a.txt; echo b >ctx/b.txt; echo c >ctx/sub/c.conf; echo skip >ctx/sub/skip.log
+	echo t1 >tarsrc/d/t1; ln -s t1 tarsrc/d/t1-link
+	tar --owner=0 --group=0 -C tarsrc -cf ctx/data.tar d
+	printf 'sub/*.log\n' >ctx/.dockerignore
+	cat >ctx/Dockerfile <<-'DF'
+	ARG BASE=base
+	FROM ${BASE} AS build
+	ARG MSG=default
+	RUN ["/bin/sh", "-c", "mkdir -p /out && echo \"$MSG\" > /out/msg"]
+	RUN echo made > /out/made
+
+	FROM base
+	ARG MSG
+	ENV APP_HOME=/app PATH=/usr/local/bin:/bin
+	LABEL org.example.title="every instruction" org.example.version=1
+	WORKDIR $APP_HOME
+	COPY --from=build /out/ ./from-build/
+	COPY --chown=1000:1000 --chmod=640 *.txt ./
+	COPY sub/ ./sub/
+	ADD data.tar /opt/data/
+	RUN rm /etc/tiny-release && rm -r /opt/old && echo "$MSG" > built-with
+	SHELL ["/bin/sh", "-e", "-c"]
+	RUN echo shell > shell-form
+	USER 1000:1000
+	EXPOSE 80/tcp 53/udp
+	VOLUME ["/app/data"]
+	STOPSIGNAL SIGQUIT
+	HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["/bin/true"]
+	ONBUILD RUN echo child
+	ENTRYPOINT ["/bin/sh", "-c"]
+	CMD ["cat /app/built-with"]
+	DF
+}
+
+# The config fields a Dockerfile sets, from img-inspect --config (Env and Labels sorted).
+config_fields() {
+	img-inspect --config "$1" | jq -S '{architecture, os} + (.config | {User, ExposedPorts,
+		Env: (.Env | sort), Entrypoint, Cmd, Volumes, WorkingDir, Labels, StopSignal,
+		Healthcheck, OnBuild, Shell})'
+}
+
+@test "every instruction: config fields, the whiteouts, the ADDed tar; buildah bud gives the same tree and fields" {
+	need_root_runc
+	make_base
+	make_every
+	run -0 --separate-stderr img-build -t every --build-arg MSG=hello ctx
+	[[ "$stderr" == *"STEP 24/24: CMD"* ]]
+	run -0 img-layers --files every
+	[[ "$output" == *$'whiteout\t0000\t0:0\t0\t'*$'\tetc/tiny-release'* ]]
+	[[ "$output" == *$'whiteout\t0000\t0:0\t0\t'*$'\topt/old'* ]]
+	[[ "$output" == *$'file\t0640\t1000:1000\t2\t'*$'\tapp/a.txt'* ]]
+	[[ "$output" == *$'file\t0640\t1000:1000\t2\t'*$'\tapp/b.txt'* ]]
+	[[ "$output" == *$'\tapp/from-build/msg'* ]]
+	[[ "$output" == *$'\topt/data/d/t1-link -> t1'* ]]
+	[[ "$output" != *"skip.log"* ]]
+	[[ "$output" != *"data.tar"* ]]
+	cfg=$(img-inspect --config every)
+	c() { jq -c "$1" <<<"$cfg"; }
+	[ "$(c .config.Env)" = '["APP_HOME=/app","PATH=/usr/local/bin:/bin"]' ]
+	[ "$(c .config.Labels)" = '{"org.example.title":"every instruction","org.example.version":"1"}' ]
+	[ "$(c .config.WorkingDir)" = '"/app"' ]
+	[ "$(c .config.User)" = '"1000:1000"' ]
+	[ "$(c .config.ExposedPorts)" = '{"80/tcp":{},"53/udp":{}}' ]
+	[ "$(c .config.Volumes)" = '{"/app/data":{}}' ]
+	[ "$(c .config.StopSignal)" = '"SIGQUIT"' ]
+	[ "$(c .config.Healthcheck)" = '{"Interval":30000000000,"Timeout":5000000000,"Retries":3,"Test":["CMD","/bin/true"]}' ]
+	[ "$(c .config.Shell)" = '["/bin/sh","-e","-c"]' ]
+	[ "$(c .config.OnBuild)" = '["RUN echo child"]' ]
+	[ "$(c .config.Entrypoint)" = '["/bin/sh","-c"]' ]
+	[ "$(c .config.Cmd)" = '["cat /app/built-with"]' ]
+	[ "$(c '[.history[] | select(.empty_layer != true)] | length')" = 8 ]
+	[ "$(c '.rootfs.diff_ids | length')" = 8 ]
+	run -0 img-run --rm every
+	[ "$output" = hello ]
+	run -0 img-run --rm every 'cat shell-form from-build/made; id -u'
+	[ "$output" = "$(printf 'shell\nmade\n1000')" ]
+	assert_clean
+
+	need buildah
+	# buildah in its own vfs store, the base image from ours; --format docker keeps SHELL,
+	# HEALTHCHECK and ONBUILD, which the OCI config has no field for
+	B=(buildah --root "$BATS_TEST_TMPDIR/broot" --runroot "$BATS_TEST_TMPDIR/brun" --storage-driver vfs)
+	img-save -q -o base.tar base
+	"${B[@]}" pull -q docker-archive:base.tar >bid 2>&1 || fail "buildah pull: $(cat bid)"
+	"${B[@]}" bud -q --format docker --isolation chroot --build-arg MSG=hello -t every ctx >bud.out 2>&1 ||
+		fail "buildah bud: $(cat bud.out)"
+	"${B[@]}" push -q every docker-archive:bud.tar:every:latest
+	IMG_STORE=$BATS_TEST_TMPDIR/bstore img-load -q bud.tar >/dev/null
+	mkdir mine theirs
+	img-export every | tar --numeric-owner -p -C mine -xf -
+	IMG_STORE=$BATS_TEST_TMPDIR/bstore img-export every | tar --numeric-owner -p -C theirs -xf -
+	python3 "$FIX/treesum.py" mine >mine.sum
+	# buildah's RUN leaves its mount points behind (/dev, /proc, /sys, /run and empty
+	# /etc/hostname, /etc/hosts, /etc/resolv.conf); runc's are left out of img's layers
+	python3 "$FIX/treesum.py" theirs | grep -Ev $'^(dev|proc|sys|run|etc/hostname|etc/hosts|etc/resolv.conf)\t' >theirs.sum
+	grep -q $'^app/from-build/msg\t' theirs.sum
+	diff theirs.sum mine.sum || fail "the tree differs from buildah's"
+	# the fields the Dockerfile sets; not compared: buildah's own label io.buildah.version,
+	# its order of Env (PATH first), history (buildah bud commits one layer and its own
+	# created_by texts) and timestamps
+	config_fields every >mine.json
+	IMG_STORE=$BATS_TEST_TMPDIR/bstore config_fields every | jq -S 'del(.Labels["io.buildah.version"])' >theirs.json
+	diff theirs.json mine.json || fail "config differs from buildah's"
+}
+
+@test "IMG_NO_OVERLAY=1: RUN layers from comparing snapshots are the overlay's (the walkthrough, deletes, links, chmod)" {
+	need_root_runc
+	make_base
+	run -0 img-build --progress none -t ov ctx
+	IMG_NO_OVERLAY=1 run -0 img-build --progress none --no-cache -t snap ctx
+	[ "$(img-inspect --config snap | jq -c .rootfs.diff_ids)" = "$(img-inspect --config ov | jq -c .rootfs.diff_ids)" ]
+	cat >ctx/Dockerfile <<-'DF'
+	FROM base
+	RUN rm /etc/tiny-release && rm -r /opt/old && ln /etc/passwd /etc/passwd2 && chmod 600 /etc/group && ln -s /bin/busybox /bin/vi && mkdir -p /new/a && echo x > /new/a/x
+	DF
+	run -0 --separate-stderr img-build --no-cache -t ov ctx
+	[[ "$stderr" != *"note:"* ]]
+	IMG_NO_OVERLAY=1 run -0 --separate-stderr img-build --no-cache -t snap ctx
+	[[ "$stderr" != *"note:"* ]]
+	run -0 img-layers --files snap
+	files=$(printf '%s\n' "$output" | awk -F'\t' '$1 == 2 { print $2, $7 }')
+	[ "$files" = "$(printf '%s\n' 'dir bin' 'symlink bin/vi -> /bin/busybox' 'dir etc' 'file etc/group' \
+		'file etc/passwd' 'hardlink etc/passwd2 link to etc/passwd' 'whiteout etc/tiny-release' 'dir new' \
+		'dir new/a' 'file new/a/x' 'dir opt' 'whiteout opt/old')" ] || fail "layer: $files"
+	[ "$(img-inspect --config snap | jq -c .rootfs.diff_ids)" = "$(img-inspect --config ov | jq -c .rootfs.diff_ids)" ]
+	# a RUN that changes nothing: an empty layer (as docker writes one, and buildah a layer)
+	printf 'FROM base\nRUN true\n' >ctx/Dockerfile
+	empty=sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef
+	for no in 0 1; do
+		IMG_NO_OVERLAY=$no run -0 img-build --progress none --no-cache -t nop ctx
+		[ "$(img-inspect --config nop | jq -c '.rootfs.diff_ids[-1], .history[-1].empty_layer')" = "$(printf '"%s"\nnull' $empty)" ]
+	done
+	assert_clean
+}

@@ -103,3 +103,18 @@ TEST(run_area)
 	img_store_close(s);
 	free(dir);
 }
+
+TEST(run_spawn_failed_exec)
+{
+	const char *bad[] = { "/nonexistent/prog", NULL };
+	const char *ok[] = { "/bin/sh", "-c", "exit 3", NULL };
+	pid_t pid;
+
+	/* the child says nothing itself: the parent gets the reason */
+	IMG_ASSERT_EQ_INT(img_run_spawn(bad, -1, -1), -1);
+	IMG_ASSERT(strstr(img_errmsg(), "cannot run /nonexistent/prog: ") == img_errmsg());
+	IMG_ASSERT(strstr(img_errmsg(), "No such file") != NULL);
+	pid = img_run_spawn(ok, -1, -1);
+	IMG_ASSERT(pid > 0);
+	IMG_ASSERT_EQ_INT(img_run_wait(pid), 3);
+}
