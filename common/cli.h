@@ -53,10 +53,12 @@ void img_cli_waiting(void *unused);
  * the error. Close with img_store_close. */
 struct img_store *img_cli_open_store(const char *opt, int flags);
 
-/* The help line of -S shared by the tools that take it (ends with a newline). */
-#define IMG_CLI_HELP_STORE \
-	"  -S, --store DIR    the image store (default $IMG_STORE, else\n" \
-	"                     $XDG_DATA_HOME/img, else ~/.local/share/img)\n"
+/* The help line of -S shared by the tools that take it (ends with a newline); PAD is
+ * the spaces that bring its text to the column of the tool's other options. */
+#define IMG_CLI_HELP_STORE_PAD(pad) \
+	"  -S, --store DIR  " pad "the image store (default $IMG_STORE, else\n" \
+	"                   " pad "$XDG_DATA_HOME/img, else ~/.local/share/img)\n"
+#define IMG_CLI_HELP_STORE IMG_CLI_HELP_STORE_PAD("  ")
 
 /* The help lines of the registry options img-pull and img-push share. */
 #define IMG_CLI_HELP_REGISTRY \

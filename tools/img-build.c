@@ -69,7 +69,7 @@ static const char help_text[] =
 	"      --no-cache          run every step again (the cache is still written)\n"
 	"      --platform P        os/arch[/variant] of FROM images and of scratch\n"
 	"      --progress M        steps on stderr: auto, tty, plain or none\n"
-	IMG_CLI_HELP_STORE
+	IMG_CLI_HELP_STORE_PAD("       ")
 	"  -t, --tag NAME          name the image NAME; repeatable\n"
 	"      --target STAGE      build up to the stage named STAGE\n"
 	"      --version           print the version and exit\n";

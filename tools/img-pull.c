@@ -53,7 +53,7 @@ static const char help_text[] =
 	"      --platform P       the platform to pull from an index (default: this host)\n"
 	"      --progress M       progress on stderr: auto, tty, plain or none\n"
 	"  -q, --quiet            no progress\n"
-	IMG_CLI_HELP_STORE
+	IMG_CLI_HELP_STORE_PAD("      ")
 	IMG_CLI_HELP_REGISTRY
 	"      --version          print the version and exit\n";
 

@@ -54,7 +54,7 @@ static const char help_text[] =
 	"      --json             print one JSON document about the push\n"
 	"      --progress M       progress on stderr: auto, tty, plain or none\n"
 	"  -q, --quiet            no progress\n"
-	IMG_CLI_HELP_STORE
+	IMG_CLI_HELP_STORE_PAD("      ")
 	IMG_CLI_HELP_REGISTRY
 	"      --version          print the version and exit\n";
 

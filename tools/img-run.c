@@ -64,7 +64,7 @@ static const char help_text[] =
 	"  -p, --platform P      the platform to pick from a multi-platform image\n"
 	"      --read-only       mount the container's root filesystem read-only\n"
 	"      --rm              remove the container and its bundle when it exits\n"
-	IMG_CLI_HELP_STORE
+	IMG_CLI_HELP_STORE_PAD("     ")
 	"  -t, --tty             give the process a terminal\n"
 	"  -u, --user USER       run as USER[:GROUP] (names from the image's /etc)\n"
 	"      --version         print the version and exit\n"
