@@ -369,9 +369,10 @@ static int at_attrs(struct img_unpack *u, int pfd, const char *name,
 
 /* ---- entries ---- */
 
-/* The data and attributes of a regular file just created as fd (closed here). */
+/* The data and attributes of a regular file just created (fresh) or emptied as fd
+ * (closed here). */
 static int fill_file(struct img_unpack *u, struct img_lread *rd, int fd,
-                     const struct img_tree_rec *r, struct archive_entry *ae)
+                     const struct img_tree_rec *r, struct archive_entry *ae, int fresh)
 {
 	const void *buf;
 	size_t n;
@@ -384,7 +385,7 @@ static int fill_file(struct img_unpack *u, struct img_lread *rd, int fd,
 			return -1;
 		}
 	}
-	if (b < 0 || fd_attrs(u, fd, r, ae, 1, 1) < 0) {
+	if (b < 0 || fd_attrs(u, fd, r, ae, 1, fresh) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -398,6 +399,30 @@ static int fill_file(struct img_unpack *u, struct img_lread *rd, int fd,
 static int new_file(int pfd, const char *name)
 {
 	return openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+/* A regular file of a lower layer (st, one name only) that this entry replaces, opened
+ * emptied, its xattrs gone: the same inode rewritten costs less than a name removed and
+ * made again (on ext4 a new inode skips those freed lately, one by one). -1 when it
+ * cannot be (the caller then removes it); a file with other names is never emptied. */
+static int reuse_file(struct img_unpack *u, int pfd, const char *name, const struct stat *st)
+{
+	struct stat now;
+	int fd;
+
+	if (!S_ISREG(st->st_mode) || st->st_nlink != 1)
+		return -1;
+	fd = openat(pfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &now) < 0 || !S_ISREG(now.st_mode) || now.st_nlink != 1 ||
+	    now.st_ino != st->st_ino || now.st_dev != st->st_dev || ftruncate(fd, 0) < 0 ||
+	    fchmod(fd, 0600) < 0) {
+		close(fd);
+		return -1;
+	}
+	clear_xattrs(u, fd);
+	return fd;
 }
 
 /* A directory just made: owner and xattrs (its mode and time come at the end); opened
@@ -455,7 +480,7 @@ static int put_entry(struct img_unpack *u, struct img_lread *rd, const struct im
 	if (r->type == IMG_ENT_FILE) {
 		/* most names are new: no look-up first */
 		if ((fd = new_file(pfd, name)) >= 0)
-			return fill_file(u, rd, fd, r, ae);
+			return fill_file(u, rd, fd, r, ae, 1);
 		if (errno != EEXIST) {
 			path_err("cannot create", r->path);
 			return -1;
@@ -481,6 +506,8 @@ static int put_entry(struct img_unpack *u, struct img_lread *rd, const struct im
 			close(fd);
 			return rc;
 		}
+		if (r->type == IMG_ENT_FILE && (fd = reuse_file(u, pfd, name, &st)) >= 0)
+			return fill_file(u, rd, fd, r, ae, 0);
 		if (remove_path(u, pfd, name, r->path) < 0)
 			return -1;
 	} else if (errno != ENOENT) {
@@ -493,7 +520,7 @@ static int put_entry(struct img_unpack *u, struct img_lread *rd, const struct im
 			path_err("cannot create", r->path);
 			return -1;
 		}
-		return fill_file(u, rd, fd, r, ae);
+		return fill_file(u, rd, fd, r, ae, 1);
 	case IMG_ENT_DIR:
 		if (mkdirat(pfd, name, 0700) < 0) {
 			path_err("cannot create directory", r->path);

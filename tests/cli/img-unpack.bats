@@ -223,3 +223,32 @@ one_line() {
 	[ "$(stat -c %u:%a d/bin/su)" = 65534:755 ]
 	[ "$(stat -c %u d/bin)" = 65534 ]
 }
+
+@test "a file a later layer replaces: its bytes, mode, owner and xattrs only; hard-linked names keep theirs" {
+	mkdir -p low/etc up/etc
+	printf 'old contents, longer than the new\n' > low/etc/a
+	chmod 4755 low/etc/a
+	setfattr -n user.old -v 1 low/etc/a
+	[ "$(id -u)" != 0 ] || chown 5:5 low/etc/a
+	echo linked > low/etc/h1
+	ln low/etc/h1 low/etc/h2
+	echo keep > low/etc/k
+	img-import -q low t:low >/dev/null
+	echo new > up/etc/a
+	chmod 640 up/etc/a
+	echo other > up/etc/h1
+	img-import -q -b t:low up t:up >/dev/null
+	img-unpack t:up d
+	[ "$(cat d/etc/a)" = new ]
+	[ "$(stat -c %a:%u d/etc/a)" = "640:$(id -u)" ]
+	[ -z "$(getfattr -d d/etc/a 2>/dev/null)" ] || fail "d/etc/a kept a lower layer's xattr"
+	[ "$(cat d/etc/h1)" = other ]
+	[ "$(cat d/etc/h2)" = linked ]
+	[ "$(stat -c %h d/etc/h2)" = 1 ]
+	[ "$(cat d/etc/k)" = keep ]
+	mkdir x
+	img-export t:up | tar --xattrs --xattrs-include='*' --numeric-owner -p -C x -xf -
+	treesum d > got.sum
+	treesum x > want.sum
+	diff want.sum got.sum
+}
