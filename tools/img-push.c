@@ -2,7 +2,7 @@
  *
  * Blobs first, up to --jobs at once: each one the registry has (HEAD) is skipped, one it
  * has in another repository the image came from is mounted, the rest are streamed from
- * the store (one PUT, or PATCH chunks past --chunk-size when it is given). Then the
+ * the store (one request, or PATCH chunks past --chunk-size, 1 GiB by default). Then the
  * manifests, children before their index, byte for byte, by digest; the tag last. */
 #include <err.h>
 #include <errno.h>
@@ -48,7 +48,7 @@ static const char help_text[] =
 	"Push the image IMAGE of the store to a registry, as DEST (default: IMAGE's name).\n"
 	"\n"
 	"      --chunk-size BYTES upload blobs bigger than this in chunks of this size\n"
-	"                         (default 0: every blob in one request)\n"
+	"                         (default 1 GiB; 0: always in one request)\n"
 	"  -h, --help             print this help and exit\n"
 	"  -j, --jobs N           upload up to N blobs at once (default 4)\n"
 	"      --json             print one JSON document about the push\n"
@@ -417,7 +417,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct push_opts o = { .jobs = 4, .chunk = 0,
+	struct push_opts o = { .jobs = 4, .chunk = (uint64_t)1 << 30,
 	                       .progress = IMG_PROGRESS_AUTO,
 	                       .reg = { .tls_verify = 1, .retries = 3 } };
 	char *end;
