@@ -41,6 +41,7 @@ struct sum {
 	size_t headn;
 	uint64_t in, out;
 	unsigned max_ratio;
+	int view;                /* IMG_ARCREAD_VIEW's message */
 	char *err;               /* why the diff_id is unknown, or NULL */
 };
 
@@ -49,8 +50,12 @@ static int sum_count_out(struct sum *s, size_t n)
 {
 	s->out += n;
 	if (s->out > GIB && s->out / s->max_ratio > s->in) {
-		img_seterr("decompresses to more than %u times its size (see --max-ratio)",
-		           s->max_ratio);
+		if (s->view)
+			img_seterr("decompressed layer exceeds %u times its compressed size",
+			           s->max_ratio);
+		else
+			img_seterr("decompresses to more than %u times its size (see --max-ratio)",
+			           s->max_ratio);
 		return -1;
 	}
 	return 0;
@@ -88,10 +93,11 @@ static void sum_start(struct sum *s)
 	sum_decomp(s, s->head, s->headn);
 }
 
-static int sum_init(struct sum *s, unsigned max_ratio)
+static int sum_init(struct sum *s, const struct img_arcread_opts *o)
 {
 	memset(s, 0, sizeof *s);
-	s->max_ratio = max_ratio ? max_ratio : 100;
+	s->max_ratio = o->max_ratio ? o->max_ratio : 100;
+	s->view = !!(o->flags & IMG_ARCREAD_VIEW);
 	s->bh = img_hash_new(IMG_SHA256);
 	s->dh = img_hash_new(IMG_SHA256);
 	return s->bh && s->dh ? 0 : -1;
@@ -137,7 +143,7 @@ static void sum_finish(struct sum *s, struct img_arcread_ent *e)
 	e->diff_ok = 0;
 	if (s->comp == IMG_COMP_NONE) {
 		e->diff = e->blob;
-		e->diff_size = s->in;
+		e->diff_size = (uint64_t)e->size;
 		e->diff_ok = 1;
 	} else if (!s->err) {
 		if (!s->dc_done && img_decomp_finish(s->dc) < 0) {
@@ -319,12 +325,12 @@ const char *img_arcread_shown(struct img_arcread_ent *e)
 	return e->shown;
 }
 
-/* An error about entry e: "path: why" or "'path': why" (IMG_ARCREAD_QUOTE). */
+/* An error about entry e: "path: why" or "'path': why" (IMG_ARCREAD_VIEW). */
 static int ent_fail(struct img_arcread *r, struct img_arcread_ent *e, const char *why)
 {
 	char *w = xstrdup(why);
 
-	if (r->o->flags & IMG_ARCREAD_QUOTE)
+	if (r->o->flags & IMG_ARCREAD_VIEW)
 		img_seterr("'%s': %s", img_arcread_shown(e), w);
 	else
 		img_seterr("%s: %s", img_arcread_shown(e), w);
@@ -372,7 +378,7 @@ static int read_file(struct img_arcread *r, struct img_arcin *a, struct img_arcr
 	uint64_t got = 0;
 	int first = 1, big = 0, pass = 0, rc = -1, k;
 
-	if (sum_init(&s, o->max_ratio) < 0)
+	if (sum_init(&s, o) < 0)
 		return -1;
 	if (is_root_meta(e->path) && e->size > (int64_t)IMG_JSON_MAX_ARCHIVE) {
 		img_seterr("%s: larger than %u bytes", img_arcread_shown(e), IMG_JSON_MAX_ARCHIVE);
@@ -577,6 +583,7 @@ int img_arcread_read(int fd, const struct img_arcread_opts *o, struct img_arcrea
 fail:
 	img_arcin_free(a);
 	img_arcread_free(r);
+	*out = NULL;   /* o->after may have seen r */
 	return -1;
 }
 

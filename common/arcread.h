@@ -55,7 +55,9 @@ struct img_arcread_sink {
 };
 
 enum {
-	IMG_ARCREAD_QUOTE = 1,      /* messages name an entry 'path' (img-layers), not path */
+	IMG_ARCREAD_VIEW = 1,       /* messages as the tools that only look give them: an
+	                               entry named 'path' (not path), a layer's expansion
+	                               "exceeds N times its compressed size" */
 	IMG_ARCREAD_PASS = 2,       /* listing: bytes not kept in memory pass unread */
 };
 
