@@ -446,7 +446,7 @@ static int read_file(struct img_arcread *r, struct img_arcin *a, struct img_arcr
 	if (e->mem)
 		e->mem[e->memlen] = '\0';
 	sum_finish(&s, e);
-	if (sink && sink->done && sink->done(sink->arg, e) < 0) {
+	if (e->out && sink->done && sink->done(sink->arg, e) < 0) {
 		ent_fail(r, e, img_errmsg());
 		goto out;
 	}

@@ -48,7 +48,8 @@ struct img_arcread_sink {
 	 * 1 MiB slots (O_DIRECT may pay). 0 or -1 with img_errmsg(). */
 	int (*open)(void *arg, struct img_arcread_ent *e, int big, void **w);
 	int (*write)(void *w, const void *buf, size_t n);
-	/* e's bytes are all in and hashed (e->out is its writer): 0 or -1. May drop it. */
+	/* e's bytes are all in and hashed, to e->out (a writer open gave): 0 or -1. It may
+	 * drop the writer (e->out = NULL). */
 	int (*done)(void *arg, struct img_arcread_ent *e);
 	void (*drop)(void *w);      /* throw a writer away (img_arcread_free) */
 	void *arg;

@@ -106,11 +106,8 @@ static int sink_write(void *w, const void *buf, size_t n)
 
 static int sink_done(void *arg, struct img_arcread_ent *e)
 {
-	int r;
+	int r = img_blob_has(arg, &e->blob, NULL);
 
-	if (!e->out)
-		return 0;
-	r = img_blob_has(arg, &e->blob, NULL);
 	if (r > 0) {
 		img_blob_abort(e->out);
 		e->out = NULL;
