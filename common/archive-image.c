@@ -1,6 +1,6 @@
-/* archive-image: an image archive of any dialect read once: its entries (JSON documents in
- * memory, other files spooled and hashed), links resolved inside it, the images it holds
- * by the rules of img(7); or only its head, for listing. Views of one image: view.c. */
+/* archive-image: an image archive of any dialect read once by arcread.h (JSON documents in
+ * memory, other files spooled: the sink below), the images it holds by the rules of
+ * img(7); or only its head, for listing. Views of one image: view.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,7 +16,6 @@
 #include "image.h"
 #include "store.h"
 #include "io.h"
-#include "layer.h"
 #include "arcin.h"
 #include "arcread.h"
 #include "dset.h"
