@@ -660,7 +660,8 @@ int img_arcimg_check_named(const struct img_arcread_ent *e)
 
 /* A path from manifest.json (Config, Layers): an archive key, cleaned as entry names are
  * ("./" and "/" segments); ".." and absolute paths are refused. */
-struct img_arcread_ent *img_arcimg_resolve_key(struct img_arcimg *a, const char *path, const char *what)
+struct img_arcread_ent *img_arcimg_resolve_key(struct img_arcimg *a, const char *path,
+                                               const char *what)
 {
 	struct img_arcread_ent *e;
 	char *clean, *x;

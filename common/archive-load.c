@@ -140,7 +140,8 @@ static int left_out(struct img_arcload *L, const struct img_desc *d, int mark)
 /* The archive entry of a descriptor: present, a regular file, right size and digest.
  * *foreign set (and NULL returned, no error) for an absent layer that has urls (1) or
  * that a delta archive left out (2). */
-static struct img_arcread_ent *blob_ent(struct img_arcload *L, const struct img_desc *d, int mark, int *foreign)
+static struct img_arcread_ent *blob_ent(struct img_arcload *L, const struct img_desc *d,
+                                        int mark, int *foreign)
 {
 	char *path = img_digest_blobpath(&d->digest);
 	struct img_arcread_ent *e = find(L, path);
@@ -215,7 +216,8 @@ static json_t *layer_json(const char *mt, const struct img_digest *d, int64_t si
 }
 
 /* Verify a manifest's config and layers (diff_ids against the config). */
-static int verify_manifest(struct img_arcload *L, struct img_arcload_image *im, struct img_doc *m, int host)
+static int verify_manifest(struct img_arcload *L, struct img_arcload_image *im,
+                           struct img_doc *m, int host)
 {
 	struct img_config c = { 0 };
 	struct img_arcread_ent *ce;
@@ -363,8 +365,8 @@ static int index_too_deep(const struct img_desc *d, int depth)
 
 /* Verify everything reachable from d (a manifest, an index or anything else). depth:
  * the index blobs above d (0 for a descriptor of index.json). */
-static int verify_desc(struct img_arcload *L, struct img_arcload_image *im, const struct img_desc *d, int depth,
-                       int host)
+static int verify_desc(struct img_arcload *L, struct img_arcload_image *im,
+                       const struct img_desc *d, int depth, int host)
 {
 	struct img_doc doc = { 0 };
 	struct img_arcread_ent *e;
@@ -462,7 +464,8 @@ static json_t *store_desc(const struct img_desc *d)
 
 /* Canonical name of an archive index.json entry (img_ref_archive_name), or NULL (no name);
  * a bare tag that names nothing is kept for the message. */
-static char *entry_name(struct img_arcload *L, const struct img_desc *d, const char **bare, int *bad)
+static char *entry_name(struct img_arcload *L, const struct img_desc *d, const char **bare,
+                        int *bad)
 {
 	const char *ctr = img_desc_annotation(d, IMG_ANN_CTR_NAME);
 	const char *rn = img_desc_annotation(d, IMG_ANN_REF_NAME);
@@ -786,7 +789,8 @@ static int check_layout(struct img_arcload *L, struct img_arcread_ent *le)
  * left out at all only with --allow-missing. 0, or -1 naming them all. */
 static int delta_check(struct img_arcload *L)
 {
-	char *list = img_delta_list(&L->delta, L->store ? IMG_ARCLOAD_LO_MISSING : IMG_ARCLOAD_LO_USED);
+	char *list = img_delta_list(&L->delta, L->store ? IMG_ARCLOAD_LO_MISSING
+	                                                  : IMG_ARCLOAD_LO_USED);
 	int rc = 0;
 
 	if (*list && L->store)

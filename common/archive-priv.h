@@ -42,7 +42,8 @@ enum { DOC_SEEN = 1, DOC_NEEDED = 2, DOC_DONE = 4 };
 /* Follow links inside the archive to the regular file path names. NULL with img_errmsg(). */
 struct img_arcread_ent *img_arcimg_resolve(struct img_arcimg *a, const char *path);
 /* A path from manifest.json (what: "config", "layer"), cleaned and resolved. NULL or entry. */
-struct img_arcread_ent *img_arcimg_resolve_key(struct img_arcimg *a, const char *path, const char *what);
+struct img_arcread_ent *img_arcimg_resolve_key(struct img_arcimg *a, const char *path,
+                                               const char *what);
 /* The entry of blob d, its bytes hashed to d. NULL with img_errmsg(). */
 struct img_arcread_ent *img_arcimg_blob(struct img_arcimg *a, const struct img_digest *d);
 /* A small blob (manifest, index, config) in memory, of size bytes unless size < 0. 0 or -1. */
