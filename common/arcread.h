@@ -78,15 +78,16 @@ struct img_arcread_opts {
 
 /* Read the archive on fd (not closed) to its end (or until o->after says stop), then
  * sort its entries, refusing duplicate names (but directories) and hard links that do not
- * name an earlier entry. 0 with *out (img_arcread_free), or -1 with img_errmsg(). */
+ * name an earlier entry. o (and its sink) is borrowed until img_arcread_free. 0 with *out
+ * (img_arcread_free drops the writers still in entries), or -1 with img_errmsg(). */
 int img_arcread_read(int fd, const struct img_arcread_opts *o, struct img_arcread **out);
 void img_arcread_free(struct img_arcread *r);
 
-/* The entries in archive order (before and after the sort). */
+/* The entries in archive order (while o->after runs too). */
 size_t img_arcread_count(const struct img_arcread *r);
 struct img_arcread_ent *img_arcread_ent(struct img_arcread *r, size_t seq);
-/* While reading (o->after), or after: the entry named path (a hard link as such), or NULL.
- * Only once the archive is read (the table is sorted) for names; NULL before. */
+/* The entry named path (a hard link as such), or NULL; once the archive is read (the
+ * table is sorted): NULL while o->after runs. */
 struct img_arcread_ent *img_arcread_find(struct img_arcread *r, const char *path);
 /* The entry named path, a hard link taken as the entry it names; NULL if none. */
 struct img_arcread_ent *img_arcread_get(struct img_arcread *r, const char *path);
