@@ -1,6 +1,6 @@
-/* archive-image: an image archive of any dialect read once: its entries (JSON documents in
- * memory, other files spooled and hashed), links resolved inside it, the images it holds
- * by the rules of img(7); or only its head, for listing. Views of one image: view.c. */
+/* archive-image: an image archive of any dialect read once by arcread.h (JSON documents in
+ * memory, other files spooled: the sink below), the images it holds by the rules of
+ * img(7); or only its head, for listing. Views of one image: view.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,154 +16,45 @@
 #include "image.h"
 #include "store.h"
 #include "io.h"
-#include "layer.h"
 #include "arcin.h"
+#include "arcread.h"
 #include "dset.h"
 #include "archive-priv.h"
 
-#define MEM_TOTAL_CAP ((size_t)256 << 20)   /* JSON kept in memory, all entries together */
-#define MAX_LINK_HOPS 8
-#define MAX_ENTRIES 200000                  /* as img-load */
-
-/* ---- reading the archive ---- */
-
-static struct arc_ent *ent_add(struct img_arcimg *a, const char *path)
-{
-	struct arc_ent *e;
-
-	if (a->n == a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 32;
-		a->ents = xreallocarray(a->ents, a->cap, sizeof(*a->ents));
-	}
-	e = &a->ents[a->n++];
-	memset(e, 0, sizeof(*e));
-	e->path = xstrdup(path);
-	e->fd = -1;
-	return e;
-}
-
-static const struct img_arcimg *sort_arc;   /* for qsort's comparator */
-
-static int ent_cmp(const void *x, const void *y)
-{
-	const struct arc_ent *e = sort_arc->ents;
-
-	return strcmp(e[*(const size_t *)x].path, e[*(const size_t *)y].path);
-}
-
-/* Sort the entries by name; two entries of one name are refused (a tar extracted by one
- * reader and listed by another would not agree on which one counts), unless both are
- * directories (nothing to disagree on). 0 or -1. */
-static int ents_sort(struct img_arcimg *a)
-{
-	a->sorted = xreallocarray(NULL, a->n + 1, sizeof(*a->sorted));
-	for (size_t i = 0; i < a->n; i++)
-		a->sorted[i] = i;
-	sort_arc = a;
-	qsort(a->sorted, a->n, sizeof(*a->sorted), ent_cmp);
-	sort_arc = NULL;
-	for (size_t i = 1; i < a->n; i++)
-		if (strcmp(a->ents[a->sorted[i - 1]].path, a->ents[a->sorted[i]].path) == 0 &&
-		    !(a->ents[a->sorted[i - 1]].is_dir && a->ents[a->sorted[i]].is_dir)) {
-			char *x = img_escape_cut(a->ents[a->sorted[i]].path);
-			img_seterr("'%s': duplicate entry", x);
-			free(x);
-			return -1;
-		}
-	return 0;
-}
-
-struct arc_ent *img_arcimg_find(struct img_arcimg *a, const char *path)
-{
-	size_t lo = 0, hi = a->sorted ? a->n : 0;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(path, a->ents[a->sorted[mid]].path);
-		if (c == 0)
-			return &a->ents[a->sorted[mid]];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
-}
-
-/* Follow symlinks and hard links inside the archive, as archive keys (never through the
+/* Follow symbolic and hard links inside the archive, as archive keys (never through the
  * file system): the regular file path names. NULL with img_errmsg(). */
-struct arc_ent *img_arcimg_resolve(struct img_arcimg *a, const char *path)
+struct img_arcread_ent *img_arcimg_resolve(struct img_arcimg *a, const char *path)
 {
-	struct arc_ent *e = img_arcimg_find(a, path);
-	char *x = img_escape_cut(path);
-	int hops = 0;
+	enum img_arcread_why why;
+	struct img_arcread_ent *e = img_arcread_resolve(a->r, path, &why);
+	char *x;
 
-	while (e && e->target) {
-		if (++hops > MAX_LINK_HOPS) {
-			img_seterr("'%s': too many levels of links", x);
-			goto fail;
-		}
-		e = img_arcimg_find(a, e->target);
-	}
-	if (e && e->escapes)
-		img_seterr("'%s': a symbolic link out of the archive", x);
-	else if (e && e->is_dir)
-		img_seterr("'%s': a directory, not a file", x);
-	else if (!e)
-		img_seterr("'%s' is not in the archive", x);
-	else {
-		free(x);
+	if (e)
 		return e;
+	x = img_escape_cut(path);
+	switch (why) {
+	case IMG_ARCREAD_LOOP:
+		img_seterr("'%s': too many levels of links", x);
+		break;
+	case IMG_ARCREAD_DIR:
+		img_seterr("'%s': a directory, not a file", x);
+		break;
+	case IMG_ARCREAD_MISSING:
+		img_seterr("'%s' is not in the archive", x);
+		break;
+	default:
+		img_seterr("'%s': a symbolic link out of the archive", x);
 	}
-fail:
 	free(x);
 	return NULL;
 }
 
-/* dir(path) + "/" + link, with "." and ".." resolved lexically; NULL when it escapes
- * (an absolute or empty target, or too many ".."). */
-static char *link_join(const char *path, const char *link)
+/* An entry's regular file name, or NULL (no error). */
+static struct img_arcread_ent *lookup(struct img_arcimg *a, const char *path)
 {
-	const char *slash = strrchr(path, '/');
-	char *joined, *out, *p;
-	size_t n = 0;
+	enum img_arcread_why why;
 
-	if (link[0] == '/' || link[0] == '\0')
-		return NULL;
-	if (slash)
-		joined = xasprintf("%.*s/%s", (int)(slash - path), path, link);
-	else
-		joined = xstrdup(link);
-	out = xmalloc(strlen(joined) + 1);
-	p = joined;
-	while (*p) {
-		char *s = strchr(p, '/');
-		size_t cl = s ? (size_t)(s - p) : strlen(p);
-		if (cl == 0 || (cl == 1 && p[0] == '.')) {
-			/* nothing */
-		} else if (cl == 2 && p[0] == '.' && p[1] == '.') {
-			if (n == 0) {
-				free(joined);
-				free(out);
-				return NULL;
-			}
-			while (n > 0 && out[n - 1] != '/')
-				n--;
-			if (n > 0)
-				n--;
-		} else {
-			if (n)
-				out[n++] = '/';
-			memcpy(out + n, p, cl);
-			n += cl;
-		}
-		p += cl;
-		if (*p == '/')
-			p++;
-	}
-	out[n] = '\0';
-	free(joined);
-	return out;
+	return img_arcread_resolve(a->r, path, &why);
 }
 
 static int spool_open(void)
@@ -189,117 +80,60 @@ static int spool_open(void)
 	return fd;
 }
 
-/* Move an in-memory entry to a spool file (a layer that looked like JSON). */
-int img_arcimg_spool(struct arc_ent *e)
+struct spool {
+	int fd;
+};
+
+static int spool_new(struct img_arcread_ent *e)
 {
-	if (e->fd >= 0)
-		return 0;
-	e->fd = spool_open();
-	if (e->fd < 0)
+	int fd = spool_open();
+
+	if (fd < 0)
 		return -1;
-	if (img_write_all(e->fd, e->buf, e->len) < 0) {
+	e->out = xmalloc(sizeof(struct spool));
+	((struct spool *)e->out)->fd = fd;
+	return 0;
+}
+
+/* The sink of arcread: files not kept in memory are spooled. */
+static int sink_open(void *arg, struct img_arcread_ent *e, int big, void **w)
+{
+	(void)arg;
+	(void)big;
+	if (spool_new(e) < 0)
+		return -1;
+	*w = e->out;
+	return 0;
+}
+
+static int sink_write(void *w, const void *buf, size_t n)
+{
+	if (img_write_all(((struct spool *)w)->fd, buf, n) < 0) {
 		img_seterr_errno("cannot write a temp file");
 		return -1;
 	}
 	return 0;
 }
 
-static int is_top_json(const char *path)
+static void sink_drop(void *w)
 {
-	return strcmp(path, "manifest.json") == 0 || strcmp(path, "index.json") == 0 ||
-	       strcmp(path, "repositories") == 0;
+	close(((struct spool *)w)->fd);
+	free(w);
 }
 
-static int looks_json(const void *buf, size_t n)
+int img_arcimg_fd(const struct img_arcread_ent *e)
 {
-	const unsigned char *p = buf;
-	size_t i = 0;
-
-	while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
-		i++;
-	return i < n && (p[i] == '{' || p[i] == '[');
+	return e->out ? ((struct spool *)e->out)->fd : -1;
 }
 
-/* Read the data of a regular file entry into memory or a spool file. */
-static int read_file(struct img_arcimg *a, struct img_arcin *in, struct arc_ent *e, int64_t size)
+/* Move an in-memory entry to a spool file (a layer that looked like JSON). */
+int img_arcimg_spool(struct img_arcread_ent *e)
 {
-	const void *buf;
-	size_t n, cap = is_top_json(e->path) ? IMG_JSON_MAX_ARCHIVE : IMG_JSON_MAX_BLOB;
-	struct img_hash *h = img_hash_new(IMG_SHA256);
-	struct img_layer_sum *ls = NULL;
-	int b, first = 1, ret = -1;
-	uint64_t total = 0;
-
-	if (!h)
+	if (e->out)
+		return 0;
+	if (spool_new(e) < 0)
 		return -1;
-	while ((b = img_arcin_block(in, &buf, &n)) == 1) {
-		if (first) {
-			first = 0;
-			if ((uint64_t)size <= cap && looks_json(buf, n) && a->mem + (size_t)size <= MEM_TOTAL_CAP) {
-				e->buf = xmalloc((size_t)size + 1);
-			} else if (a->head) {
-				/* listing: a layer's bytes pass unread */
-				e->diff_err = xstrdup("not read (listing only)");
-				e->size = size;
-				img_hash_free(h);
-				return 0;
-			} else {
-				e->fd = spool_open();
-				if (e->fd < 0)
-					goto out;
-				if (img_comp_sniff(buf, n) != IMG_COMP_NONE)
-					ls = img_layer_sum_new(a->max_ratio);
-			}
-		}
-		img_hash_update(h, buf, n);
-		if (e->buf) {
-			if (total + n > (uint64_t)size) {
-				img_seterr("more data than its size");
-				goto out;
-			}
-			memcpy(e->buf + total, buf, n);
-		} else if (img_write_all(e->fd, buf, n) < 0) {
-			img_seterr_errno("cannot write a temp file");
-			goto out;
-		}
-		if (ls && img_layer_sum_write(ls, buf, n) < 0) {
-			e->diff_err = xstrdup(img_errmsg());
-			img_layer_sum_free(ls);
-			ls = NULL;
-		}
-		total += n;
-	}
-	if (b < 0)
-		goto out;
-	if (first)
-		e->buf = xmalloc(1);
-	if (e->buf) {
-		e->len = (size_t)total;
-		e->buf[e->len] = '\0';
-		a->mem += e->len;
-	}
-	e->size = (int64_t)total;
-	img_hash_final(h, &e->sha256);
-	if (ls) {
-		struct img_digest blob;
-		enum img_comp comp;
-		uint64_t bsize, dsize;
-		if (img_layer_sum_finish(ls, &blob, &e->diff_id, &comp, &bsize, &dsize) < 0) {
-			e->diff_err = xstrdup(img_errmsg());
-		} else {
-			e->has_diff = 1;
-			e->diff_size = dsize;
-		}
-	} else if (!e->diff_err) {
-		e->has_diff = 1;
-		e->diff_id = e->sha256;
-		e->diff_size = total;
-	}
-	ret = 0;
-out:
-	img_layer_sum_free(ls);
-	img_hash_free(h);
-	return ret;
+	return sink_write(e->out, e->mem, e->memlen);
 }
 
 char **img_arcimg_names_add(char **names, const char *name)
@@ -327,11 +161,11 @@ static void names_add_ref(struct arc_item *it, const char *s)
 }
 
 /* A top-level JSON file (manifest.json, index.json) that did not fit in memory. */
-static int top_json_unread(const struct arc_ent *e)
+static int top_json_unread(const struct img_arcread_ent *e)
 {
-	if (!e || e->buf)
+	if (!e || e->mem)
 		return 0;
-	if (e->target || e->is_dir)
+	if (e->type != IMG_ENT_FILE)
 		img_seterr("%s: not a regular file", e->path);
 	else if (e->size > (int64_t)IMG_JSON_MAX_ARCHIVE)
 		img_seterr("%s: larger than %u bytes", e->path, IMG_JSON_MAX_ARCHIVE);
@@ -347,17 +181,15 @@ static void item_configs(struct img_arcimg *a, json_t *desc_json, int depth,
 {
 	struct img_desc d;
 	struct img_doc doc;
-	struct arc_ent *e;
+	struct img_arcread_ent *e;
 	char *path;
 
 	if (depth > IMG_MAX_INDEX_DEPTH || img_desc_parse(desc_json, &d) < 0)
 		return;
 	path = img_digest_blobpath(&d.digest);
-	e = img_arcimg_find(a, path);
+	e = lookup(a, path);
 	free(path);
-	while (e && e->target)
-		e = img_arcimg_find(a, e->target);
-	if (!e || !e->buf || img_doc_parse(e->buf, e->len, d.media_type, &doc) < 0)
+	if (!e || !e->mem || img_doc_parse(e->mem, e->memlen, d.media_type, &doc) < 0)
 		return;
 	if (doc.kind == IMG_KIND_MANIFEST) {
 		*set = xreallocarray(*set, *n + 1, sizeof(**set));
@@ -397,7 +229,8 @@ static int oci_is_image(struct img_arcimg *a, json_t *desc_json)
  * already an image of index.json (its RepoTags name that image). */
 static int parse_items(struct img_arcimg *a)
 {
-	struct arc_ent *m = img_arcimg_find(a, "manifest.json"), *x = img_arcimg_find(a, "index.json");
+	struct img_arcread_ent *m = img_arcread_find(a->r, "manifest.json");
+	struct img_arcread_ent *x = img_arcread_find(a->r, "index.json");
 	json_t *arr = NULL, *v;
 	size_t i, cap;
 
@@ -408,7 +241,7 @@ static int parse_items(struct img_arcimg *a)
 		return -1;
 	}
 	if (m) {
-		a->manifest_json = img_json_parse(m->buf, m->len, IMG_JSON_MAX_ARCHIVE);
+		a->manifest_json = img_json_parse(m->mem, m->memlen, IMG_JSON_MAX_ARCHIVE);
 		if (!a->manifest_json) {
 			img_seterr("manifest.json: %s", img_errmsg());
 			return -1;
@@ -419,7 +252,7 @@ static int parse_items(struct img_arcimg *a)
 		}
 	}
 	if (x) {
-		a->index_json = img_json_parse(x->buf, x->len, IMG_JSON_MAX_ARCHIVE);
+		a->index_json = img_json_parse(x->mem, x->memlen, IMG_JSON_MAX_ARCHIVE);
 		if (!a->index_json) {
 			img_seterr("index.json: %s", img_errmsg());
 			return -1;
@@ -467,7 +300,7 @@ static int parse_items(struct img_arcimg *a)
 	}
 	json_array_foreach(a->manifest_json, i, v) {
 		struct arc_item *it = NULL;
-		struct arc_ent *ce;
+		struct img_arcread_ent *ce;
 		const char *cpath;
 		json_t *tags, *t;
 		size_t j;
@@ -481,7 +314,7 @@ static int parse_items(struct img_arcimg *a)
 		    (ce = img_arcimg_resolve_key(a, cpath, "config")) != NULL)
 			for (size_t k = 0; k < a->nitems && !it; k++)
 				for (size_t c = 0; c < a->items[k].nconfigs; c++)
-					if (img_digest_eq(&a->items[k].configs[c], &ce->sha256)) {
+					if (img_digest_eq(&a->items[k].configs[c], &ce->blob)) {
 						it = &a->items[k];
 						break;
 					}
@@ -497,32 +330,6 @@ static int parse_items(struct img_arcimg *a)
 	return 0;
 }
 
-/* A hard link names an entry that came before it (tar's rule; img-load's too, img(7)). */
-static int hard_links_check(struct img_arcimg *a)
-{
-	for (size_t i = 0; i < a->n; i++) {
-		struct arc_ent *h = &a->ents[i], *t;
-		const char *why = NULL;
-		if (!h->is_hard)
-			continue;
-		t = img_arcimg_find(a, h->target);
-		if (!t)
-			why = "is not a file in the archive";
-		else if (t == h)
-			why = "is the link itself";
-		else if (t > h)
-			why = "comes later in the archive";
-		if (why) {
-			char *en = img_escape_cut(h->path), *et = img_escape_cut(h->target);
-			img_seterr("hard link '%s': target '%s' %s", en, et, why);
-			free(en);
-			free(et);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* ---- reading only the head (listing) ---- */
 
 static void doc_need(struct img_arcimg *a, const struct img_desc *d);
@@ -530,11 +337,11 @@ static void doc_need(struct img_arcimg *a, const struct img_desc *d);
 /* A document read: what it reaches is needed in turn. */
 static void doc_process(struct img_arcimg *a, struct img_dset_entry *de, size_t idx)
 {
-	struct arc_ent *e = &a->ents[a->doc_ent[idx]];
+	struct img_arcread_ent *e = img_arcread_ent(a->r, a->doc_ent[idx]);
 	struct img_doc doc;
 
 	de->flags |= DOC_DONE;
-	if (img_doc_parse(e->buf, e->len, NULL, &doc) < 0)
+	if (img_doc_parse(e->mem, e->memlen, NULL, &doc) < 0)
 		return;   /* a config, or not a document: nothing more */
 	if (doc.kind == IMG_KIND_MANIFEST) {
 		doc_need(a, &doc.config);
@@ -569,13 +376,13 @@ static void doc_need(struct img_arcimg *a, const struct img_desc *d)
 }
 
 /* Entry e (the last added) was read: is the head complete? */
-static int head_done(struct img_arcimg *a, struct arc_ent *e)
+static int head_done(struct img_arcimg *a, struct img_arcread_ent *e)
 {
 	const char *hex = strncmp(e->path, "blobs/sha256/", 13) == 0 ? e->path + 13 : NULL;
 
 	if (strcmp(e->path, "manifest.json") == 0)
 		a->have_manifest_json = 1;
-	if (hex && e->buf && strlen(hex) == 64 && img_is_hex(hex, 64)) {
+	if (hex && e->mem && strlen(hex) == 64 && img_is_hex(hex, 64)) {
 		struct img_digest d;
 		char *ds = xasprintf("sha256:%s", hex);
 		if (img_digest_parse(ds, &d) == 0) {
@@ -584,7 +391,7 @@ static int head_done(struct img_arcimg *a, struct arc_ent *e)
 			size_t idx = (size_t)(de - a->docs.e);
 			if (isnew)
 				a->doc_ent = xreallocarray(a->doc_ent, a->docs.cap, sizeof(*a->doc_ent));
-			a->doc_ent[idx] = (size_t)(e - a->ents);
+			a->doc_ent[idx] = e->seq;
 			de->flags |= DOC_SEEN;
 			if (de->flags & DOC_NEEDED) {
 				de->flags &= ~(unsigned)DOC_NEEDED;
@@ -594,8 +401,8 @@ static int head_done(struct img_arcimg *a, struct arc_ent *e)
 		}
 		free(ds);
 	}
-	if (strcmp(e->path, "index.json") == 0 && e->buf) {
-		json_t *j = img_json_parse(e->buf, e->len, IMG_JSON_MAX_ARCHIVE), *arr, *v;
+	if (strcmp(e->path, "index.json") == 0 && e->mem) {
+		json_t *j = img_json_parse(e->mem, e->memlen, IMG_JSON_MAX_ARCHIVE), *arr, *v;
 		size_t i;
 		struct img_desc d;
 		a->have_index = 1;
@@ -608,6 +415,15 @@ static int head_done(struct img_arcimg *a, struct arc_ent *e)
 	return a->have_index && a->have_manifest_json && a->needed == 0;
 }
 
+/* arcread's after: 1 once the head is complete (listing only). */
+static int after(void *arg, struct img_arcread *r, struct img_arcread_ent *e)
+{
+	struct img_arcimg *a = arg;
+
+	a->r = r;
+	return head_done(a, e);
+}
+
 int img_arcimg_read(int fd, unsigned max_ratio, struct img_arcimg **out)
 {
 	return img_arcimg_read_flags(fd, max_ratio, 0, out);
@@ -616,79 +432,32 @@ int img_arcimg_read(int fd, unsigned max_ratio, struct img_arcimg **out)
 int img_arcimg_read_flags(int fd, unsigned max_ratio, int flags, struct img_arcimg **out)
 {
 	struct img_arcimg *a = xcalloc(1, sizeof(*a));
-	struct img_arcin *in = NULL;
-	struct img_arcin_entry e;
-	int rc;
 
 	*out = NULL;
-	a->max_ratio = max_ratio;
 	a->head = flags & IMG_ARCIMG_HEAD;
-	if (img_arcin_open_fd(fd, 0, &in) < 0)
-		goto fail;
-	while ((rc = img_arcin_next(in, &e)) == 1) {
-		struct arc_ent *ent;
-		if (e.path[0] == '\0')
-			continue;
-		if (a->n >= MAX_ENTRIES) {
-			img_seterr("more than %d entries", MAX_ENTRIES);
-			goto fail;
-		}
-		if (e.type == IMG_ENT_DIR) {
-			ent_add(a, e.path)->is_dir = 1;
-			continue;
-		}
-		if (e.type == IMG_ENT_SYMLINK || e.type == IMG_ENT_HARDLINK) {
-			char *t = e.type == IMG_ENT_SYMLINK ? link_join(e.path, e.link) : xstrdup(e.link);
-			ent = ent_add(a, e.path);
-			ent->target = t;
-			ent->escapes = !t;   /* a link out of the archive: never followed */
-			ent->is_hard = e.type == IMG_ENT_HARDLINK;
-			continue;
-		}
-		if (e.type != IMG_ENT_FILE) {
-			/* an image archive holds directories, files and links (img(7)) */
-			char *x = img_escape_cut(e.path);
-			img_seterr("%s: not a regular file, directory or link", x);
-			free(x);
-			goto fail;
-		}
-		ent = ent_add(a, e.path);
-		if (read_file(a, in, ent, e.size) < 0) {
-			char *x = img_escape_cut(e.path);
-			img_seterr("'%s': %s", x, img_errmsg());
-			free(x);
-			goto fail;
-		}
-		if (a->head && head_done(a, ent))
-			break;   /* the rest is layers */
+	a->sink.open = sink_open;
+	a->sink.write = sink_write;
+	a->sink.drop = sink_drop;
+	a->ro.max_ratio = max_ratio;
+	a->ro.flags = IMG_ARCREAD_VIEW | (a->head ? IMG_ARCREAD_PASS : 0);
+	a->ro.sink = &a->sink;
+	if (a->head) {
+		a->ro.after = after;
+		a->ro.after_arg = a;
 	}
-	if (rc < 0)
-		goto fail;
-	img_arcin_free(in);
-	in = NULL;
-	if (ents_sort(a) < 0 || hard_links_check(a) < 0 || parse_items(a) < 0)
-		goto fail;
+	a->r = NULL;
+	if (img_arcread_read(fd, &a->ro, &a->r) < 0 || parse_items(a) < 0) {
+		img_arcimg_free(a);
+		return -1;
+	}
 	*out = a;
 	return 0;
-fail:
-	img_arcin_free(in);
-	img_arcimg_free(a);
-	return -1;
 }
 
 void img_arcimg_free(struct img_arcimg *a)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->n; i++) {
-		struct arc_ent *e = &a->ents[i];
-		free(e->path);
-		free(e->target);
-		free(e->buf);
-		free(e->diff_err);
-		if (e->fd >= 0)
-			close(e->fd);
-	}
 	for (size_t i = 0; i < a->nitems; i++) {
 		for (size_t j = 0; a->items[i].names && a->items[i].names[j]; j++)
 			free(a->items[i].names[j]);
@@ -697,13 +466,12 @@ void img_arcimg_free(struct img_arcimg *a)
 		free(a->items[i].configs);
 	}
 	free(a->items);
-	free(a->sorted);
+	img_arcread_free(a->r);
 	json_decref(a->manifest_json);
 	json_decref(a->index_json);
 	img_delta_clear(&a->delta);
 	img_dset_clear(&a->docs);
 	free(a->doc_ent);
-	free(a->ents);
 	free(a);
 }
 
@@ -712,7 +480,7 @@ static void sum_desc(struct img_arcimg *a, const struct img_desc *d, int depth,
                      struct img_dset *seen, int64_t *size, json_t *plats, json_t *left, int top)
 {
 	char *path, pb[128];
-	struct arc_ent *e;
+	struct img_arcread_ent *e;
 	struct img_doc doc;
 	int isnew;
 
@@ -727,11 +495,9 @@ static void sum_desc(struct img_arcimg *a, const struct img_desc *d, int depth,
 	if (depth > IMG_MAX_INDEX_DEPTH || img_mt_kind(d->media_type) == IMG_KIND_LAYER)
 		return;
 	path = img_digest_blobpath(&d->digest);
-	e = img_arcimg_find(a, path);
+	e = lookup(a, path);
 	free(path);
-	while (e && e->target)
-		e = img_arcimg_find(a, e->target);
-	if (!e || !e->buf || img_doc_parse(e->buf, e->len, d->media_type, &doc) < 0)
+	if (!e || !e->mem || img_doc_parse(e->mem, e->memlen, d->media_type, &doc) < 0)
 		return;
 	if (doc.kind == IMG_KIND_MANIFEST) {
 		sum_desc(a, &doc.config, depth + 1, seen, size, plats, left, 0);
@@ -779,7 +545,7 @@ json_t *img_arcimg_summary(struct img_arcimg *a)
 			                    json_string(it->configs[0].str) : json_null());
 		} else {
 			const char *cpath, *lp;
-			struct arc_ent *ce, *le;
+			struct img_arcread_ent *ce, *le;
 			json_t *layers, *l;
 			size_t k;
 			struct img_config c;
@@ -788,9 +554,9 @@ json_t *img_arcimg_summary(struct img_arcimg *a)
 			json_object_set_new(o, "digest", json_null());
 			if (img_json_str(it->json, "Config", &cpath) == 0 &&
 			    (ce = img_arcimg_resolve_key(a, cpath, "config")) != NULL) {
-				json_object_set_new(o, "config", json_string(ce->sha256.str));
+				json_object_set_new(o, "config", json_string(ce->blob.str));
 				size += ce->size;
-				if (ce->buf && img_config_parse(ce->buf, ce->len, &c) == 0) {
+				if (ce->mem && img_config_parse(ce->mem, ce->memlen, &c) == 0) {
 					json_array_append_new(plats, json_string(
 						img_platform_format(&c.platform, pb, sizeof pb)));
 					img_config_release(&c);
@@ -819,10 +585,10 @@ size_t img_arcimg_count(const struct img_arcimg *a)
 }
 
 /* An entry that must hash to d (checked against its sha256). */
-struct arc_ent *img_arcimg_blob(struct img_arcimg *a, const struct img_digest *d)
+struct img_arcread_ent *img_arcimg_blob(struct img_arcimg *a, const struct img_digest *d)
 {
 	char *path = img_digest_blobpath(d);
-	struct arc_ent *e = img_arcimg_resolve(a, path);
+	struct img_arcread_ent *e = img_arcimg_resolve(a, path);
 
 	free(path);
 	if (!e && img_delta_find(&a->delta, d, NULL)) {
@@ -836,8 +602,8 @@ struct arc_ent *img_arcimg_blob(struct img_arcimg *a, const struct img_digest *d
 		img_seterr("blob %s: only sha256 blobs are read from archives", d->str);
 		return NULL;
 	}
-	if (!img_digest_eq(d, &e->sha256)) {
-		img_seterr("blob %s: digest mismatch (got %s)", d->str, e->sha256.str);
+	if (!img_digest_eq(d, &e->blob)) {
+		img_seterr("blob %s: digest mismatch (got %s)", d->str, e->blob.str);
 		return NULL;
 	}
 	return e;
@@ -847,21 +613,21 @@ struct arc_ent *img_arcimg_blob(struct img_arcimg *a, const struct img_digest *d
 int img_arcimg_blob_mem(struct img_arcimg *a, const struct img_digest *d, int64_t size,
                     const char **buf, size_t *len)
 {
-	struct arc_ent *e = img_arcimg_blob(a, d);
+	struct img_arcread_ent *e = img_arcimg_blob(a, d);
 
 	if (!e)
 		return -1;
-	if (!e->buf) {
+	if (!e->mem) {
 		img_seterr("blob %s: not a JSON document of at most %u bytes", d->str,
 		           IMG_JSON_MAX_BLOB);
 		return -1;
 	}
-	if (size >= 0 && (int64_t)e->len != size) {
-		img_seterr("blob %s: size %zu, expected %lld", d->str, e->len, (long long)size);
+	if (size >= 0 && (int64_t)e->memlen != size) {
+		img_seterr("blob %s: size %zu, expected %lld", d->str, e->memlen, (long long)size);
 		return -1;
 	}
-	*buf = e->buf;
-	*len = e->len;
+	*buf = e->mem;
+	*len = e->memlen;
 	return 0;
 }
 
@@ -878,14 +644,14 @@ static const char *hex_in_path(const char *path)
 	return NULL;
 }
 
-int img_arcimg_check_named(const struct arc_ent *e)
+int img_arcimg_check_named(const struct img_arcread_ent *e)
 {
 	const char *hex = hex_in_path(e->path);
 
-	if (hex && strncmp(hex, img_digest_hex(&e->sha256), 64) != 0 &&
+	if (hex && strncmp(hex, img_digest_hex(&e->blob), 64) != 0 &&
 	    strncmp(e->path, "blobs/", 6) == 0) {
 		char *x = img_escape_cut(e->path);
-		img_seterr("'%s': digest mismatch (got %s)", x, e->sha256.str);
+		img_seterr("'%s': digest mismatch (got %s)", x, e->blob.str);
 		free(x);
 		return -1;
 	}
@@ -894,9 +660,10 @@ int img_arcimg_check_named(const struct arc_ent *e)
 
 /* A path from manifest.json (Config, Layers): an archive key, cleaned as entry names are
  * ("./" and "/" segments); ".." and absolute paths are refused. */
-struct arc_ent *img_arcimg_resolve_key(struct img_arcimg *a, const char *path, const char *what)
+struct img_arcread_ent *img_arcimg_resolve_key(struct img_arcimg *a, const char *path,
+                                               const char *what)
 {
-	struct arc_ent *e;
+	struct img_arcread_ent *e;
 	char *clean, *x;
 
 	if (img_path_clean(path, 0, &clean) < 0) {

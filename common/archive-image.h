@@ -1,8 +1,8 @@
-/* archive-image: an image archive read once, for tools that only look (img-layers, img-diff,
- * img-inspect, img-ls --archive); the view of one of its images is in view.h (included).
- * Any dialect: docker-save legacy with symlinked layer.tar, Docker 25+ combined, OCI
- * image-layout archives, several images per archive), for tools that only look (img-layers,
- * img-diff). An archive may be a pipe: its entries are read once; JSON documents are kept
+/* archive-image: an image archive read once, for tools that only look (img-layers,
+ * img-diff, img-inspect, img-ls --archive); the view of one of its images is in view.h
+ * (included). Any dialect (img(7)): docker-save legacy with symlinked layer.tar, Docker
+ * 25+ combined, OCI image-layout archives, several images per archive. The archive is
+ * read by arcread.h, from a pipe too: its entries are read once; JSON documents are kept
  * in memory (capped), other regular files are spooled to anonymous temp files under
  * $TMPDIR (unlinked at once, so nothing is left behind) and hashed while spooled. */
 #ifndef IMG_ARCHIVE_IMAGE_H

@@ -107,24 +107,24 @@ out:
 	return ret;
 }
 
-static int layer_from_ent(struct img_view *v, size_t i, struct arc_ent *e, const char *what)
+static int layer_from_ent(struct img_view *v, size_t i, struct img_arcread_ent *e, const char *what)
 {
-	if (!e->has_diff || !img_digest_eq(&e->diff_id, &v->config.diff_ids[i])) {
+	if (!e->diff_ok || !img_digest_eq(&e->diff, &v->config.diff_ids[i])) {
 		char *x = img_escape_cut(what);
-		if (!e->has_diff)
+		if (!e->diff_ok)
 			img_seterr("layer %s: %s", x, e->diff_err ? e->diff_err : "unreadable");
 		else
 			img_seterr("layer %s: diff_id mismatch (got %s, config says %s)", x,
-			           e->diff_id.str, v->config.diff_ids[i].str);
+			           e->diff.str, v->config.diff_ids[i].str);
 		free(x);
 		return -1;
 	}
 	if (img_arcimg_spool(e) < 0)
 		return -1;
-	v->layers[i].diff_id = e->diff_id;
-	v->layers[i].blob = e->sha256;
+	v->layers[i].diff_id = e->diff;
+	v->layers[i].blob = e->blob;
 	v->layers[i].blob_size = e->size;
-	v->layers[i].fd = e->fd;
+	v->layers[i].fd = img_arcimg_fd(e);
 	v->layers[i].diff_size = (int64_t)e->diff_size;
 	return 0;
 }
@@ -133,7 +133,7 @@ static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_vie
 {
 	const char *cpath;
 	json_t *layers, *l;
-	struct arc_ent *ce;
+	struct img_arcread_ent *ce;
 	size_t i;
 
 	if (img_json_str(it->json, "Config", &cpath) != 0) {
@@ -147,18 +147,18 @@ static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_vie
 	ce = img_arcimg_resolve_key(a, cpath, "config");
 	if (!ce || img_arcimg_check_named(ce) < 0)
 		return -1;
-	if (!ce->buf || img_config_parse(ce->buf, ce->len, &v->config) < 0) {
+	if (!ce->mem || img_config_parse(ce->mem, ce->memlen, &v->config) < 0) {
 		char *x = img_escape_cut(cpath);
-		if (!ce->buf)
+		if (!ce->mem)
 			img_seterr("config '%s': not a JSON document", x);
 		else
 			img_seterr("config '%s': %s", x, img_errmsg());
 		free(x);
 		return -1;
 	}
-	v->config_digest = ce->sha256;
-	v->cfg_buf = ce->buf;
-	v->cfg_len = ce->len;
+	v->config_digest = ce->blob;
+	v->cfg_buf = ce->mem;
+	v->cfg_len = ce->memlen;
 	if (json_array_size(layers) != v->config.ndiff) {
 		img_seterr("layers length mismatch: %zu in manifest.json, %zu diff_ids",
 		           json_array_size(layers), v->config.ndiff);
@@ -168,7 +168,7 @@ static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_vie
 	v->layers = xcalloc(v->nlayers + 1, sizeof(*v->layers));
 	json_array_foreach(layers, i, l) {
 		const char *lp = json_string_value(l);
-		struct arc_ent *le;
+		struct img_arcread_ent *le;
 		if (!lp) {
 			img_seterr("manifest.json: layer %zu is not a string", i);
 			return -1;
@@ -185,14 +185,14 @@ static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_vie
 static int arc_complete(void *arg, const struct img_desc *d)
 {
 	struct img_arcimg *a = arg;
-	struct arc_ent *e;
+	struct img_arcread_ent *e;
 	struct img_doc doc;
 	char *path = img_digest_blobpath(&d->digest);
 	int ok = 1;
 
 	e = img_arcimg_resolve(a, path);
 	free(path);
-	if (!e || !e->buf || img_doc_parse(e->buf, e->len, d->media_type, &doc) < 0)
+	if (!e || !e->mem || img_doc_parse(e->mem, e->memlen, d->media_type, &doc) < 0)
 		return 0;
 	if (doc.kind == IMG_KIND_MANIFEST) {
 		for (size_t i = 0; i <= doc.n && ok; i++) {
@@ -284,7 +284,7 @@ static int view_oci(struct img_arcimg *a, struct arc_item *it, const struct img_
 	v->nlayers = doc.n;
 	v->layers = xcalloc(doc.n + 1, sizeof(*v->layers));
 	for (size_t i = 0; i < doc.n; i++) {
-		struct arc_ent *le = img_arcimg_blob(a, &doc.items[i].digest);
+		struct img_arcread_ent *le = img_arcimg_blob(a, &doc.items[i].digest);
 		if (!le)
 			goto out;
 		if (le->size != doc.items[i].size) {
@@ -326,10 +326,10 @@ static int item_is(struct img_arcimg *a, struct arc_item *it, const char *sel, c
 				return 1;
 	} else {
 		const char *cpath;
-		struct arc_ent *ce;
+		struct img_arcread_ent *ce;
 		if (img_json_str(it->json, "Config", &cpath) == 0 &&
 		    (ce = img_arcimg_resolve_key(a, cpath, "config")) != NULL &&
-		    strncmp(img_digest_hex(&ce->sha256), hex, n) == 0)
+		    strncmp(img_digest_hex(&ce->blob), hex, n) == 0)
 			return 1;
 	}
 	return 0;

@@ -1,0 +1,116 @@
+/* arcread: the one reader of image archives (docker-save legacy and Docker 25+, OCI layout
+ * tars, containerd exports, jib, delta archives: img(7) ARCHIVE RULES), used by img-load
+ * (archive-load.h) and by the tools that only look (archive-image.h). It reads the archive
+ * once, from a pipe or a file, in any entry order: each regular file is hashed while it
+ * streams past (blob digest, sniffed compression, diff_id and uncompressed size in one
+ * pass; big entries through a pipeline of threads on img_ring and img_pool), small JSON
+ * documents are kept in memory (capped), and the bytes of the others go to the sink the
+ * caller chooses (a store temp blob, a spool file, or nothing: digests only). Directories,
+ * symbolic and hard links are kept in a table sorted by name once the archive has ended;
+ * links are resolved there, as archive keys, never through the file system, by one rule. */
+#ifndef IMG_ARCREAD_H
+#define IMG_ARCREAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "digest.h"
+#include "comp.h"
+#include "arcin.h"
+
+#define IMG_ARCREAD_MAX_ENTRIES 200000
+#define IMG_ARCREAD_LINK_HOPS   8
+
+struct img_arcread_ent {
+	char *path;                 /* cleaned archive key (arcin.h) */
+	size_t seq;                 /* its place in the archive */
+	enum img_ent_type type;     /* IMG_ENT_FILE, _DIR, _SYMLINK or _HARDLINK */
+	char *link;                 /* a symlink's target (verbatim), a hard link's (cleaned) */
+	struct img_arcread_ent *alias;  /* a hard link: the entry it names (never a hard link) */
+	int64_t size;
+	int hashed;                 /* blob (and comp) known: the bytes were read */
+	struct img_digest blob;     /* sha256 of the bytes as stored */
+	enum img_comp comp;         /* sniffed from the first bytes */
+	int diff_ok;                /* diff_id known (uncompressed: == blob), else diff_err */
+	struct img_digest diff;
+	uint64_t diff_size;
+	char *diff_err;             /* why the diff_id is unknown, or NULL */
+	char *mem;                  /* the bytes in memory (NUL-terminated), or NULL */
+	size_t memlen;
+	void *out;                  /* the sink's writer (sink->open), or NULL */
+	char *shown;                /* path as messages name it: img_arcread_shown() */
+	unsigned user;              /* the caller's flags (archive-load.h: IMG_ARCLOAD_USED) */
+};
+
+/* Where the bytes of an entry not kept in memory go. open and done run on the reading
+ * thread, write on a pipeline thread for a big entry. */
+struct img_arcread_sink {
+	/* A writer for e's bytes in *w (NULL: they are hashed only); big: they come in
+	 * 1 MiB slots (O_DIRECT may pay). 0 or -1 with img_errmsg(). */
+	int (*open)(void *arg, struct img_arcread_ent *e, int big, void **w);
+	int (*write)(void *w, const void *buf, size_t n);
+	/* e's bytes are all in and hashed, to e->out (a writer open gave): 0 or -1. It may
+	 * drop the writer (e->out = NULL). */
+	int (*done)(void *arg, struct img_arcread_ent *e);
+	void (*drop)(void *w);      /* throw a writer away (img_arcread_free) */
+	void *arg;
+};
+
+enum {
+	IMG_ARCREAD_VIEW = 1,       /* messages as the tools that only look give them: an
+	                               entry named 'path' (not path), a layer's expansion
+	                               "exceeds N times its compressed size" */
+	IMG_ARCREAD_PASS = 2,       /* listing: bytes not kept in memory pass unread */
+};
+
+struct img_progress;
+struct img_arcread;
+
+struct img_arcread_opts {
+	unsigned max_ratio;         /* diff_id: refuse past this expansion (after 1 GiB) */
+	int flags;                  /* IMG_ARCREAD_* */
+	size_t small;               /* files up to this size kept in memory, JSON or not */
+	const struct img_arcread_sink *sink;   /* NULL: digests only */
+	struct img_progress *progress;         /* compressed bytes read, or NULL */
+	/* After each regular file: 1 stops reading (the rest is not needed), 0 goes on. */
+	int (*after)(void *arg, struct img_arcread *r, struct img_arcread_ent *e);
+	void *after_arg;
+};
+
+/* Read the archive on fd (not closed) to its end (or until o->after says stop), then
+ * sort its entries, refusing duplicate names (but directories) and hard links that do not
+ * name an earlier entry. o (and its sink) is borrowed until img_arcread_free. 0 with *out
+ * (img_arcread_free drops the writers still in entries), or -1 with img_errmsg(). */
+int img_arcread_read(int fd, const struct img_arcread_opts *o, struct img_arcread **out);
+void img_arcread_free(struct img_arcread *r);
+
+/* The entries in archive order (while o->after runs too). */
+size_t img_arcread_count(const struct img_arcread *r);
+struct img_arcread_ent *img_arcread_ent(struct img_arcread *r, size_t seq);
+/* The entry named path (a hard link as such), or NULL; once the archive is read (the
+ * table is sorted): NULL while o->after runs. */
+struct img_arcread_ent *img_arcread_find(struct img_arcread *r, const char *path);
+/* The entry named path, a hard link taken as the entry it names; NULL if none. */
+struct img_arcread_ent *img_arcread_get(struct img_arcread *r, const char *path);
+
+/* Why a name does not resolve to a regular file. */
+enum img_arcread_why {
+	IMG_ARCREAD_OK, IMG_ARCREAD_MISSING, IMG_ARCREAD_DIR, IMG_ARCREAD_LOOP,
+	IMG_ARCREAD_ABSOLUTE, IMG_ARCREAD_ESCAPES,
+};
+/* Follow symbolic and hard links from path: the regular file it names, or NULL with *why
+ * (a target joined to its link's directory, "." and ".." folded, never above the archive's
+ * root; an absolute or empty target, or more than IMG_ARCREAD_LINK_HOPS links, refused). */
+struct img_arcread_ent *img_arcread_resolve(struct img_arcread *r, const char *path,
+                                            enum img_arcread_why *why);
+/* A path of manifest.json (what: "config", "layer"; len: its length, NUL refused) as an
+ * archive key: cleaned as entry names are; "..", absolute paths and the root refused.
+ * 0 with *clean (caller frees), or -1 with img_errmsg(). */
+int img_arcread_key(const char *raw, size_t len, const char *what, char **clean);
+/* dir(path) + "/" + link, "." and ".." folded; NULL when it leaves the root or link is
+ * absolute or empty. New string. */
+char *img_arcread_link_join(const char *path, const char *link);
+
+/* e->path escaped and cut for messages (borrowed from e). */
+const char *img_arcread_shown(struct img_arcread_ent *e);
+
+#endif
