@@ -132,10 +132,14 @@ op diff-paths "" "img-diff -S $D/manystore bench/many bench/many1; [ \$? -eq 1 ]
 op layers-files "" "img-layers -S $S --files=1 bench/big" \
 	"tar -tvf" "" "tar -tvf $D/biglayer.tar"
 op gc-1000 "" "img-gc -S $D/gcstore -n"
-op unpack "rm -rf $T/u" "img-unpack -S $S bench/big $T/u" \
-	"umoci unpack" "rm -rf $T/um" "umoci unpack --image $S:docker.io/bench/big:latest $T/um" \
-	"tar -x" "rm -rf $T/tx && mkdir $T/tx" "tar -xpf $D/flat.tar -C $T/tx"
-rm -rf "$T/u" "$T/um" "$T/tx"
+# Each run unpacks into a new directory, all removed after the op: on ext4 (without a journal,
+# as here) a new inode skips those freed in the last 30 s one by one, so a tree removed just
+# before a run made that run pay for the removal (single runs of any of the three swung
+# between 4 and 58 s).
+op unpack "mktemp -u $T/u.XXXXXX > $T/next" "img-unpack -S $S bench/big \$(cat $T/next)" \
+	"umoci unpack" "mktemp -u $T/um.XXXXXX > $T/next" "umoci unpack --image $S:docker.io/bench/big:latest \$(cat $T/next)" \
+	"tar -x" "d=\$(mktemp -d $T/tx.XXXXXX) && echo \$d > $T/next" "tar -xpf $D/flat.tar -C \$(cat $T/next)"
+rm -rf "$T"/u.* "$T"/um.* "$T"/tx.* "$T/next"
 # a second start: the image is unpacked by the warm-up run (root and runc only)
 if [ "$(id -u)" = 0 ] && command -v runc >/dev/null; then
 	op run-second "" "img-run -S $S --rm bench/run true"
