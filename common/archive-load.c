@@ -1,6 +1,5 @@
 /* archive-load: the images of an archive, verified as img-load loads them
  * (archive-load.h). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,21 +14,6 @@
 #include "arcread.h"
 #include "archive-load.h"
 
-/* img_seterr (which may be given img_errmsg() itself), then -1 */
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	img_seterr("%s", s ? s : "out of memory");
-	free(s);
-	return -1;
-}
 
 #define LINK_MSG(why) ((why) == IMG_ARCREAD_MISSING || (why) == IMG_ARCREAD_DIR ? \
 	"not in the archive" : (why) == IMG_ARCREAD_ESCAPES ? \
@@ -64,7 +48,7 @@ static struct img_arcread_ent *resolve_key(struct img_arcload *L, json_t *v, con
 	free(clean);
 	if (!e) {
 		char *esc = img_escape_cut(raw);
-		fail("%s %s: %s", what, esc, LINK_MSG(why));
+		img_fail("%s %s: %s", what, esc, LINK_MSG(why));
 		free(esc);
 	}
 	return e;
@@ -77,11 +61,11 @@ static json_t *ent_json(struct img_arcread_ent *e, size_t cap, const char *what)
 	json_t *j = NULL;
 
 	if (e->size > (int64_t)cap)
-		fail("%s %s: larger than %zu bytes", what, esc, cap);
+		img_fail("%s %s: larger than %zu bytes", what, esc, cap);
 	else if (!e->mem)
-		fail("%s %s: too much metadata in the archive", what, esc);
+		img_fail("%s %s: too much metadata in the archive", what, esc);
 	else if (!(j = img_json_parse(e->mem, e->memlen, cap)))
-		fail("%s %s: %s", what, esc, img_errmsg());
+		img_fail("%s %s: %s", what, esc, img_errmsg());
 	free(esc);
 	return j;
 }
@@ -124,7 +108,7 @@ static int left_out(struct img_arcload *L, const struct img_desc *d, int mark)
 	if (!e)
 		return 0;
 	if (size != d->size)
-		return fail("%s: left out with size %lld, but the descriptor says %lld",
+		return img_fail("%s: left out with size %lld, but the descriptor says %lld",
 		            d->digest.str, (long long)size, (long long)d->size);
 	if (!mark || (e->flags & IMG_ARCLOAD_LO_USED))
 		return 1;
@@ -158,21 +142,21 @@ static struct img_arcread_ent *blob_ent(struct img_arcload *L, const struct img_
 		           (lo = left_out(L, d, mark)) != 0) {
 			*foreign = lo > 0 ? 2 : 0;
 		} else {
-			fail("%s: missing from the archive (referenced as %s)", path,
+			img_fail("%s: missing from the archive (referenced as %s)", path,
 			     d->media_type);
 		}
 	} else if (is_link(e)) {
-		fail("%s: is a symbolic link", path);
+		img_fail("%s: is a symbolic link", path);
 		e = NULL;
 	} else if (d->digest.alg != IMG_SHA256) {
-		fail("%s: unsupported digest algorithm", path);
+		img_fail("%s: unsupported digest algorithm", path);
 		e = NULL;
 	} else if (e->size != d->size) {
-		fail("%s: size %lld, but the descriptor says %lld", path, (long long)e->size,
+		img_fail("%s: size %lld, but the descriptor says %lld", path, (long long)e->size,
 		     (long long)d->size);
 		e = NULL;
 	} else if (!img_digest_eq(&e->blob, &d->digest)) {
-		fail("%s: digest mismatch (got %s)", path, e->blob.str);
+		img_fail("%s: digest mismatch (got %s)", path, e->blob.str);
 		e = NULL;
 	} else if (mark) {
 		e->user |= IMG_ARCLOAD_USED;
@@ -184,22 +168,22 @@ static struct img_arcread_ent *blob_ent(struct img_arcload *L, const struct img_
 static int parse_doc(struct img_arcread_ent *e, const struct img_desc *d, struct img_doc *doc)
 {
 	if (e->size > (int64_t)IMG_JSON_MAX_BLOB)
-		return fail("%s: larger than %u bytes", img_arcread_shown(e), IMG_JSON_MAX_BLOB);
+		return img_fail("%s: larger than %u bytes", img_arcread_shown(e), IMG_JSON_MAX_BLOB);
 	if (!e->mem)
-		return fail("%s: too much metadata in the archive", img_arcread_shown(e));
+		return img_fail("%s: too much metadata in the archive", img_arcread_shown(e));
 	if (img_doc_parse(e->mem, e->memlen, d->media_type, doc) < 0)
-		return fail("%s: %s", img_arcread_shown(e), img_errmsg());
+		return img_fail("%s: %s", img_arcread_shown(e), img_errmsg());
 	return 0;
 }
 
 static int parse_config(struct img_arcread_ent *e, struct img_config *c)
 {
 	if (e->size > (int64_t)IMG_JSON_MAX_BLOB)
-		return fail("%s: larger than %u bytes", img_arcread_shown(e), IMG_JSON_MAX_BLOB);
+		return img_fail("%s: larger than %u bytes", img_arcread_shown(e), IMG_JSON_MAX_BLOB);
 	if (!e->mem)
-		return fail("%s: too much metadata in the archive", img_arcread_shown(e));
+		return img_fail("%s: too much metadata in the archive", img_arcread_shown(e));
 	if (img_config_parse(e->mem, e->memlen, c) < 0)
-		return fail("%s: %s", img_arcread_shown(e), img_errmsg());
+		return img_fail("%s: %s", img_arcread_shown(e), img_errmsg());
 	return 0;
 }
 
@@ -234,7 +218,7 @@ static int verify_manifest(struct img_arcload *L, struct img_arcload_image *im,
 			goto out;
 		im->is_image = 1;
 		if (all_layers && c.ndiff != m->n) {
-			fail("%s: %zu diff_ids for %zu layers", img_arcread_shown(ce), c.ndiff, m->n);
+			img_fail("%s: %zu diff_ids for %zu layers", img_arcread_shown(ce), c.ndiff, m->n);
 			goto out;
 		}
 	} else {
@@ -247,11 +231,11 @@ static int verify_manifest(struct img_arcload *L, struct img_arcload_image *im,
 			goto out;
 		if (le && all_layers) {
 			if (!le->diff_ok) {
-				fail("%s: %s", img_arcread_shown(le), le->diff_err ? le->diff_err : "no diff_id");
+				img_fail("%s: %s", img_arcread_shown(le), le->diff_err ? le->diff_err : "no diff_id");
 				goto out;
 			}
 			if (!img_digest_eq(&le->diff, &c.diff_ids[i])) {
-				fail("%s: diff_id mismatch (got %s, the config says %s)", img_arcread_shown(le),
+				img_fail("%s: diff_id mismatch (got %s, the config says %s)", img_arcread_shown(le),
 				     le->diff.str, c.diff_ids[i].str);
 				goto out;
 			}
@@ -360,7 +344,7 @@ static int index_too_deep(const struct img_desc *d, int depth)
 {
 	if (depth < IMG_MAX_INDEX_DEPTH)
 		return 0;
-	return fail("%s: indexes nested more than %d deep", d->digest.str, IMG_MAX_INDEX_DEPTH);
+	return img_fail("%s: indexes nested more than %d deep", d->digest.str, IMG_MAX_INDEX_DEPTH);
 }
 
 /* Verify everything reachable from d (a manifest, an index or anything else). depth:
@@ -392,7 +376,7 @@ static int verify_desc(struct img_arcload *L, struct img_arcload_image *im,
 				char pb[128];
 				if (c->has_platform && img_mt_kind(c->media_type) == IMG_KIND_MANIFEST &&
 				    strstr(img_errmsg(), ": missing"))
-					fail("%s (platform %s; --platform P loads one platform)",
+					img_fail("%s (platform %s; --platform P loads one platform)",
 					     img_errmsg(), img_platform_format(&c->platform, pb, sizeof pb));
 				rc = -1;
 			}
@@ -474,7 +458,7 @@ static char *entry_name(struct img_arcload *L, const struct img_desc *d, const c
 	*bad = 0;
 	if (img_ref_archive_name(ctr, rn, L->base, &c, bare) < 0) {
 		char *esc = img_escape_cut(ctr ? ctr : rn);
-		fail("index.json: invalid image name '%s': %s", esc, img_errmsg());
+		img_fail("index.json: invalid image name '%s': %s", esc, img_errmsg());
 		free(esc);
 		*bad = 1;
 		return NULL;
@@ -490,7 +474,7 @@ static struct img_arcload_image *image_of_chosen(struct img_arcload *L, json_t *
 	struct img_arcload_image *im = NULL;
 
 	if (img_desc_parse(chosen, &cd) < 0) {
-		fail("%s", img_errmsg());
+		img_fail("%s", img_errmsg());
 	} else if (!(im = image_by_top(L, &cd.digest))) {
 		im = new_image(L);
 		im->top = cd.digest;
@@ -518,26 +502,26 @@ static int load_oci(struct img_arcload *L, struct img_arcread_ent *ie)
 		goto out;
 	}
 	if (!json_is_object(root) || !json_is_array(mans = json_object_get(root, "manifests"))) {
-		fail("index.json: not an image index (no manifests array)");
+		img_fail("index.json: not an image index (no manifests array)");
 		goto out;
 	}
 	if (json_object_get(root, "layers") || json_object_get(root, "config")) {
-		fail("index.json: has both manifests and config/layers");
+		img_fail("index.json: has both manifests and config/layers");
 		goto out;
 	}
 	json_t *mt = json_object_get(root, "mediaType");
 	if (mt && !json_is_null(mt) && (!json_is_string(mt) ||
 	                                strcmp(json_string_value(mt), IMG_MT_OCI_INDEX))) {
-		fail("index.json: mediaType is not %s", IMG_MT_OCI_INDEX);
+		img_fail("index.json: mediaType is not %s", IMG_MT_OCI_INDEX);
 		goto out;
 	}
 	json_t *sv = json_object_get(root, "schemaVersion");
 	if (!json_is_integer(sv) || json_integer_value(sv) != 2) {
-		fail("index.json: schemaVersion is not 2");
+		img_fail("index.json: schemaVersion is not 2");
 		goto out;
 	}
 	if (img_delta_from_index(root, &L->delta) < 0) {
-		fail("index.json: %s", img_errmsg());
+		img_fail("index.json: %s", img_errmsg());
 		goto out;
 	}
 	json_array_foreach(mans, i, v) {
@@ -546,7 +530,7 @@ static int load_oci(struct img_arcload *L, struct img_arcread_ent *ie)
 		int bad;
 
 		if (img_desc_parse(v, &d) < 0) {
-			fail("index.json: manifests[%zu]: %s", i, img_errmsg());
+			img_fail("index.json: manifests[%zu]: %s", i, img_errmsg());
 			goto out;
 		}
 		const char *bare;
@@ -621,7 +605,7 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 	if (!root)
 		return -1;
 	if (!json_is_array(root)) {
-		fail("manifest.json: not an array");
+		img_fail("manifest.json: not an array");
 		goto out;
 	}
 	json_array_foreach(root, i, item) {
@@ -635,19 +619,19 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 		if (!json_is_object(item) || img_json_str(item, "Config", &cfgpath) != 0 ||
 		    img_json_arr(item, "Layers", &layers) != 0 ||
 		    img_json_arr(item, "RepoTags", &tags) < 0) {
-			fail("manifest.json: item %zu: needs Config and Layers", i);
+			img_fail("manifest.json: item %zu: needs Config and Layers", i);
 			goto out;
 		}
 		json_array_foreach(layers, j, v) {
 			if (!json_is_string(v)) {
-				fail("manifest.json: item %zu: Layers[%zu] is not a string", i, j);
+				img_fail("manifest.json: item %zu: Layers[%zu] is not a string", i, j);
 				goto out;
 			}
 		}
 		if (tags) {
 			json_array_foreach(tags, j, v) {
 				if (!json_is_string(v)) {
-					fail("manifest.json: item %zu: RepoTags[%zu] is not a string", i, j);
+					img_fail("manifest.json: item %zu: RepoTags[%zu] is not a string", i, j);
 					goto out;
 				}
 			}
@@ -673,7 +657,7 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 			if (parse_config(ce, &c) < 0)
 				goto out;
 			if (c.ndiff != json_array_size(layers)) {
-				fail("%s: %zu diff_ids, but manifest.json lists %zu layers", img_arcread_shown(ce),
+				img_fail("%s: %zu diff_ids, but manifest.json lists %zu layers", img_arcread_shown(ce),
 				     c.ndiff, json_array_size(layers));
 				goto out;
 			}
@@ -692,18 +676,18 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 					goto out;
 				}
 				if (!le->diff_ok) {
-					fail("%s: %s", img_arcread_shown(le), le->diff_err ? le->diff_err : "no diff_id");
+					img_fail("%s: %s", img_arcread_shown(le), le->diff_err ? le->diff_err : "no diff_id");
 					json_decref(jl);
 					goto out;
 				}
 				if (!img_digest_eq(&le->diff, &c.diff_ids[j])) {
-					fail("%s: diff_id mismatch (got %s, the config says %s)", img_arcread_shown(le),
+					img_fail("%s: diff_id mismatch (got %s, the config says %s)", img_arcread_shown(le),
 					     le->diff.str, c.diff_ids[j].str);
 					json_decref(jl);
 					goto out;
 				}
 				if (!(mt = legacy_layer_type(le))) {
-					fail("%s: %s-compressed layers are not supported (recompress it "
+					img_fail("%s: %s-compressed layers are not supported (recompress it "
 					     "with gzip or zstd, or leave it uncompressed)", img_arcread_shown(le),
 					     img_comp_name(le->comp));
 					json_decref(jl);
@@ -743,13 +727,13 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 				char *canon = img_ref_normalize(json_string_value(v));
 				if (!canon) {
 					char *esc = img_escape_cut(json_string_value(v));
-					fail("manifest.json: RepoTags '%s': %s", esc, img_errmsg());
+					img_fail("manifest.json: RepoTags '%s': %s", esc, img_errmsg());
 					free(esc);
 					goto out;
 				}
 				if (strchr(canon, '@')) {
 					char *esc = img_escape_cut(json_string_value(v));
-					fail("manifest.json: RepoTags '%s': not a name:tag", esc);
+					img_fail("manifest.json: RepoTags '%s': not a name:tag", esc);
 					free(esc);
 					free(canon);
 					goto out;
@@ -778,7 +762,7 @@ static int check_layout(struct img_arcload *L, struct img_arcread_ent *le)
 		return -1;
 	if (!json_is_object(j) || img_json_str(j, "imageLayoutVersion", &v) != 0 ||
 	    strcmp(v, "1.0.0")) {
-		fail("oci-layout: unsupported layout version (want imageLayoutVersion 1.0.0)");
+		img_fail("oci-layout: unsupported layout version (want imageLayoutVersion 1.0.0)");
 		rc = -1;
 	}
 	json_decref(j);
@@ -794,9 +778,9 @@ static int delta_check(struct img_arcload *L)
 	int rc = 0;
 
 	if (*list && L->store)
-		rc = fail("a delta archive; left out of it and not in the store: %s", list);
+		rc = img_fail("a delta archive; left out of it and not in the store: %s", list);
 	else if (*list && !L->allow_missing)
-		rc = fail("a delta archive; left out of it (--allow-missing accepts that): %s", list);
+		rc = img_fail("a delta archive; left out of it (--allow-missing accepts that): %s", list);
 	free(list);
 	return rc;
 }
@@ -812,16 +796,16 @@ int img_arcload_resolve(struct img_arcload *L, struct img_arcread *r)
 	me = find(L, "manifest.json");
 	le = find(L, "oci-layout");
 	if (ie && is_link(ie))
-		return fail("index.json: is a symbolic link");
+		return img_fail("index.json: is a symbolic link");
 	if (me && is_link(me))
-		return fail("manifest.json: is a symbolic link");
+		return img_fail("manifest.json: is a symbolic link");
 	if (le && (is_link(le) || check_layout(L, le) < 0))
-		return is_link(le) ? fail("oci-layout: is a symbolic link") : -1;
+		return is_link(le) ? img_fail("oci-layout: is a symbolic link") : -1;
 	if (!ie && !me) {
 		if (find(L, "repositories"))
-			return fail("a legacy archive with only 'repositories' (no manifest.json) "
+			return img_fail("a legacy archive with only 'repositories' (no manifest.json) "
 			            "is not supported");
-		return fail("not an image archive (no index.json or manifest.json)");
+		return img_fail("not an image archive (no index.json or manifest.json)");
 	}
 	if (ie && load_oci(L, ie) < 0)
 		return -1;
@@ -829,14 +813,14 @@ int img_arcload_resolve(struct img_arcload *L, struct img_arcread *r)
 		return -1;
 	if (L->platform && L->nimgs == 0) {
 		char buf[128];
-		return fail("no image for platform %s in the archive",
+		return img_fail("no image for platform %s in the archive",
 		            img_platform_format(L->platform, buf, sizeof buf));
 	}
 	if (L->nimgs == 0)
-		return fail("the archive holds no image");
+		return img_fail("the archive holds no image");
 	if (L->tag) {
 		if (L->nimgs != 1)
-			return fail("-t needs an archive with one image; this one has %zu", L->nimgs);
+			return img_fail("-t needs an archive with one image; this one has %zu", L->nimgs);
 		for (size_t i = 0; i < L->imgs[0].nnames; i++)
 			free(L->imgs[0].names[i]);
 		L->imgs[0].nnames = 0;

@@ -6,6 +6,7 @@
 #include "util.h"
 #include "json.h"
 #include "image.h"
+#include "config.h"
 #include "unpack.h"
 #include "run.h"
 #include "bstate.h"
@@ -144,33 +145,10 @@ int
 img_bstate_commit(struct img_store *s, struct img_bstate *st, const char *created,
                   const char *created_by, json_t *layer, const struct img_digest *diff_id)
 {
-	json_t *c = st->config, *hist, *h, *rootfs, *ids;
-
-	json_object_set_new(c, "created", json_string(created));
-	hist = json_object_get(c, "history");
-	if (!json_is_array(hist)) {
-		hist = json_array();
-		json_object_set_new(c, "history", hist);
-	}
-	h = json_object();
-	json_object_set_new(h, "created", json_string(created));
-	json_object_set_new(h, "created_by", json_string(created_by));
-	json_object_set_new(h, "comment", json_string("img-build"));
-	if (!layer)
-		json_object_set_new(h, "empty_layer", json_true());
-	json_array_append_new(hist, h);
+	json_object_set_new(st->config, "created", json_string(created));
+	img_config_add_history(st->config, created, created_by, "img-build", !layer);
 	if (layer) {
-		rootfs = json_object_get(c, "rootfs");
-		if (!json_is_object(rootfs)) {
-			rootfs = json_pack("{s:s}", "type", "layers");
-			json_object_set_new(c, "rootfs", rootfs);
-		}
-		ids = json_object_get(rootfs, "diff_ids");
-		if (!json_is_array(ids)) {
-			ids = json_array();
-			json_object_set_new(rootfs, "diff_ids", ids);
-		}
-		json_array_append_new(ids, json_string(diff_id->str));
+		img_config_add_diff_id(st->config, diff_id->str);
 		json_array_append_new(st->layers, layer);
 	}
 	return img_bstate_write(s, st);

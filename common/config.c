@@ -227,9 +227,8 @@ free_words(char **w)
 	free(w);
 }
 
-/* The JSON exec form ["a", "b"] of s, or NULL if s is not one. */
-static json_t *
-exec_form(const char *s)
+json_t *
+img_config_exec_form(const char *s)
 {
 	json_t *j;
 	size_t i;
@@ -428,7 +427,7 @@ bad:
 static int
 volume(json_t *cfg, const char *rest, json_t *vars)
 {
-	json_t *arr = exec_form(rest), *vols, *v;
+	json_t *arr = img_config_exec_form(rest), *vols, *v;
 	char **w = NULL;
 	size_t i;
 	int n;
@@ -672,7 +671,7 @@ badopt:
 		json_decref(hc);
 		return cerr("HEALTHCHECK CMD requires a command");
 	}
-	test = exec_form(p);
+	test = img_config_exec_form(p);
 	if (test) {
 		json_array_insert_new(test, 0, json_string("CMD"));
 	} else {
@@ -741,7 +740,7 @@ img_config_change_vars(json_t *cfg, const char *instr, int *cmd_set, json_t *var
 
 	if (strcmp(kw, "CMD") == 0 || strcmp(kw, "ENTRYPOINT") == 0) {
 		int is_cmd = kw[0] == 'C';
-		json_t *v = exec_form(r);
+		json_t *v = img_config_exec_form(r);
 		if (!v) {
 			if (!*r) {
 				rc = cerr("%s requires at least one argument", kw);
@@ -816,4 +815,42 @@ img_config_changes(json_t *cfg, const char *const *instrs, size_t n)
 		if (img_config_change(cfg, instrs[i], &cmd_set) < 0)
 			return -1;
 	return 0;
+}
+
+void
+img_config_add_diff_id(json_t *c, const char *diff_id)
+{
+	json_t *rootfs = json_object_get(c, "rootfs"), *ids;
+
+	if (!json_is_object(rootfs)) {
+		rootfs = json_object();
+		json_object_set_new(c, "rootfs", rootfs);
+		json_object_set_new(rootfs, "type", json_string("layers"));
+	}
+	ids = json_object_get(rootfs, "diff_ids");
+	if (!json_is_array(ids)) {
+		ids = json_array();
+		json_object_set_new(rootfs, "diff_ids", ids);
+	}
+	json_array_append_new(ids, json_string(diff_id));
+}
+
+void
+img_config_add_history(json_t *c, const char *created, const char *created_by,
+                       const char *comment, int empty_layer)
+{
+	json_t *hist = json_object_get(c, "history"), *h;
+
+	if (!json_is_array(hist)) {
+		hist = json_array();
+		json_object_set_new(c, "history", hist);
+	}
+	h = json_object();
+	json_object_set_new(h, "created", json_string(created));
+	json_object_set_new(h, "created_by", json_string(created_by));
+	if (comment)
+		json_object_set_new(h, "comment", json_string(comment));
+	if (empty_layer)
+		json_object_set_new(h, "empty_layer", json_true());
+	json_array_append_new(hist, h);
 }

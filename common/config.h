@@ -24,6 +24,15 @@ int img_config_change_vars(json_t *cfg, const char *instr, int *cmd_set, json_t 
  * The number of words in *out (NULL-terminated; img_config_words_free), or -1 on
  * unbalanced quotes. */
 int img_config_words(const char *s, json_t *env, json_t *vars, char ***out);
+/* The JSON exec form ["a", "b"] of s (an array of strings, duplicates refused), or NULL
+ * if s is not one. New reference. */
+json_t *img_config_exec_form(const char *s);
+/* Append diff_id to config c's rootfs.diff_ids ({"type": "layers"} made when missing). */
+void img_config_add_diff_id(json_t *c, const char *diff_id);
+/* Append {created, created_by[, comment][, empty_layer: true]} to config c's history (made
+ * when missing); comment may be NULL. */
+void img_config_add_history(json_t *c, const char *created, const char *created_by,
+                            const char *comment, int empty_layer);
 void img_config_words_free(char **w);
 /* s with its variables expanded, quotes and backslashes kept. New string. */
 char *img_config_expand(const char *s, json_t *env, json_t *vars);

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "util.h"
+#include "config.h"
 #include "dockerfile.h"
 
 static const char *const keywords[] = {
@@ -79,29 +80,6 @@ directive(const char *s, const char *e, char *key, size_t klen, char **val)
 	key[n] = '\0';
 	*val = xstrndup(v, (size_t)(e - v));
 	return 1;
-}
-
-/* The JSON exec form of s: an array of strings, else NULL. */
-static json_t *
-exec_form(const char *s)
-{
-	json_t *j, *v;
-	size_t i;
-
-	if (*s != '[')
-		return NULL;
-	j = json_loads(s, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
-	if (!json_is_array(j)) {
-		json_decref(j);
-		return NULL;
-	}
-	json_array_foreach(j, i, v) {
-		if (!json_is_string(v)) {
-			json_decref(j);
-			return NULL;
-		}
-	}
-	return j;
 }
 
 static int
@@ -192,7 +170,7 @@ instruction(struct img_dockerfile *df, const char *line, unsigned lineno)
 		in.text = xstrndup(s, (size_t)(e - s));
 	}
 	if (takes_exec(kw))
-		in.exec = exec_form(in.args);
+		in.exec = img_config_exec_form(in.args);
 	IMG_GROW(df->in, df->n + 1, df->cap);
 	df->in[df->n++] = in;
 	if (!in.args[0] && strcmp(kw, "HEALTHCHECK") != 0) {

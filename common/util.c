@@ -121,6 +121,17 @@ void img_seterr(const char *fmt, ...)
 	memcpy(errbuf, tmp, sizeof errbuf);
 }
 
+int img_fail(const char *fmt, ...)
+{
+	char tmp[sizeof errbuf];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	memcpy(errbuf, tmp, sizeof errbuf);
+	return -1;
+}
+
 void img_seterr_errno(const char *fmt, ...)
 {
 	int e = errno;

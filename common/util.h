@@ -40,6 +40,8 @@ void img_seterr_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2))
  * message of a call that failed, said again with what it was working on). */
 void img_seterr_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *img_errmsg(void);
+/* img_seterr, then -1: "return img_fail(...)" (its arguments may be img_errmsg() itself). */
+int img_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Print every long option of a getopt table, one per line, "--name" or
  * "--name=" when it takes an argument (the hidden --list-options). */

@@ -203,37 +203,15 @@ new_config(const struct import_opts *o, const struct base *b, const struct img_p
 	return c;
 }
 
-/* Add the new layer's diff_id, the history entry and created. */
+/* Add the new layer's diff_id, the history entry and created. No default comment: the
+ * same bytes give the same image whether they came from FILE, from stdin or from another
+ * path. */
 static void
 finish_config(const struct import_opts *o, json_t *c, const struct result *r, const char *created)
 {
-	json_t *rootfs = json_object_get(c, "rootfs"), *ids, *hist, *h;
-
 	json_object_set_new(c, "created", json_string(created));
-	if (!json_is_object(rootfs)) {
-		rootfs = json_object();
-		json_object_set_new(c, "rootfs", rootfs);
-		json_object_set_new(rootfs, "type", json_string("layers"));
-	}
-	ids = json_object_get(rootfs, "diff_ids");
-	if (!json_is_array(ids)) {
-		ids = json_array();
-		json_object_set_new(rootfs, "diff_ids", ids);
-	}
-	json_array_append_new(ids, json_string(r->diff_id.str));
-	hist = json_object_get(c, "history");
-	if (!json_is_array(hist)) {
-		hist = json_array();
-		json_object_set_new(c, "history", hist);
-	}
-	h = json_object();
-	json_object_set_new(h, "created", json_string(created));
-	json_object_set_new(h, "created_by", json_string("img-import"));
-	/* No default comment: the same bytes give the same image whether they came from
-	 * FILE, from stdin or from another path. */
-	if (o->message)
-		json_object_set_new(h, "comment", json_string(o->message));
-	json_array_append_new(hist, h);
+	img_config_add_diff_id(c, r->diff_id.str);
+	img_config_add_history(c, created, "img-import", o->message, 0);
 }
 
 struct name_arg { const char *name; json_t *desc; };

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -128,20 +127,6 @@ struct load {
 	struct img_arcload al;
 };
 
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	img_seterr("%s", s ? s : "out of memory");
-	free(s);
-	return -1;
-}
 
 /* ---------------------------------------------------------------- committing */
 
@@ -178,20 +163,20 @@ static int commit(struct load *L)
 			struct img_blob_writer *w = e->out;
 			e->out = NULL;
 			if (img_blob_commit(w, &e->blob, -1, NULL) < 0)
-				return fail("%s: %s", img_arcread_shown(e), img_errmsg());
+				return img_fail("%s: %s", img_arcread_shown(e), img_errmsg());
 		} else if (e->mem) {
 			if (img_blob_put(L->store, e->mem, e->memlen, &got) < 0)
-				return fail("%s: %s", img_arcread_shown(e), img_errmsg());
+				return img_fail("%s: %s", img_arcread_shown(e), img_errmsg());
 		}
 		e->user |= IMG_ARCLOAD_IN_STORE;
 	}
 	for (size_t i = 0; i < L->al.nimgs; i++) {
 		struct img_arcload_image *im = &L->al.imgs[i];
 		if (im->synth && img_blob_put(L->store, im->synth, im->synthlen, &got) < 0)
-			return fail("manifest %s: %s", im->top.str, img_errmsg());
+			return img_fail("manifest %s: %s", im->top.str, img_errmsg());
 	}
 	if (img_store_index_update(L->store, idx_fn, L) < 0)
-		return fail("index.json: %s", img_errmsg());
+		return img_fail("index.json: %s", img_errmsg());
 	return 0;
 }
 
@@ -280,7 +265,7 @@ static int load_one(const struct opts *o, struct img_store *store, const char *f
 	L.al.notice = notice;
 	fd = img_io_open_in(file);
 	if (fd < 0)
-		return fail("%s", img_errmsg());
+		return img_fail("%s", img_errmsg());
 	/* a pipe: fewer, bigger reads (the writer sleeps and wakes us far less often) */
 	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
 		fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE);
