@@ -112,6 +112,17 @@ int img_cli_bool(const char *s)
 	return -1;
 }
 
+enum img_progress_mode img_cli_progress(const char *arg, const char *const *forms)
+{
+	enum img_progress_mode m;
+
+	if (img_progress_parse(arg, &m) < 0) {
+		warnx("invalid progress mode '%s' (auto, tty, plain or none)", arg);
+		img_cli_usage(forms);
+	}
+	return m;
+}
+
 int img_cli_max_ratio(const char *arg, unsigned *out)
 {
 	char *end;

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <getopt.h>
+#include "progress.h"
 
 struct img_store;
 
@@ -41,6 +42,9 @@ int img_cli_option(int c, const struct option *opts, const char *const *forms,
 /* --max-ratio N (1 to 1000000): 0 and *out set, or -1 after saying why on stderr (the
  * caller then prints its usage). */
 int img_cli_max_ratio(const char *arg, unsigned *out);
+
+/* --progress M: the mode, or a usage error (exit 2) naming the modes. */
+enum img_progress_mode img_cli_progress(const char *arg, const char *const *forms);
 
 /* Take the store lock shared, as writers hold it, while the store is read (img-gc then
  * deletes nothing being read); a store that cannot be locked (read-only) cannot be

@@ -920,10 +920,7 @@ main(int argc, char *argv[])
 			o.pstr = optarg;
 			break;
 		case OPT_PROGRESS:
-			if (img_progress_parse(optarg, &o.progress) < 0) {
-				warnx("invalid progress mode '%s'", optarg);
-				img_cli_usage(synopsis);
-			}
+			o.progress = img_cli_progress(optarg, synopsis);
 			break;
 		case 'S':
 			o.store = optarg;

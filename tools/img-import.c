@@ -367,10 +367,7 @@ main(int argc, char *argv[])
 			o.platform = optarg;
 			break;
 		case OPT_PROGRESS:
-			if (img_progress_parse(optarg, &o.progress) < 0) {
-				warnx("invalid progress mode '%s'", optarg);
-				img_cli_usage(synopsis);
-			}
+			o.progress = img_cli_progress(optarg, synopsis);
 			break;
 		case 'q':
 			o.quiet = 1;

@@ -25,55 +25,49 @@
 #define PIPE_SIZE    (1 << 20)           /* input pipe capacity asked for */
 #define SMALL_MEM    (64u << 10)         /* always kept in memory up to this size */
 
-enum { OPT_ALLOW_MISSING = 256, OPT_BASE_NAME, OPT_CHECK, OPT_JSON, OPT_LIST, OPT_MAX_RATIO, OPT_PLATFORM, OPT_PROGRESS,
-       OPT_VERSION };
+enum { OPT_ALLOW_MISSING = 256, OPT_BASE_NAME, OPT_CHECK, OPT_JSON, OPT_MAX_RATIO, OPT_PLATFORM,
+       OPT_PROGRESS };
 
 static const struct option longopts[] = {
 	{ "allow-missing", no_argument,      NULL, OPT_ALLOW_MISSING },
 	{ "base-name",    required_argument, NULL, OPT_BASE_NAME },
 	{ "check",        no_argument,       NULL, OPT_CHECK },
-	{ "help",         no_argument,       NULL, 'h' },
+	IMG_CLI_OPT_HELP,
 	{ "json",         no_argument,       NULL, OPT_JSON },
-	{ "list-options", no_argument,       NULL, OPT_LIST },
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "max-ratio",    required_argument, NULL, OPT_MAX_RATIO },
 	{ "platform",     required_argument, NULL, OPT_PLATFORM },
 	{ "progress",     required_argument, NULL, OPT_PROGRESS },
 	{ "quiet",        no_argument,       NULL, 'q' },
 	{ "store",        required_argument, NULL, 'S' },
 	{ "tag",          required_argument, NULL, 't' },
-	{ "version",      no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 },
 };
 
-static const char usage_text[] =
-	"usage: img-load [-q] [-S DIR] [-t NAME] [--base-name REPO] [--platform P] [--check "
-	"[--allow-missing]] [--json] [--max-ratio N] [--progress M] [FILE...]\n";
+static const char *const synopsis[] = {
+	"[-q] [-S DIR] [-t NAME] [--base-name REPO] [--platform P] [--check [--allow-missing]] "
+	"[--json] [--max-ratio N] [--progress M] [FILE...]",
+	NULL
+};
 
-static void usage(void)
-{
-	fputs(usage_text, stderr);
-	exit(2);
-}
-
-static void help(void)
-{
-	fputs(usage_text, stdout);
-	fputs("Load image archives (docker save, OCI, skopeo, podman, img-save) into the store.\n"
-	      "With no FILE, or when FILE is -, read stdin. Any outer compression is detected.\n"
-	      "  -q, --quiet          no progress\n"
-	      "  -S, --store DIR      the image store (default $IMG_STORE or ~/.local/share/img)\n"
-	      "  -t, --tag NAME       name the loaded image NAME (the archive must hold one image)\n"
-	      "      --base-name REPO a bare tag in an OCI layout (ref.name \"v1\") names REPO:v1\n"
-	      "      --platform P     load only the manifest for platform P (os/arch[/variant])\n"
-	      "      --check          verify the archive only; write nothing\n"
-	      "      --allow-missing  with --check, layers left out of a delta are no error\n"
-	      "      --json           print one JSON document describing the loaded images\n"
-	      "      --max-ratio N    allow layers that decompress to more than N times their size\n"
-	      "                       (default 100; applies past 1 GiB)\n"
-	      "      --progress M     auto, tty, plain or none\n"
-	      "  -h, --help           this help\n"
-	      "      --version        print the version\n", stdout);
-}
+static const char help_text[] =
+	"Load image archives (docker save, OCI, skopeo, podman, img-save) into the store.\n"
+	"With no FILE, or when FILE is -, read stdin. Any outer compression is detected.\n"
+	"\n"
+	"      --allow-missing  with --check, layers left out of a delta are no error\n"
+	"      --base-name REPO a bare tag in an OCI layout (ref.name \"v1\") names REPO:v1\n"
+	"      --check          verify the archive only; write nothing\n"
+	"  -h, --help           print this help and exit\n"
+	"      --json           print one JSON document describing the loaded images\n"
+	"      --max-ratio N    allow layers that decompress to more than N times their size\n"
+	"                       (default 100; applies past 1 GiB)\n"
+	"      --platform P     load only the manifest for platform P (os/arch[/variant])\n"
+	"      --progress M     progress on stderr: auto, tty, plain or none\n"
+	"  -q, --quiet          no progress\n"
+	IMG_CLI_HELP_STORE_PAD("    ")
+	"  -t, --tag NAME       name the loaded image NAME (the archive must hold one image)\n"
+	"      --version        print the version and exit\n";
 
 struct opts {
 	int quiet, check, json, allow_missing;
@@ -304,9 +298,6 @@ int main(int argc, char **argv)
 	img_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "hqS:t:", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			help();
-			return img_close_stdout() < 0 ? 1 : 0;
 		case 'q':
 			o.quiet = 1;
 			break;
@@ -322,7 +313,7 @@ int main(int argc, char **argv)
 			if (strchr(optarg, '@') || strchr(slash ? slash : optarg, ':') ||
 			    img_ref_parse(optarg, &r) < 0) {
 				warnx("--base-name: not a repository name: '%s'", optarg);
-				usage();
+				img_cli_usage(synopsis);
 			}
 			free(o.base);
 			o.base = img_ref_repo(&r);
@@ -338,42 +329,33 @@ int main(int argc, char **argv)
 		case OPT_JSON:
 			o.json = 1;
 			break;
-		case OPT_LIST:
-			img_list_options(stdout, longopts);
-			return img_close_stdout() < 0 ? 1 : 0;
 		case OPT_MAX_RATIO:
 			if (img_cli_max_ratio(optarg, &o.max_ratio) < 0)
-				usage();
+				img_cli_usage(synopsis);
 			break;
 		case OPT_PLATFORM:
 			if (img_platform_parse(optarg, &o.platform) < 0) {
 				warnx("--platform: %s", img_errmsg());
-				usage();
+				img_cli_usage(synopsis);
 			}
 			o.has_platform = 1;
 			break;
 		case OPT_PROGRESS:
-			if (img_progress_parse(optarg, &o.progress) < 0) {
-				warnx("--progress: %s", img_errmsg());
-				usage();
-			}
+			o.progress = img_cli_progress(optarg, synopsis);
 			break;
-		case OPT_VERSION:
-			printf("%s %s\n", img_progname(), IMG_VERSION);
-			return img_close_stdout() < 0 ? 1 : 0;
 		default:
-			usage();
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (o.allow_missing && !o.check) {
 		warnx("--allow-missing goes with --check (a load needs every blob)");
-		usage();
+		img_cli_usage(synopsis);
 	}
 	if (o.tag && argc > 1) {
 		warnx("-t names one image: give one FILE");
-		usage();
+		img_cli_usage(synopsis);
 	}
 	if (o.tag) {
 		struct img_ref r;

@@ -600,10 +600,7 @@ int main(int argc, char **argv)
 			have_platform = 1;
 			break;
 		case OPT_PROGRESS:
-			if (img_progress_parse(optarg, &o.progress) < 0) {
-				warnx("invalid progress mode '%s'", optarg);
-				img_cli_usage(synopsis);
-			}
+			o.progress = img_cli_progress(optarg, synopsis);
 			break;
 		case OPT_TLS_VERIFY:
 			if ((v = img_cli_bool(optarg)) < 0) {

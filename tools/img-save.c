@@ -958,8 +958,7 @@ main(int argc, char **argv)
 			o.has_platform = 1;
 			break;
 		case OPT_PROGRESS:
-			if (img_progress_parse(optarg, &o.progress) < 0)
-				errx(2, "invalid progress mode '%s' (auto, tty, plain or none)", optarg);
+			o.progress = img_cli_progress(optarg, synopsis);
 			break;
 		default:
 			return img_cli_option(c, longopts, synopsis, help_text);
