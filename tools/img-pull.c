@@ -16,23 +16,23 @@
 #include "cli.h"
 #include "registry.h"
 
-enum { OPT_ALL = 256, OPT_AUTHFILE, OPT_CERT_DIR, OPT_JSON, OPT_LIST_OPTIONS, OPT_PLATFORM,
-       OPT_PROGRESS, OPT_TLS_VERIFY, OPT_VERSION };
+enum { OPT_ALL = 256, OPT_AUTHFILE, OPT_CERT_DIR, OPT_JSON, OPT_PLATFORM,
+       OPT_PROGRESS, OPT_TLS_VERIFY };
 
 static const struct option longopts[] = {
 	{ "all-platforms", no_argument,       NULL, OPT_ALL },
 	{ "authfile",      required_argument, NULL, OPT_AUTHFILE },
 	{ "cert-dir",      required_argument, NULL, OPT_CERT_DIR },
-	{ "help",          no_argument,       NULL, 'h' },
+	IMG_CLI_OPT_HELP,
 	{ "jobs",          required_argument, NULL, 'j' },
 	{ "json",          no_argument,       NULL, OPT_JSON },
-	{ "list-options",  no_argument,       NULL, OPT_LIST_OPTIONS },
+	IMG_CLI_OPT_LIST_OPTIONS,
 	{ "platform",      required_argument, NULL, OPT_PLATFORM },
 	{ "progress",      required_argument, NULL, OPT_PROGRESS },
 	{ "quiet",         no_argument,       NULL, 'q' },
 	{ "store",         required_argument, NULL, 'S' },
 	{ "tls-verify",    required_argument, NULL, OPT_TLS_VERIFY },
-	{ "version",       no_argument,       NULL, OPT_VERSION },
+	IMG_CLI_OPT_VERSION,
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -561,8 +561,6 @@ int main(int argc, char **argv)
 	img_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "hj:qS:", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			return img_cli_help(synopsis, help_text);
 		case 'j':
 			errno = 0;
 			n = strtol(optarg, &end, 10);
@@ -590,8 +588,6 @@ int main(int argc, char **argv)
 		case OPT_JSON:
 			o.json = 1;
 			break;
-		case OPT_LIST_OPTIONS:
-			return img_cli_list_options(longopts);
 		case OPT_PLATFORM:
 			if (img_platform_parse(optarg, &o.platform) < 0) {
 				warnx("invalid platform '%s'", optarg);
@@ -609,10 +605,8 @@ int main(int argc, char **argv)
 			}
 			o.reg.tls_verify = v;
 			break;
-		case OPT_VERSION:
-			return img_cli_version();
 		default:
-			img_cli_usage(synopsis);
+			return img_cli_option(c, longopts, synopsis, help_text);
 		}
 	}
 	argc -= optind;
