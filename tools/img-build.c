@@ -933,7 +933,10 @@ main(int argc, char *argv[])
 			o.target = optarg;
 			break;
 		default:
-			return img_cli_option(c, longopts, synopsis, help_text);
+			rc = img_cli_option(c, longopts, synopsis, help_text);
+			json_decref(o.bargs);
+			free(o.tags);
+			return rc;
 		}
 	}
 	if (argc - optind != 1)
