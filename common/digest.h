@@ -24,7 +24,7 @@ int img_digest_eq(const struct img_digest *a, const struct img_digest *b);
 /* 1 if s is a lower-case hex string of exactly n chars. */
 int img_is_hex(const char *s, size_t n);
 
-/* Streaming hash. new returns NULL only on OpenSSL failure (img_errmsg). */
+/* Streaming hash. new never fails (it aborts when out of memory, as xmalloc). */
 struct img_hash;
 struct img_hash *img_hash_new(enum img_alg alg);
 void img_hash_update(struct img_hash *h, const void *buf, size_t n);
