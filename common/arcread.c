@@ -358,11 +358,9 @@ static int choose(struct img_arcread *r, struct img_arcread_ent *e, const void *
 		e->diff_err = xstrdup("not read (listing only)");
 		return 0;
 	}
-	*big = e->size > (int64_t)SLOT;
-	if (o->sink && o->sink->open(o->sink->arg, e, *big, &e->out) < 0)
-		return -1;
-	if (*big && !pipe_start(r))
-		*big = 0;
+	if (o->sink && o->sink->open(o->sink->arg, e, e->size > (int64_t)SLOT, &e->out) < 0)
+		return -1;   /* no pipeline started for e */
+	*big = e->size > (int64_t)SLOT && pipe_start(r);
 	return 0;
 }
 

@@ -212,6 +212,39 @@ TEST(arcread_sinks)
 	free(g.buf);
 }
 
+static int refuse_open(void *arg, struct img_arcread_ent *e, int big, void **w)
+{
+	(void)arg;
+	(void)e;
+	(void)big;
+	(void)w;
+	img_seterr("no room");
+	return -1;
+}
+
+TEST(arcread_sink_open_fails)
+{
+	/* a big entry (the pipeline's) and a small one: the sink's failure is the entry's */
+	size_t big = (1 << 20) + 1;
+	char *data = xmalloc(big);
+	const struct img_arcread_sink sink = { refuse_open, g_write, g_done, NULL, NULL };
+	struct img_arcread_opts o = { .sink = &sink };
+	struct img_arcread *r = NULL;
+	int fd;
+
+	memset(data, 'x', big);
+	for (int k = 0; k < 2; k++) {
+		struct tent t[] = { { "blob", 'f', data, k ? 5 : big } };
+		fd = mktar(t, 1, 0);
+		IMG_ASSERT(fd >= 0);
+		IMG_ASSERT_EQ_INT(img_arcread_read(fd, &o, &r), -1);
+		close(fd);
+		IMG_ASSERT(r == NULL);
+		IMG_ASSERT_EQ_STR(img_errmsg(), "blob: no room");
+	}
+	free(data);
+}
+
 TEST(arcread_pass_and_stop)
 {
 	struct tent t[] = {
