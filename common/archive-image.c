@@ -1,6 +1,7 @@
 /* archive-image: an image archive of any dialect read once by arcread.h (JSON documents in
- * memory, other files spooled: the sink below), the images it holds by the rules of
- * img(7); or only its head, for listing. Views of one image: view.c. */
+ * memory, the other files read as layers while they stream: the sink below), the images
+ * it holds by the rules of img(7); or only its head, for listing. Views of one image:
+ * view.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 #include "arcin.h"
 #include "arcread.h"
 #include "dset.h"
+#include "tree.h"
+#include "lread.h"
 #include "archive-priv.h"
 
 /* Follow symbolic and hard links inside the archive, as archive keys (never through the
@@ -57,83 +60,102 @@ static struct img_arcread_ent *lookup(struct img_arcimg *a, const char *path)
 	return img_arcread_resolve(a->r, path, &why);
 }
 
-static int spool_open(void)
-{
-	const char *dir = getenv("TMPDIR");
-	char *tmpl;
-	int fd;
+/* ---- the layers' records, read while the archive streams (IMG_ARCIMG_FILES) ----
+ *
+ * Which file is a layer is known only once manifest.json or index.json is read, and they
+ * may come last: every file not kept in memory is read as a layer as it streams past (a
+ * file that is not one just gives no records), on the feed's thread, and only its records
+ * are kept (tree.h). The writer of an entry is its records. */
 
-	if (!dir || !*dir)
-		dir = "/tmp";
-#ifdef O_TMPFILE
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		return fd;
-#endif
-	tmpl = xasprintf("%s/img-spool.XXXXXX", dir);
-	fd = mkostemp(tmpl, O_CLOEXEC);
-	if (fd < 0)
-		img_seterr_errno("cannot create a temp file in '%s'", dir);
-	else
-		unlink(tmpl);
-	free(tmpl);
-	return fd;
-}
-
-struct spool {
-	int fd;
+struct records {
+	struct img_arcimg *a;
+	struct img_tree_layer *layer;
+	char *err;
+	int open;                   /* on the feed, not ended */
 };
 
-static int spool_new(struct img_arcread_ent *e)
-{
-	int fd = spool_open();
-
-	if (fd < 0)
-		return -1;
-	e->out = xmalloc(sizeof(struct spool));
-	((struct spool *)e->out)->fd = fd;
-	return 0;
-}
-
-/* The sink of arcread: files not kept in memory are spooled. */
 static int sink_open(void *arg, struct img_arcread_ent *e, int big, void **w)
 {
-	(void)arg;
+	struct img_arcimg *a = arg;
+	struct records *rs;
+
+	(void)e;
 	(void)big;
-	if (spool_new(e) < 0)
+	if (!a->feed && !(a->feed = img_tree_feed_new(a->content)))
 		return -1;
-	*w = e->out;
+	rs = xcalloc(1, sizeof(*rs));
+	rs->a = a;
+	rs->open = 1;
+	img_tree_feed_begin(a->feed);
+	*w = rs;
 	return 0;
 }
 
 static int sink_write(void *w, const void *buf, size_t n)
 {
-	if (img_write_all(((struct spool *)w)->fd, buf, n) < 0) {
-		img_seterr_errno("cannot write a temp file");
-		return -1;
-	}
+	return img_tree_feed_write(((struct records *)w)->a->feed, buf, n);
+}
+
+static int sink_done(void *arg, struct img_arcread_ent *e)
+{
+	struct records *rs = e->out;
+
+	(void)arg;
+	img_tree_feed_end(rs->a->feed, &rs->layer, &rs->err);
+	rs->open = 0;
 	return 0;
 }
 
 static void sink_drop(void *w)
 {
-	close(((struct spool *)w)->fd);
-	free(w);
+	struct records *rs = w;
+
+	if (rs->open)
+		img_tree_feed_abort(rs->a->feed);
+	img_tree_layer_free(rs->layer);
+	free(rs->err);
+	free(rs);
 }
 
-int img_arcimg_fd(const struct img_arcread_ent *e)
-{
-	return e->out ? ((struct spool *)e->out)->fd : -1;
-}
+/* An entry kept in memory (a layer that looked like JSON), given as one block. */
+struct mem_src {
+	const char *buf;
+	size_t len;
+	int given;
+};
 
-/* Move an in-memory entry to a spool file (a layer that looked like JSON). */
-int img_arcimg_spool(struct img_arcread_ent *e)
+static int mem_next(void *arg, const void **buf, size_t *n)
 {
-	if (e->out)
+	struct mem_src *m = arg;
+
+	if (m->given)
 		return 0;
-	if (spool_new(e) < 0)
+	m->given = 1;
+	*buf = m->buf;
+	*n = m->len;
+	return 1;
+}
+
+int img_arcimg_records(struct img_arcimg *a, struct img_arcread_ent *e,
+                       const struct img_tree_layer **l, const char **err)
+{
+	struct records *rs = e->out;
+
+	if (!a->files) {
+		img_seterr("the archive was read without its layers' files");
 		return -1;
-	return sink_write(e->out, e->mem, e->memlen);
+	}
+	if (!rs) {
+		struct mem_src m = { e->mem ? e->mem : "", e->memlen, 0 };
+		struct img_lread_src src = { mem_next, &m };
+		rs = xcalloc(1, sizeof(*rs));
+		rs->a = a;
+		img_tree_layer_read(&src, a->content, &rs->layer, &rs->err);
+		e->out = rs;
+	}
+	*l = rs->layer;
+	*err = rs->err;
+	return 0;
 }
 
 char **img_arcimg_names_add(char **names, const char *name)
@@ -435,12 +457,16 @@ int img_arcimg_read_flags(int fd, unsigned max_ratio, int flags, struct img_arci
 
 	*out = NULL;
 	a->head = flags & IMG_ARCIMG_HEAD;
+	a->files = !a->head && (flags & IMG_ARCIMG_FILES);
+	a->content = !!(flags & IMG_ARCIMG_CONTENT);
 	a->sink.open = sink_open;
 	a->sink.write = sink_write;
+	a->sink.done = sink_done;
 	a->sink.drop = sink_drop;
+	a->sink.arg = a;
 	a->ro.max_ratio = max_ratio;
 	a->ro.flags = IMG_ARCREAD_VIEW | (a->head ? IMG_ARCREAD_PASS : 0);
-	a->ro.sink = &a->sink;
+	a->ro.sink = a->files ? &a->sink : NULL;
 	if (a->head) {
 		a->ro.after = after;
 		a->ro.after_arg = a;
@@ -467,6 +493,7 @@ void img_arcimg_free(struct img_arcimg *a)
 	}
 	free(a->items);
 	img_arcread_free(a->r);
+	img_tree_feed_free(a->feed);
 	json_decref(a->manifest_json);
 	json_decref(a->index_json);
 	img_delta_clear(&a->delta);

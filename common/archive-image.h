@@ -2,9 +2,10 @@
  * img-diff, img-inspect, img-ls --archive); the view of one of its images is in view.h
  * (included). Any dialect (img(7)): docker-save legacy with symlinked layer.tar, Docker
  * 25+ combined, OCI image-layout archives, several images per archive. The archive is
- * read by arcread.h, from a pipe too: its entries are read once; JSON documents are kept
- * in memory (capped), other regular files are spooled to anonymous temp files under
- * $TMPDIR (unlinked at once, so nothing is left behind) and hashed while spooled. */
+ * read by arcread.h, from a pipe too: its entries are read once and hashed as they
+ * stream; JSON documents are kept in memory (capped); the bytes of the other files are
+ * never kept (nor written anywhere): what the tools need of a layer, its files' records
+ * (tree.h), is read from them as they stream past (IMG_ARCIMG_FILES). */
 #ifndef IMG_ARCHIVE_IMAGE_H
 #define IMG_ARCHIVE_IMAGE_H
 
@@ -18,14 +19,24 @@
 /* ---- an archive, read whole ---- */
 
 struct img_arcimg;
-/* Read every entry of the archive on fd (not closed). 0, or -1 with img_errmsg(). */
+/* Read every entry of the archive on fd (not closed), digests only (no layer's files).
+ * 0, or -1 with img_errmsg(). */
 int img_arcimg_read(int fd, unsigned max_ratio, struct img_arcimg **out);
 void img_arcimg_free(struct img_arcimg *a);
-/* For listing only (IMG_ARCIMG_HEAD): JSON documents are read, other entries' bytes pass
- * unread (no digest, no diff_id), and reading stops once index.json, manifest.json and
- * every manifest, index and config they reach are in (an img-save archive: its head).
- * Views of such an archive cannot read layers. */
-enum { IMG_ARCIMG_HEAD = 1 };
+enum {
+	/* For listing only: JSON documents are read, other entries' bytes pass unread (no
+	 * digest, no diff_id), and reading stops once index.json, manifest.json and every
+	 * manifest, index and config they reach are in (an img-save archive: its head).
+	 * Views of such an archive have no layers' files. */
+	IMG_ARCIMG_HEAD = 1,
+	/* The files of every layer (img_view_layer_records): each file that may be a layer
+	 * is read as one while it streams (tree.h's img_tree_feed), only its records kept
+	 * (memory grows with the paths, not the bytes). */
+	IMG_ARCIMG_FILES = 2,
+	/* With FILES: the records hold each regular file's sha256 (else its data is
+	 * skipped, as img_tree_scan_layer_sel with an empty set does). */
+	IMG_ARCIMG_CONTENT = 4,
+};
 int img_arcimg_read_flags(int fd, unsigned max_ratio, int flags, struct img_arcimg **out);
 /* The images as a JSON array, one object each: names (canonical), tag (a bare tag or
  * null), mediaType and digest of what index.json names (null for a docker-save item),

@@ -24,6 +24,8 @@ struct img_arcimg {
 	struct img_arcread *r;
 	struct img_arcread_opts ro;
 	struct img_arcread_sink sink;
+	int files, content;         /* IMG_ARCIMG_FILES, IMG_ARCIMG_CONTENT */
+	struct img_tree_feed *feed; /* the layers' reader (files) */
 	json_t *manifest_json;
 	json_t *index_json;
 	struct img_delta delta;     /* the layers a delta archive left out (img(7)) */
@@ -51,10 +53,12 @@ int img_arcimg_blob_mem(struct img_arcimg *a, const struct img_digest *d, int64_
                         const char **buf, size_t *len);
 /* An entry named after a digest ("blobs/sha256/<hex>") holds those bytes. 0 or -1. */
 int img_arcimg_check_named(const struct img_arcread_ent *e);
-/* Move an in-memory entry to a spool file (a layer that looked like JSON). 0 or -1. */
-int img_arcimg_spool(struct img_arcread_ent *e);
-/* The spool file of e, or -1 (in memory, or not read). */
-int img_arcimg_fd(const struct img_arcread_ent *e);
+/* The records of regular file e read as a layer (IMG_ARCIMG_FILES; one kept in memory is
+ * read now): 0 with *l (borrowed from e) and *err (NULL, or why they end before the
+ * layer's end), or -1 with img_errmsg() (the archive was read without them). */
+struct img_tree_layer;
+int img_arcimg_records(struct img_arcimg *a, struct img_arcread_ent *e,
+                       const struct img_tree_layer **l, const char **err);
 /* names with name added (a copy) unless there; NULL-terminated, new array. */
 char **img_arcimg_names_add(char **names, const char *name);
 

@@ -60,7 +60,8 @@ static void hash_xattrs(struct archive_entry *ae, struct img_tree_rec *r)
 /* A layer is read by libarchive's tar reader. gzip, zstd, xz and bzip2 are decompressed
  * by common/layer.c's decoders (ISA-L for gzip) in a task of an img_pool that fills an
  * img_ring of chunks, handed to libarchive without a copy; an uncompressed layer is read
- * straight from fd, and the data of an entry nobody wants is skipped by seeking. */
+ * straight from fd (the data of an entry nobody wants skipped by seeking), or handed to
+ * libarchive block by block as the caller's source gives them. */
 
 #define LR_CHUNK (1024 * 1024)
 #define LR_NCHUNK 4
@@ -77,7 +78,8 @@ static void hash_xattrs(struct archive_entry *ae, struct img_tree_rec *r)
 struct producer {
 	struct img_ring *ring;
 	struct img_pool *pool;
-	int fd;
+	int fd;                         /* or -1: src */
+	const struct img_lread_src *src;
 	enum img_comp comp;
 	const unsigned char *first;     /* bytes read for sniffing, decompressed first */
 	size_t first_n;
@@ -94,9 +96,11 @@ struct producer {
 
 struct img_lread {
 	struct archive *a;
-	int fd;
-	unsigned char *ibuf;
-	size_t first_n;                 /* raw mode: bytes of ibuf not yet handed out */
+	int fd;                         /* or -1: src */
+	struct img_lread_src src;
+	unsigned char *ibuf;            /* fd: what is read */
+	const unsigned char *first;     /* the bytes read for sniffing (ibuf, or src's block) */
+	size_t first_n;                 /* raw mode: bytes of first not yet handed out */
 	int64_t raw;
 	struct producer *p;
 	uint64_t given;                 /* file data handed out, sparse holes included */
@@ -148,14 +152,35 @@ static int prod_sink(void *arg, const void *buf, size_t n)
 	return 0;
 }
 
-/* The task: decompress fd into the ring; a failure ends the stream after the data
- * before it, with the reason in p->err (a stop by the reader ends it at once). */
+/* The next compressed bytes for the task: 1, 0 at the end, -1 (img_errmsg). */
+static int prod_read(struct producer *p, unsigned char *ibuf, const void **b, size_t *n)
+{
+	ssize_t k;
+
+	if (p->src)
+		return p->src->next(p->src->arg, b, n);
+	do
+		k = read(p->fd, ibuf, LR_IBUF);
+	while (k < 0 && errno == EINTR);
+	if (k < 0) {
+		img_seterr_errno("cannot read the layer");
+		return -1;
+	}
+	*b = ibuf;
+	*n = (size_t)k;
+	return k > 0;
+}
+
+/* The task: decompress fd (or src) into the ring; a failure ends the stream after the
+ * data before it, with the reason in p->err (a stop by the reader ends it at once). */
 static int prod_main(void *arg, size_t item, unsigned worker)
 {
 	struct producer *p = arg;
 	struct img_decomp *d = img_decomp_new(p->comp, 0, prod_sink, p);
 	unsigned char *ibuf = NULL;
-	int ok = 0;
+	const void *b;
+	size_t n;
+	int ok = 0, k;
 
 	(void)item;
 	(void)worker;
@@ -163,21 +188,15 @@ static int prod_main(void *arg, size_t item, unsigned worker)
 		goto out;
 	if (img_decomp_write(d, p->first, p->first_n) < 0)
 		goto out;
-	ibuf = xmalloc(LR_IBUF);
-	for (;;) {
-		ssize_t n = read(p->fd, ibuf, LR_IBUF);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			img_seterr_errno("cannot read the layer");
-			goto out;
-		}
-		if (n == 0)
-			break;
-		p->raw += n;
-		if (img_decomp_write(d, ibuf, (size_t)n) < 0)
+	if (!p->src)
+		ibuf = xmalloc(LR_IBUF);
+	while ((k = prod_read(p, ibuf, &b, &n)) > 0) {
+		p->raw += (int64_t)n;
+		if (img_decomp_write(d, b, n) < 0)
 			goto out;
 	}
+	if (k < 0)
+		goto out;
 	if (img_decomp_finish(d) < 0)
 		goto out;
 	ok = 1;
@@ -239,8 +258,20 @@ static la_ssize_t raw_read_cb(struct archive *a, void *arg, const void **buf)
 	if (r->first_n) {
 		n = (ssize_t)r->first_n;
 		r->first_n = 0;
-		*buf = r->ibuf;
+		*buf = r->first;
 		return n;
+	}
+	if (r->fd < 0) {
+		size_t bn;
+		int k = r->src.next(r->src.arg, buf, &bn);
+		if (k < 0) {
+			archive_set_error(a, EIO, "%s", img_errmsg());
+			return -1;
+		}
+		if (k == 0)
+			return 0;
+		r->raw += (int64_t)bn;
+		return (la_ssize_t)bn;
 	}
 	do
 		n = read(r->fd, r->ibuf, LR_CHUNK);
@@ -262,7 +293,7 @@ static la_int64_t raw_skip_cb(struct archive *a, void *arg, la_int64_t req)
 	off_t cur;
 
 	(void)a;
-	if (r->first_n || req <= 0 || fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode))
+	if (r->fd < 0 || r->first_n || req <= 0 || fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return 0;
 	cur = lseek(r->fd, 0, SEEK_CUR);
 	if (cur < 0 || cur >= st.st_size)
@@ -322,7 +353,7 @@ static void lr_free(struct img_lread *r)
 	free(r);
 }
 
-static struct img_lread *lr_open(int fd)
+static struct img_lread *lr_open(int fd, const struct img_lread_src *src)
 {
 	struct img_lread *r = xcalloc(1, sizeof(*r));
 	enum img_comp c;
@@ -330,17 +361,28 @@ static struct img_lread *lr_open(int fd)
 	int rc;
 
 	r->fd = fd;
-	r->ibuf = xmalloc(LR_CHUNK);
-	do
-		n = read(fd, r->ibuf, LR_IBUF);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		img_seterr_errno("cannot read the layer");
-		goto fail;
+	if (src) {
+		const void *b;
+		size_t bn = 0;
+		r->src = *src;
+		if (src->next(src->arg, &b, &bn) < 0)
+			goto fail;
+		r->first = b;
+		n = (ssize_t)bn;
+	} else {
+		r->ibuf = xmalloc(LR_CHUNK);
+		r->first = r->ibuf;
+		do
+			n = read(fd, r->ibuf, LR_IBUF);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			img_seterr_errno("cannot read the layer");
+			goto fail;
+		}
 	}
 	r->first_n = (size_t)n;
 	r->raw = n;
-	c = img_comp_sniff(r->ibuf, r->first_n);
+	c = img_comp_sniff(r->first, r->first_n);
 	r->a = archive_read_new();
 	if (!r->a) {
 		img_seterr("cannot create an archive reader");
@@ -361,8 +403,9 @@ static struct img_lread *lr_open(int fd)
 	if (c == IMG_COMP_GZIP || c == IMG_COMP_ZSTD || c == IMG_COMP_XZ || c == IMG_COMP_BZIP2) {
 		struct producer *p = xcalloc(1, sizeof(*p));
 		p->fd = fd;
+		p->src = src ? &r->src : NULL;
 		p->comp = c;
-		p->first = r->ibuf;
+		p->first = r->first;
 		p->first_n = r->first_n;
 		p->raw = n;
 		r->first_n = 0;
@@ -444,7 +487,13 @@ static int lr_block(struct img_lread *r, const void **buf, size_t *n)
 
 int img_lread_open(int fd, struct img_lread **out)
 {
-	*out = lr_open(fd);
+	*out = lr_open(fd, NULL);
+	return *out ? 0 : -1;
+}
+
+int img_lread_open_src(const struct img_lread_src *src, struct img_lread **out)
+{
+	*out = lr_open(-1, src);
 	return *out ? 0 : -1;
 }
 

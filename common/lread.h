@@ -1,9 +1,10 @@
-/* lread: the layer reader (formats.md §5): a layer blob in any compression read as a tar
- * in one pass, each entry given back as a tree record (whiteouts and opaque markers
- * classified, AUFS metadata skipped) with the raw entry for what a record leaves out
- * (xattr values), and the data of a regular file as blocks. gzip, zstd and xz are
- * decompressed in a thread of their own beside the tar parser. img-layers and img-diff
- * (through tree.c), img-export and img-unpack read layers through it. */
+/* lread: the layer reader (formats.md §5): a layer blob in any compression (from a file
+ * descriptor, or block by block from the caller) read as a tar in one pass, each entry
+ * given back as a tree record (whiteouts and opaque markers classified, AUFS metadata
+ * skipped) with the raw entry for what a record leaves out (xattr values), and the data
+ * of a regular file as blocks. gzip, zstd and xz are decompressed in a thread of their
+ * own beside the tar parser. img-layers and img-diff (through tree.c), img-export and
+ * img-unpack read layers through it. */
 #ifndef IMG_LREAD_H
 #define IMG_LREAD_H
 
@@ -15,6 +16,18 @@ struct img_lread;
 
 /* Read the layer on fd (not closed by img_lread_free). 0, or -1 with img_errmsg(). */
 int img_lread_open(int fd, struct img_lread **out);
+
+/* Where a layer's bytes (as stored) come from when not from a file descriptor: next gives
+ * the next block, 1 with *buf and *n (borrowed until the next call), 0 at the end, -1 on
+ * error (img_errmsg). It is called from one thread at a time, not always the same one
+ * (the decompressing thread of a compressed layer). The compression is sniffed from the
+ * first block. */
+struct img_lread_src {
+	int (*next)(void *arg, const void **buf, size_t *n);
+	void *arg;
+};
+/* Read the layer src gives (src borrowed until img_lread_free). 0, or -1 with img_errmsg(). */
+int img_lread_open_src(const struct img_lread_src *src, struct img_lread **out);
 /* The next record: 1 (rec and e valid until the next call), 0 the end, -1 error
  * (img_errmsg). rec has no content hash (has_content 0, size from the header); e->ae is
  * the raw entry (xattrs, devices). e may be NULL. A file's data not read by

@@ -9,20 +9,18 @@
 #include "digest.h"
 #include "htab.h"
 #include "pool.h"
+#include "ring.h"
 #include "tree.h"
 #include "tree-int.h"
 #include "lread.h"
 
-int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec_fn fn,
-                            void *arg)
+int img_tree_scan_lread(struct img_lread *a, const struct img_pathset *hash, img_tree_rec_fn fn,
+                        void *arg)
 {
-	struct img_lread *a;
 	struct img_tree_rec r;
 	struct img_hash *h = NULL;
 	int rc, ret = -1;
 
-	if (img_lread_open(fd, &a) < 0)
-		return -1;
 	h = img_hash_new(IMG_SHA256);
 	if (!h)
 		goto out;
@@ -53,6 +51,18 @@ int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec
 	ret = 0;
 out:
 	img_hash_free(h);
+	return ret;
+}
+
+int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec_fn fn,
+                            void *arg)
+{
+	struct img_lread *a;
+	int ret;
+
+	if (img_lread_open(fd, &a) < 0)
+		return -1;
+	ret = img_tree_scan_lread(a, hash, fn, arg);
 	img_lread_free(a);
 	return ret;
 }
@@ -279,14 +289,11 @@ static void digest_from(const unsigned char b[32], struct img_digest *out)
 	img_tree_inode_content(&x, out);
 }
 
-const struct img_tree_rec *img_tree_layer_rec(struct img_tree_layer *l, size_t i)
+static void rec_decode(const unsigned char *p, struct img_tree_rec *r)
 {
-	struct img_tree_rec *r = &l->scratch;
 	struct crec c;
 
-	if (i >= l->n)
-		return NULL;
-	layer_decode(l->rec[i], &c);
+	layer_decode(p, &c);
 	memset(r, 0, sizeof(*r));
 	r->kind = c.kind;
 	r->path = c.path;
@@ -305,7 +312,26 @@ const struct img_tree_rec *img_tree_layer_rec(struct img_tree_layer *l, size_t i
 	r->has_content = c.content != NULL;
 	if (c.content)
 		digest_from(c.content, &r->content);
-	return r;
+}
+
+const struct img_tree_rec *img_tree_layer_rec(struct img_tree_layer *l, size_t i)
+{
+	if (i >= l->n)
+		return NULL;
+	rec_decode(l->rec[i], &l->scratch);
+	return &l->scratch;
+}
+
+int img_tree_layer_each(const struct img_tree_layer *l, img_tree_rec_fn fn, void *arg)
+{
+	struct img_tree_rec r;
+
+	for (size_t i = 0; i < l->n; i++) {
+		rec_decode(l->rec[i], &r);
+		if (fn(arg, &r) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 void img_tree_layer_paths(const struct img_tree_layer *l, struct img_pathset *s)
@@ -351,14 +377,21 @@ size_t img_tree_unhashed(const struct img_tree *t, const struct img_pathset *wan
 
 /* ---- reading several layers at once: tasks of an img_pool ---- */
 
+static struct img_tree_layer *layer_new(void)
+{
+	struct img_tree_layer *l = xcalloc(1, sizeof(*l));
+
+	l->bytes = img_tree_arena_new();
+	return l;
+}
+
 /* One layer; its failure is the job's, not the pool's: the others go on. */
 static int read_job(void *arg, size_t i, unsigned worker)
 {
 	struct img_tree_job *j = (struct img_tree_job *)arg + i;
-	struct img_tree_layer *l = xcalloc(1, sizeof(*l));
+	struct img_tree_layer *l = layer_new();
 
 	(void)worker;
-	l->bytes = img_tree_arena_new();
 	if (img_tree_scan_layer_sel(j->fd, j->hash, layer_collect, l) < 0) {
 		j->err = xstrdup(img_errmsg());
 		img_tree_layer_free(l);
@@ -409,4 +442,137 @@ int img_tree_read_layers(struct img_tree_job *jobs, size_t n, unsigned threads)
 		if (jobs[i].err)
 			return -1;
 	return 0;
+}
+
+/* ---- a layer read from a source, or as its bytes are written ---- */
+
+void img_tree_layer_read(const struct img_lread_src *src, int hash, struct img_tree_layer **out,
+                         char **err)
+{
+	struct img_tree_layer *l = layer_new();
+	struct img_pathset *none = hash ? NULL : img_pathset_new();
+	struct img_lread *a;
+
+	*err = NULL;
+	if (img_lread_open_src(src, &a) < 0 || img_tree_scan_lread(a, none, layer_collect, l) < 0)
+		*err = xstrdup(img_errmsg());
+	img_lread_free(a);
+	img_pathset_free(none);
+	*out = l;
+}
+
+/* The writer fills a ring; the reader, a task of a pool of one thread, takes it as
+ * consumer 0 through an img_lread_src. A layer that cannot be read leaves the ring: the
+ * rest of its bytes are written (into slots nobody waits for) and never read. */
+#define FEED_SLOT  (1u << 20)
+#define FEED_NSLOT 4
+
+struct img_tree_feed {
+	struct img_pool *pool;
+	struct img_ring *ring;
+	int hash;
+	int open;                   /* a layer begun, not ended */
+	int held;                   /* the reader holds a slot */
+	struct img_tree_layer *out; /* the reader's results, read after img_pool_wait */
+	char *err;
+};
+
+static int feed_next(void *arg, const void **buf, size_t *n)
+{
+	struct img_tree_feed *f = arg;
+	int rc;
+
+	if (f->held) {
+		img_ring_release(f->ring, 0);
+		f->held = 0;
+	}
+	rc = img_ring_take(f->ring, 0, buf, n);
+	f->held = rc > 0;
+	return rc;
+}
+
+static int feed_main(void *arg, size_t item, unsigned worker)
+{
+	struct img_tree_feed *f = arg;
+	struct img_lread_src src = { feed_next, f };
+
+	(void)item;
+	(void)worker;
+	img_tree_layer_read(&src, f->hash, &f->out, &f->err);
+	if (f->held)
+		img_ring_release(f->ring, 0);
+	f->held = 0;
+	img_ring_leave(f->ring, 0);
+	return 0;
+}
+
+struct img_tree_feed *img_tree_feed_new(int hash)
+{
+	struct img_tree_feed *f = xcalloc(1, sizeof(*f));
+
+	f->hash = hash;
+	f->pool = img_pool_new(1, "img-tree-feed");
+	if (img_pool_threads(f->pool) != 1) {
+		img_pool_free(f->pool);
+		free(f);
+		img_seterr("cannot start a thread");
+		return NULL;
+	}
+	f->ring = img_ring_new(FEED_NSLOT, FEED_SLOT, 1);
+	return f;
+}
+
+void img_tree_feed_begin(struct img_tree_feed *f)
+{
+	img_tree_feed_abort(f);
+	img_ring_open(f->ring, 1);
+	f->open = 1;
+	img_pool_add(f->pool, feed_main, f, 0);
+}
+
+int img_tree_feed_write(void *arg, const void *buf, size_t n)
+{
+	struct img_tree_feed *f = arg;
+
+	return img_ring_write(f->ring, buf, n);
+}
+
+void img_tree_feed_end(struct img_tree_feed *f, struct img_tree_layer **out, char **err)
+{
+	(void)img_ring_end(f->ring);
+	(void)img_pool_wait(f->pool);
+	f->open = 0;
+	*out = f->out;
+	*err = f->err;
+	f->out = NULL;
+	f->err = NULL;
+}
+
+void img_tree_feed_abort(struct img_tree_feed *f)
+{
+	char *why;
+
+	if (!f->open)
+		return;
+	why = xstrdup(img_errmsg());   /* the caller's, kept */
+	img_seterr("the layer was abandoned");
+	img_ring_stop(f->ring);
+	(void)img_pool_wait(f->pool);
+	img_seterr("%s", why);
+	free(why);
+	f->open = 0;
+	img_tree_layer_free(f->out);
+	free(f->err);
+	f->out = NULL;
+	f->err = NULL;
+}
+
+void img_tree_feed_free(struct img_tree_feed *f)
+{
+	if (!f)
+		return;
+	img_tree_feed_abort(f);
+	img_pool_free(f->pool);
+	img_ring_free(f->ring);
+	free(f);
 }

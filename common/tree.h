@@ -105,6 +105,10 @@ int img_tree_scan_layer(int fd, img_tree_rec_fn fn, void *arg);
 struct img_pathset;
 int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec_fn fn,
                             void *arg);
+/* The same from a layer reader already open (lread.h; not freed). */
+struct img_lread;
+int img_tree_scan_lread(struct img_lread *a, const struct img_pathset *hash, img_tree_rec_fn fn,
+                        void *arg);
 
 /* ---- a set of paths ---- */
 struct img_pathset *img_pathset_new(void);
@@ -123,6 +127,9 @@ void img_tree_layer_free(struct img_tree_layer *l);
 size_t img_tree_layer_count(const struct img_tree_layer *l);
 /* Record i of l (NULL past the end), valid until the next call for l. */
 const struct img_tree_rec *img_tree_layer_rec(struct img_tree_layer *l, size_t i);
+/* Call fn for each record of l in order (the record valid for the call), as
+ * img_tree_scan_layer does while it reads: 0, or -1 when fn stopped. */
+int img_tree_layer_each(const struct img_tree_layer *l, img_tree_rec_fn fn, void *arg);
 /* Add to s what applying l can change in a tree below it, for a caller that compares
  * two trees built on the same lower layers: the path of each entry and each opaque
  * directory, and each hard link target, all with their parents (not whiteout targets:
@@ -144,6 +151,37 @@ struct img_tree_job {
  * xz layer is decompressed in a thread of its own, beside the one that parses it.
  * 0 when every job succeeded, else -1 (the jobs that failed have err set). */
 int img_tree_read_layers(struct img_tree_job *jobs, size_t n, unsigned threads);
+
+/* ---- a layer read as its bytes stream past (from a pipe: nothing spooled) ---- */
+
+/* Read the layer src gives (lread.h) into records; hash: every regular file's sha256
+ * (else none: the data is skipped). *out: the records read (all of them, or those before
+ * the failure), never NULL; *err: why the layer could not be read to its end, or NULL.
+ * The caller frees both. */
+struct img_lread_src;
+void img_tree_layer_read(const struct img_lread_src *src, int hash, struct img_tree_layer **out,
+                         char **err);
+
+/* A reader of layers from bytes the caller writes, one layer after the other: each is
+ * read by img_tree_layer_read on a thread of its own (an img_pool task taking an
+ * img_ring) while it is written, so that only the ring and the records take memory.
+ * begin, write..., end; the writes of one layer come from one thread at a time, not
+ * always the caller's. A new feed (hash as img_tree_layer_read), or NULL with
+ * img_errmsg() when no thread can be started. */
+struct img_tree_feed;
+struct img_tree_feed *img_tree_feed_new(int hash);
+/* A new layer: its bytes as stored (any compression lread reads) follow. A layer begun
+ * and not ended is abandoned first. */
+void img_tree_feed_begin(struct img_tree_feed *f);
+/* n more bytes of the layer (an img_sink_fn, f its arg): 0 (-1 may come once the layer
+ * was abandoned). Bytes that are not a layer are taken all the same (and not read). */
+int img_tree_feed_write(void *f, const void *buf, size_t n);
+/* The layer's end: wait for its reader; *out and *err as img_tree_layer_read's. */
+void img_tree_feed_end(struct img_tree_feed *f, struct img_tree_layer **out, char **err);
+/* Abandon the layer begun, if any (its reader stops; img_errmsg() unchanged). */
+void img_tree_feed_abort(struct img_tree_feed *f);
+/* Abandon the layer begun and free f. NULL-safe. */
+void img_tree_feed_free(struct img_tree_feed *f);
 
 /* For a tree built with img_tree_scan_layer_sel: add to more the path where each regular
  * file named in want was created, when its content was not hashed (a hard link in a

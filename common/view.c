@@ -1,6 +1,6 @@
 /* view: a read-only view of one image, from the store or from an archive read by
- * archive-image.c: its config, layers (diff_ids, blobs), names, and the bytes of its
- * manifest, config and layers. */
+ * archive-image.c: its config, layers (diff_ids, blobs), names, the bytes of its manifest
+ * and config, its layers' blobs (the store) or files (an archive). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -93,7 +93,6 @@ int img_view_from_store(struct img_store *s, const char *what,
 		v->layers[i].blob = manifest.items[i].digest;
 		v->layers[i].blob_size = manifest.items[i].size;
 		v->layers[i].media_type = xstrdup(manifest.items[i].media_type);
-		v->layers[i].fd = -1;
 		v->layers[i].diff_size = -1;
 	}
 	v->store = s;
@@ -107,7 +106,8 @@ out:
 	return ret;
 }
 
-static int layer_from_ent(struct img_view *v, size_t i, struct img_arcread_ent *e, const char *what)
+static int layer_from_ent(struct img_arcimg *a, struct img_view *v, size_t i,
+                          struct img_arcread_ent *e, const char *what)
 {
 	if (!e->diff_ok || !img_digest_eq(&e->diff, &v->config.diff_ids[i])) {
 		char *x = img_escape_cut(what);
@@ -119,12 +119,12 @@ static int layer_from_ent(struct img_view *v, size_t i, struct img_arcread_ent *
 		free(x);
 		return -1;
 	}
-	if (img_arcimg_spool(e) < 0)
+	if (a->files &&
+	    img_arcimg_records(a, e, &v->layers[i].records, &v->layers[i].records_err) < 0)
 		return -1;
 	v->layers[i].diff_id = e->diff;
 	v->layers[i].blob = e->blob;
 	v->layers[i].blob_size = e->size;
-	v->layers[i].fd = img_arcimg_fd(e);
 	v->layers[i].diff_size = (int64_t)e->diff_size;
 	return 0;
 }
@@ -174,7 +174,7 @@ static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_vie
 			return -1;
 		}
 		le = img_arcimg_resolve_key(a, lp, "layer");
-		if (!le || img_arcimg_check_named(le) < 0 || layer_from_ent(v, i, le, lp) < 0)
+		if (!le || img_arcimg_check_named(le) < 0 || layer_from_ent(a, v, i, le, lp) < 0)
 			return -1;
 	}
 	return 0;
@@ -292,7 +292,7 @@ static int view_oci(struct img_arcimg *a, struct arc_item *it, const struct img_
 			           (long long)le->size, (long long)doc.items[i].size);
 			goto out;
 		}
-		if (layer_from_ent(v, i, le, doc.items[i].digest.str) < 0)
+		if (layer_from_ent(a, v, i, le, doc.items[i].digest.str) < 0)
 			goto out;
 		v->layers[i].media_type = xstrdup(doc.items[i].media_type);
 	}
@@ -431,32 +431,39 @@ int img_view_config_bytes(struct img_view *v, char **buf, size_t *len)
 
 int img_view_open_layer(struct img_view *v, size_t i)
 {
-	char proc[64];
 	int fd;
 
 	if (i >= v->nlayers) {
 		img_seterr("no layer %zu", i);
 		return -1;
 	}
-	if (v->store) {
-		fd = img_blob_open(v->store, &v->layers[i].blob);
-		if (fd < 0)
-			img_seterr("layer %s: %s", v->layers[i].blob.str, img_errmsg());
-		return fd;
+	if (!v->store) {
+		img_seterr("layer %s: an archive's layers are read as it streams",
+		           v->layers[i].blob.str);
+		return -1;
 	}
-	/* a new open file description, so the offset is our own */
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", v->layers[i].fd);
-	fd = open(proc, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fd = dup(v->layers[i].fd);
-		if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-			img_seterr_errno("cannot reopen a temp file");
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
-	}
+	fd = img_blob_open(v->store, &v->layers[i].blob);
+	if (fd < 0)
+		img_seterr("layer %s: %s", v->layers[i].blob.str, img_errmsg());
 	return fd;
+}
+
+int img_view_layer_records(const struct img_view *v, size_t i, const struct img_tree_layer **l,
+                           const char **err)
+{
+	if (i >= v->nlayers) {
+		img_seterr("no layer %zu", i);
+		return -1;
+	}
+	if (v->store)
+		return 0;
+	if (!v->layers[i].records) {
+		img_seterr("the archive was read without its layers' files");
+		return -1;
+	}
+	*l = v->layers[i].records;
+	*err = v->layers[i].records_err;
+	return 1;
 }
 
 static int count_sink(void *arg, const void *buf, size_t n)

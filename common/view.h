@@ -1,6 +1,6 @@
 /* view: a read-only view of one image, from the store or from an archive (archive-image.h):
- * its config, layers (diff_ids, blobs, sizes), names, and the bytes of its manifest,
- * config and layers. */
+ * its config, layers (diff_ids, blobs, sizes), names, the bytes of its manifest and
+ * config, and its layers' blobs (the store) or files (an archive). */
 #ifndef IMG_VIEW_H
 #define IMG_VIEW_H
 
@@ -11,6 +11,7 @@
 #include "store.h"
 
 struct img_arcimg;
+struct img_tree_layer;
 
 /* ---- a view of one image ---- */
 
@@ -20,8 +21,9 @@ struct img_view_layer {
 	int64_t blob_size;
 	int64_t diff_size;          /* uncompressed size when known (archives), else -1 */
 	char *media_type;           /* from the manifest, or NULL (a docker-save item) */
-	/* private */
-	int fd;                     /* archive: spooled file, borrowed from the archive */
+	/* private: an archive's, borrowed from it (img_view_layer_records) */
+	const struct img_tree_layer *records;
+	const char *records_err;
 };
 
 struct img_view {
@@ -59,8 +61,16 @@ void img_view_release(struct img_view *v);
 int img_view_manifest_bytes(struct img_view *v, char **buf, size_t *len);
 int img_view_config_bytes(struct img_view *v, char **buf, size_t *len);
 
-/* Open layer i's blob for reading from its start: fd the caller closes, or -1. */
+/* Open layer i's blob (a view of the store) for reading from its start: fd the caller
+ * closes, or -1 (an archive's layers were read as it streamed: img_view_layer_records). */
 int img_view_open_layer(struct img_view *v, size_t i);
+/* The files of layer i of an archive's view, read while the archive streamed
+ * (IMG_ARCIMG_FILES): 1 with *l (tree.h; borrowed from the archive) holding all of the
+ * layer's records, or those before the failure *err says (else *err NULL); 0 for a view
+ * of the store (read the blob: img_view_open_layer); -1 with img_errmsg() for an archive
+ * read without its layers' files. */
+int img_view_layer_records(const struct img_view *v, size_t i, const struct img_tree_layer **l,
+                           const char **err);
 /* Uncompressed size of layer i (reads and decompresses it unless stored uncompressed).
  * 0 or -1. */
 int img_view_layer_size(struct img_view *v, size_t i, int64_t *out);

@@ -203,11 +203,14 @@ static void show_layers(struct side *A, struct side *B, size_t k, size_t other, 
 
 /* ---- files ---- */
 
-/* Layers [from, to) of a side, read ahead (several at once). */
+/* Layers [from, to) of a side: an archive's records, read while it streamed, or a store's
+ * blobs read ahead (several at once). */
 struct span {
 	struct side *s;
 	size_t from, to;
-	struct img_tree_job *jobs;
+	struct img_tree_job *jobs;          /* the blobs read (fd -1: none) */
+	const struct img_tree_layer **lay;  /* each layer's records (a job's, or the archive's) */
+	const char **err;                   /* why a layer could not be read, or NULL */
 };
 
 static void span_release(struct span *sp)
@@ -219,11 +222,16 @@ static void span_release(struct span *sp)
 			close(sp->jobs[i].fd);
 	}
 	free(sp->jobs);
+	free(sp->lay);
+	free(sp->err);
 	sp->jobs = NULL;
+	sp->lay = NULL;
+	sp->err = NULL;
 }
 
-/* Read the layers of every span in one go; hash: as img_tree_scan_layer_sel. On error,
- * the first failing layer (in span order) is reported. 0 or -1. */
+/* Read the layers of every span in one go; hash: as img_tree_scan_layer_sel (an archive's
+ * records hash every file). On error, the first failing layer (in span order) is
+ * reported. 0 or -1. */
 static int read_spans(struct span *sp, size_t nsp, const struct img_pathset *hash)
 {
 	struct img_tree_job *all;
@@ -234,50 +242,57 @@ static int read_spans(struct span *sp, size_t nsp, const struct img_pathset *has
 		n += sp[i].to - sp[i].from;
 	all = xcalloc(n + 1, sizeof(*all));
 	for (size_t i = 0; i < nsp; i++) {
+		size_t m = sp[i].to - sp[i].from + 1;
 		span_release(&sp[i]);
-		sp[i].jobs = xcalloc(sp[i].to - sp[i].from + 1, sizeof(*sp[i].jobs));
+		sp[i].jobs = xcalloc(m, sizeof(*sp[i].jobs));
+		sp[i].lay = xcalloc(m, sizeof(*sp[i].lay));
+		sp[i].err = xcalloc(m, sizeof(*sp[i].err));
 		for (size_t l = sp[i].from; l < sp[i].to; l++)
 			sp[i].jobs[l - sp[i].from].fd = -1;
 	}
 	for (size_t i = 0; i < nsp; i++) {
 		for (size_t l = sp[i].from; l < sp[i].to; l++) {
-			int fd = img_view_open_layer(&sp[i].s->v, l);
-			if (fd < 0) {
+			size_t x = l - sp[i].from;
+			int fd, r = img_view_layer_records(&sp[i].s->v, l, &sp[i].lay[x], &sp[i].err[x]);
+			if (r == 0 && (fd = img_view_open_layer(&sp[i].s->v, l)) >= 0) {
+				sp[i].jobs[x].fd = fd;
+				all[k] = sp[i].jobs[x];
+				all[k++].hash = hash;
+			} else if (r <= 0) {
 				warnx("%s: layer %zu: %s", sp[i].s->arg, l, img_errmsg());
 				free(all);
 				return -1;
 			}
-			sp[i].jobs[l - sp[i].from].fd = fd;
 		}
 	}
-	for (size_t i = 0; i < nsp; i++)
-		for (size_t l = sp[i].from; l < sp[i].to; l++) {
-			all[k] = sp[i].jobs[l - sp[i].from];
-			all[k++].hash = hash;
-		}
-	if (img_tree_read_layers(all, n, 0) < 0)
-		ret = -1;
+	if (k > 0)
+		(void)img_tree_read_layers(all, k, 0);   /* the failures: in the jobs */
 	k = 0;
 	for (size_t i = 0; i < nsp; i++)
 		for (size_t l = sp[i].from; l < sp[i].to; l++) {
-			struct img_tree_job *j = &sp[i].jobs[l - sp[i].from];
-			*j = all[k++];
-			close(j->fd);
-			j->fd = -1;
-			if (j->err && ret == -1) {
+			size_t x = l - sp[i].from;
+			struct img_tree_job *j = &sp[i].jobs[x];
+			if (j->fd >= 0) {
+				*j = all[k++];
+				close(j->fd);
+				j->fd = -1;
+				sp[i].lay[x] = j->out;
+				sp[i].err[x] = j->err;
+			}
+			if (sp[i].err[x] && ret == 0) {
 				warnx("%s: layer %zu (%s): %s", sp[i].s->arg, l,
-				      sp[i].s->v.layers[l].blob.str, j->err);
-				ret = -2;
+				      sp[i].s->v.layers[l].blob.str, sp[i].err[x]);
+				ret = -1;
 			}
 		}
 	free(all);
-	return ret < 0 ? -1 : 0;
+	return ret;
 }
 
 static int apply_span(struct span *sp, struct img_tree *t)
 {
 	for (size_t l = sp->from; l < sp->to; l++) {
-		if (img_tree_apply_layer(t, (int)l, sp->jobs[l - sp->from].out) < 0) {
+		if (img_tree_apply_layer(t, (int)l, sp->lay[l - sp->from]) < 0) {
 			warnx("%s: layer %zu (%s): %s", sp->s->arg, l, sp->s->v.layers[l].blob.str,
 			      img_errmsg());
 			return -1;
@@ -291,8 +306,9 @@ static int apply_span(struct span *sp, struct img_tree *t)
  * differ, and of the shared layers only those files are hashed, the rest skipped. */
 static int build_trees(struct side *A, struct side *B, size_t k)
 {
-	struct span own[2] = { { A, k, A->v.nlayers, NULL }, { B, k, B->v.nlayers, NULL } };
-	struct span shared = { A, 0, k, NULL };
+	struct span own[2] = { { A, k, A->v.nlayers, NULL, NULL, NULL },
+	                       { B, k, B->v.nlayers, NULL, NULL, NULL } };
+	struct span shared = { A, 0, k, NULL, NULL, NULL };
 	struct img_pathset *want = NULL, *hash = NULL;
 	struct img_tree *base = NULL;
 	int ret = -1;
@@ -302,11 +318,11 @@ static int build_trees(struct side *A, struct side *B, size_t k)
 	want = img_pathset_new();
 	for (int i = 0; i < 2; i++)
 		for (size_t l = own[i].from; l < own[i].to; l++)
-			img_tree_layer_paths(own[i].jobs[l - own[i].from].out, want);
+			img_tree_layer_paths(own[i].lay[l - own[i].from], want);
 	hash = img_pathset_new();
 	for (int i = 0; i < 2; i++)
 		for (size_t l = own[i].from; l < own[i].to; l++)
-			img_tree_layer_paths(own[i].jobs[l - own[i].from].out, hash);
+			img_tree_layer_paths(own[i].lay[l - own[i].from], hash);
 	for (int round = 0;; round++) {
 		img_tree_free(base);
 		base = img_tree_new();
@@ -464,7 +480,9 @@ static int open_side(struct side *s, struct diff_opts *o, struct img_store **sto
 			free(sel);
 			return -1;
 		}
-		r = img_arcimg_read(fd, o->max_ratio, &s->arc);
+		/* every file that may be a layer read as it streams past, hashed */
+		r = img_arcimg_read_flags(fd, o->max_ratio, IMG_ARCIMG_FILES | IMG_ARCIMG_CONTENT,
+		                          &s->arc);
 		close(fd);
 		if (r < 0 || img_view_from_archive(s->arc, sel, plat, &s->v) < 0) {
 			warnx("%s: %s", x, img_errmsg());

@@ -238,20 +238,31 @@ static int print_rec(void *arg, const struct img_tree_rec *r)
 	return ferror(stdout) ? -1 : 0;
 }
 
-/* Read layer i; hash: the sha256 of each file is wanted (else the data is skipped). */
+/* Read layer i; hash: the sha256 of each file is wanted (else the data is skipped). An
+ * archive's layers were read as it streamed (as hash asked: see run). */
 static int scan(struct img_view *v, size_t i, int hash, img_tree_rec_fn fn, void *arg)
 {
-	struct img_pathset *none = hash ? NULL : img_pathset_new();
-	int fd = img_view_open_layer(v, i), r;
+	struct img_pathset *none;
+	const struct img_tree_layer *l;
+	const char *err;
+	int fd, r = img_view_layer_records(v, i, &l, &err);
 
-	if (fd < 0) {
-		warnx("layer %zu: %s", i, img_errmsg());
+	if (r > 0) {
+		r = img_tree_layer_each(l, fn, arg);
+		if (r == 0 && err) {
+			img_seterr("%s", err);
+			r = -1;
+		}
+	} else if (r == 0) {
+		if ((fd = img_view_open_layer(v, i)) < 0) {
+			warnx("layer %zu: %s", i, img_errmsg());
+			return -1;
+		}
+		none = hash ? NULL : img_pathset_new();
+		r = img_tree_scan_layer_sel(fd, none, fn, arg);
+		close(fd);
 		img_pathset_free(none);
-		return -1;
 	}
-	r = img_tree_scan_layer_sel(fd, none, fn, arg);
-	close(fd);
-	img_pathset_free(none);
 	if (r < 0) {
 		if (ferror(stdout))
 			return -1;
@@ -407,7 +418,10 @@ static int run(struct layers_opts *o, const char *image)
 			free(sel);
 			goto out;
 		}
-		r = img_arcimg_read(fd, o->max_ratio, &arc);
+		/* the layers' files as they stream past, hashed when the JSON shows them */
+		r = img_arcimg_read_flags(fd, o->max_ratio, !o->files && !o->wasted ? 0 :
+		                          IMG_ARCIMG_FILES | (o->files && o->json ?
+		                                              IMG_ARCIMG_CONTENT : 0), &arc);
 		close(fd);
 		if (r < 0 || img_view_from_archive(arc, sel ? sel : o->image, plat, &v) < 0) {
 			warnx("%s: %s", name, img_errmsg());

@@ -266,3 +266,20 @@ make_layers() {
 	grep -qx 'C platform: "linux/amd64" -> "linux/arm64"' <<<"$output" ||
 		grep -qx 'C platform: "linux/[a-z0-9]*" -> "linux/arm64"' <<<"$output" || fail "$output"
 }
+
+@test "archive:-: each layer read while it streams past, nothing written (\$TMPDIR unusable), documents last" {
+	store_tiny 1
+	docs_last "$PEERS/tiny2-docker.tar" docker-late.tar
+	docs_last "$PEERS/tiny2-oci.tar" oci-late.tar
+	gzip -c oci-late.tar > oci-late.tar.gz
+	for f in docker-late.tar oci-late.tar.gz; do
+		run --separate-stderr sh -c "cat $f | TMPDIR=/nonexistent/img-diff img-diff --ignore-mtime tiny:1 archive:-"
+		check_tiny12
+		# both sides archives: a file, and a pipe
+		run --separate-stderr sh -c "cat $f | TMPDIR=/nonexistent/img-diff img-diff --ignore-mtime archive:$PEERS/tiny1-oci.tar archive:-"
+		check_tiny12
+		run --separate-stderr sh -c "cat $f | TMPDIR=/nonexistent/img-diff img-diff --ignore-mtime archive:- archive:$PEERS/tiny1-docker.tar"
+		[ "$status" -eq 1 ] || fail "$f reversed: exit $status: $stderr"
+		[ "$(files_of "$output" | wc -l)" -eq "$(expected_files | wc -l)" ]
+	done
+}

@@ -155,3 +155,41 @@ stable() { cut -f1-4,6-; }
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == "img-layers: "* ]]
 }
+
+@test "--archive -: each layer read while it streams past, nothing written (\$TMPDIR unusable), documents last" {
+	store_tiny 2
+	img-layers --files tiny:2 > files.out
+	img-layers --wasted tiny:2 > wasted.out
+	img-layers --json --files --wasted tiny:2 | jq -S '{files, wasted, layers: [.layers[] | del(.digest, .compressed_size)]}' > all.out
+	docs_last "$PEERS/tiny2-docker.tar" docker-late.tar
+	docs_last "$PEERS/tiny2-oci.tar" oci-late.tar
+	[ "$(tar -tf docker-late.tar | tail -n 3 | sed -n 2p)" = manifest.json ]
+	gzip -c oci-late.tar > oci-late.tar.gz
+	for f in docker-late.tar oci-late.tar oci-late.tar.gz "$PEERS/tiny2-podman-oci.tar"; do
+		cat "$f" | TMPDIR=/nonexistent/img-layers img-layers --files --archive - > pipe.out ||
+			fail "$f: --files"
+		diff files.out pipe.out || fail "$f: --files differs from the store"
+		cat "$f" | TMPDIR=/nonexistent/img-layers img-layers --wasted --archive - > pipe.out ||
+			fail "$f: --wasted"
+		diff wasted.out pipe.out || fail "$f: --wasted differs from the store"
+		cat "$f" | TMPDIR=/nonexistent/img-layers img-layers --json --files --wasted --archive - |
+			jq -S '{files, wasted, layers: [.layers[] | del(.digest, .compressed_size)]}' > pipe.out
+		diff all.out pipe.out || fail "$f: --json differs from the store"
+	done
+	# a layer that is not a tar: said when its files are asked for, not before
+	python3 - <<-'EOF2'
+	import gzip, hashlib, io, json, tarfile
+	junk = gzip.compress(b'not a tar\n', mtime=0)
+	cfg = json.dumps({'architecture': 'amd64', 'os': 'linux', 'rootfs': {'type': 'layers',
+	      'diff_ids': ['sha256:' + hashlib.sha256(b'not a tar\n').hexdigest()]}}).encode()
+	man = json.dumps([{'Config': 'c.json', 'RepoTags': ['junk:1'], 'Layers': ['l.gz']}]).encode()
+	with tarfile.open('junk.tar', 'w') as t:
+	    for n, b in (('l.gz', junk), ('c.json', cfg), ('manifest.json', man)):
+	        i = tarfile.TarInfo(n); i.size = len(b); t.addfile(i, io.BytesIO(b))
+	EOF2
+	run --separate-stderr sh -c 'cat junk.tar | TMPDIR=/nonexistent img-layers --archive -'
+	[ "$status" -eq 0 ] || fail "table: $stderr"
+	run --separate-stderr sh -c 'cat junk.tar | TMPDIR=/nonexistent img-layers --files --archive -'
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == "img-layers: layer 0 (sha256:"*"): not a tar archive" ]] || fail "stderr: $stderr"
+}

@@ -43,7 +43,7 @@ const char *fuzz_dir(void)
 		abort();
 	}
 	atexit(dir_remove);
-	/* archive-image spools layers to anonymous files under $TMPDIR */
+	/* whatever the code under test makes in $TMPDIR goes there too */
 	setenv("TMPDIR", dir, 1);
 	return dir;
 }
@@ -177,44 +177,25 @@ static int apply_rec(void *arg, const struct img_tree_rec *r)
 
 static void read_view(struct img_view *v)
 {
-	struct img_tree *t = img_tree_new();
-	struct img_tree_job *jobs = xcalloc(v->nlayers + 1, sizeof(*jobs));
+	struct img_tree *t = img_tree_new(), *u = img_tree_new();
 	int64_t size;
 
-	/* img-layers: sizes, then each layer scanned into the tree */
+	/* img-layers: sizes, then each layer's records into a tree as they come; img-diff:
+	 * the records applied whole */
 	for (size_t i = 0; i < v->nlayers; i++) {
-		int fd;
+		const struct img_tree_layer *l;
+		const char *err;
 		(void)img_view_layer_size(v, i, &size);
-		fd = img_view_open_layer(v, i);
-		if (fd < 0)
+		if (img_view_layer_records(v, i, &l, &err) <= 0)
 			continue;
 		img_tree_layer_begin(t, (int)i);
-		(void)img_tree_scan_layer(fd, apply_rec, t);
+		(void)img_tree_layer_each(l, apply_rec, t);
 		img_tree_layer_end(t);
-		close(fd);
+		if (!err)
+			(void)img_tree_apply_layer(u, (int)i, l);
 	}
 	img_tree_free(t);
-
-	/* img-diff: the layers read ahead together, then applied */
-	for (size_t i = 0; i < v->nlayers; i++)
-		jobs[i].fd = img_view_open_layer(v, i);
-	t = img_tree_new();
-	for (size_t i = 0; i < v->nlayers; i++)
-		if (jobs[i].fd < 0)
-			goto out;
-	if (img_tree_read_layers(jobs, v->nlayers, 2) == 0)
-		for (size_t i = 0; i < v->nlayers; i++)
-			if (img_tree_apply_layer(t, (int)i, jobs[i].out) < 0)
-				break;
-out:
-	for (size_t i = 0; i < v->nlayers; i++) {
-		if (jobs[i].fd >= 0)
-			close(jobs[i].fd);
-		img_tree_layer_free(jobs[i].out);
-		free(jobs[i].err);
-	}
-	free(jobs);
-	img_tree_free(t);
+	img_tree_free(u);
 }
 
 void fuzz_arcimg(int fd)
@@ -224,7 +205,7 @@ void fuzz_arcimg(int fd)
 	struct img_platform arm;
 	struct img_view v;
 
-	if (img_arcimg_read(fd, 100, &a) < 0)
+	if (img_arcimg_read_flags(fd, 100, IMG_ARCIMG_FILES | IMG_ARCIMG_CONTENT, &a) < 0)
 		return;
 	if (img_view_from_archive(a, NULL, NULL, &v) == 0) {
 		read_view(&v);

@@ -36,3 +36,19 @@ assert_no_temp() {
 import_tiny() {
 	img-import -q "$PEERS/src/tiny-rootfs.tar" "${1:-tiny:1}" >/dev/null
 }
+
+# A copy of the archive SRC as DST with its JSON documents (manifest.json, index.json,
+# repositories, oci-layout, every *.json) after all its other entries: a reader learns
+# which files are layers only once they have streamed past.
+docs_last() {
+	python3 - "$1" "$2" <<-'EOF2'
+	import sys, tarfile
+	def doc(m):
+	    n = m.name.lstrip('./')
+	    return n in ('manifest.json', 'index.json', 'repositories', 'oci-layout') or n.endswith('.json')
+	with tarfile.open(sys.argv[1]) as s, tarfile.open(sys.argv[2], 'w', format=tarfile.PAX_FORMAT) as d:
+	    ms = s.getmembers()
+	    for m in [m for m in ms if not doc(m)] + [m for m in ms if doc(m)]:
+	        d.addfile(m, s.extractfile(m) if m.isfile() else None)
+	EOF2
+}

@@ -507,3 +507,149 @@ TEST(tree_read_layers_parallel)
 	img_pathset_free(more);
 	img_tree_free(t);
 }
+
+/* ---- a layer read as its bytes are written ---- */
+
+/* The whole file on fd, from its start. */
+static unsigned char *slurp(int fd, size_t *n)
+{
+	size_t cap = 1 << 16;
+	unsigned char *b = xmalloc(cap);
+	ssize_t k;
+
+	*n = 0;
+	lseek(fd, 0, SEEK_SET);
+	while ((k = read(fd, b + *n, cap - *n)) > 0) {
+		*n += (size_t)k;
+		if (*n == cap)
+			b = xrealloc(b, cap *= 2);
+	}
+	return b;
+}
+
+/* Write buf to the feed in pieces of step bytes (the last one shorter). */
+static int feed_all(struct img_tree_feed *f, const unsigned char *buf, size_t n, size_t step)
+{
+	for (size_t o = 0; o < n; o += step)
+		if (img_tree_feed_write(f, buf + o, n - o < step ? n - o : step) < 0)
+			return -1;
+	return 0;
+}
+
+TEST(tree_feed_layers)
+{
+	static const enum img_comp comps[] = { IMG_COMP_GZIP, IMG_COMP_ZSTD, IMG_COMP_NONE };
+	static const size_t steps[] = { 1 << 20, 4093, 9 << 20 };
+	unsigned char *big = big_data();
+	struct img_digest want;
+	struct img_tree_feed *f = img_tree_feed_new(1), *g = img_tree_feed_new(0);
+	struct img_tree_layer *l;
+	char *err;
+
+	IMG_ASSERT(f && g);
+	img_digest_buf(big, BIG_SIZE, &want);
+	free(big);
+	/* one feed, layer after layer: every compression, written in small and big pieces */
+	for (size_t i = 0; i < 3; i++) {
+		size_t n;
+		int fd = make_layer(comps[i], "l", 0);
+		unsigned char *b;
+		struct seen s;
+		IMG_ASSERT(fd >= 0);
+		b = slurp(fd, &n);
+		close(fd);
+		img_tree_feed_begin(f);
+		IMG_ASSERT_EQ_INT(feed_all(f, b, n, steps[i]), 0);
+		img_tree_feed_end(f, &l, &err);
+		IMG_ASSERT(l && !err);
+		memset(&s, 0, sizeof(s));
+		IMG_ASSERT_EQ_INT(img_tree_layer_each(l, see, &s), 0);
+		IMG_ASSERT_EQ_INT(s.files, 2);
+		IMG_ASSERT_EQ_INT(s.hashed, 2);
+		IMG_ASSERT_EQ_INT(s.whiteouts, 1);
+		IMG_ASSERT(img_digest_eq(&s.big, &want));
+		IMG_ASSERT_EQ_INT(s.big_size, BIG_SIZE);
+		img_tree_layer_free(l);
+		/* without hashes: the data skipped, sizes from the headers */
+		img_tree_feed_begin(g);
+		IMG_ASSERT_EQ_INT(feed_all(g, b, n, 65536), 0);
+		img_tree_feed_end(g, &l, &err);
+		IMG_ASSERT(l && !err);
+		memset(&s, 0, sizeof(s));
+		IMG_ASSERT_EQ_INT(img_tree_layer_each(l, see, &s), 0);
+		IMG_ASSERT_EQ_INT(s.files, 2);
+		IMG_ASSERT_EQ_INT(s.hashed, 0);
+		IMG_ASSERT_EQ_INT(s.big_size, BIG_SIZE);
+		img_tree_layer_free(l);
+		free(b);
+	}
+	img_tree_feed_free(f);
+	img_tree_feed_free(g);
+}
+
+TEST(tree_feed_not_layers)
+{
+	struct img_tree_feed *f = img_tree_feed_new(1);
+	unsigned char *junk = xcalloc(1, 6 << 20), *b;
+	struct img_tree_layer *l;
+	struct seen s;
+	size_t n;
+	char *err;
+	int fd;
+
+	IMG_ASSERT(f);
+	/* bytes that are no layer (more than the ring holds): taken all the same */
+	memcpy(junk, "{\"not\": \"a tar\"}", 16);
+	img_tree_feed_begin(f);
+	IMG_ASSERT_EQ_INT(feed_all(f, junk, 6 << 20, 1 << 20), 0);
+	img_tree_feed_end(f, &l, &err);
+	IMG_ASSERT(l && err);
+	IMG_ASSERT_EQ_STR(err, "not a tar archive");
+	IMG_ASSERT_EQ_INT(img_tree_layer_count(l), 0);
+	img_tree_layer_free(l);
+	free(err);
+	/* nothing at all */
+	img_tree_feed_begin(f);
+	img_tree_feed_end(f, &l, &err);
+	IMG_ASSERT_EQ_STR(err, "not a tar archive (empty input)");
+	img_tree_layer_free(l);
+	free(err);
+	/* a truncated layer: the records before the end, and why */
+	fd = make_layer(IMG_COMP_GZIP, "cut", 100000);
+	IMG_ASSERT(fd >= 0);
+	b = slurp(fd, &n);
+	close(fd);
+	img_tree_feed_begin(f);
+	IMG_ASSERT_EQ_INT(feed_all(f, b, n, 1000), 0);
+	img_tree_feed_end(f, &l, &err);
+	IMG_ASSERT_EQ_STR(err, "truncated archive");
+	memset(&s, 0, sizeof(s));
+	IMG_ASSERT_EQ_INT(img_tree_layer_each(l, see, &s), 0);
+	IMG_ASSERT_EQ_INT(s.files, 1);   /* dir/hello.txt; dir/big is cut */
+	img_tree_layer_free(l);
+	free(err);
+	/* a layer followed by more bytes than its tar holds: they are taken, not read */
+	fd = make_layer(IMG_COMP_NONE, "l", 0);
+	IMG_ASSERT(fd >= 0);
+	free(b);
+	b = slurp(fd, &n);
+	close(fd);
+	img_tree_feed_begin(f);
+	IMG_ASSERT_EQ_INT(feed_all(f, b, n, 1 << 20), 0);
+	IMG_ASSERT_EQ_INT(feed_all(f, junk, 6 << 20, 1 << 20), 0);
+	img_tree_feed_end(f, &l, &err);
+	IMG_ASSERT(!err);
+	IMG_ASSERT_EQ_INT(img_tree_layer_count(l), 4);
+	img_tree_layer_free(l);
+	/* a layer abandoned half way (its writer failed), then one freed while begun */
+	img_tree_feed_begin(f);
+	IMG_ASSERT_EQ_INT(feed_all(f, b, n / 2, 4096), 0);
+	img_seterr("the caller's");
+	img_tree_feed_abort(f);
+	IMG_ASSERT_EQ_STR(img_errmsg(), "the caller's");
+	img_tree_feed_begin(f);
+	IMG_ASSERT_EQ_INT(feed_all(f, b, n / 3, 4096), 0);
+	img_tree_feed_free(f);
+	free(b);
+	free(junk);
+}
