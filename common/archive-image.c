@@ -60,12 +60,14 @@ static struct img_arcread_ent *lookup(struct img_arcimg *a, const char *path)
 	return img_arcread_resolve(a->r, path, &why);
 }
 
-/* ---- the layers' records, read while the archive streams (IMG_ARCIMG_FILES) ----
+/* ---- the layers' files (IMG_ARCIMG_FILES) ----
  *
  * Which file is a layer is known only once manifest.json or index.json is read, and they
- * may come last: every file not kept in memory is read as a layer as it streams past (a
- * file that is not one just gives no records), on the feed's thread, and only its records
- * are kept (tree.h). The writer of an entry is its records. */
+ * may come last. From a pipe, every file not kept in memory is read as a layer as it
+ * streams past (a file that is not one just gives no records), on the feed's thread, and
+ * only its records are kept (tree.h): the writer of an entry is its records. From a
+ * regular file, an uncompressed archive's entries are only hashed: those that turn out to
+ * be layers are read back from it when a tool asks, as a store's blobs are. */
 
 struct records {
 	struct img_arcimg *a;
@@ -79,8 +81,11 @@ static int sink_open(void *arg, struct img_arcread_ent *e, int big, void **w)
 	struct img_arcimg *a = arg;
 	struct records *rs;
 
-	(void)e;
 	(void)big;
+	if (a->fd >= 0 && e->off >= 0) {
+		*w = NULL;   /* read back if it is a layer */
+		return 0;
+	}
 	if (!a->feed && !(a->feed = img_tree_feed_new(a->content)))
 		return -1;
 	rs = xcalloc(1, sizeof(*rs));
@@ -136,14 +141,18 @@ static int mem_next(void *arg, const void **buf, size_t *n)
 	return 1;
 }
 
-int img_arcimg_records(struct img_arcimg *a, struct img_arcread_ent *e,
-                       const struct img_tree_layer **l, const char **err)
+int img_arcimg_layer(struct img_arcimg *a, struct img_arcread_ent *e,
+                     const struct img_tree_layer **l, const char **err, int64_t *off)
 {
 	struct records *rs = e->out;
 
 	if (!a->files) {
 		img_seterr("the archive was read without its layers' files");
 		return -1;
+	}
+	if (!rs && !e->mem && a->fd >= 0 && e->off >= 0) {
+		*off = a->base + e->off;
+		return 0;
 	}
 	if (!rs) {
 		struct mem_src m = { e->mem ? e->mem : "", e->memlen, 0 };
@@ -155,7 +164,7 @@ int img_arcimg_records(struct img_arcimg *a, struct img_arcread_ent *e,
 	}
 	*l = rs->layer;
 	*err = rs->err;
-	return 0;
+	return 1;
 }
 
 char **img_arcimg_names_add(char **names, const char *name)
@@ -454,10 +463,15 @@ int img_arcimg_read(int fd, unsigned max_ratio, struct img_arcimg **out)
 int img_arcimg_read_flags(int fd, unsigned max_ratio, int flags, struct img_arcimg **out)
 {
 	struct img_arcimg *a = xcalloc(1, sizeof(*a));
+	struct stat st;
 
 	*out = NULL;
 	a->head = flags & IMG_ARCIMG_HEAD;
 	a->files = !a->head && (flags & IMG_ARCIMG_FILES);
+	a->fd = -1;
+	if (a->files && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (a->base = lseek(fd, 0, SEEK_CUR)) >= 0)
+		a->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);   /* the caller may close fd */
 	a->content = !!(flags & IMG_ARCIMG_CONTENT);
 	a->sink.open = sink_open;
 	a->sink.write = sink_write;
@@ -494,6 +508,8 @@ void img_arcimg_free(struct img_arcimg *a)
 	free(a->items);
 	img_arcread_free(a->r);
 	img_tree_feed_free(a->feed);
+	if (a->fd >= 0)
+		close(a->fd);
 	json_decref(a->manifest_json);
 	json_decref(a->index_json);
 	img_delta_clear(&a->delta);

@@ -5,7 +5,8 @@
  * read by arcread.h, from a pipe too: its entries are read once and hashed as they
  * stream; JSON documents are kept in memory (capped); the bytes of the other files are
  * never kept (nor written anywhere): what the tools need of a layer, its files' records
- * (tree.h), is read from them as they stream past (IMG_ARCIMG_FILES). */
+ * (tree.h), is read from them as they stream past, or, from an uncompressed archive in a
+ * regular file, read back from it when asked for (IMG_ARCIMG_FILES). */
 #ifndef IMG_ARCHIVE_IMAGE_H
 #define IMG_ARCHIVE_IMAGE_H
 
@@ -29,12 +30,15 @@ enum {
 	 * manifest, index and config they reach are in (an img-save archive: its head).
 	 * Views of such an archive have no layers' files. */
 	IMG_ARCIMG_HEAD = 1,
-	/* The files of every layer (img_view_layer_records): each file that may be a layer
-	 * is read as one while it streams (tree.h's img_tree_feed), only its records kept
-	 * (memory grows with the paths, not the bytes). */
+	/* The files of every layer (img_view_layer_records, img_view_layer_job): from a
+	 * pipe (or a compressed archive), each file that may be a layer is read as one while
+	 * it streams (tree.h's img_tree_feed), only its records kept (memory grows with the
+	 * paths, not the bytes); from an uncompressed archive in a regular file, the layers
+	 * are read back from it (fd is kept open, a descriptor of its own). */
 	IMG_ARCIMG_FILES = 2,
-	/* With FILES: the records hold each regular file's sha256 (else its data is
-	 * skipped, as img_tree_scan_layer_sel with an empty set does). */
+	/* With FILES: the records read while the archive streams hold each regular file's
+	 * sha256 (else its data is skipped, as img_tree_scan_layer_sel with an empty set
+	 * does). */
 	IMG_ARCIMG_CONTENT = 4,
 };
 int img_arcimg_read_flags(int fd, unsigned max_ratio, int flags, struct img_arcimg **out);

@@ -26,6 +26,9 @@ struct img_arcimg {
 	struct img_arcread_sink sink;
 	int files, content;         /* IMG_ARCIMG_FILES, IMG_ARCIMG_CONTENT */
 	struct img_tree_feed *feed; /* the layers' reader (files) */
+	int fd;                     /* files: the archive, a regular file, to read layers back
+	                               from (its own descriptor), or -1 */
+	int64_t base;               /* where the archive starts in fd */
 	json_t *manifest_json;
 	json_t *index_json;
 	struct img_delta delta;     /* the layers a delta archive left out (img(7)) */
@@ -53,12 +56,13 @@ int img_arcimg_blob_mem(struct img_arcimg *a, const struct img_digest *d, int64_
                         const char **buf, size_t *len);
 /* An entry named after a digest ("blobs/sha256/<hex>") holds those bytes. 0 or -1. */
 int img_arcimg_check_named(const struct img_arcread_ent *e);
-/* The records of regular file e read as a layer (IMG_ARCIMG_FILES; one kept in memory is
- * read now): 0 with *l (borrowed from e) and *err (NULL, or why they end before the
- * layer's end), or -1 with img_errmsg() (the archive was read without them). */
+/* Regular file e as a layer (IMG_ARCIMG_FILES): 1 with its records in *l (borrowed from
+ * e: read while the archive streamed, or now from memory) and *err (NULL, or why they end
+ * before the layer's end); 0 with *off, where its bytes lie in a->fd, to be read back; or
+ * -1 with img_errmsg() (the archive was read without its layers' files). */
 struct img_tree_layer;
-int img_arcimg_records(struct img_arcimg *a, struct img_arcread_ent *e,
-                       const struct img_tree_layer **l, const char **err);
+int img_arcimg_layer(struct img_arcimg *a, struct img_arcread_ent *e,
+                     const struct img_tree_layer **l, const char **err, int64_t *off);
 /* names with name added (a copy) unless there; NULL-terminated, new array. */
 char **img_arcimg_names_add(char **names, const char *name);
 

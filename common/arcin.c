@@ -384,6 +384,14 @@ int64_t img_arcin_offset(struct img_arcin *r)
 	return r->raw;
 }
 
+int64_t img_arcin_data_offset(struct img_arcin *r, const struct img_arcin_entry *e)
+{
+	/* the tar reader has consumed the entry's headers, and nothing of its data */
+	if (archive_filter_count(r->a) > 1 || !e->ae || archive_entry_sparse_count(e->ae) > 0)
+		return -1;
+	return (int64_t)archive_filter_bytes(r->a, 0);
+}
+
 void img_arcin_free(struct img_arcin *r)
 {
 	if (!r)

@@ -56,6 +56,10 @@ int img_arcin_block(struct img_arcin *a, const void **buf, size_t *n);
 const char *img_arcin_filter(struct img_arcin *a);
 /* Compressed bytes consumed so far (for progress). */
 int64_t img_arcin_offset(struct img_arcin *a);
+/* Where the data of entry e (just given by img_arcin_next) lie in the input, counted from
+ * where fd was when the reader was opened: for an archive not compressed and an entry
+ * stored whole (not sparse); else -1. */
+int64_t img_arcin_data_offset(struct img_arcin *a, const struct img_arcin_entry *e);
 void img_arcin_free(struct img_arcin *a);
 
 /* Sparse-aware reading of the current libarchive entry's data blocks, holes given back as

@@ -511,6 +511,7 @@ static struct img_arcread_ent *ent_add(struct img_arcread *r, const struct img_a
 
 	e->path = xstrdup(ae->path);
 	e->seq = r->n;
+	e->off = -1;
 	e->type = ae->type;
 	if (ae->type == IMG_ENT_SYMLINK || ae->type == IMG_ENT_HARDLINK)
 		e->link = xstrdup(ae->link ? ae->link : "");
@@ -558,6 +559,7 @@ int img_arcread_read(int fd, const struct img_arcread_opts *o, struct img_arcrea
 		if (ae.type != IMG_ENT_FILE)
 			continue;
 		e->size = ae.size;
+		e->off = img_arcin_data_offset(a, &ae);
 		if (read_file(r, a, e) < 0)
 			goto fail;
 		off = img_arcin_offset(a);

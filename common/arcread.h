@@ -27,6 +27,9 @@ struct img_arcread_ent {
 	char *link;                 /* a symlink's target (verbatim), a hard link's (cleaned) */
 	struct img_arcread_ent *alias;  /* a hard link: the entry it names (never a hard link) */
 	int64_t size;
+	int64_t off;                /* where its bytes lie in the input (an uncompressed
+	                               archive, the entry not sparse: img_arcin_data_offset),
+	                               or -1 */
 	int hashed;                 /* blob (and comp) known: the bytes were read */
 	struct img_digest blob;     /* sha256 of the bytes as stored */
 	enum img_comp comp;         /* sniffed from the first bytes */

@@ -108,8 +108,110 @@ struct img_lread {
 	char *path, *link;
 	struct img_blocks blocks;       /* data blocks of the current entry */
 	char *target;                   /* a whiteout's target */
+	struct window *win;             /* img_lread_open_at's source */
 };
 
+
+/* ---- a blob read back from a part of a file (img_lread_open_at) ----
+ *
+ * Read with pread into the slots of a ring, each handed to the reader of the layer and
+ * hashed by a task of its own meanwhile (a slot put stays the producer's to read until
+ * it asks for the next one: ring.h); the digest is compared once the part is read. */
+
+#define WIN_NSLOT 4
+
+struct window {
+	int fd;
+	int64_t pos, end;
+	struct img_hash *h;
+	struct img_digest want;
+	struct img_ring *ring;          /* consumer 0: the hashing task */
+	struct img_pool *pool;          /* its thread (NULL: hashed as read) */
+	int ended;                      /* the ring ended, the task waited for */
+	int checked;                    /* the digest was compared: 1 equal, -1 not */
+};
+
+static int window_hash(void *arg, size_t item, unsigned worker)
+{
+	struct window *w = arg;
+
+	(void)item;
+	(void)worker;
+	return img_ring_consume(w->ring, 0, img_hash_sink, w->h);
+}
+
+static void window_free(struct window *w)
+{
+	char *why;
+
+	if (!w)
+		return;
+	if (w->pool && !w->ended) {
+		why = xstrdup(img_errmsg());   /* the caller's, kept */
+		img_seterr("the layer was abandoned");
+		img_ring_stop(w->ring);
+		(void)img_pool_wait(w->pool);
+		img_seterr("%s", why);
+		free(why);
+	}
+	img_pool_free(w->pool);
+	img_ring_free(w->ring);
+	img_hash_free(w->h);
+	free(w);
+}
+
+/* An img_lread_src: the next block of the part; at its end the digest is compared, once. */
+static int window_next(void *arg, const void **b, size_t *n)
+{
+	struct window *w = arg;
+	void *slot;
+	size_t want;
+	ssize_t k;
+
+	if (w->pos >= w->end) {
+		if (!w->checked) {
+			struct img_digest got;
+			if (w->pool) {
+				int rc = img_ring_end(w->ring);
+				w->ended = 1;
+				if (img_pool_wait(w->pool) < 0 || rc < 0)
+					return -1;
+			}
+			img_hash_final(w->h, &got);
+			w->checked = img_digest_eq(&got, &w->want) ? 1 : -1;
+		}
+		if (w->checked > 0)
+			return 0;
+		img_seterr("the archive changed while it was read (%s)", w->want.str);
+		return -1;
+	}
+	if (img_ring_slot(w->ring, &slot) < 0)
+		return -1;
+	want = img_ring_slot_size(w->ring);
+	if ((int64_t)want > w->end - w->pos)
+		want = (size_t)(w->end - w->pos);
+	do
+		k = pread(w->fd, slot, want, (off_t)w->pos);
+	while (k < 0 && errno == EINTR);
+	if (k < 0) {
+		img_seterr_errno("cannot read the layer");
+		return -1;
+	}
+	if (k == 0) {
+		img_seterr("the archive changed while it was read (%s)", w->want.str);
+		return -1;
+	}
+	if (w->pool) {
+		if (img_ring_put(w->ring, (size_t)k) < 0)
+			return -1;
+	} else {
+		img_hash_update(w->h, slot, (size_t)k);
+	}
+	w->pos += k;
+	*b = slot;
+	*n = (size_t)k;
+	return 1;
+}
 
 /* Publish the slot being filled, with the bytes read so far in its header. */
 static int prod_publish(struct producer *p)
@@ -339,6 +441,8 @@ static void lr_seterr(struct img_lread *r)
 		img_seterr("invalid archive: %s", s);
 }
 
+static void window_free(struct window *w);
+
 static void lr_free(struct img_lread *r)
 {
 	if (!r)
@@ -346,6 +450,7 @@ static void lr_free(struct img_lread *r)
 	if (r->a)
 		archive_read_free(r->a);
 	prod_stop(r->p);
+	window_free(r->win);
 	free(r->ibuf);
 	free(r->path);
 	free(r->link);
@@ -495,6 +600,62 @@ int img_lread_open_src(const struct img_lread_src *src, struct img_lread **out)
 {
 	*out = lr_open(-1, src);
 	return *out ? 0 : -1;
+}
+
+int img_lread_open_at(int fd, int64_t off, int64_t len, const struct img_digest *blob,
+                      struct img_lread **out)
+{
+	struct window *w = xcalloc(1, sizeof(*w));
+	struct img_lread_src src = { window_next, w };
+
+	w->fd = fd;
+	w->pos = off;
+	w->end = off + len;
+	w->want = *blob;
+	w->ring = img_ring_new(WIN_NSLOT, LR_CHUNK, 1);
+	if (!(w->h = img_hash_new(blob->alg))) {
+		window_free(w);
+		*out = NULL;
+		return -1;
+	}
+	w->pool = img_pool_new(1, "img-lread-hash");
+	if (img_pool_threads(w->pool) != 1) {
+		img_pool_free(w->pool);
+		w->pool = NULL;   /* hashed as it is read */
+	} else {
+		img_ring_open(w->ring, 1);
+		img_pool_add(w->pool, window_hash, w, 0);
+	}
+	*out = lr_open(-1, &src);
+	if (!*out) {
+		window_free(w);
+		return -1;
+	}
+	(*out)->win = w;
+	return 0;
+}
+
+int img_lread_end(struct img_lread *r)
+{
+	struct producer *p = r->p;
+	const void *b;
+	size_t n;
+	int k;
+
+	if (!r->win)
+		return 0;
+	if (p) {
+		/* the decompressing task reads on until its input or the decoder ends: let it
+		 * finish (what it still makes is not wanted), then read what it left */
+		if (p->held)
+			img_ring_release(p->ring, 0);
+		p->held = 0;
+		while (img_ring_take(p->ring, 0, &b, &n) > 0)
+			img_ring_release(p->ring, 0);
+	}
+	while ((k = window_next(r->win, &b, &n)) > 0)
+		;
+	return k;
 }
 
 int img_lread_next(struct img_lread *a, struct img_tree_rec *r, struct img_arcin_entry *out)

@@ -9,6 +9,7 @@
 #define IMG_LREAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "arcin.h"
 #include "tree.h"
 
@@ -28,6 +29,15 @@ struct img_lread_src {
 };
 /* Read the layer src gives (src borrowed until img_lread_free). 0, or -1 with img_errmsg(). */
 int img_lread_open_src(const struct img_lread_src *src, struct img_lread **out);
+/* Read the layer blob that is the len bytes at off in fd (not closed; read with pread, so
+ * that several readers may share fd), checked against blob (borrowed only for the call)
+ * as it is read: an archive read back. 0, or -1 with img_errmsg(). */
+int img_lread_open_at(int fd, int64_t off, int64_t len, const struct img_digest *blob,
+                      struct img_lread **out);
+/* Once the records are read: the rest of an img_lread_open_at blob is read and its
+ * digest checked (0, or -1 with img_errmsg() when the bytes are not those of blob); 0
+ * for the others. */
+int img_lread_end(struct img_lread *r);
 /* The next record: 1 (rec and e valid until the next call), 0 the end, -1 error
  * (img_errmsg). rec has no content hash (has_content 0, size from the header); e->ae is
  * the raw entry (xattrs, devices). e may be NULL. A file's data not read by

@@ -54,17 +54,26 @@ out:
 	return ret;
 }
 
-int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec_fn fn,
-                            void *arg)
+int img_tree_scan_part(int fd, const struct img_tree_part *part, const struct img_pathset *hash,
+                       img_tree_rec_fn fn, void *arg)
 {
 	struct img_lread *a;
 	int ret;
 
-	if (img_lread_open(fd, &a) < 0)
+	if ((part && part->blob ? img_lread_open_at(fd, part->off, part->len, part->blob, &a)
+	                        : img_lread_open(fd, &a)) < 0)
 		return -1;
 	ret = img_tree_scan_lread(a, hash, fn, arg);
+	if (ret == 0)
+		ret = img_lread_end(a);
 	img_lread_free(a);
 	return ret;
+}
+
+int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec_fn fn,
+                            void *arg)
+{
+	return img_tree_scan_part(fd, NULL, hash, fn, arg);
 }
 
 int img_tree_scan_layer(int fd, img_tree_rec_fn fn, void *arg)
@@ -385,14 +394,21 @@ static struct img_tree_layer *layer_new(void)
 	return l;
 }
 
+struct jobs {
+	struct img_tree_job *jobs;
+	const struct img_tree_part *parts;
+};
+
 /* One layer; its failure is the job's, not the pool's: the others go on. */
 static int read_job(void *arg, size_t i, unsigned worker)
 {
-	struct img_tree_job *j = (struct img_tree_job *)arg + i;
+	struct jobs *js = arg;
+	struct img_tree_job *j = &js->jobs[i];
 	struct img_tree_layer *l = layer_new();
 
 	(void)worker;
-	if (img_tree_scan_layer_sel(j->fd, j->hash, layer_collect, l) < 0) {
+	if (img_tree_scan_part(j->fd, js->parts ? &js->parts[i] : NULL, j->hash, layer_collect,
+	                       l) < 0) {
 		j->err = xstrdup(img_errmsg());
 		img_tree_layer_free(l);
 		return 0;
@@ -403,6 +419,13 @@ static int read_job(void *arg, size_t i, unsigned worker)
 
 int img_tree_read_layers(struct img_tree_job *jobs, size_t n, unsigned threads)
 {
+	return img_tree_read_parts(jobs, NULL, n, threads);
+}
+
+int img_tree_read_parts(struct img_tree_job *jobs, const struct img_tree_part *parts, size_t n,
+                        unsigned threads)
+{
+	struct jobs js = { jobs, parts };
 	struct img_pool *p;
 	size_t *order;
 	off_t *size;
@@ -425,7 +448,10 @@ int img_tree_read_layers(struct img_tree_job *jobs, size_t n, unsigned threads)
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
 		size_t j = i;
-		size[i] = fstat(jobs[i].fd, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
+		if (parts && parts[i].blob)
+			size[i] = (off_t)parts[i].len;
+		else
+			size[i] = fstat(jobs[i].fd, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
 		for (; j > 0 && size[order[j - 1]] < size[i]; j--)   /* a handful of layers */
 			order[j] = order[j - 1];
 		order[j] = i;
@@ -433,7 +459,7 @@ int img_tree_read_layers(struct img_tree_job *jobs, size_t n, unsigned threads)
 	/* one thread: the tasks run on the caller's (a pool without threads) */
 	p = img_pool_new(threads > 1 ? threads : 0, "img-tree");
 	for (size_t i = 0; i < n; i++)
-		img_pool_add(p, read_job, jobs, order[i]);
+		img_pool_add(p, read_job, &js, order[i]);
 	(void)img_pool_wait(p);
 	img_pool_free(p);
 	free(order);

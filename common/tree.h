@@ -152,6 +152,20 @@ struct img_tree_job {
  * 0 when every job succeeded, else -1 (the jobs that failed have err set). */
 int img_tree_read_layers(struct img_tree_job *jobs, size_t n, unsigned threads);
 
+/* A layer blob that is a part of a file (an archive read back): the len bytes at off,
+ * which must hash to *blob (borrowed), read by lread.h's img_lread_open_at. */
+struct img_tree_part {
+	const struct img_digest *blob;
+	int64_t off, len;
+};
+/* img_tree_read_layers, job i reading the part parts[i] of its fd when parts[i].blob is
+ * set (parts NULL: none). */
+int img_tree_read_parts(struct img_tree_job *jobs, const struct img_tree_part *parts, size_t n,
+                        unsigned threads);
+/* img_tree_scan_layer_sel of the part of fd (part NULL, or part->blob NULL: all of fd). */
+int img_tree_scan_part(int fd, const struct img_tree_part *part, const struct img_pathset *hash,
+                       img_tree_rec_fn fn, void *arg);
+
 /* ---- a layer read as its bytes stream past (from a pipe: nothing spooled) ---- */
 
 /* Read the layer src gives (lread.h) into records; hash: every regular file's sha256

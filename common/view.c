@@ -16,6 +16,7 @@
 #include "store.h"
 #include "io.h"
 #include "layer.h"
+#include "tree.h"
 #include "archive-priv.h"
 
 static void view_init(struct img_view *v)
@@ -94,6 +95,7 @@ int img_view_from_store(struct img_store *s, const char *what,
 		v->layers[i].blob_size = manifest.items[i].size;
 		v->layers[i].media_type = xstrdup(manifest.items[i].media_type);
 		v->layers[i].diff_size = -1;
+		v->layers[i].off = -1;
 	}
 	v->store = s;
 	ret = 0;
@@ -119,8 +121,9 @@ static int layer_from_ent(struct img_arcimg *a, struct img_view *v, size_t i,
 		free(x);
 		return -1;
 	}
-	if (a->files &&
-	    img_arcimg_records(a, e, &v->layers[i].records, &v->layers[i].records_err) < 0)
+	v->layers[i].off = -1;
+	if (a->files && img_arcimg_layer(a, e, &v->layers[i].records, &v->layers[i].records_err,
+	                                 &v->layers[i].off) < 0)
 		return -1;
 	v->layers[i].diff_id = e->diff;
 	v->layers[i].blob = e->blob;
@@ -455,7 +458,7 @@ int img_view_layer_records(const struct img_view *v, size_t i, const struct img_
 		img_seterr("no layer %zu", i);
 		return -1;
 	}
-	if (v->store)
+	if (v->store || v->layers[i].off >= 0)
 		return 0;
 	if (!v->layers[i].records) {
 		img_seterr("the archive was read without its layers' files");
@@ -464,6 +467,30 @@ int img_view_layer_records(const struct img_view *v, size_t i, const struct img_
 	*l = v->layers[i].records;
 	*err = v->layers[i].records_err;
 	return 1;
+}
+
+int img_view_layer_blob(struct img_view *v, size_t i, int *fd, struct img_tree_part *part)
+{
+	memset(part, 0, sizeof(*part));
+	if (v->store || i >= v->nlayers) {
+		*fd = img_view_open_layer(v, i);
+		return *fd < 0 ? -1 : 0;
+	}
+	*fd = -1;
+	if (v->layers[i].off < 0 || !v->arc || v->arc->fd < 0) {
+		img_seterr("layer %s: its files were read as the archive streamed",
+		           v->layers[i].blob.str);
+		return -1;
+	}
+	*fd = fcntl(v->arc->fd, F_DUPFD_CLOEXEC, 0);
+	if (*fd < 0) {
+		img_seterr_errno("layer %s", v->layers[i].blob.str);
+		return -1;
+	}
+	part->blob = &v->layers[i].blob;
+	part->off = v->layers[i].off;
+	part->len = v->layers[i].blob_size;
+	return 0;
 }
 
 static int count_sink(void *arg, const void *buf, size_t n)

@@ -12,6 +12,7 @@
 
 struct img_arcimg;
 struct img_tree_layer;
+struct img_tree_part;
 
 /* ---- a view of one image ---- */
 
@@ -21,9 +22,10 @@ struct img_view_layer {
 	int64_t blob_size;
 	int64_t diff_size;          /* uncompressed size when known (archives), else -1 */
 	char *media_type;           /* from the manifest, or NULL (a docker-save item) */
-	/* private: an archive's, borrowed from it (img_view_layer_records) */
-	const struct img_tree_layer *records;
+	/* private: an archive's (img_view_layer_records, img_view_layer_blob) */
+	const struct img_tree_layer *records;   /* borrowed from the archive, or NULL */
 	const char *records_err;
+	int64_t off;                /* without records: where the blob lies in the archive */
 };
 
 struct img_view {
@@ -62,15 +64,19 @@ int img_view_manifest_bytes(struct img_view *v, char **buf, size_t *len);
 int img_view_config_bytes(struct img_view *v, char **buf, size_t *len);
 
 /* Open layer i's blob (a view of the store) for reading from its start: fd the caller
- * closes, or -1 (an archive's layers were read as it streamed: img_view_layer_records). */
+ * closes, or -1 (an archive's: img_view_layer_records, img_view_layer_blob). */
 int img_view_open_layer(struct img_view *v, size_t i);
-/* The files of layer i of an archive's view, read while the archive streamed
- * (IMG_ARCIMG_FILES): 1 with *l (tree.h; borrowed from the archive) holding all of the
- * layer's records, or those before the failure *err says (else *err NULL); 0 for a view
- * of the store (read the blob: img_view_open_layer); -1 with img_errmsg() for an archive
- * read without its layers' files. */
+/* The files of layer i: 1 when they were read while the archive streamed
+ * (IMG_ARCIMG_FILES), with *l (tree.h; borrowed from the archive) holding all of the
+ * layer's records, or those before the failure *err says (else *err NULL); 0 when its
+ * blob is to be read (a view of the store, or of an archive in a regular file:
+ * img_view_layer_blob); -1 with img_errmsg() for an archive read without its layers' files. */
 int img_view_layer_records(const struct img_view *v, size_t i, const struct img_tree_layer **l,
                            const char **err);
+/* The blob of layer i to read (when img_view_layer_records said 0): *fd (the caller
+ * closes it) and *part (tree.h; part->blob NULL: all of *fd, a blob of the store; else the
+ * part of an archive in a regular file that holds it). 0, or -1 with img_errmsg(). */
+int img_view_layer_blob(struct img_view *v, size_t i, int *fd, struct img_tree_part *part);
 /* Uncompressed size of layer i (reads and decompresses it unless stored uncompressed).
  * 0 or -1. */
 int img_view_layer_size(struct img_view *v, size_t i, int64_t *out);

@@ -203,8 +203,8 @@ static void show_layers(struct side *A, struct side *B, size_t k, size_t other, 
 
 /* ---- files ---- */
 
-/* Layers [from, to) of a side: an archive's records, read while it streamed, or a store's
- * blobs read ahead (several at once). */
+/* Layers [from, to) of a side: an archive's records, read while it streamed, or blobs
+ * (the store's, or parts of an archive file) read ahead, several at once. */
 struct span {
 	struct side *s;
 	size_t from, to;
@@ -235,12 +235,14 @@ static void span_release(struct span *sp)
 static int read_spans(struct span *sp, size_t nsp, const struct img_pathset *hash)
 {
 	struct img_tree_job *all;
+	struct img_tree_part *parts;
 	size_t n = 0, k = 0;
 	int ret = 0;
 
 	for (size_t i = 0; i < nsp; i++)
 		n += sp[i].to - sp[i].from;
 	all = xcalloc(n + 1, sizeof(*all));
+	parts = xcalloc(n + 1, sizeof(*parts));
 	for (size_t i = 0; i < nsp; i++) {
 		size_t m = sp[i].to - sp[i].from + 1;
 		span_release(&sp[i]);
@@ -253,20 +255,21 @@ static int read_spans(struct span *sp, size_t nsp, const struct img_pathset *has
 	for (size_t i = 0; i < nsp; i++) {
 		for (size_t l = sp[i].from; l < sp[i].to; l++) {
 			size_t x = l - sp[i].from;
-			int fd, r = img_view_layer_records(&sp[i].s->v, l, &sp[i].lay[x], &sp[i].err[x]);
-			if (r == 0 && (fd = img_view_open_layer(&sp[i].s->v, l)) >= 0) {
-				sp[i].jobs[x].fd = fd;
+			int r = img_view_layer_records(&sp[i].s->v, l, &sp[i].lay[x], &sp[i].err[x]);
+			if (r == 0 && img_view_layer_blob(&sp[i].s->v, l, &sp[i].jobs[x].fd,
+			                                  &parts[k]) == 0) {
 				all[k] = sp[i].jobs[x];
 				all[k++].hash = hash;
 			} else if (r <= 0) {
 				warnx("%s: layer %zu: %s", sp[i].s->arg, l, img_errmsg());
 				free(all);
+				free(parts);
 				return -1;
 			}
 		}
 	}
 	if (k > 0)
-		(void)img_tree_read_layers(all, k, 0);   /* the failures: in the jobs */
+		(void)img_tree_read_parts(all, parts, k, 0);   /* the failures: in the jobs */
 	k = 0;
 	for (size_t i = 0; i < nsp; i++)
 		for (size_t l = sp[i].from; l < sp[i].to; l++) {
@@ -286,6 +289,7 @@ static int read_spans(struct span *sp, size_t nsp, const struct img_pathset *has
 			}
 		}
 	free(all);
+	free(parts);
 	return ret;
 }
 
@@ -301,6 +305,18 @@ static int apply_span(struct span *sp, struct img_tree *t)
 	return 0;
 }
 
+/* Are layers [0, k) of s in memory already (an archive read as it streamed)? */
+static int have_records(struct side *s, size_t k)
+{
+	const struct img_tree_layer *l;
+	const char *err;
+
+	for (size_t i = 0; i < k; i++)
+		if (img_view_layer_records(&s->v, i, &l, &err) != 1)
+			return 0;
+	return 1;
+}
+
 /* The two trees, built from the shared first k layers (read once) and each side's own.
  * Each side's own layers are read first, whole; they name the paths whose content can
  * differ, and of the shared layers only those files are hashed, the rest skipped. */
@@ -308,7 +324,9 @@ static int build_trees(struct side *A, struct side *B, size_t k)
 {
 	struct span own[2] = { { A, k, A->v.nlayers, NULL, NULL, NULL },
 	                       { B, k, B->v.nlayers, NULL, NULL, NULL } };
-	struct span shared = { A, 0, k, NULL, NULL, NULL };
+	/* the shared layers (the same diff_ids) from the side that has them in memory */
+	struct span shared = { !have_records(A, k) && have_records(B, k) ? B : A, 0, k,
+	                       NULL, NULL, NULL };
 	struct img_pathset *want = NULL, *hash = NULL;
 	struct img_tree *base = NULL;
 	int ret = -1;

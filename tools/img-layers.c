@@ -238,12 +238,13 @@ static int print_rec(void *arg, const struct img_tree_rec *r)
 	return ferror(stdout) ? -1 : 0;
 }
 
-/* Read layer i; hash: the sha256 of each file is wanted (else the data is skipped). An
- * archive's layers were read as it streamed (as hash asked: see run). */
+/* Read layer i; hash: the sha256 of each file is wanted (else the data is skipped). The
+ * layers of an archive on a pipe were read as it streamed (as hash asked: see run). */
 static int scan(struct img_view *v, size_t i, int hash, img_tree_rec_fn fn, void *arg)
 {
-	struct img_pathset *none;
 	const struct img_tree_layer *l;
+	struct img_tree_part part;
+	struct img_pathset *none;
 	const char *err;
 	int fd, r = img_view_layer_records(v, i, &l, &err);
 
@@ -254,12 +255,12 @@ static int scan(struct img_view *v, size_t i, int hash, img_tree_rec_fn fn, void
 			r = -1;
 		}
 	} else if (r == 0) {
-		if ((fd = img_view_open_layer(v, i)) < 0) {
+		if (img_view_layer_blob(v, i, &fd, &part) < 0) {
 			warnx("layer %zu: %s", i, img_errmsg());
 			return -1;
 		}
 		none = hash ? NULL : img_pathset_new();
-		r = img_tree_scan_layer_sel(fd, none, fn, arg);
+		r = img_tree_scan_part(fd, &part, none, fn, arg);
 		close(fd);
 		img_pathset_free(none);
 	}

@@ -156,7 +156,7 @@ stable() { cut -f1-4,6-; }
 	[[ "$stderr" == "img-layers: "* ]]
 }
 
-@test "--archive -: each layer read while it streams past, nothing written (\$TMPDIR unusable), documents last" {
+@test "--archive: each layer read while it streams past (or read back from a file), nothing written, documents last" {
 	store_tiny 2
 	img-layers --files tiny:2 > files.out
 	img-layers --wasted tiny:2 > wasted.out
@@ -175,6 +175,11 @@ stable() { cut -f1-4,6-; }
 		cat "$f" | TMPDIR=/nonexistent/img-layers img-layers --json --files --wasted --archive - |
 			jq -S '{files, wasted, layers: [.layers[] | del(.digest, .compressed_size)]}' > pipe.out
 		diff all.out pipe.out || fail "$f: --json differs from the store"
+		# from a file, or stdin on one: read back from it, nothing written either
+		TMPDIR=/nonexistent/img-layers img-layers --files --archive "$f" > file.out
+		diff files.out file.out || fail "$f: --files from the file differs from the store"
+		TMPDIR=/nonexistent/img-layers img-layers --wasted --archive - < "$f" > file.out
+		diff wasted.out file.out || fail "$f: --wasted from stdin differs from the store"
 	done
 	# a layer that is not a tar: said when its files are asked for, not before
 	python3 - <<-'EOF2'

@@ -178,22 +178,45 @@ static int apply_rec(void *arg, const struct img_tree_rec *r)
 static void read_view(struct img_view *v)
 {
 	struct img_tree *t = img_tree_new(), *u = img_tree_new();
+	struct img_tree_job *jobs = xcalloc(v->nlayers + 1, sizeof(*jobs));
+	struct img_tree_part *parts = xcalloc(v->nlayers + 1, sizeof(*parts));
+	size_t n = 0;
 	int64_t size;
 
-	/* img-layers: sizes, then each layer's records into a tree as they come; img-diff:
-	 * the records applied whole */
+	/* img-layers: sizes, then each layer's records into a tree as they come (read as the
+	 * archive streamed, or read back from it); img-diff: the layers read back read ahead
+	 * together, then applied */
 	for (size_t i = 0; i < v->nlayers; i++) {
 		const struct img_tree_layer *l;
 		const char *err;
+		int fd;
 		(void)img_view_layer_size(v, i, &size);
-		if (img_view_layer_records(v, i, &l, &err) <= 0)
-			continue;
 		img_tree_layer_begin(t, (int)i);
-		(void)img_tree_layer_each(l, apply_rec, t);
+		switch (img_view_layer_records(v, i, &l, &err)) {
+		case 1:
+			(void)img_tree_layer_each(l, apply_rec, t);
+			if (!err)
+				(void)img_tree_apply_layer(u, (int)i, l);
+			break;
+		case 0:
+			if (img_view_layer_blob(v, i, &fd, &parts[n]) == 0) {
+				(void)img_tree_scan_part(fd, &parts[n], NULL, apply_rec, t);
+				jobs[n++].fd = fd;
+			}
+			break;
+		}
 		img_tree_layer_end(t);
-		if (!err)
-			(void)img_tree_apply_layer(u, (int)i, l);
 	}
+	if (n && img_tree_read_parts(jobs, parts, n, 2) == 0)
+		for (size_t i = 0; i < n; i++)
+			(void)img_tree_apply_layer(u, (int)i, jobs[i].out);
+	for (size_t i = 0; i < n; i++) {
+		close(jobs[i].fd);
+		img_tree_layer_free(jobs[i].out);
+		free(jobs[i].err);
+	}
+	free(jobs);
+	free(parts);
 	img_tree_free(t);
 	img_tree_free(u);
 }

@@ -15,6 +15,7 @@
 #include "comp.h"
 #include "tree.h"
 #include "archive-image.h"
+#include "lread.h"
 
 struct mbuf {
 	char *p;
@@ -228,4 +229,110 @@ TEST(arcimg_layers_stream_from_a_pipe)
 	free(l3gz.p);
 	free(junk.p);
 	free(arc.p);
+}
+
+static int collect_job(struct img_view *v, size_t i, struct names *got)
+{
+	struct img_tree_part part;
+	int fd, r;
+
+	if (img_view_layer_blob(v, i, &fd, &part) < 0)
+		return -1;
+	r = img_tree_scan_part(fd, &part, NULL, name_of, got);
+	close(fd);
+	return r;
+}
+
+TEST(arcimg_layers_read_back_from_a_file)
+{
+	static const char *const n1[] = { "big", "etc/os" };
+	static const char *const n2[] = { "usr/x" };
+	size_t bigsz = 2 << 20, len1[] = { bigsz, 0 };
+	char *bigdata = xmalloc(bigsz);
+	const char *d1[] = { bigdata, "linux\n" }, *d2[] = { "x\n" };
+	struct mbuf l1 = { 0 }, l2 = { 0 }, l2gz = { 0 }, arc = { 0 }, arcgz = { 0 };
+	struct img_digest diff[2];
+	char *cfg, *man, *cfgname, *path = xasprintf("%s/a.tar", img_test_tmpdir);
+	const char *names[4], *data[4];
+	size_t lens[4];
+	struct img_arcimg *a = NULL;
+	struct img_view v;
+	const struct img_tree_layer *l;
+	const char *err;
+	struct names got = { "" };
+	int fd;
+
+	memset(bigdata, 'b', bigsz);
+	tar_of(&l1, 2, n1, d1, len1);
+	tar_of(&l2, 1, n2, d2, NULL);
+	gzip_of(&l2gz, l2.p, l2.n);
+	img_digest_buf(l1.p, l1.n, &diff[0]);
+	img_digest_buf(l2.p, l2.n, &diff[1]);
+	cfg = xasprintf("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+	                "\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}", diff[0].str, diff[1].str);
+	{
+		struct img_digest cd;
+		img_digest_buf(cfg, strlen(cfg), &cd);
+		cfgname = xasprintf("%s.json", img_digest_hex(&cd));
+	}
+	man = xasprintf("[{\"Config\":\"%s\",\"RepoTags\":[\"t:1\"],\"Layers\":[\"l1.tar\","
+	                "\"l2.tar.gz\"]}]", cfgname);
+	names[0] = "l1.tar"; data[0] = l1.p; lens[0] = l1.n;
+	names[1] = "l2.tar.gz"; data[1] = l2gz.p; lens[1] = l2gz.n;
+	names[2] = cfgname; data[2] = cfg; lens[2] = 0;
+	names[3] = "manifest.json"; data[3] = man; lens[3] = 0;
+	tar_of(&arc, 4, names, data, lens);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	IMG_ASSERT(fd >= 0 && write(fd, arc.p, arc.n) == (ssize_t)arc.n);
+	close(fd);
+
+	/* an uncompressed archive in a file: its layers read back when asked for */
+	fd = open(path, O_RDONLY);
+	IMG_ASSERT_EQ_INT(img_arcimg_read_flags(fd, 100, IMG_ARCIMG_FILES, &a), 0);
+	close(fd);   /* the archive keeps its own */
+	IMG_ASSERT_EQ_INT(img_view_from_archive(a, NULL, NULL, &v), 0);
+	for (size_t i = 0; i < 2; i++) {
+		IMG_ASSERT_EQ_INT(img_view_layer_records(&v, i, &l, &err), 0);
+		got.s[0] = '\0';
+		IMG_ASSERT_EQ_INT(collect_job(&v, i, &got), 0);
+		IMG_ASSERT_EQ_STR(got.s, i == 0 ? "big etc/os" : "usr/x");
+	}
+	/* the file changed since: the bytes read back are refused */
+	fd = open(path, O_WRONLY);
+	IMG_ASSERT(fd >= 0 && pwrite(fd, "c", 1, (off_t)(arc.n / 2)) == 1);
+	close(fd);
+	got.s[0] = '\0';
+	IMG_ASSERT_EQ_INT(collect_job(&v, 0, &got), -1);
+	IMG_ASSERT(strncmp(img_errmsg(), "the archive changed while it was read", 37) == 0);
+	IMG_ASSERT_EQ_INT(collect_job(&v, 1, &got), 0);   /* not that one */
+	img_view_release(&v);
+	img_arcimg_free(a);
+
+	/* a compressed archive in a file: read as it streams, as from a pipe */
+	gzip_of(&arcgz, arc.p, arc.n);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	IMG_ASSERT(fd >= 0 && write(fd, arcgz.p, arcgz.n) == (ssize_t)arcgz.n);
+	lseek(fd, 0, SEEK_SET);
+	IMG_ASSERT_EQ_INT(img_arcimg_read_flags(fd, 100, IMG_ARCIMG_FILES, &a), 0);
+	close(fd);
+	IMG_ASSERT_EQ_INT(img_view_from_archive(a, NULL, NULL, &v), 0);
+	IMG_ASSERT_EQ_INT(img_view_layer_records(&v, 0, &l, &err), 1);
+	got.s[0] = '\0';
+	IMG_ASSERT_EQ_INT(img_tree_layer_each(l, name_of, &got), 0);
+	IMG_ASSERT_EQ_STR(got.s, "big etc/os");
+	IMG_ASSERT(img_tree_layer_rec((struct img_tree_layer *)l, 0)->has_content == 0);
+	IMG_ASSERT_EQ_INT(collect_job(&v, 0, &got), -1);
+	img_view_release(&v);
+	img_arcimg_free(a);
+
+	free(bigdata);
+	free(cfg);
+	free(man);
+	free(cfgname);
+	free(path);
+	free(l1.p);
+	free(l2.p);
+	free(l2gz.p);
+	free(arc.p);
+	free(arcgz.p);
 }
