@@ -490,6 +490,8 @@ int img_arcimg_read_flags(int fd, unsigned max_ratio, int flags, struct img_arci
 		img_arcimg_free(a);
 		return -1;
 	}
+	img_tree_feed_free(a->feed);   /* every layer read: its thread and ring not needed */
+	a->feed = NULL;
 	*out = a;
 	return 0;
 }

@@ -5,7 +5,7 @@
  * streams past (blob digest, sniffed compression, diff_id and uncompressed size in one
  * pass; big entries through a pipeline of threads on img_ring and img_pool), small JSON
  * documents are kept in memory (capped), and the bytes of the others go to the sink the
- * caller chooses (a store temp blob, a spool file, or nothing: digests only). Directories,
+ * caller chooses (a store temp blob, a layer reader, or nothing: digests only). Directories,
  * symbolic and hard links are kept in a table sorted by name once the archive has ended;
  * links are resolved there, as archive keys, never through the file system, by one rule. */
 #ifndef IMG_ARCREAD_H

@@ -142,17 +142,13 @@ static int window_hash(void *arg, size_t item, unsigned worker)
 
 static void window_free(struct window *w)
 {
-	char *why;
-
 	if (!w)
 		return;
 	if (w->pool && !w->ended) {
-		why = xstrdup(img_errmsg());   /* the caller's, kept */
-		img_seterr("the layer was abandoned");
+		/* the hashing task stops with the caller's img_errmsg(), which the wait gives
+		 * back unchanged */
 		img_ring_stop(w->ring);
 		(void)img_pool_wait(w->pool);
-		img_seterr("%s", why);
-		free(why);
 	}
 	img_pool_free(w->pool);
 	img_ring_free(w->ring);

@@ -576,16 +576,10 @@ void img_tree_feed_end(struct img_tree_feed *f, struct img_tree_layer **out, cha
 
 void img_tree_feed_abort(struct img_tree_feed *f)
 {
-	char *why;
-
 	if (!f->open)
 		return;
-	why = xstrdup(img_errmsg());   /* the caller's, kept */
-	img_seterr("the layer was abandoned");
-	img_ring_stop(f->ring);
+	img_ring_stop(f->ring);         /* the reader fails; its failure is not the pool's */
 	(void)img_pool_wait(f->pool);
-	img_seterr("%s", why);
-	free(why);
 	f->open = 0;
 	img_tree_layer_free(f->out);
 	free(f->err);

@@ -133,7 +133,9 @@ TEST(lread_part_of_a_file)
 		/* freed half way: the hashing thread stops */
 		IMG_ASSERT_EQ_INT(img_lread_open_at(fd, 1000, len, &d, &r), 0);
 		IMG_ASSERT_EQ_INT(img_lread_next(r, &rec, NULL), 1);
+		img_seterr("the caller's");
 		img_lread_free(r);
+		IMG_ASSERT_EQ_STR(img_errmsg(), "the caller's");
 		free(blob);
 		close(fd);
 	}
