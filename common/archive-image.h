@@ -30,7 +30,7 @@ enum {
 	 * manifest, index and config they reach are in (an img-save archive: its head).
 	 * Views of such an archive have no layers' files. */
 	IMG_ARCIMG_HEAD = 1,
-	/* The files of every layer (img_view_layer_records, img_view_layer_job): from a
+	/* The files of every layer (img_view_layer_records, img_view_layer_blob): from a
 	 * pipe (or a compressed archive), each file that may be a layer is read as one while
 	 * it streams (tree.h's img_tree_feed), only its records kept (memory grows with the
 	 * paths, not the bytes); from an uncompressed archive in a regular file, the layers

@@ -1,10 +1,10 @@
 /* lread: the layer reader (formats.md §5): a layer blob in any compression (from a file
- * descriptor, or block by block from the caller) read as a tar in one pass, each entry
- * given back as a tree record (whiteouts and opaque markers classified, AUFS metadata
- * skipped) with the raw entry for what a record leaves out (xattr values), and the data
- * of a regular file as blocks. gzip, zstd and xz are decompressed in a thread of their
- * own beside the tar parser. img-layers and img-diff (through tree.c), img-export and
- * img-unpack read layers through it. */
+ * descriptor, a part of a file checked against its digest, or block by block from the
+ * caller) read as a tar in one pass, each entry given back as a tree record (whiteouts
+ * and opaque markers classified, AUFS metadata skipped) with the raw entry for what a
+ * record leaves out (xattr values), and the data of a regular file as blocks. gzip, zstd
+ * and xz are decompressed in a thread of their own beside the tar parser. img-layers and
+ * img-diff (through tree.c), img-export and img-unpack read layers through it. */
 #ifndef IMG_LREAD_H
 #define IMG_LREAD_H
 
