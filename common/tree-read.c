@@ -118,17 +118,34 @@ static int pathset_eq(size_t idx, const void *key, const void *arg)
 	return strncmp(s->path[idx], k->s, k->len) == 0 && s->path[idx][k->len] == '\0';
 }
 
-static int pathset_add_n(struct img_pathset *s, const char *path, size_t len)
+/* The index of path[0..len) in s, or IMG_HTAB_NONE. */
+static size_t pathset_find_n(const struct img_pathset *s, const char *path, size_t len)
 {
 	struct pkey k = { path, len };
-	uint64_t h = img_htab_fnv(path, len);
 
-	if (img_htab_find(&s->index, h, pathset_eq, &k, s) != IMG_HTAB_NONE)
-		return 0;
+	return img_htab_find(&s->index, img_htab_fnv(path, len), pathset_eq, &k, s);
+}
+
+/* The index of path[0..len) in s, added when missing (*added: whether it was). */
+static size_t pathset_put_n(struct img_pathset *s, const char *path, size_t len, int *added)
+{
+	size_t i = pathset_find_n(s, path, len);
+
+	*added = i == IMG_HTAB_NONE;
+	if (!*added)
+		return i;
 	IMG_GROW(s->path, s->n + 1, s->cap);
 	s->path[s->n] = img_tree_arena_strndup(s->names, path, len);
-	img_htab_add(&s->index, h, s->n++);
-	return 1;
+	img_htab_add(&s->index, img_htab_fnv(path, len), s->n);
+	return s->n++;
+}
+
+static int pathset_add_n(struct img_pathset *s, const char *path, size_t len)
+{
+	int added;
+
+	(void)pathset_put_n(s, path, len, &added);
+	return added;
 }
 
 int img_pathset_add(struct img_pathset *s, const char *path, int parents)
@@ -142,15 +159,124 @@ int img_pathset_add(struct img_pathset *s, const char *path, int parents)
 
 int img_pathset_has(const struct img_pathset *s, const char *path)
 {
-	struct pkey k = { path, strlen(path) };
-
-	return img_htab_find(&s->index, img_htab_fnv(path, k.len), pathset_eq, &k, s) !=
-	       IMG_HTAB_NONE;
+	return pathset_find_n(s, path, strlen(path)) != IMG_HTAB_NONE;
 }
 
 size_t img_pathset_count(const struct img_pathset *s)
 {
 	return s->n;
+}
+
+/* ---- what the layers above hide: per path, the highest layer that does each thing ---- */
+
+struct cover_ent {
+	int rm;     /* whites out the path or puts a non-directory there */
+	int opq;    /* makes it an opaque directory */
+	int dir;    /* puts a directory there, listed or implied */
+	int hl;     /* has a hard link to it */
+};
+
+struct img_tree_cover {
+	struct img_pathset *paths;      /* entry i of e is path i of the set */
+	struct cover_ent *e;
+	size_t cap;
+};
+
+struct img_tree_cover *img_tree_cover_new(void)
+{
+	struct img_tree_cover *c = xcalloc(1, sizeof(*c));
+
+	c->paths = img_pathset_new();
+	return c;
+}
+
+void img_tree_cover_free(struct img_tree_cover *c)
+{
+	if (!c)
+		return;
+	img_pathset_free(c->paths);
+	free(c->e);
+	free(c);
+}
+
+static struct cover_ent *cover_at(struct img_tree_cover *c, const char *path, size_t len)
+{
+	int added;
+	size_t i = pathset_put_n(c->paths, path, len, &added);
+
+	if (added) {
+		IMG_GROW(c->e, i + 1, c->cap);
+		c->e[i] = (struct cover_ent){ -1, -1, -1, -1 };
+	}
+	return &c->e[i];
+}
+
+static void raise_to(int *v, int layer)
+{
+	if (*v < layer)
+		*v = layer;
+}
+
+void img_tree_cover_add(struct img_tree_cover *c, int layer, const struct img_tree_rec *r)
+{
+	size_t len = strlen(r->path);
+
+	/* a name implies its parents are directories; a whiteout does not (nothing is
+	 * made when they are not) */
+	if (r->kind != IMG_TREE_WHITEOUT)
+		for (const char *p = strchr(r->path, '/'); p; p = strchr(p + 1, '/'))
+			raise_to(&cover_at(c, r->path, (size_t)(p - r->path))->dir, layer);
+	if (r->kind == IMG_TREE_OPAQUE) {
+		struct cover_ent *e = cover_at(c, r->path, len);
+		raise_to(&e->opq, layer);
+		raise_to(&e->dir, layer);
+		return;
+	}
+	if (len == 0)
+		return;             /* the root is never replaced */
+	if (r->kind == IMG_TREE_WHITEOUT || r->type != IMG_ENT_DIR)
+		raise_to(&cover_at(c, r->path, len)->rm, layer);
+	else
+		raise_to(&cover_at(c, r->path, len)->dir, layer);
+	if (r->kind == IMG_TREE_ENTRY && r->type == IMG_ENT_HARDLINK && r->link)
+		raise_to(&cover_at(c, r->link, strlen(r->link))->hl, layer);
+}
+
+static const struct cover_ent *cover_get(const struct img_tree_cover *c, const char *path,
+                                         size_t len)
+{
+	size_t i = pathset_find_n(c->paths, path, len);
+
+	return i == IMG_HTAB_NONE ? NULL : &c->e[i];
+}
+
+int img_tree_cover_hides(const struct img_tree_cover *c, int layer, const char *path, int dir)
+{
+	size_t len = strlen(path);
+	const struct cover_ent *e;
+
+	if (len == 0)
+		return 0;
+	e = cover_get(c, path, len);
+	if (e && (e->rm > layer || (!dir && e->dir > layer)))
+		return 1;
+	/* the parents, the root first */
+	e = cover_get(c, path, 0);
+	if (e && e->opq > layer)
+		return 1;
+	for (const char *p = strchr(path, '/'); p; p = strchr(p + 1, '/')) {
+		e = cover_get(c, path, (size_t)(p - path));
+		if (e && (e->rm > layer || e->opq > layer))
+			return 1;
+	}
+	return 0;
+}
+
+int img_tree_cover_linked(const struct img_tree_cover *c, int layer, const char *path)
+{
+	const struct cover_ent *e = cover_get(c, path, strlen(path));
+
+	return e && e->hl > layer;
 }
 
 /* ---- layers in memory: each record packed into a few bytes of an arena ----

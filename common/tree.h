@@ -119,6 +119,25 @@ int img_pathset_add(struct img_pathset *s, const char *path, int parents);
 int img_pathset_has(const struct img_pathset *s, const char *path);
 size_t img_pathset_count(const struct img_pathset *s);
 
+/* ---- what the layers above a layer hide (img-unpack) ----
+ *
+ * The records of the layers above, noted in any order, each with its layer number; then
+ * for an entry of a lower layer, whether those layers leave anything of it (formats.md
+ * §5.4-5.6): a path a later layer whites out, or puts a non-directory at, is gone with
+ * all under it; an opaque directory hides what lower layers put under it; a directory
+ * at a path, listed or implied by a name under it, replaces a non-directory there.
+ * About one path set entry and four numbers per path. */
+struct img_tree_cover;
+struct img_tree_cover *img_tree_cover_new(void);
+void img_tree_cover_free(struct img_tree_cover *c);
+/* Note record r of layer number layer. */
+void img_tree_cover_add(struct img_tree_cover *c, int layer, const struct img_tree_rec *r);
+/* 1 when what an entry of layer number layer puts at path (a directory when dir) is
+ * gone once the layers above it noted in c are applied; else 0. Never for the root. */
+int img_tree_cover_hides(const struct img_tree_cover *c, int layer, const char *path, int dir);
+/* 1 when a layer above layer number layer has a hard link to path. */
+int img_tree_cover_linked(const struct img_tree_cover *c, int layer, const char *path);
+
 /* ---- layers read ahead into memory, several at once ---- */
 
 /* The records of one layer (paths and metadata; no file data). */

@@ -1,41 +1,83 @@
-/* unpack: layers written into a directory without following a link (see unpack.h). */
-#include <dirent.h>
+/* unpack: layers written into a directory (see unpack.h): the layer loop, what the
+ * layers above hide and is skipped, directory modes and times at the end. Names are
+ * written by unpack-put.c. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
-#include <linux/openat2.h>
 #include <archive.h>
 #include <archive_entry.h>
 
 #include "util.h"
-#include "io.h"
-#include "tree.h"
-#include "lread.h"
-#include "unpack.h"
+#include "unpack-int.h"
 
-struct img_unpack {
-	int root;
-	int flags;
-	struct img_tree *tree;         /* what the directory holds, by the rules of tree.h */
-	struct img_pathset *upper;     /* paths the current layer wrote (with parents) */
-	struct {                       /* parent directories opened lately */
-		char *path;
-		size_t len;
-		int fd;
-	} cache[16];
-	unsigned next;
-	int skip_owner;                /* new names get 0:0 already: no chown to 0:0 */
-	int no_openat2;
-	unsigned long devs, xattrs;
-};
+/* ---- skipped entries ---- */
 
-static void forget_under(struct img_unpack *u, const char *path);
+static uint64_t ino_hash(const struct img_tree_inode *ino)
+{
+	return img_htab_fnv(&ino, sizeof(ino));
+}
+
+static int skip_eq(size_t idx, const void *key, const void *arg)
+{
+	const struct skip *v = arg;
+	return v[idx].ino == key;
+}
+
+static struct skip *skip_find(struct img_unpack *u, const struct img_tree_inode *ino)
+{
+	size_t i;
+
+	if (!u->nskips)
+		return NULL;
+	i = img_htab_find(&u->skipidx, ino_hash(ino), skip_eq, ino, u->skips);
+	return i == IMG_HTAB_NONE ? NULL : &u->skips[i];
+}
+
+static void skip_names_free(struct skip *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->names[i]);
+	free(s->names);
+	s->names = NULL;
+	s->n = s->cap = 0;
+}
+
+static void skips_clear(struct img_unpack *u)
+{
+	for (size_t i = 0; i < u->nskips; i++)
+		skip_names_free(&u->skips[i]);
+	free(u->skips);
+	u->skips = NULL;
+	u->nskips = u->skipcap = 0;
+	img_htab_clear(&u->skipidx);
+}
+
+/* The tree lost a name: a skipped inode gone (its entry is never written) or a hard
+ * link to one replaced. */
+static void on_removed(void *arg, const struct img_tree_node *node, int last, int layer)
+{
+	struct img_unpack *u = arg;
+	struct skip *s = skip_find(u, node->ino);
+
+	(void)layer;
+	if (!s)
+		return;
+	if (last) {
+		skip_names_free(s);
+		s->ino = NULL;      /* its address may come back as another inode */
+		return;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		if (strcmp(s->names[i], node->path) == 0) {
+			free(s->names[i]);
+			memmove(s->names + i, s->names + i + 1, (s->n - i - 1) * sizeof(*s->names));
+			s->n--;
+			return;
+		}
+	}
+}
 
 struct img_unpack *img_unpack_new(int rootfd, int flags)
 {
@@ -44,6 +86,7 @@ struct img_unpack *img_unpack_new(int rootfd, int flags)
 	u->root = rootfd;
 	u->flags = flags;
 	u->tree = img_tree_new();
+	img_tree_set_removed(u->tree, on_removed, u);
 	for (size_t i = 0; i < sizeof(u->cache) / sizeof(u->cache[0]); i++)
 		u->cache[i].fd = -1;
 	{
@@ -59,9 +102,11 @@ void img_unpack_free(struct img_unpack *u)
 {
 	if (!u)
 		return;
-	forget_under(u, "");
+	img_unpack_forget_under(u, "");
+	skips_clear(u);
 	img_tree_free(u->tree);
 	img_pathset_free(u->upper);
+	img_tree_cover_free(u->cover);
 	free(u);
 }
 
@@ -75,549 +120,159 @@ unsigned long img_unpack_skipped_xattrs(const struct img_unpack *u)
 	return u->xattrs;
 }
 
-static void path_err(const char *what, const char *path)
+/* ---- what the layers above hide ---- */
+
+struct above { struct img_tree_cover *cover; int layer; };
+
+static int cover_add(void *arg, const struct img_tree_rec *r)
 {
-	int en = errno;
-	char *e = img_escape(path[0] ? path : ".");
-	img_seterr("'%s': %s: %s", e, what, strerror(en));
-	free(e);
-	errno = en;
-}
+	struct above *a = arg;
 
-/* ---- removing ---- */
-
-static int rm_rec(int pfd, const char *name, int depth)
-{
-	DIR *d;
-	struct dirent *de;
-	int fd, ret = 0;
-
-	if (unlinkat(pfd, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return -1;
-	if (depth > 4096) {
-		errno = ELOOP;
-		return -1;
-	}
-	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	(void)fchmod(fd, 0700);   /* a 0555 directory of a layer still empties */
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -1;
-	}
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (rm_rec(dirfd(d), de->d_name, depth + 1) < 0) {
-			ret = -1;
-			break;
-		}
-	}
-	closedir(d);
-	if (ret == 0 && unlinkat(pfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		ret = -1;
-	return ret;
-}
-
-int img_remove_at(int dirfd, const char *name)
-{
-	if (rm_rec(dirfd, name, 0) < 0) {
-		path_err("cannot remove", name);
-		return -1;
-	}
+	img_tree_cover_add(a->cover, a->layer, r);
 	return 0;
 }
 
-/* Cached parents that are path or under it: they are going away ("" all of them). */
-static void forget_under(struct img_unpack *u, const char *path)
+int img_unpack_read_above(struct img_unpack *u, int layer, int fd)
 {
-	size_t n = strlen(path);
-
-	for (size_t i = 0; i < sizeof(u->cache) / sizeof(u->cache[0]); i++) {
-		char *c = u->cache[i].path;
-		if (c && strncmp(c, path, n) == 0 && (c[n] == '\0' || c[n] == '/' || n == 0)) {
-			close(u->cache[i].fd);
-			u->cache[i].fd = -1;
-			free(c);
-			u->cache[i].path = NULL;
-		}
-	}
-}
-
-static int remove_path(struct img_unpack *u, int pfd, const char *name, const char *path)
-{
-	forget_under(u, path);
-	if (rm_rec(pfd, name, 0) < 0) {
-		path_err("cannot remove", path);
-		return -1;
-	}
-	return 0;
-}
-
-/* ---- resolving ---- */
-
-/* The directory path[0..len), opened (a new fd). With create, a missing component is
- * made (0700 until the end) and one that is not a directory (a file, a symlink) is
- * replaced by one. -1 with errno (and img_errmsg) when it cannot be. */
-static int open_dir(struct img_unpack *u, const char *path, size_t len, int create)
-{
-	char *buf = xstrndup(path, len);
-	int cur = -1;
-	size_t i = 0;
-
-	if (len == 0) {
-		free(buf);
-		cur = openat(u->root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (cur < 0)
-			path_err("cannot open", "");
-		return cur;
-	}
-	if (!u->no_openat2) {
-		struct open_how how;
-		memset(&how, 0, sizeof(how));
-		how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
-		              RESOLVE_NO_XDEV;
-		cur = (int)syscall(SYS_openat2, u->root, buf, &how, sizeof(how));
-		if (cur >= 0) {
-			free(buf);
-			return cur;
-		}
-		if (errno == ENOSYS || errno == EPERM)
-			u->no_openat2 = 1;
-	}
-	/* component by component */
-	while (i < len) {
-		size_t j = i;
-		int base = cur < 0 ? u->root : cur, fd;
-		while (j < len && buf[j] != '/')
-			j++;
-		buf[j] = '\0';
-		fd = openat(base, buf + i, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 && create && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)) {
-			if (errno != ENOENT && unlinkat(base, buf + i, 0) < 0) {
-				path_err("cannot replace with a directory", buf);
-				goto fail;
-			}
-			if (mkdirat(base, buf + i, 0700) < 0) {
-				path_err("cannot create directory", buf);
-				goto fail;
-			}
-			fd = openat(base, buf + i, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		}
-		if (fd < 0) {
-			path_err("cannot open directory", buf);
-			goto fail;
-		}
-		if (cur >= 0)
-			close(cur);
-		cur = fd;
-		if (j < len)
-			buf[j] = '/';
-		i = j + 1;
-	}
-	free(buf);
-	return cur;
-fail:
-	if (cur >= 0)
-		close(cur);
-	free(buf);
-	return -1;
-}
-
-/* The parent directory of path (borrowed fd: the cache), made when missing; *name gets
- * the last component. */
-static int parent_fd(struct img_unpack *u, const char *path, const char **name)
-{
-	const char *slash = strrchr(path, '/');
-	size_t len = slash ? (size_t)(slash - path) : 0;
-
-	*name = slash ? slash + 1 : path;
-	if (len == 0)
-		return u->root;
-	const size_t nc = sizeof(u->cache) / sizeof(u->cache[0]);
-	size_t slot;
-	int fd;
-
-	for (size_t i = 0; i < nc; i++)
-		if (u->cache[i].path && u->cache[i].len == len && memcmp(u->cache[i].path, path, len) == 0)
-			return u->cache[i].fd;
-	fd = open_dir(u, path, len, 1);
-	if (fd < 0)
-		return -1;
-	slot = u->next++ % nc;
-	if (u->cache[slot].path) {
-		close(u->cache[slot].fd);
-		free(u->cache[slot].path);
-	}
-	u->cache[slot].path = xstrndup(path, len);
-	u->cache[slot].len = len;
-	u->cache[slot].fd = fd;
-	return fd;
-}
-
-/* ---- attributes ---- */
-
-static int set_xattrs(struct img_unpack *u, int fd, struct archive_entry *ae, const char *path)
-{
-	const char *name;
-	const void *val;
-	size_t len;
-
-	if (!ae || archive_entry_xattr_reset(ae) == 0)
-		return 0;
-	while (archive_entry_xattr_next(ae, &name, &val, &len) == ARCHIVE_OK) {
-		if (!(u->flags & IMG_UNPACK_OWNERS) && strncmp(name, "user.", 5) != 0) {
-			u->xattrs++;
-			continue;
-		}
-		if (fsetxattr(fd, name, val, len, 0) < 0) {
-			if (errno == ENOTSUP || errno == EPERM || errno == EINVAL || errno == EACCES) {
-				u->xattrs++;
-				continue;
-			}
-			path_err("cannot set an xattr", path);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* A directory listed again keeps only the xattrs of its last entry (as its mode). */
-static void clear_xattrs(struct img_unpack *u, int fd)
-{
-	char buf[8192];
-	ssize_t n = flistxattr(fd, buf, sizeof(buf));
-
-	for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(buf + i) + 1) {
-		if (!(u->flags & IMG_UNPACK_OWNERS) && strncmp(buf + i, "user.", 5) != 0)
-			continue;
-		(void)fremovexattr(fd, buf + i);
-	}
-}
-
-static mode_t perm(const struct img_unpack *u, mode_t mode)
-{
-	mode &= 07777;
-	return u->flags & IMG_UNPACK_OWNERS ? mode : mode & ~(mode_t)06000;
-}
-
-/* 1 when the owner of a name must be set: as root, unless the name is new (fresh) and
- * already has the owner 0:0 the entry asks for. */
-static int need_chown(const struct img_unpack *u, const struct img_tree_rec *r, int fresh)
-{
-	return (u->flags & IMG_UNPACK_OWNERS) &&
-	       !(fresh && u->skip_owner && r->uid == 0 && r->gid == 0);
-}
-
-/* owner, xattrs, mode, mtime through fd (formats.md §5.5: chown can clear setuid) */
-static int fd_attrs(struct img_unpack *u, int fd, const struct img_tree_rec *r,
-                    struct archive_entry *ae, int mode_time, int fresh)
-{
-	struct timespec ts[2];
-
-	if (need_chown(u, r, fresh) && fchown(fd, (uid_t)r->uid, (gid_t)r->gid) < 0) {
-		path_err("cannot change owner", r->path);
-		return -1;
-	}
-	if (set_xattrs(u, fd, ae, r->path) < 0)
-		return -1;
-	if (!mode_time)
-		return 0;
-	if (fchmod(fd, perm(u, r->mode)) < 0) {
-		path_err("cannot change mode", r->path);
-		return -1;
-	}
-	ts[0].tv_sec = ts[1].tv_sec = (time_t)r->mtime;
-	ts[0].tv_nsec = ts[1].tv_nsec = 0;
-	if (futimens(fd, ts) < 0) {
-		path_err("cannot set times", r->path);
-		return -1;
-	}
-	return 0;
-}
-
-/* A name just made by mknodat/symlinkat: owner and times without following it; a mode
- * unless it is a symlink. */
-static int at_attrs(struct img_unpack *u, int pfd, const char *name,
-                    const struct img_tree_rec *r, int symlink)
-{
-	struct timespec ts[2];
-
-	if (need_chown(u, r, 1) &&
-	    fchownat(pfd, name, (uid_t)r->uid, (gid_t)r->gid, AT_SYMLINK_NOFOLLOW) < 0) {
-		path_err("cannot change owner", r->path);
-		return -1;
-	}
-	/* a FIFO or device we made this instant, in a directory only we write */
-	if (!symlink && fchmodat(pfd, name, perm(u, r->mode), 0) < 0) {
-		path_err("cannot change mode", r->path);
-		return -1;
-	}
-	ts[0].tv_sec = ts[1].tv_sec = (time_t)r->mtime;
-	ts[0].tv_nsec = ts[1].tv_nsec = 0;
-	if (utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0) {
-		path_err("cannot set times", r->path);
-		return -1;
-	}
-	return 0;
-}
-
-/* ---- entries ---- */
-
-/* The data and attributes of a regular file just created (fresh) or emptied as fd
- * (closed here). */
-static int fill_file(struct img_unpack *u, struct img_lread *rd, int fd,
-                     const struct img_tree_rec *r, struct archive_entry *ae, int fresh)
-{
-	const void *buf;
-	size_t n;
-	int b;
-
-	while ((b = img_lread_block(rd, &buf, &n)) == 1) {
-		if (img_write_all(fd, buf, n) < 0) {
-			path_err("cannot write", r->path);
-			close(fd);
-			return -1;
-		}
-	}
-	if (b < 0 || fd_attrs(u, fd, r, ae, 1, fresh) < 0) {
-		close(fd);
-		return -1;
-	}
-	if (close(fd) < 0) {
-		path_err("cannot write", r->path);
-		return -1;
-	}
-	return 0;
-}
-
-static int new_file(int pfd, const char *name)
-{
-	return openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-}
-
-/* A regular file of a lower layer (st, one name only) that this entry replaces, opened
- * emptied, its xattrs gone: the same inode rewritten costs less than a name removed and
- * made again (on ext4 a new inode skips those freed lately, one by one). -1 when it
- * cannot be (the caller then removes it); a file with other names is never emptied. */
-static int reuse_file(struct img_unpack *u, int pfd, const char *name, const struct stat *st)
-{
-	struct stat now;
-	int fd;
-
-	if (!S_ISREG(st->st_mode) || st->st_nlink != 1)
-		return -1;
-	fd = openat(pfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &now) < 0 || !S_ISREG(now.st_mode) || now.st_nlink != 1 ||
-	    now.st_ino != st->st_ino || now.st_dev != st->st_dev || ftruncate(fd, 0) < 0 ||
-	    fchmod(fd, 0600) < 0) {
-		close(fd);
-		return -1;
-	}
-	clear_xattrs(u, fd);
-	return fd;
-}
-
-/* A directory just made: owner and xattrs (its mode and time come at the end); opened
- * only when there is one to set. */
-static int new_dir_attrs(struct img_unpack *u, int pfd, const char *name,
-                         const struct img_tree_rec *r, struct archive_entry *ae)
-{
-	int fd, rc;
-
-	if (!need_chown(u, r, 1) && (!ae || archive_entry_xattr_count(ae) == 0))
-		return 0;
-	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		path_err("cannot open directory", r->path);
-		return -1;
-	}
-	rc = fd_attrs(u, fd, r, ae, 0, 1);
-	close(fd);
-	return rc;
-}
-
-static int put_hardlink(struct img_unpack *u, int pfd, const char *name,
-                        const struct img_tree_rec *r)
-{
-	const char *slash = strrchr(r->link, '/');
-	const char *tname = slash ? slash + 1 : r->link;
-	int tfd = slash ? open_dir(u, r->link, (size_t)(slash - r->link), 0) : u->root;
+	struct img_pathset *none = img_pathset_new();   /* no file's bytes hashed */
+	struct above a;
 	int rc;
 
-	if (tfd < 0)
-		return -1;
-	rc = linkat(tfd, tname, pfd, name, 0);
-	if (rc < 0)
-		path_err("cannot make a hard link", r->path);
-	if (tfd != u->root)
-		close(tfd);
+	if (!u->cover)
+		u->cover = img_tree_cover_new();
+	a.cover = u->cover;
+	a.layer = layer;
+	rc = img_tree_scan_layer_sel(fd, none, cover_add, &a);
+	img_pathset_free(none);
 	return rc;
 }
 
-static int put_entry(struct img_unpack *u, struct img_lread *rd, const struct img_tree_rec *r,
-                     struct archive_entry *ae)
+/* Entry r, number k of the layer (applied to the tree; had: a name was at its path
+ * before, had_dir: a directory)
+ * when the layers above hide it: not written, what it replaces removed. A regular file,
+ * symlink, device or FIFO becomes a skip (written at the end of the layer if a hard
+ * link of this layer that stays needs it); a hard link to a skipped inode joins its
+ * names. 1 when so, 0 when r is to be written, -1 on error. */
+static int skip_entry(struct img_unpack *u, const struct img_tree_rec *r, size_t k, int had,
+                      int had_dir)
 {
-	const char *name;
-	struct stat st;
-	int pfd, fd;
+	const struct img_tree_node *n;
+	struct skip *s;
 
-	if (!r->path[0]) {
-		/* the root: its attributes, if a directory; never replaced */
-		return r->type == IMG_ENT_DIR ? fd_attrs(u, u->root, r, ae, 0, 0) : 0;
-	}
-	if (r->type == IMG_ENT_HARDLINK && strcmp(r->link, r->path) == 0)
-		return 0;
-	if ((pfd = parent_fd(u, r->path, &name)) < 0)
-		return -1;
-	if (r->type == IMG_ENT_FILE) {
-		/* most names are new: no look-up first */
-		if ((fd = new_file(pfd, name)) >= 0)
-			return fill_file(u, rd, fd, r, ae, 1);
-		if (errno != EEXIST) {
-			path_err("cannot create", r->path);
-			return -1;
-		}
-	} else if (r->type == IMG_ENT_DIR) {
-		if (mkdirat(pfd, name, 0700) == 0)
-			return new_dir_attrs(u, pfd, name, r, ae);
-		if (errno != EEXIST) {
-			path_err("cannot create directory", r->path);
-			return -1;
-		}
-	}
-	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (S_ISDIR(st.st_mode) && r->type == IMG_ENT_DIR) {
-			/* two directories merge: the attributes change (mode and time at the end) */
-			fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd < 0) {
-				path_err("cannot open directory", r->path);
-				return -1;
-			}
-			clear_xattrs(u, fd);
-			int rc = fd_attrs(u, fd, r, ae, 0, 0);
-			close(fd);
-			return rc;
-		}
-		if (r->type == IMG_ENT_FILE && (fd = reuse_file(u, pfd, name, &st)) >= 0)
-			return fill_file(u, rd, fd, r, ae, 0);
-		if (remove_path(u, pfd, name, r->path) < 0)
-			return -1;
-	} else if (errno != ENOENT) {
-		path_err("cannot look up", r->path);
-		return -1;
-	}
-	switch (r->type) {
-	case IMG_ENT_FILE:
-		if ((fd = new_file(pfd, name)) < 0) {
-			path_err("cannot create", r->path);
-			return -1;
-		}
-		return fill_file(u, rd, fd, r, ae, 1);
-	case IMG_ENT_DIR:
-		if (mkdirat(pfd, name, 0700) < 0) {
-			path_err("cannot create directory", r->path);
-			return -1;
-		}
-		return new_dir_attrs(u, pfd, name, r, ae);
-	case IMG_ENT_SYMLINK:
-		if (symlinkat(r->link ? r->link : "", pfd, name) < 0) {
-			path_err("cannot create symlink", r->path);
-			return -1;
-		}
-		return at_attrs(u, pfd, name, r, 1);
-	case IMG_ENT_HARDLINK:
-		return put_hardlink(u, pfd, name, r);
-	case IMG_ENT_CHR:
-	case IMG_ENT_BLK:
-		if (!(u->flags & IMG_UNPACK_OWNERS)) {
-			u->devs++;
+	if (r->type == IMG_ENT_HARDLINK) {
+		if (strcmp(r->link, r->path) == 0 || !(n = img_tree_get(u->tree, r->path)) ||
+		    !(s = skip_find(u, n->ino)))
 			return 0;
-		}
-		if (mknodat(pfd, name, (r->type == IMG_ENT_CHR ? S_IFCHR : S_IFBLK) | 0600,
-		            makedev(r->devmajor, r->devminor)) < 0) {
-			path_err("cannot create device", r->path);
+		if (had && img_unpack_remove(u, r->path) < 0)
 			return -1;
-		}
-		return at_attrs(u, pfd, name, r, 0);
-	case IMG_ENT_FIFO:
-		if (mkfifoat(pfd, name, 0600) < 0) {
-			path_err("cannot create FIFO", r->path);
-			return -1;
-		}
-		return at_attrs(u, pfd, name, r, 0);
-	default:
-		return 0;
+		IMG_GROW(s->names, s->n + 1, s->cap);
+		s->names[s->n++] = xstrdup(r->path);
+		return 1;
 	}
+	if (!img_tree_cover_hides(u->cover, u->layer, r->path, r->type == IMG_ENT_DIR))
+		return 0;
+	if (r->type == IMG_ENT_DIR) {
+		/* a directory merges; anything else there goes */
+		if (had && !had_dir && img_unpack_remove(u, r->path) < 0)
+			return -1;
+		return 1;
+	}
+	/* a layer above links to it: written, for the link */
+	if (img_tree_cover_linked(u->cover, u->layer, r->path))
+		return 0;
+	if (had && img_unpack_remove(u, r->path) < 0)
+		return -1;
+	n = img_tree_get(u->tree, r->path);
+	IMG_GROW(u->skips, u->nskips + 1, u->skipcap);
+	s = &u->skips[u->nskips];
+	memset(s, 0, sizeof(*s));
+	s->ino = n->ino;
+	s->rec = k;
+	img_htab_add(&u->skipidx, ino_hash(n->ino), u->nskips++);
+	return 1;
 }
 
-static int whiteout(struct img_unpack *u, const struct img_tree_rec *r)
+/* Keep the names of s that stay after the layers above (or that one of them links
+ * to): those are written. The count kept. */
+static size_t skip_needed(struct img_unpack *u, struct skip *s)
 {
-	const char *slash = strrchr(r->path, '/');
-	const char *name = slash ? slash + 1 : r->path;
-	int pfd, rc;
+	size_t kept = 0;
 
-	/* never what this layer wrote; nothing when the parent is not a directory */
-	if (img_pathset_has(u->upper, r->path))
-		return 0;
-	pfd = slash ? open_dir(u, r->path, (size_t)(slash - r->path), 0) : u->root;
-	if (pfd < 0)
-		return 0;
-	rc = remove_path(u, pfd, name, r->path);
-	if (pfd != u->root)
-		close(pfd);
-	return rc;
+	for (size_t i = 0; i < s->n; i++) {
+		if (img_tree_cover_hides(u->cover, u->layer, s->names[i], 0) &&
+		    !img_tree_cover_linked(u->cover, u->layer, s->names[i]))
+			free(s->names[i]);
+		else
+			s->names[kept++] = s->names[i];
+	}
+	s->n = kept;
+	return kept;
 }
 
-/* Remove what is under the directory fd (at path) that this layer did not write. */
-static int purge(struct img_unpack *u, int fd, const char *path, int depth)
+/* At the end of the layer on fd (which began at offset start): the skipped entries
+ * that hard links of the layer need, read again and written at those links' names
+ * (rare: a file the layers above replace, linked by a name they keep). */
+static int write_needed(struct img_unpack *u, int fd, off_t start)
 {
-	DIR *d;
-	struct dirent *de;
-	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
+	struct img_lread *rd;
+	struct img_tree_rec r;
+	struct img_arcin_entry e;
+	size_t *need = NULL, nn = 0, cap = 0, k = 0, j = 0;
+	int rc = 0, ret = -1;
 
-	if (dfd < 0 || !(d = fdopendir(dfd))) {
-		if (dfd >= 0)
-			close(dfd);
-		path_err("cannot read directory", path);
+	for (size_t i = 0; i < u->nskips; i++) {
+		if (u->skips[i].ino && skip_needed(u, &u->skips[i])) {
+			IMG_GROW(need, nn + 1, cap);
+			need[nn++] = i;
+		}
+	}
+	if (nn == 0)
+		return 0;
+	if (lseek(fd, start, SEEK_SET) < 0) {
+		img_seterr_errno("cannot read the layer again");
+		free(need);
 		return -1;
 	}
-	while ((de = readdir(d)) && ret == 0) {
-		char *child;
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+	if (img_lread_open(fd, &rd) < 0) {
+		free(need);
+		return -1;
+	}
+	while (j < nn && (rc = img_lread_next(rd, &r, &e)) == 1) {
+		struct skip *s = &u->skips[need[j]];
+		if (k++ != s->rec)
 			continue;
-		child = path[0] ? xasprintf("%s/%s", path, de->d_name) : xstrdup(de->d_name);
-		if (!img_pathset_has(u->upper, child)) {
-			ret = remove_path(u, fd, de->d_name, child);
-		} else if (de->d_type == DT_DIR && depth < 4096) {
-			int cfd = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (cfd >= 0) {
-				ret = purge(u, cfd, child, depth + 1);
-				close(cfd);
-			}
+		j++;
+		if (r.kind != IMG_TREE_ENTRY || r.type != (enum img_ent_type)s->ino->type ||
+		    strcmp(r.path, s->ino->origin) != 0) {
+			img_seterr("the layer changed between two reads");
+			goto out;
 		}
-		free(child);
+		/* the first name gets the entry, the others link to it */
+		r.path = s->names[0];
+		if (img_unpack_put(u, rd, &r, e.ae, 0) < 0)
+			goto out;
+		for (size_t i = 1; i < s->n; i++) {
+			struct img_tree_rec h;
+			memset(&h, 0, sizeof(h));
+			h.kind = IMG_TREE_ENTRY;
+			h.type = IMG_ENT_HARDLINK;
+			h.path = s->names[i];
+			h.link = s->names[0];
+			if (img_unpack_put(u, NULL, &h, NULL, 0) < 0)
+				goto out;
+		}
 	}
-	closedir(d);
+	if (rc < 0)
+		goto out;
+	if (j < nn) {
+		img_seterr("the layer changed between two reads");
+		goto out;
+	}
+	ret = 0;
+out:
+	img_lread_free(rd);
+	free(need);
 	return ret;
-}
-
-static int opaque(struct img_unpack *u, const struct img_tree_rec *r)
-{
-	int fd = open_dir(u, r->path, strlen(r->path), 1), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = purge(u, fd, r->path, 0);
-	close(fd);
-	return rc;
 }
 
 int img_unpack_layer(struct img_unpack *u, int fd)
@@ -625,33 +280,50 @@ int img_unpack_layer(struct img_unpack *u, int fd)
 	struct img_lread *rd;
 	struct img_tree_rec r;
 	struct img_arcin_entry e;
-	int rc, ret = -1;
+	/* skipping what the layers above hide needs a second read of this one at times */
+	off_t start = u->cover ? lseek(fd, 0, SEEK_CUR) : -1;
+	int skipping = start >= 0, rc, ret = -1;
+	size_t k = 0;
 
+	u->layer = u->nlayers++;
 	if (img_lread_open(fd, &rd) < 0)
 		return -1;
 	img_pathset_free(u->upper);
 	u->upper = img_pathset_new();
-	img_tree_layer_begin(u->tree, 0);
+	img_tree_layer_begin(u->tree, u->layer);
 	while ((rc = img_lread_next(rd, &r, &e)) == 1) {
+		int had = 0, had_dir = 0;
+		if (r.kind == IMG_TREE_ENTRY && r.path[0]) {
+			const struct img_tree_node *old = img_tree_get(u->tree, r.path);
+			had = old != NULL;
+			had_dir = old && old->ino->type == IMG_ENT_DIR;
+		}
 		/* the tree first: what it refuses (a hard link to a missing target or to a
 		 * directory) is refused before the disk changes */
 		if (img_tree_apply(u->tree, &r) < 0)
 			goto out;
 		if (r.kind == IMG_TREE_WHITEOUT)
-			rc = whiteout(u, &r);
+			rc = img_unpack_whiteout(u, &r);
 		else if (r.kind == IMG_TREE_OPAQUE)
-			rc = opaque(u, &r);
-		else
-			rc = put_entry(u, rd, &r, e.ae);
+			rc = img_unpack_opaque(u, &r);
+		else if (!skipping || !r.path[0] || (rc = skip_entry(u, &r, k, had, had_dir)) == 0)
+			/* with the layers above known, a non-directory replaced was skipped */
+			rc = img_unpack_put(u, rd, &r, e.ae, had_dir || (had && !u->cover));
 		if (rc < 0)
 			goto out;
 		if (r.kind != IMG_TREE_WHITEOUT && r.path[0])
 			img_pathset_add(u->upper, r.path, 1);
+		k++;
 	}
 	if (rc < 0)
 		goto out;
+	img_lread_free(rd);
+	rd = NULL;
+	if (skipping && write_needed(u, fd, start) < 0)
+		goto out;
 	ret = 0;
 out:
+	skips_clear(u);
 	img_tree_layer_end(u->tree);
 	img_lread_free(rd);
 	return ret;
@@ -664,7 +336,7 @@ int img_unpack_finish(struct img_unpack *u)
 	size_t n = img_tree_sorted(u->tree, &v);
 	int ret = 0;
 
-	forget_under(u, "");
+	img_unpack_forget_under(u, "");
 	/* children before their parents: a parent's mode may shut them out */
 	for (size_t i = n; i-- > 0 && ret == 0;) {
 		const struct img_tree_inode *ino = v[i]->ino;
@@ -672,7 +344,8 @@ int img_unpack_finish(struct img_unpack *u)
 		int fd;
 		if (ino->type != IMG_ENT_DIR)
 			continue;
-		fd = open_dir(u, v[i]->path, strlen(v[i]->path), 0);
+		/* made here when all written under it was skipped */
+		fd = img_unpack_open_dir(u, v[i]->path, strlen(v[i]->path), 1);
 		if (fd < 0) {
 			ret = -1;
 			break;
@@ -685,8 +358,8 @@ int img_unpack_finish(struct img_unpack *u)
 			struct timespec ts[2];
 			ts[0].tv_sec = ts[1].tv_sec = (time_t)r.mtime;
 			ts[0].tv_nsec = ts[1].tv_nsec = 0;
-			if (fchmod(fd, perm(u, r.mode)) < 0 || futimens(fd, ts) < 0) {
-				path_err("cannot set mode and times", r.path);
+			if (fchmod(fd, img_unpack_perm(u, r.mode)) < 0 || futimens(fd, ts) < 0) {
+				img_unpack_path_err("cannot set mode and times", r.path);
 				ret = -1;
 			}
 		}
@@ -696,8 +369,8 @@ int img_unpack_finish(struct img_unpack *u)
 		struct timespec ts[2];
 		ts[0].tv_sec = ts[1].tv_sec = (time_t)root->ino->mtime;
 		ts[0].tv_nsec = ts[1].tv_nsec = 0;
-		if (fchmod(u->root, perm(u, root->ino->mode)) < 0 || futimens(u->root, ts) < 0) {
-			path_err("cannot set mode and times", "");
+		if (fchmod(u->root, img_unpack_perm(u, root->ino->mode)) < 0 || futimens(u->root, ts) < 0) {
+			img_unpack_path_err("cannot set mode and times", "");
 			ret = -1;
 		}
 	}
@@ -711,6 +384,18 @@ int img_unpack_view(struct img_view *v, int rootfd, int flags, unsigned long *de
 	struct img_unpack *u = img_unpack_new(rootfd, flags);
 	int ret = -1;
 
+	/* the layers above the first, headers only: what they hide is not written */
+	for (size_t i = 1; i < v->nlayers; i++) {
+		int fd = img_view_open_layer(v, i), rc;
+		if (fd < 0)
+			goto out;
+		rc = img_unpack_read_above(u, (int)i, fd);
+		close(fd);
+		if (rc < 0) {
+			img_seterr("layer %s: %s", v->layers[i].blob.str, img_errmsg());
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < v->nlayers; i++) {
 		int fd = img_view_open_layer(v, i), rc;
 		if (fd < 0)

@@ -1,6 +1,8 @@
 /* unpack: layers written into a directory (img-unpack, img-run), one pass per layer
  * straight from its blob, by the merge rules of tree.h (formats.md §5.4-5.6), so the
- * directory holds what img-export writes as a tar.
+ * directory holds what img-export writes as a tar. Given the headers of the layers above
+ * (img_unpack_read_above), a layer skips what they replace or remove, so that each name
+ * is written about once, as from the flattened tar.
  *
  * Every path is resolved relative to the directory's fd without following a symbolic
  * link (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, else a walk with O_NOFOLLOW): a
@@ -25,6 +27,12 @@ enum {
 struct img_unpack;
 /* Unpack into the directory rootfd (borrowed, kept open by the caller). Never NULL. */
 struct img_unpack *img_unpack_new(int rootfd, int flags);
+/* Before the first layer: read the headers of the layer that img_unpack_layer will apply
+ * as number layer (0 is the first) from fd (to its end; not closed). What it whites out,
+ * replaces or hides under an opaque directory is then not written by the layers below
+ * it, unless a hard link that stays needs it. Layers not read so hide nothing.
+ * 0, or -1 with img_errmsg(). */
+int img_unpack_read_above(struct img_unpack *u, int layer, int fd);
 /* Apply the layer blob on fd (any compression; not closed). 0, or -1 with img_errmsg()
  * naming the entry. */
 int img_unpack_layer(struct img_unpack *u, int fd);

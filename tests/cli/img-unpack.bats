@@ -252,3 +252,35 @@ one_line() {
 	treesum x > want.sum
 	diff want.sum got.sum
 }
+
+@test "what a later layer replaces, whites out or hides under an opaque directory is not written" {
+	mkdir -p low/etc low/gone low/opq up/etc up/opq
+	head -c 2097152 /dev/zero > low/etc/big
+	cp low/etc/big low/gone/big
+	cp low/etc/big low/opq/big
+	echo linked > low/etc/h1
+	ln low/etc/h1 low/etc/h2
+	img-import -q low t:low >/dev/null
+	echo small > up/etc/big
+	echo other > up/etc/h1
+	: > up/.wh.gone
+	: > up/opq/.wh..wh..opq
+	echo y > up/opq/y
+	tar -C up -cf up.tar .
+	img-import -q -b t:low up.tar t:up >/dev/null
+	# no file of 1 MiB can be written: the lower layer alone fails, the image goes through,
+	# its 2 MiB files all hidden by the upper layer
+	run bash -c 'ulimit -f 1024; exec img-unpack t:low d0'
+	[ "$status" -ne 0 ]
+	run -0 --separate-stderr bash -c 'ulimit -f 1024; exec img-unpack t:up d'
+	[ "$(cat d/etc/big)" = small ]
+	[ ! -e d/gone ]
+	[ "$(ls d/opq)" = y ]
+	[ "$(cat d/etc/h1)" = other ]
+	[ "$(cat d/etc/h2)" = linked ]
+	mkdir x
+	img-export t:up | tar --xattrs --xattrs-include='*' --numeric-owner -p -C x -xf -
+	treesum d > got.sum
+	treesum x > want.sum
+	diff want.sum got.sum
+}

@@ -653,3 +653,62 @@ TEST(tree_feed_not_layers)
 	free(b);
 	free(junk);
 }
+
+TEST(tree_cover)
+{
+	struct img_tree_cover *c = img_tree_cover_new();
+	struct img_tree_rec r;
+
+	/* layer 1: a file over etc/a, a directory usr/lib (implies usr), a hard link to
+	 * etc/h; layer 2: a whiteout of var/x, an opaque opt, a symlink at srv */
+	r = rec(IMG_TREE_ENTRY, "etc/a", IMG_ENT_FILE);
+	img_tree_cover_add(c, 1, &r);
+	r = rec(IMG_TREE_ENTRY, "usr/lib", IMG_ENT_DIR);
+	img_tree_cover_add(c, 1, &r);
+	r = rec(IMG_TREE_ENTRY, "bin/l", IMG_ENT_HARDLINK);
+	r.link = "etc/h";
+	img_tree_cover_add(c, 1, &r);
+	r = rec(IMG_TREE_WHITEOUT, "var/x", IMG_ENT_OTHER);
+	img_tree_cover_add(c, 2, &r);
+	r = rec(IMG_TREE_OPAQUE, "opt", IMG_ENT_DIR);
+	img_tree_cover_add(c, 2, &r);
+	r = rec(IMG_TREE_ENTRY, "srv", IMG_ENT_SYMLINK);
+	img_tree_cover_add(c, 2, &r);
+
+	/* a file replaced, by a layer above only */
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "etc/a", 0), 1);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "etc/a", 0), 0);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "etc/b", 0), 0);
+	/* what a non-directory replaces goes with all under it; a directory is merged */
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "etc/a/x", 1), 1);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "etc", 1), 0);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "usr/lib", 1), 0);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "usr/lib", 0), 1);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "usr", 0), 1);     /* implied */
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "usr/lib/x", 0), 0);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "bin/l", 1), 1);
+	/* a whiteout hides the name and what is under it, not its parent */
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "var/x", 0), 1);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "var/x/y", 0), 1);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "var", 0), 0);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 2, "var/x", 0), 0);
+	/* an opaque directory hides what is under it, not itself */
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "opt/a", 0), 1);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "opt/a/b", 1), 1);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "opt", 1), 0);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "opt", 0), 1);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "srv/www/index.html", 0), 1);
+	/* hard link targets */
+	IMG_ASSERT_EQ_INT(img_tree_cover_linked(c, 0, "etc/h"), 1);
+	IMG_ASSERT_EQ_INT(img_tree_cover_linked(c, 1, "etc/h"), 0);
+	IMG_ASSERT_EQ_INT(img_tree_cover_linked(c, 0, "bin/l"), 0);
+	/* the root: never hidden; an opaque root hides all of a layer below */
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "", 1), 0);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "home", 1), 0);
+	r = rec(IMG_TREE_OPAQUE, "", IMG_ENT_DIR);
+	img_tree_cover_add(c, 3, &r);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 2, "home", 1), 1);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 2, "", 1), 0);
+	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 3, "home", 1), 0);
+	img_tree_cover_free(c);
+}
