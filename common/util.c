@@ -111,24 +111,27 @@ const char *img_progname(void)
 
 /* The arguments may point into errbuf (a message wrapping the last one, as in
  * img_seterr("x: %s", img_errmsg())): format into a scratch buffer, then copy. */
-void img_seterr(const char *fmt, ...)
+static void vseterr(const char *fmt, va_list ap)
 {
 	char tmp[sizeof errbuf];
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	memcpy(errbuf, tmp, sizeof errbuf);
+}
+
+void img_seterr(const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	vseterr(fmt, ap);
 	va_end(ap);
-	memcpy(errbuf, tmp, sizeof errbuf);
 }
 
 int img_fail(const char *fmt, ...)
 {
-	char tmp[sizeof errbuf];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	vseterr(fmt, ap);
 	va_end(ap);
-	memcpy(errbuf, tmp, sizeof errbuf);
 	return -1;
 }
 
