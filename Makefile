@@ -93,7 +93,7 @@ endif
 $(BUILD)/tests/fuzz/img-load.o: tools/img-load.c
 	@mkdir -p $(@D)
 	$(QCC)$(CC) $(IMG_CPPFLAGS) $(CPPFLAGS) -Dmain=img_load_main \
-		-Dimg_close_stdout=fuzz_close_stdout -include tests/fuzz/fuzz.h \
+		-Dimg_io_close_stdout=fuzz_close_stdout -include tests/fuzz/fuzz.h \
 		$(IMG_CFLAGS) $(CFLAGS) -c -o $@ $<
 $(BUILD)/tests/fuzz/%.o: IMG_CPPFLAGS += -Itests/fuzz
 $(BUILD)/fuzz-%: $(BUILD)/tests/fuzz/fuzz-%.o $(FUZZ_OBJ) $(filter %.o,$(FUZZ_MAIN)) $(CLI_OBJ) $(BUILD)/libimg.a
@@ -142,7 +142,7 @@ check-crash: deps
 # the layers read as an archive streams) and the programs that use them.
 TSAN_UNIT  = $(shell sed -n 's/^TEST(\([a-zA-Z0-9_]*\)).*/\1/p' tests/unit/t-ring.c tests/unit/t-pool.c \
              tests/unit/t-layer.c tests/unit/t-tree.c tests/unit/t-mklayer.c tests/unit/t-arcread.c \
-             tests/unit/t-lread.c tests/unit/t-archive-image.c)
+             tests/unit/t-lread.c tests/unit/t-arcimg.c)
 TSAN_TOOLS = img-load img-save img-import img-gc img-build img-layers img-diff
 check-tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=thread all build-tsan/unit

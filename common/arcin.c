@@ -17,7 +17,7 @@
 
 static const unsigned char zeros[IMG_ZERO_BUF];
 
-int img_path_clean(const char *in, int flags, char **out)
+int img_arcin_path_clean(const char *in, int flags, char **out)
 {
 	size_t len = strlen(in);
 	char *res = xmalloc(len + 1), *e = NULL;
@@ -27,7 +27,7 @@ int img_path_clean(const char *in, int flags, char **out)
 	*out = NULL;
 	if (*p == '/') {
 		if (!(flags & IMG_ARCIN_STRIP_ABS)) {
-			e = img_escape_cut(in);
+			e = img_util_escape_cut(in);
 			img_seterr("absolute path '%s'", e);
 			goto fail;
 		}
@@ -40,7 +40,7 @@ int img_path_clean(const char *in, int flags, char **out)
 		if (cl == 0 || (cl == 1 && p[0] == '.')) {
 			/* empty or "." component: dropped */
 		} else if (cl == 2 && p[0] == '.' && p[1] == '.') {
-			e = img_escape_cut(in);
+			e = img_util_escape_cut(in);
 			img_seterr("path '%s' contains '..'", e);
 			goto fail;
 		} else {
@@ -200,19 +200,19 @@ int img_arcin_entry_from(struct archive_entry *ae, int flags, int n, char **path
 		img_seterr("archive entry %d has no name", n);
 		return -1;
 	}
-	if (img_path_clean(name, flags, path) < 0)
+	if (img_arcin_path_clean(name, flags, path) < 0)
 		return -1;
 	e->type = ent_type(ae);
 	if (e->type == IMG_ENT_HARDLINK) {
 		const char *t = archive_entry_hardlink(ae);
-		if (img_path_clean(t, flags, link) < 0) {
-			char *x = img_escape_cut(name);
+		if (img_arcin_path_clean(t, flags, link) < 0) {
+			char *x = img_util_escape_cut(name);
 			img_seterr_prefix("hard link '%s'", x);
 			free(x);
 			return -1;
 		}
 		if ((*link)[0] == '\0') {
-			char *x = img_escape_cut(name);
+			char *x = img_util_escape_cut(name);
 			img_seterr("hard link '%s' points at the root", x);
 			free(x);
 			return -1;
@@ -263,20 +263,20 @@ int img_arcin_next(struct img_arcin *r, struct img_arcin_entry *e)
 		return -1;
 	r->nentries++;
 	r->in_entry = 1;
-	img_blocks_begin(&r->blocks, e->type == IMG_ENT_FILE ? e->size : 0);
+	img_arcin_blocks_begin(&r->blocks, e->type == IMG_ENT_FILE ? e->size : 0);
 	r->rbuf = NULL;
 	r->rbuf_n = 0;
 	return 1;
 }
 
-void img_blocks_begin(struct img_blocks *b, int64_t size)
+void img_arcin_blocks_begin(struct img_blocks *b, int64_t size)
 {
 	memset(b, 0, sizeof(*b));
 	b->size = size;
 }
 
-int img_blocks_next(struct img_blocks *b, struct archive *a, const char *path,
-                    const void **buf, size_t *n)
+int img_arcin_blocks_next(struct img_blocks *b, struct archive *a, const char *path,
+                          const void **buf, size_t *n)
 {
 	*buf = NULL;
 	*n = 0;
@@ -292,7 +292,7 @@ int img_blocks_next(struct img_blocks *b, struct archive *a, const char *path,
 				return -2;
 			} else {
 				if (off < b->pos) {
-					char *x = img_escape_cut(path);
+					char *x = img_util_escape_cut(path);
 					img_seterr("invalid archive: overlapping data blocks in '%s'", x);
 					free(x);
 					return -1;
@@ -340,7 +340,7 @@ int img_arcin_block(struct img_arcin *r, const void **buf, size_t *n)
 	*n = 0;
 	if (!r->in_entry)
 		return 0;
-	rc = img_blocks_next(&r->blocks, r->a, r->path, buf, n);
+	rc = img_arcin_blocks_next(&r->blocks, r->a, r->path, buf, n);
 	if (rc == -2) {
 		arcin_seterr(r);
 		return -1;

@@ -34,10 +34,10 @@ enum {
 /* Clean an archive member name: strip "./" segments and a trailing "/"; refuse NUL, ".."
  * components and (without STRIP_ABS) absolute names. Empty result means the root (".").
  * 0 with *out a new string (caller frees), or -1 with img_errmsg(). */
-int img_path_clean(const char *in, int flags, char **out);
+int img_arcin_path_clean(const char *in, int flags, char **out);
 
 /* Fill e from the libarchive header ae just read: the name and a hard link's target cleaned
- * with flags (as img_path_clean), a symlink's target verbatim. *path and *link get the
+ * with flags (as img_arcin_path_clean), a symlink's target verbatim. *path and *link get the
  * cleaned strings (new, the caller frees them; e points into them). n, the entry's number,
  * is for messages. 0, or -1 with img_errmsg(). For readers built on libarchive directly. */
 int img_arcin_entry_from(struct archive_entry *ae, int flags, int n, char **path, char **link,
@@ -73,8 +73,8 @@ struct img_blocks {
 	int64_t blk_off, pos, size;
 	int have_blk, data_eof;
 };
-void img_blocks_begin(struct img_blocks *b, int64_t size);
-int img_blocks_next(struct img_blocks *b, struct archive *a, const char *path,
-                    const void **buf, size_t *n);
+void img_arcin_blocks_begin(struct img_blocks *b, int64_t size);
+int img_arcin_blocks_next(struct img_blocks *b, struct archive *a, const char *path,
+                          const void **buf, size_t *n);
 
 #endif

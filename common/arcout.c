@@ -1,5 +1,5 @@
 /* arcout: deterministic tar writer over libarchive, restricted pax (ustar unless a field
- * needs pax). Output goes through img_write_all or a sink, so write errors (EPIPE, ENOSPC)
+ * needs pax). Output goes through img_io_write_all or a sink, so write errors (EPIPE, ENOSPC)
  * come back as errors with errno kept. */
 #include <errno.h>
 #include <locale.h>
@@ -68,7 +68,7 @@ static la_ssize_t ao_write(struct archive *a, void *arg, const void *buf, size_t
 			archive_set_error(a, o->werr, "%s", o->sink_err);
 			return -1;
 		}
-	} else if (img_write_all(o->fd, buf, n) < 0) {
+	} else if (img_io_write_all(o->fd, buf, n) < 0) {
 		o->werr = errno;
 		archive_set_error(a, errno, "write error: %s", strerror(errno));
 		return -1;
@@ -146,7 +146,7 @@ static int ao_check_done(struct img_arcout *o)
 		return -1;
 	}
 	if (o->left > 0) {
-		img_seterr("tar entry '%s': %lld bytes of data missing", img_shown(o->cur),
+		img_seterr("tar entry '%s': %lld bytes of data missing", img_util_shown(o->cur),
 		           (long long)o->left);
 		o->failed = 1;
 		return -1;
@@ -239,7 +239,7 @@ int img_arcout_data(struct img_arcout *o, const void *buf, size_t n)
 		return -1;
 	}
 	if ((uint64_t)n > (uint64_t)o->left) {
-		img_seterr("tar entry '%s': more data than its size", img_shown(o->cur));
+		img_seterr("tar entry '%s': more data than its size", img_util_shown(o->cur));
 		o->failed = 1;
 		return -1;
 	}

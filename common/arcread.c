@@ -67,7 +67,7 @@ static int sum_sink(void *arg, const void *buf, size_t n)
 
 	if (sum_count_out(s, n) < 0)
 		return -1;
-	img_hash_update(s->dh, buf, n);
+	img_digest_hash_update(s->dh, buf, n);
 	return 0;
 }
 
@@ -75,7 +75,7 @@ static void sum_decomp(struct sum *s, const void *buf, size_t n)
 {
 	if (s->comp == IMG_COMP_NONE || s->err || n == 0)
 		return;
-	if (img_decomp_write(s->dc, buf, n) < 0)
+	if (img_comp_dec_write(s->dc, buf, n) < 0)
 		s->err = xstrdup(img_errmsg());
 }
 
@@ -85,7 +85,7 @@ static void sum_start(struct sum *s)
 	s->sniffed = 1;
 	if (s->comp == IMG_COMP_NONE)
 		return;
-	s->dc = img_decomp_new(s->comp, 0, sum_sink, s);
+	s->dc = img_comp_dec_new(s->comp, 0, sum_sink, s);
 	if (!s->dc) {
 		s->err = xstrdup(img_errmsg());
 		return;
@@ -98,16 +98,16 @@ static int sum_init(struct sum *s, const struct img_arcread_opts *o)
 	memset(s, 0, sizeof *s);
 	s->max_ratio = o->max_ratio ? o->max_ratio : 100;
 	s->view = !!(o->flags & IMG_ARCREAD_VIEW);
-	s->bh = img_hash_new(IMG_SHA256);
-	s->dh = img_hash_new(IMG_SHA256);
+	s->bh = img_digest_hash_new(IMG_SHA256);
+	s->dh = img_digest_hash_new(IMG_SHA256);
 	return s->bh && s->dh ? 0 : -1;
 }
 
 static void sum_release(struct sum *s)
 {
-	img_hash_free(s->bh);
-	img_hash_free(s->dh);
-	img_decomp_free(s->dc);
+	img_digest_hash_free(s->bh);
+	img_digest_hash_free(s->dh);
+	img_comp_dec_free(s->dc);
 	free(s->err);
 	memset(s, 0, sizeof *s);
 }
@@ -116,7 +116,7 @@ static void sum_write(struct sum *s, const void *buf, size_t n)
 {
 	const unsigned char *p = buf;
 
-	img_hash_update(s->bh, p, n);
+	img_digest_hash_update(s->bh, p, n);
 	s->in += n;
 	if (!s->sniffed) {
 		size_t take = sizeof s->head - s->headn;
@@ -137,7 +137,7 @@ static void sum_finish(struct sum *s, struct img_arcread_ent *e)
 {
 	if (!s->sniffed)
 		sum_start(s);
-	img_hash_final(s->bh, &e->blob);
+	img_digest_hash_final(s->bh, &e->blob);
 	e->hashed = 1;
 	e->comp = s->comp;
 	e->diff_ok = 0;
@@ -146,10 +146,10 @@ static void sum_finish(struct sum *s, struct img_arcread_ent *e)
 		e->diff_size = (uint64_t)e->size;
 		e->diff_ok = 1;
 	} else if (!s->err) {
-		if (!s->dc_done && img_decomp_finish(s->dc) < 0) {
+		if (!s->dc_done && img_comp_dec_finish(s->dc) < 0) {
 			s->err = xstrdup(img_errmsg());
 		} else {
-			img_hash_final(s->dh, &e->diff);
+			img_digest_hash_final(s->dh, &e->diff);
 			e->diff_size = s->out;
 			e->diff_ok = 1;
 		}
@@ -202,7 +202,7 @@ static int stage_inflate(struct pipeline *p)
 			s->comp = img_comp_sniff(b, n);
 			s->sniffed = 1;
 			if (s->comp != IMG_COMP_NONE &&
-			    !(s->dc = img_decomp_new(s->comp, 0, pipe_sink, p)))
+			    !(s->dc = img_comp_dec_new(s->comp, 0, pipe_sink, p)))
 				s->err = xstrdup(img_errmsg());
 		}
 		s->in += n;
@@ -217,7 +217,7 @@ static int stage_inflate(struct pipeline *p)
 		img_ring_stop(p->out);
 		return -1;
 	}
-	if (s->dc && !s->err && img_decomp_finish(s->dc) < 0)
+	if (s->dc && !s->err && img_comp_dec_finish(s->dc) < 0)
 		s->err = xstrdup(img_errmsg());
 	s->dc_done = 1;
 	return img_ring_end(p->out);
@@ -229,9 +229,9 @@ static int stage_main(void *arg, size_t id, unsigned worker)
 
 	(void)worker;
 	switch (id) {
-	case ST_HASH:  return img_ring_consume(p->in, ST_HASH, img_hash_sink, p->sum->bh);
+	case ST_HASH:  return img_ring_consume(p->in, ST_HASH, img_digest_hash_sink, p->sum->bh);
 	case ST_WRITE: return img_ring_consume(p->in, ST_WRITE, p->sink->write, p->w);
-	case ST_DIFF:  return img_ring_consume(p->out, 0, img_hash_sink, p->sum->dh);
+	case ST_DIFF:  return img_ring_consume(p->out, 0, img_digest_hash_sink, p->sum->dh);
 	default:       return stage_inflate(p);
 	}
 }
@@ -321,7 +321,7 @@ static int looks_json(const unsigned char *p, size_t n)
 const char *img_arcread_shown(struct img_arcread_ent *e)
 {
 	if (!e->shown)
-		e->shown = img_escape_cut(e->path);
+		e->shown = img_util_escape_cut(e->path);
 	return e->shown;
 }
 
@@ -495,7 +495,7 @@ static int link_hard(struct img_arcread *r)
 		else if (t->seq > h->seq)
 			why = "comes later in the archive";
 		if (why) {
-			char *et = img_escape_cut(h->link);
+			char *et = img_util_escape_cut(h->link);
 			img_seterr("hard link '%s': target '%s' %s", img_arcread_shown(h), et, why);
 			free(et);
 			return -1;
@@ -540,7 +540,7 @@ int img_arcread_read(int fd, const struct img_arcread_opts *o, struct img_arcrea
 		if (ae.type != IMG_ENT_FILE && ae.type != IMG_ENT_DIR &&
 		    ae.type != IMG_ENT_SYMLINK && ae.type != IMG_ENT_HARDLINK) {
 			/* an image archive holds directories, files and links (img(7)) */
-			char *esc = img_escape_cut(ae.path);
+			char *esc = img_util_escape_cut(ae.path);
 			img_seterr("%s: not a regular file, directory or link", esc);
 			free(esc);
 			goto fail;
@@ -550,7 +550,7 @@ int img_arcread_read(int fd, const struct img_arcread_opts *o, struct img_arcrea
 			goto fail;
 		}
 		if (ae.type == IMG_ENT_FILE && (ae.size < 0 || ae.size > IMG_MAX_SIZE)) {
-			char *esc = img_escape_cut(ae.path);
+			char *esc = img_util_escape_cut(ae.path);
 			img_seterr("%s: invalid size", esc);
 			free(esc);
 			goto fail;
@@ -725,19 +725,19 @@ int img_arcread_key(const char *raw, size_t len, const char *what, char **clean)
 
 	*clean = NULL;
 	if (strlen(raw) != len) {
-		esc = img_escape_cut(raw);
+		esc = img_util_escape_cut(raw);
 		img_seterr("manifest.json: %s: path '%s' contains NUL", what, esc);
 		free(esc);
 		return -1;
 	}
-	if (img_path_clean(raw, 0, clean) < 0) {
+	if (img_arcin_path_clean(raw, 0, clean) < 0) {
 		char *why = xstrdup(img_errmsg());
 		img_seterr("manifest.json: %s: %s", what, why);
 		free(why);
 		return -1;
 	}
 	if (!(*clean)[0]) {
-		esc = img_escape_cut(raw);
+		esc = img_util_escape_cut(raw);
 		img_seterr("manifest.json: %s '%s' names the root", what, esc);
 		free(esc);
 		free(*clean);

@@ -1,6 +1,6 @@
 /* arcread: the one reader of image archives (docker-save legacy and Docker 25+, OCI layout
  * tars, containerd exports, jib, delta archives: img(7) ARCHIVE RULES), used by img-load
- * (archive-load.h) and by the tools that only look (archive-image.h). It reads the archive
+ * (arcload.h) and by the tools that only look (arcimg.h). It reads the archive
  * once, from a pipe or a file, in any entry order: each regular file is hashed while it
  * streams past (blob digest, sniffed compression, diff_id and uncompressed size in one
  * pass; big entries through a pipeline of threads on img_ring and img_pool), small JSON
@@ -41,7 +41,7 @@ struct img_arcread_ent {
 	size_t memlen;
 	void *out;                  /* the sink's writer (sink->open), or NULL */
 	char *shown;                /* path as messages name it: img_arcread_shown() */
-	unsigned user;              /* the caller's flags (archive-load.h: IMG_ARCLOAD_USED) */
+	unsigned user;              /* the caller's flags (arcload.h: IMG_ARCLOAD_USED) */
 };
 
 /* Where the bytes of an entry not kept in memory go. open and done run on the reading

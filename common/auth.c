@@ -80,7 +80,7 @@ static json_t *read_file(const char *file, int *missing)
 			*missing = 1;
 			return NULL;
 		}
-		q = img_escape(file);
+		q = img_util_escape(file);
 		img_seterr_errno("cannot open '%s'", q);
 		free(q);
 		return NULL;
@@ -89,7 +89,7 @@ static json_t *read_file(const char *file, int *missing)
 	close(fd);
 	if (!j || !json_is_object(j)) {
 		char *m = xstrdup(j ? "not a JSON object" : img_errmsg());
-		q = img_escape(file);
+		q = img_util_escape(file);
 		img_seterr("%s: %s", q, m);
 		free(m);
 		free(q);
@@ -161,7 +161,7 @@ static int lookup_in(const char *file, const char *host, char **user, char **pas
 	if (!json_is_object(v) || img_json_str(v, "auth", &b64) != 0 || !*b64)
 		goto out;
 	if (decode(b64, user, pass) < 0) {
-		char *q = img_escape(file);
+		char *q = img_util_escape(file);
 		img_seterr("%s: the credentials of %s are not base64 of user:password", q, host);
 		free(q);
 		r = -1;
@@ -207,7 +207,7 @@ static int write_file(const char *file, json_t *j)
 	if ((slash = strrchr(dir, '/')) && slash != dir) {
 		*slash = '\0';
 		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			char *q = img_escape(dir);
+			char *q = img_util_escape(dir);
 			img_seterr_errno("cannot create '%s'", q);
 			free(q);
 			free(dir);
@@ -221,20 +221,20 @@ static int write_file(const char *file, json_t *j)
 		return -1;
 	}
 	len = strlen(text);
-	if (img_out_open(&o, file) < 0)
+	if (img_io_out_open(&o, file) < 0)
 		goto out;
-	if (img_out_chmod(&o, 0600) < 0) {
-		img_out_abort(&o);
+	if (img_io_out_chmod(&o, 0600) < 0) {
+		img_io_out_abort(&o);
 		goto out;
 	}
-	if (img_write_all(o.fd, text, len) < 0 || img_write_all(o.fd, "\n", 1) < 0) {
-		char *q = img_escape(file);
+	if (img_io_write_all(o.fd, text, len) < 0 || img_io_write_all(o.fd, "\n", 1) < 0) {
+		char *q = img_util_escape(file);
 		img_seterr_errno("cannot write '%s'", q);
 		free(q);
-		img_out_abort(&o);
+		img_io_out_abort(&o);
 		goto out;
 	}
-	if (img_out_commit(&o) < 0)
+	if (img_io_out_commit(&o) < 0)
 		goto out;
 	rc = 0;
 out:

@@ -90,7 +90,7 @@ img_bstate_write(struct img_store *s, struct img_bstate *st)
 	man = json_object();
 	json_object_set_new(man, "schemaVersion", json_integer(2));
 	json_object_set_new(man, "mediaType", json_string(IMG_MT_OCI_MANIFEST));
-	json_object_set_new(man, "config", img_desc_new(IMG_MT_OCI_CONFIG, &cdig, (int64_t)clen));
+	json_object_set_new(man, "config", img_image_desc_new(IMG_MT_OCI_CONFIG, &cdig, (int64_t)clen));
 	json_object_set(man, "layers", st->layers);
 	mbuf = img_json_dump(man, &mlen);
 	if (img_blob_put(s, mbuf, mlen, &st->manifest) == 0) {
@@ -116,7 +116,7 @@ img_bstate_read(struct img_store *s, const struct img_digest *m, struct img_bsta
 
 	if (img_blob_read(s, m, IMG_JSON_MAX_BLOB, &buf, &len) < 0)
 		return 0;
-	if (img_doc_parse(buf, len, NULL, &doc) < 0 || doc.kind != IMG_KIND_MANIFEST) {
+	if (img_image_doc_parse(buf, len, NULL, &doc) < 0 || doc.kind != IMG_KIND_MANIFEST) {
 		free(buf);
 		return 0;
 	}
@@ -136,7 +136,7 @@ img_bstate_read(struct img_store *s, const struct img_digest *m, struct img_bsta
 	ok = 1;
 out:
 	free(buf);
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 	return ok;
 }
 

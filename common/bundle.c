@@ -39,7 +39,7 @@ static char *read_in_root(int rootfd, const char *path)
 			return NULL;
 		}
 	}
-	if (img_read_capped(fd, ETC_MAX, &buf, &len) < 0) {
+	if (img_json_read_capped(fd, ETC_MAX, &buf, &len) < 0) {
 		close(fd);
 		return NULL;
 	}
@@ -201,7 +201,7 @@ int img_bundle_user(int rootfd, const char *user, unsigned *uid, unsigned *gid,
 		if (passwd)
 			each_line(passwd, pw_line, &pf);
 		if (!pf.found) {
-			char *e = img_escape(spec);
+			char *e = img_util_escape(spec);
 			img_seterr("unknown user '%s' (not in the image's /etc/passwd)", e);
 			free(e);
 			goto out;
@@ -218,7 +218,7 @@ int img_bundle_user(int rootfd, const char *user, unsigned *uid, unsigned *gid,
 			if (group)
 				each_line(group, gr_line, &gf);
 			if (!gf.found) {
-				char *e = img_escape(grp);
+				char *e = img_util_escape(grp);
 				img_seterr("unknown group '%s' (not in the image's /etc/group)", e);
 				free(e);
 				goto out;
@@ -389,7 +389,7 @@ json_t *img_bundle_config(const struct img_config *c, int rootfd,
 	if (!wd || !wd[0])
 		wd = "/";
 	if (wd[0] != '/') {
-		char *e = img_escape(wd);
+		char *e = img_util_escape(wd);
 		img_seterr("working directory '%s' is not absolute", e);
 		free(e);
 		goto fail;
@@ -469,7 +469,7 @@ int img_bundle_write(int dirfd, json_t *doc)
 		free(text);
 		return -1;
 	}
-	if (img_write_all(fd, text, strlen(text)) < 0 || img_write_all(fd, "\n", 1) < 0 ||
+	if (img_io_write_all(fd, text, strlen(text)) < 0 || img_io_write_all(fd, "\n", 1) < 0 ||
 	    fsync(fd) < 0) {
 		img_seterr_errno("cannot write config.json");
 		close(fd);

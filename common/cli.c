@@ -15,7 +15,7 @@ void img_cli_usage_lines(FILE *f, const char *const *forms)
 	size_t i;
 
 	for (i = 0; forms[i]; i++)
-		fprintf(f, "%s %s %s\n", i ? "      " : "usage:", img_progname(), forms[i]);
+		fprintf(f, "%s %s %s\n", i ? "      " : "usage:", img_util_progname(), forms[i]);
 }
 
 void img_cli_usage(const char *const *forms)
@@ -26,7 +26,7 @@ void img_cli_usage(const char *const *forms)
 
 int img_cli_finish(int status)
 {
-	if (img_close_stdout() < 0) {
+	if (img_io_close_stdout() < 0) {
 		warnx("%s", img_errmsg());
 		status = 1;
 	}
@@ -43,13 +43,13 @@ int img_cli_help(const char *const *forms, const char *text)
 
 int img_cli_version(void)
 {
-	printf("%s %s\n", img_progname(), IMG_VERSION);
+	printf("%s %s\n", img_util_progname(), IMG_VERSION);
 	return img_cli_finish(0);
 }
 
 int img_cli_list_options(const struct option *opts)
 {
-	img_list_options(stdout, opts);
+	img_util_list_options(stdout, opts);
 	return img_cli_finish(0);
 }
 

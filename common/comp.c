@@ -73,7 +73,7 @@ int img_comp_parse(const char *s, enum img_comp *c)
 	else if (strcmp(s, "none") == 0)
 		*c = IMG_COMP_NONE;
 	else {
-		char *e = img_escape_cut(s);
+		char *e = img_util_escape_cut(s);
 		img_seterr("unsupported compression '%s' (gzip, zstd or none)", e);
 		free(e);
 		return -1;
@@ -332,7 +332,7 @@ static int bz_push(struct img_decomp *d, const void *buf, size_t n, int eof)
 	return 0;
 }
 
-struct img_decomp *img_decomp_new(enum img_comp c, uint64_t max_out, img_sink_fn sink, void *arg)
+struct img_decomp *img_comp_dec_new(enum img_comp c, uint64_t max_out, img_sink_fn sink, void *arg)
 {
 	struct img_decomp *d = xcalloc(1, sizeof *d);
 
@@ -381,7 +381,7 @@ struct img_decomp *img_decomp_new(enum img_comp c, uint64_t max_out, img_sink_fn
 	}
 	return d;
 fail:
-	img_decomp_free(d);
+	img_comp_dec_free(d);
 	return NULL;
 }
 
@@ -497,7 +497,7 @@ static int xz_code(struct img_decomp *d, const void *buf, size_t n, lzma_action 
 	}
 }
 
-int img_decomp_write(struct img_decomp *d, const void *buf, size_t n)
+int img_comp_dec_write(struct img_decomp *d, const void *buf, size_t n)
 {
 	const unsigned char *p = buf;
 	int r = 0;
@@ -523,7 +523,7 @@ int img_decomp_write(struct img_decomp *d, const void *buf, size_t n)
 	return r;
 }
 
-int img_decomp_finish(struct img_decomp *d)
+int img_comp_dec_finish(struct img_decomp *d)
 {
 	int r = 0;
 
@@ -558,12 +558,12 @@ int img_decomp_finish(struct img_decomp *d)
 	return r;
 }
 
-uint64_t img_decomp_out(const struct img_decomp *d)
+uint64_t img_comp_dec_out(const struct img_decomp *d)
 {
 	return d->out;
 }
 
-void img_decomp_free(struct img_decomp *d)
+void img_comp_dec_free(struct img_decomp *d)
 {
 	if (!d)
 		return;
@@ -597,7 +597,7 @@ struct img_compw {
 	ZSTD_CCtx *zc;
 };
 
-struct img_compw *img_compw_new(enum img_comp c, int level, img_sink_fn sink, void *arg)
+struct img_compw *img_comp_enc_new(enum img_comp c, int level, img_sink_fn sink, void *arg)
 {
 	struct img_compw *w = xcalloc(1, sizeof *w);
 
@@ -664,7 +664,7 @@ struct img_compw *img_compw_new(enum img_comp c, int level, img_sink_fn sink, vo
 	}
 	return w;
 fail:
-	img_compw_free(w);
+	img_comp_enc_free(w);
 	return NULL;
 }
 
@@ -772,7 +772,7 @@ static int zstd_run(struct img_compw *w, const void *buf, size_t n, ZSTD_EndDire
 	}
 }
 
-int img_compw_write(struct img_compw *w, const void *buf, size_t n)
+int img_comp_enc_write(struct img_compw *w, const void *buf, size_t n)
 {
 	const unsigned char *p = buf;
 	int r = 0;
@@ -802,7 +802,7 @@ int img_compw_write(struct img_compw *w, const void *buf, size_t n)
 	return r;
 }
 
-int img_compw_finish(struct img_compw *w)
+int img_comp_enc_finish(struct img_compw *w)
 {
 	int r = 0;
 
@@ -827,7 +827,7 @@ int img_compw_finish(struct img_compw *w)
 	return r;
 }
 
-void img_compw_free(struct img_compw *w)
+void img_comp_enc_free(struct img_compw *w)
 {
 	if (!w)
 		return;

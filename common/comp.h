@@ -23,18 +23,18 @@ typedef int (*img_sink_fn)(void *arg, const void *buf, size_t n);
  * max_out: refuse (error "decompressed size exceeds limit") past this many output bytes;
  * 0 = no limit. */
 struct img_decomp;
-struct img_decomp *img_decomp_new(enum img_comp c, uint64_t max_out, img_sink_fn sink, void *arg);
-int img_decomp_write(struct img_decomp *d, const void *buf, size_t n);    /* 0 or -1 */
-int img_decomp_finish(struct img_decomp *d);   /* -1 "truncated" if a stream is unfinished */
-uint64_t img_decomp_out(const struct img_decomp *d);
-void img_decomp_free(struct img_decomp *d);
+struct img_decomp *img_comp_dec_new(enum img_comp c, uint64_t max_out, img_sink_fn sink, void *arg);
+int img_comp_dec_write(struct img_decomp *d, const void *buf, size_t n);    /* 0 or -1 */
+int img_comp_dec_finish(struct img_decomp *d);   /* -1 "truncated" if a stream is unfinished */
+uint64_t img_comp_dec_out(const struct img_decomp *d);
+void img_comp_dec_free(struct img_decomp *d);
 
 /* Streaming compressor (push). level: -1 default (gzip 6-equivalent speed class via
  * ISA-L level 1, zstd 3). Output is deterministic for given input and level. */
 struct img_compw;
-struct img_compw *img_compw_new(enum img_comp c, int level, img_sink_fn sink, void *arg);
-int img_compw_write(struct img_compw *w, const void *buf, size_t n);
-int img_compw_finish(struct img_compw *w);
-void img_compw_free(struct img_compw *w);
+struct img_compw *img_comp_enc_new(enum img_comp c, int level, img_sink_fn sink, void *arg);
+int img_comp_enc_write(struct img_compw *w, const void *buf, size_t n);
+int img_comp_enc_finish(struct img_compw *w);
+void img_comp_enc_free(struct img_compw *w);
 
 #endif

@@ -74,14 +74,14 @@ hash_one(const struct img_dirwalk_entry *e, void *arg)
 	}
 	line = xasprintf("%s\n%d %o %lld %s\n", e->rel, (int)e->type, (unsigned)e->st.st_mode,
 	                 (long long)e->st.st_size, e->link ? e->link : "");
-	img_hash_update(w->h, line, strlen(line) + 1);
+	img_digest_hash_update(w->h, line, strlen(line) + 1);
 	free(line);
 	if (e->type == IMG_ENT_FILE) {
 		ssize_t n;
 		while ((n = read(e->fd, w->buf, 1 << 16)) > 0)
-			img_hash_update(w->h, w->buf, (size_t)n);
+			img_digest_hash_update(w->h, w->buf, (size_t)n);
 		if (n < 0) {
-			img_seterr_errno("cannot read '%s'", img_shown(e->full));
+			img_seterr_errno("cannot read '%s'", img_util_shown(e->full));
 			return -1;
 		}
 	}
@@ -91,7 +91,7 @@ hash_one(const struct img_dirwalk_entry *e, void *arg)
 int
 img_copy_hash(const struct img_copy *p, struct img_digest *out)
 {
-	struct hashw w = { .ig = p->from_ctx ? p->ig : NULL, .h = img_hash_new(IMG_SHA256), .buf = xmalloc(1 << 16) };
+	struct hashw w = { .ig = p->from_ctx ? p->ig : NULL, .h = img_digest_hash_new(IMG_SHA256), .buf = xmalloc(1 << 16) };
 	int rc = 0;
 
 	for (size_t i = 0; i < p->n && rc == 0; i++) {
@@ -104,11 +104,11 @@ img_copy_hash(const struct img_copy *p, struct img_digest *out)
 		}
 		line = xasprintf("src %s %o %lld\n", p->v[i].rel, (unsigned)st.st_mode,
 		                 (long long)st.st_size);
-		img_hash_update(w.h, line, strlen(line) + 1);
+		img_digest_hash_update(w.h, line, strlen(line) + 1);
 		free(line);
 		if (S_ISDIR(st.st_mode)) {
 			w.base = p->v[i].rel;
-			rc = img_dirwalk(p->v[i].path, hash_one, &w);
+			rc = img_dirwalk_run(p->v[i].path, hash_one, &w);
 		} else if (S_ISREG(st.st_mode)) {
 			int fd = open(p->v[i].path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 			ssize_t n;
@@ -118,17 +118,17 @@ img_copy_hash(const struct img_copy *p, struct img_digest *out)
 				break;
 			}
 			while ((n = read(fd, w.buf, 1 << 16)) > 0)
-				img_hash_update(w.h, w.buf, (size_t)n);
+				img_digest_hash_update(w.h, w.buf, (size_t)n);
 			close(fd);
 		} else if (S_ISLNK(st.st_mode)) {
 			char t[4096];
 			ssize_t n = readlink(p->v[i].path, t, sizeof t);
 			if (n > 0)
-				img_hash_update(w.h, t, (size_t)n);
+				img_digest_hash_update(w.h, t, (size_t)n);
 		}
 	}
-	img_hash_final(w.h, out);
-	img_hash_free(w.h);
+	img_digest_hash_final(w.h, out);
+	img_digest_hash_free(w.h);
 	free(w.buf);
 	return rc;
 }
@@ -275,7 +275,7 @@ img_copy_layer(const struct img_copy *p, struct img_store *s, const struct img_m
 	}
 	if (img_mklayer_finish(l, &blob, &bsize, diff_id) < 0)
 		goto out;
-	*layer = img_desc_new(img_comp_media_type(lo->comp), &blob, bsize);
+	*layer = img_image_desc_new(img_comp_media_type(lo->comp), &blob, bsize);
 	rc = 0;
 out:
 	img_mklayer_free(l);

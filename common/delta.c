@@ -37,7 +37,7 @@ int img_delta_have_line(struct img_dset *have, const char *line, size_t len, uns
 	memcpy(buf, line, len);
 	buf[len] = '\0';
 	if (img_digest_parse(buf, &d) < 0) {
-		img_seterr("line %lu: invalid digest '%s'", lineno, img_shown(buf));
+		img_seterr("line %lu: invalid digest '%s'", lineno, img_util_shown(buf));
 		return -1;
 	}
 	img_dset_add(have, &d, NULL);
@@ -165,7 +165,7 @@ int img_delta_parse(const char *value, struct img_delta *m)
 		memcpy(dbuf, p, (size_t)(eq - p));
 		dbuf[eq - p] = '\0';
 		if (img_digest_parse(dbuf, &d) < 0) {
-			img_seterr("item %zu: invalid digest '%s'", count + 1, img_shown(dbuf));
+			img_seterr("item %zu: invalid digest '%s'", count + 1, img_util_shown(dbuf));
 			goto fail;
 		}
 		for (end = eq + 1; *end >= '0' && *end <= '9'; end++) {

@@ -14,7 +14,7 @@ static const struct { const char *name; size_t hexlen; } algs[] = {
 	[IMG_SHA512] = { "sha512", 128 },
 };
 
-int img_is_hex(const char *s, size_t n)
+int img_digest_is_hex(const char *s, size_t n)
 {
 	size_t i;
 	for (i = 0; i < n; i++) {
@@ -34,13 +34,13 @@ int img_digest_parse(const char *s, struct img_digest *out)
 	for (i = 0; i < sizeof algs / sizeof algs[0]; i++) {
 		size_t l = strlen(algs[i].name);
 		if (strncmp(s, algs[i].name, l) == 0 && s[l] == ':' &&
-		    strlen(s + l + 1) == algs[i].hexlen && img_is_hex(s + l + 1, algs[i].hexlen)) {
+		    strlen(s + l + 1) == algs[i].hexlen && img_digest_is_hex(s + l + 1, algs[i].hexlen)) {
 			out->alg = (enum img_alg)i;
 			memcpy(out->str, s, l + 1 + algs[i].hexlen + 1);
 			return 0;
 		}
 	}
-	img_seterr("invalid digest '%s'", img_shown(s));
+	img_seterr("invalid digest '%s'", img_util_shown(s));
 	return -1;
 }
 
@@ -82,7 +82,7 @@ static void hash_init(struct img_hash *h)
 	h->bytes = 0;
 }
 
-struct img_hash *img_hash_new(enum img_alg alg)
+struct img_hash *img_digest_hash_new(enum img_alg alg)
 {
 	struct img_hash *h = xcalloc(1, sizeof *h);
 	h->alg = alg;
@@ -90,7 +90,7 @@ struct img_hash *img_hash_new(enum img_alg alg)
 	return h;
 }
 
-void img_hash_update(struct img_hash *h, const void *buf, size_t n)
+void img_digest_hash_update(struct img_hash *h, const void *buf, size_t n)
 {
 	if (h->alg == IMG_SHA512)
 		SHA512_Update(&h->c.s512, buf, n);
@@ -99,9 +99,9 @@ void img_hash_update(struct img_hash *h, const void *buf, size_t n)
 	h->bytes += n;
 }
 
-int img_hash_sink(void *arg, const void *buf, size_t n)
+int img_digest_hash_sink(void *arg, const void *buf, size_t n)
 {
-	img_hash_update(arg, buf, n);
+	img_digest_hash_update(arg, buf, n);
 	return 0;
 }
 
@@ -120,7 +120,7 @@ static void hex_out(struct img_digest *out, enum img_alg alg, const unsigned cha
 	out->alg = alg;
 }
 
-void img_hash_final(struct img_hash *h, struct img_digest *out)
+void img_digest_hash_final(struct img_hash *h, struct img_digest *out)
 {
 	unsigned char md[SHA512_DIGEST_LENGTH];
 
@@ -133,17 +133,17 @@ void img_hash_final(struct img_hash *h, struct img_digest *out)
 	}
 }
 
-void img_hash_reset(struct img_hash *h)
+void img_digest_hash_reset(struct img_hash *h)
 {
 	hash_init(h);
 }
 
-uint64_t img_hash_bytes(const struct img_hash *h)
+uint64_t img_digest_hash_bytes(const struct img_hash *h)
 {
 	return h->bytes;
 }
 
-void img_hash_free(struct img_hash *h)
+void img_digest_hash_free(struct img_hash *h)
 {
 	free(h);
 }

@@ -22,20 +22,20 @@ const char *img_digest_hex(const struct img_digest *d);
 char *img_digest_blobpath(const struct img_digest *d);
 int img_digest_eq(const struct img_digest *a, const struct img_digest *b);
 /* 1 if s is a lower-case hex string of exactly n chars. */
-int img_is_hex(const char *s, size_t n);
+int img_digest_is_hex(const char *s, size_t n);
 
 /* Streaming hash. new never fails (it aborts when out of memory, as xmalloc). */
 struct img_hash;
-struct img_hash *img_hash_new(enum img_alg alg);
-void img_hash_update(struct img_hash *h, const void *buf, size_t n);
+struct img_hash *img_digest_hash_new(enum img_alg alg);
+void img_digest_hash_update(struct img_hash *h, const void *buf, size_t n);
 /* The same as a byte sink (img_sink_fn, img_ring_consume): arg is the struct img_hash *.
  * Always 0. */
-int img_hash_sink(void *arg, const void *buf, size_t n);
-/* Finish into out; the hash may then be reset with img_hash_reset. */
-void img_hash_final(struct img_hash *h, struct img_digest *out);
-void img_hash_reset(struct img_hash *h);
-uint64_t img_hash_bytes(const struct img_hash *h);    /* bytes fed since reset */
-void img_hash_free(struct img_hash *h);
+int img_digest_hash_sink(void *arg, const void *buf, size_t n);
+/* Finish into out; the hash may then be reset with img_digest_hash_reset. */
+void img_digest_hash_final(struct img_hash *h, struct img_digest *out);
+void img_digest_hash_reset(struct img_hash *h);
+uint64_t img_digest_hash_bytes(const struct img_hash *h);    /* bytes fed since reset */
+void img_digest_hash_free(struct img_hash *h);
 
 /* One-shot sha256 of a buffer. */
 void img_digest_buf(const void *buf, size_t n, struct img_digest *out);

@@ -193,7 +193,7 @@ out:
 	return rc;
 }
 
-int img_dirwalk(const char *root, img_dirwalk_fn fn, void *arg)
+int img_dirwalk_run(const char *root, img_dirwalk_fn fn, void *arg)
 {
 	struct walk w = { .root = root, .fn = fn, .arg = arg };
 	int fd, rc;

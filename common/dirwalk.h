@@ -26,6 +26,6 @@ typedef int (*img_dirwalk_fn)(const struct img_dirwalk_entry *e, void *arg);
 
 /* Walk what root holds (root itself is not reported). A file or directory that changes
  * type between stat and open is an error. 0, or -1 with img_errmsg(). */
-int img_dirwalk(const char *root, img_dirwalk_fn fn, void *arg);
+int img_dirwalk_run(const char *root, img_dirwalk_fn fn, void *arg);
 
 #endif

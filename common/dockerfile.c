@@ -137,7 +137,7 @@ instruction(struct img_dockerfile *df, const char *line, unsigned lineno)
 		if (strcmp(kw, keywords[i]) == 0)
 			known = 1;
 	if (!known) {
-		img_seterr("unknown instruction: %s", img_shown(kw));
+		img_seterr("unknown instruction: %s", img_util_shown(kw));
 		free(kw);
 		return -1;
 	}
@@ -249,7 +249,7 @@ img_dockerfile_parse(const char *text, size_t len, struct img_dockerfile *df,
 					if (strcmp(val, "\\") && strcmp(val, "`")) {
 						*errline = lineno;
 						img_seterr("invalid escape token '%s' does not match ` or \\",
-						           img_shown(val));
+						           img_util_shown(val));
 						free(val);
 						free(cur.s);
 						return -1;

@@ -349,7 +349,7 @@ int img_export_write(struct img_view *v, struct img_arcout *a)
 		first[i] = names[i];
 		if (ino->type == IMG_ENT_FILE) {
 			if (m->layer < 0) {
-				char *e = img_escape(names[i]->path);
+				char *e = img_util_escape(names[i]->path);
 				img_seterr("'%s': no layer holds its data", e);
 				free(e);
 				goto out;

@@ -9,7 +9,7 @@
 #ifndef IMG_EXPORT_H
 #define IMG_EXPORT_H
 
-#include "archive-image.h"
+#include "arcimg.h"
 #include "arcout.h"
 
 /* Write every name of v's flattened tree (the root left out) to a, then close a.

@@ -36,7 +36,7 @@ static const struct {
 	{ "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", IMG_KIND_LAYER },
 };
 
-enum img_kind img_mt_kind(const char *media_type)
+enum img_kind img_image_mt_kind(const char *media_type)
 {
 	size_t i;
 
@@ -159,7 +159,7 @@ static const char *const known_os[] = {
 	"netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows", "macos",
 };
 
-int img_platform_parse(const char *s, struct img_platform *p)
+int img_image_platform_parse(const char *s, struct img_platform *p)
 {
 	const char *parts[3];
 	size_t lens[3], np = 0;
@@ -191,7 +191,7 @@ int img_platform_parse(const char *s, struct img_platform *p)
 			if (strlen(known_os[i]) == lens[0] && strncasecmp(known_os[i], parts[0], lens[0]) == 0)
 				is_os = 1;
 		if (is_os) {
-			img_platform_host(&host);
+			img_image_platform_host(&host);
 			if (plat_set(p->os, sizeof(p->os), parts[0], lens[0], "os", s) < 0)
 				return -1;
 			strcpy(p->arch, host.arch);
@@ -212,7 +212,7 @@ int img_platform_parse(const char *s, struct img_platform *p)
 	return 0;
 }
 
-void img_platform_host(struct img_platform *p)
+void img_image_platform_host(struct img_platform *p)
 {
 	struct utsname u;
 
@@ -244,7 +244,7 @@ void img_platform_host(struct img_platform *p)
 	plat_normalize(p);
 }
 
-const char *img_platform_format(const struct img_platform *p, char *buf, size_t len)
+const char *img_image_platform_format(const struct img_platform *p, char *buf, size_t len)
 {
 	if (p->variant[0])
 		snprintf(buf, len, "%s/%s/%s", p->os, p->arch, p->variant);
@@ -302,7 +302,7 @@ static int osversion_match(const char *want, const char *have)
 	return strncmp(want, have, n) == 0 && want[n] == '.';
 }
 
-int img_platform_match(const struct img_platform *want, const struct img_platform *have)
+int img_image_platform_match(const struct img_platform *want, const struct img_platform *have)
 {
 	int w, h;
 
@@ -362,7 +362,7 @@ static int plat_field(json_t *obj, const char *key, char *dst, size_t cap, int r
 	return 0;
 }
 
-int img_platform_from_json(json_t *obj, struct img_platform *p)
+int img_image_platform_from_json(json_t *obj, struct img_platform *p)
 {
 	memset(p, 0, sizeof(*p));
 	if (!json_is_object(obj)) {
@@ -431,7 +431,7 @@ bad:
 	return NULL;
 }
 
-int img_desc_parse(json_t *obj, struct img_desc *d)
+int img_image_desc_parse(json_t *obj, struct img_desc *d)
 {
 	const char *mt, *dg, *data;
 	json_t *ann, *plat, *urls, *v;
@@ -452,7 +452,7 @@ int img_desc_parse(json_t *obj, struct img_desc *d)
 		return -1;
 	}
 	if (!mt_valid(mt)) {
-		char *e = img_escape_cut(mt);
+		char *e = img_util_escape_cut(mt);
 		img_seterr("descriptor: invalid mediaType '%s'", e);
 		free(e);
 		return -1;
@@ -503,7 +503,7 @@ int img_desc_parse(json_t *obj, struct img_desc *d)
 	if (r < 0)
 		return -1;
 	if (r == 0) {
-		if (img_platform_from_json(plat, &d->platform) < 0) {
+		if (img_image_platform_from_json(plat, &d->platform) < 0) {
 			img_seterr_prefix("descriptor %s", d->digest.str);
 			return -1;
 		}
@@ -528,14 +528,14 @@ int img_desc_parse(json_t *obj, struct img_desc *d)
 			           n, (long long)d->size);
 			return -1;
 		}
-		h = img_hash_new(d->digest.alg);
+		h = img_digest_hash_new(d->digest.alg);
 		if (!h) {
 			free(bytes);
 			return -1;
 		}
-		img_hash_update(h, bytes, n);
-		img_hash_final(h, &got);
-		img_hash_free(h);
+		img_digest_hash_update(h, bytes, n);
+		img_digest_hash_final(h, &got);
+		img_digest_hash_free(h);
 		free(bytes);
 		if (!img_digest_eq(&got, &d->digest)) {
 			img_seterr("descriptor %s: 'data' digest mismatch (got %s)", d->digest.str, got.str);
@@ -547,7 +547,7 @@ int img_desc_parse(json_t *obj, struct img_desc *d)
 	return 0;
 }
 
-json_t *img_desc_new(const char *media_type, const struct img_digest *d, int64_t size)
+json_t *img_image_desc_new(const char *media_type, const struct img_digest *d, int64_t size)
 {
 	json_t *o = json_object();
 
@@ -559,9 +559,9 @@ json_t *img_desc_new(const char *media_type, const struct img_digest *d, int64_t
 
 const char *const img_manifest_json_keys[] = { "Config", "RepoTags", "Layers", "LayerSources", NULL };
 
-int img_desc_not_image(const struct img_desc *d)
+int img_image_desc_not_image(const struct img_desc *d)
 {
-	const char *t = img_desc_annotation(d, "vnd.docker.reference.type");
+	const char *t = img_image_desc_annotation(d, "vnd.docker.reference.type");
 
 	if (t && strcmp(t, "attestation-manifest") == 0)
 		return 1;
@@ -570,33 +570,33 @@ int img_desc_not_image(const struct img_desc *d)
 		return 1;
 	if (d->json && json_is_string(json_object_get(d->json, "artifactType")))
 		return 1;
-	if (img_desc_annotation(d, "io.containerd.manifest.subject"))
+	if (img_image_desc_annotation(d, "io.containerd.manifest.subject"))
 		return 1;
 	return 0;
 }
 
-int img_platform_rank(const struct img_desc *d, const struct img_platform *want)
+int img_image_platform_rank(const struct img_desc *d, const struct img_platform *want)
 {
-	enum img_kind k = img_mt_kind(d->media_type);
+	enum img_kind k = img_image_mt_kind(d->media_type);
 
-	if ((k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX) || img_desc_not_image(d))
+	if ((k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX) || img_image_desc_not_image(d))
 		return 0;
 	if (!d->has_platform)
 		return 1;
 	if (strcmp(d->platform.os, want->os) == 0 && strcmp(d->platform.arch, want->arch) == 0 &&
 	    strcmp(d->platform.variant, want->variant) == 0)
 		return 3;
-	return img_platform_match(want, &d->platform) ? 2 : 0;
+	return img_image_platform_match(want, &d->platform) ? 2 : 0;
 }
 
-long img_index_pick(const struct img_doc *idx, const struct img_platform *want,
-                    int (*usable)(void *arg, const struct img_desc *d), void *arg)
+long img_image_index_pick(const struct img_doc *idx, const struct img_platform *want,
+                          int (*usable)(void *arg, const struct img_desc *d), void *arg)
 {
 	long best = -1;
 	int best_rank = 0;
 
 	for (size_t i = 0; i < idx->n; i++) {
-		int r = img_platform_rank(&idx->items[i], want);
+		int r = img_image_platform_rank(&idx->items[i], want);
 		if (r > best_rank && (!usable || usable(arg, &idx->items[i]))) {
 			best_rank = r;
 			best = (long)i;
@@ -605,7 +605,7 @@ long img_index_pick(const struct img_doc *idx, const struct img_platform *want,
 	return best;
 }
 
-const char *img_desc_annotation(const struct img_desc *d, const char *key)
+const char *img_image_desc_annotation(const struct img_desc *d, const char *key)
 {
 	json_t *ann, *v;
 
@@ -620,7 +620,7 @@ const char *img_desc_annotation(const struct img_desc *d, const char *key)
 
 /* ---- manifests and indexes ---- */
 
-void img_doc_release(struct img_doc *doc)
+void img_image_doc_release(struct img_doc *doc)
 {
 	if (!doc)
 		return;
@@ -654,7 +654,7 @@ static int desc_array(json_t *root, const char *key, int required, struct img_do
 	doc->n = json_array_size(arr);
 	doc->items = xcalloc(doc->n ? doc->n : 1, sizeof(*doc->items));
 	json_array_foreach(arr, i, v) {
-		if (img_desc_parse(v, &doc->items[i]) < 0) {
+		if (img_image_desc_parse(v, &doc->items[i]) < 0) {
 			img_seterr_prefix("%s[%zu]", key, i);
 			return -1;
 		}
@@ -664,7 +664,7 @@ static int desc_array(json_t *root, const char *key, int required, struct img_do
 
 #define SCHEMA1_PREFIX "application/vnd.docker.distribution.manifest.v1"
 
-int img_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img_doc *doc)
+int img_image_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img_doc *doc)
 {
 	json_t *root, *cfg;
 	const char *mt = NULL, *cmt;
@@ -711,18 +711,18 @@ int img_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img
 	}
 	if (mt) {
 		if (expect_mt && strcmp(mt, expect_mt) != 0) {
-			char *e = img_escape_cut(mt);
+			char *e = img_util_escape_cut(mt);
 			img_seterr("manifest mediaType '%s' differs from its descriptor's '%s'", e, expect_mt);
 			free(e);
 			goto fail;
 		}
-		kind = img_mt_kind(mt);
+		kind = img_image_mt_kind(mt);
 		if (strncmp(mt, SCHEMA1_PREFIX, sizeof(SCHEMA1_PREFIX) - 1) == 0) {
 			img_seterr("docker schema 1 manifests are not supported");
 			goto fail;
 		}
 	} else if (expect_mt) {
-		kind = img_mt_kind(expect_mt);
+		kind = img_image_mt_kind(expect_mt);
 		mt = expect_mt;
 	} else if (has_manifests) {
 		kind = IMG_KIND_INDEX;
@@ -739,7 +739,7 @@ int img_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img
 		goto fail;
 	}
 	if (kind != IMG_KIND_MANIFEST && kind != IMG_KIND_INDEX) {
-		char *e = img_escape_cut(mt);
+		char *e = img_util_escape_cut(mt);
 		img_seterr("unsupported manifest mediaType '%s'", e);
 		free(e);
 		goto fail;
@@ -766,7 +766,7 @@ int img_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img
 			img_seterr("manifest: missing 'config'");
 			goto fail;
 		}
-		if (img_desc_parse(cfg, &doc->config) < 0) {
+		if (img_image_desc_parse(cfg, &doc->config) < 0) {
 			img_seterr_prefix("config");
 			goto fail;
 		}
@@ -777,7 +777,7 @@ int img_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img
 		json_t *sub;
 		if (img_json_obj(root, "subject", &sub) < 0)
 			goto fail;
-		if (img_desc_parse(sub, &doc->subject) < 0) {
+		if (img_image_desc_parse(sub, &doc->subject) < 0) {
 			img_seterr_prefix("subject");
 			goto fail;
 		}
@@ -797,13 +797,13 @@ int img_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img
 	}
 	return 0;
 fail:
-	img_doc_release(doc);
+	img_image_doc_release(doc);
 	return -1;
 }
 
 /* ---- configs ---- */
 
-void img_config_release(struct img_config *c)
+void img_image_config_release(struct img_config *c)
 {
 	if (!c)
 		return;
@@ -813,7 +813,7 @@ void img_config_release(struct img_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int img_config_parse(const void *buf, size_t len, struct img_config *c)
+int img_image_config_parse(const void *buf, size_t len, struct img_config *c)
 {
 	json_t *root, *rootfs, *ids, *v;
 	const char *type, *s;
@@ -833,7 +833,7 @@ int img_config_parse(const void *buf, size_t len, struct img_config *c)
 		img_seterr("config is not a JSON object");
 		goto fail;
 	}
-	if (img_platform_from_json(root, &c->platform) < 0) {
+	if (img_image_platform_from_json(root, &c->platform) < 0) {
 		img_seterr_prefix("config");
 		goto fail;
 	}
@@ -889,11 +889,11 @@ int img_config_parse(const void *buf, size_t len, struct img_config *c)
 		goto fail;
 	return 0;
 fail:
-	img_config_release(c);
+	img_image_config_release(c);
 	return -1;
 }
 
-void img_chain_id(const struct img_digest *diff_ids, size_t n, struct img_digest *out)
+void img_image_chain_id(const struct img_digest *diff_ids, size_t n, struct img_digest *out)
 {
 	struct img_digest cur;
 	size_t i;

@@ -32,7 +32,7 @@ enum img_kind {
 	IMG_KIND_CONFIG,      /* OCI or docker image config */
 	IMG_KIND_LAYER,       /* any layer type, incl. non-distributable */
 };
-enum img_kind img_mt_kind(const char *media_type);
+enum img_kind img_image_mt_kind(const char *media_type);
 
 struct img_platform {
 	char os[32];
@@ -41,14 +41,14 @@ struct img_platform {
 	char osversion[64];
 };
 /* "os/arch[/variant]" or "arch" (os linux), normalized per formats.md §2.3. 0 or -1. */
-int img_platform_parse(const char *s, struct img_platform *p);
-void img_platform_host(struct img_platform *p);
+int img_image_platform_parse(const char *s, struct img_platform *p);
+void img_image_platform_host(struct img_platform *p);
 /* "linux/amd64" or "linux/arm/v7" into buf. */
-const char *img_platform_format(const struct img_platform *p, char *buf, size_t len);
+const char *img_image_platform_format(const struct img_platform *p, char *buf, size_t len);
 /* 1 if have (normalized from an index entry or config) satisfies want. */
-int img_platform_match(const struct img_platform *want, const struct img_platform *have);
+int img_image_platform_match(const struct img_platform *want, const struct img_platform *have);
 /* From a JSON object with architecture/os/variant/os.version. 0, or -1 if absent/invalid. */
-int img_platform_from_json(json_t *obj, struct img_platform *p);
+int img_image_platform_from_json(json_t *obj, struct img_platform *p);
 
 /* A descriptor. json points at the object it was parsed from (borrowed, not owned). */
 struct img_desc {
@@ -60,20 +60,20 @@ struct img_desc {
 	struct img_platform platform;
 };
 /* Validate and fill a descriptor from obj (mediaType, digest, size required). 0 or -1. */
-int img_desc_parse(json_t *obj, struct img_desc *d);
+int img_image_desc_parse(json_t *obj, struct img_desc *d);
 /* Build a new descriptor object {mediaType, digest, size}. New reference. */
-json_t *img_desc_new(const char *media_type, const struct img_digest *d, int64_t size);
+json_t *img_image_desc_new(const char *media_type, const struct img_digest *d, int64_t size);
 /* An annotation value of a descriptor, or NULL. */
-const char *img_desc_annotation(const struct img_desc *d, const char *key);
+const char *img_image_desc_annotation(const struct img_desc *d, const char *key);
 
 /* An index entry that is never "the image" of a platform (the one rule, img(7)):
  * an attestation (vnd.docker.reference.type attestation-manifest, or platform
  * unknown/unknown), an artifact (artifactType), or a referrer (io.containerd.manifest.subject). */
-int img_desc_not_image(const struct img_desc *d);
+int img_image_desc_not_image(const struct img_desc *d);
 /* How well index entry d serves want: 0 not at all (not a manifest or index, not an image,
- * another platform), 1 no platform given, 2 a compatible platform (img_platform_match),
+ * another platform), 1 no platform given, 2 a compatible platform (img_image_platform_match),
  * 3 the same os/arch/variant. */
-int img_platform_rank(const struct img_desc *d, const struct img_platform *want);
+int img_image_platform_rank(const struct img_desc *d, const struct img_platform *want);
 
 /* A parsed manifest or index. Owns root; descriptors point into it. */
 struct img_doc {
@@ -89,15 +89,15 @@ struct img_doc {
 /* Parse a manifest or index strictly (formats.md §2.7): size cap, schemaVersion 2,
  * mediaType consistent with expect_mt (the descriptor's type; NULL = infer),
  * never both manifests and config/layers. 0 or -1 with img_errmsg(). */
-int img_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img_doc *doc);
-void img_doc_release(struct img_doc *doc);
+int img_image_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img_doc *doc);
+void img_image_doc_release(struct img_doc *doc);
 
 /* The one platform selection, for every program: the entry of index idx that is the image
- * for want, the best img_platform_rank, the first among equals; entries for which
+ * for want, the best img_image_platform_rank, the first among equals; entries for which
  * usable(arg, d) is 0 (an archive lacking their blobs) are passed over. Its position,
  * or -1 when none serves. */
-long img_index_pick(const struct img_doc *idx, const struct img_platform *want,
-                    int (*usable)(void *arg, const struct img_desc *d), void *arg);
+long img_image_index_pick(const struct img_doc *idx, const struct img_platform *want,
+                          int (*usable)(void *arg, const struct img_desc *d), void *arg);
 
 /* The keys of a docker-save manifest.json item, for img_json_fold_keys (Jib before 2.3
  * wrote them lowercase). */
@@ -114,10 +114,10 @@ struct img_config {
 	json_t *config;              /* the "config" object or NULL (borrowed) */
 };
 /* Parse strictly: rootfs.type "layers", diff_ids valid digests. 0 or -1. */
-int img_config_parse(const void *buf, size_t len, struct img_config *c);
-void img_config_release(struct img_config *c);
+int img_image_config_parse(const void *buf, size_t len, struct img_config *c);
+void img_image_config_release(struct img_config *c);
 
 /* ChainID of diff_ids[0..n) (formats.md §2.6). */
-void img_chain_id(const struct img_digest *diff_ids, size_t n, struct img_digest *out);
+void img_image_chain_id(const struct img_digest *diff_ids, size_t n, struct img_digest *out);
 
 #endif

@@ -189,7 +189,7 @@ int img_index_set_name(json_t *index, const char *name, json_t *desc)
 	size_t i, ns, k;
 	struct img_desc pd;
 
-	if (!arr || img_desc_parse(desc, &pd) < 0)
+	if (!arr || img_image_desc_parse(desc, &pd) < 0)
 		return -1;
 	if (!(canon = img_ref_normalize(name))) {
 		img_seterr_prefix("invalid name '%s'", name);
@@ -227,7 +227,7 @@ int img_index_add_unnamed(json_t *index, json_t *desc)
 	struct img_desc pd;
 	size_t i;
 
-	if (!arr || img_desc_parse(desc, &pd) < 0)
+	if (!arr || img_image_desc_parse(desc, &pd) < 0)
 		return -1;
 	json_array_foreach(arr, i, v)
 		if ((vd = img_index_entry_digest(v)) && strcmp(vd, d) == 0)

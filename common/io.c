@@ -90,7 +90,7 @@ static void tmp_block(sigset_t *old)
 	sigprocmask(SIG_BLOCK, &set, old);
 }
 
-void img_tmp_register(const char *path)
+void img_io_tmp_register(const char *path)
 {
 	sigset_t old;
 	char *copy;
@@ -113,7 +113,7 @@ void img_tmp_register(const char *path)
 	free(copy);
 }
 
-void img_tmp_unregister(const char *path)
+void img_io_tmp_unregister(const char *path)
 {
 	sigset_t old;
 	char *found = NULL;
@@ -151,13 +151,13 @@ int img_io_open_in(const char *path)
 	if (fd < 0) {
 		int e = errno;
 		errno = e;
-		img_seterr_errno("cannot open '%s'", img_shown(path));
+		img_seterr_errno("cannot open '%s'", img_util_shown(path));
 		errno = e;
 	}
 	return fd;
 }
 
-int img_write_all(int fd, const void *buf, size_t n)
+int img_io_write_all(int fd, const void *buf, size_t n)
 {
 	const char *p = buf;
 
@@ -178,7 +178,7 @@ int img_write_all(int fd, const void *buf, size_t n)
 	return 0;
 }
 
-ssize_t img_read_full(int fd, void *buf, size_t n)
+ssize_t img_io_read_full(int fd, void *buf, size_t n)
 {
 	char *p = buf;
 	size_t got = 0;
@@ -224,7 +224,7 @@ static char *dir_of(const char *path)
 	return xstrndup(path, (size_t)(slash - path));
 }
 
-int img_out_open(struct img_out *o, const char *path)
+int img_io_out_open(struct img_out *o, const char *path)
 {
 	struct stat st;
 	char *q;
@@ -236,7 +236,7 @@ int img_out_open(struct img_out *o, const char *path)
 		o->is_stdout = 1;
 		return 0;
 	}
-	q = img_escape_cut(path);
+	q = img_util_escape_cut(path);
 	if (*path == '\0') {
 		img_seterr("cannot create '': empty file name");
 		goto fail;
@@ -283,11 +283,11 @@ int img_out_open(struct img_out *o, const char *path)
 		o->tmp = NULL;
 		goto fail;
 	}
-	img_tmp_register(o->tmp);
+	img_io_tmp_register(o->tmp);
 opened:
 	if (fchmod(o->fd, file_mode()) < 0) {
 		img_seterr_errno("cannot set the mode of '%s'", q);
-		img_out_abort(o);
+		img_io_out_abort(o);
 		goto fail;
 	}
 	o->path = xstrdup(path);
@@ -298,12 +298,12 @@ fail:
 	return -1;
 }
 
-int img_out_chmod(struct img_out *o, mode_t mode)
+int img_io_out_chmod(struct img_out *o, mode_t mode)
 {
 	if (o->is_stdout || (!o->tmp && !o->anon))
 		return 0;
 	if (fchmod(o->fd, mode) < 0) {
-		char *q = img_escape_cut(o->path);
+		char *q = img_util_escape_cut(o->path);
 		img_seterr_errno("cannot set the mode of '%s'", q);
 		free(q);
 		return -1;
@@ -311,7 +311,7 @@ int img_out_chmod(struct img_out *o, mode_t mode)
 	return 0;
 }
 
-int img_out_is_tty(const struct img_out *o)
+int img_io_out_is_tty(const struct img_out *o)
 {
 	return o->is_stdout && isatty(o->fd);
 }
@@ -356,11 +356,11 @@ static int link_anon(struct img_out *o, int fd, const char *q)
 	 * registered first, so that a signal between the two calls removes it. */
 	for (tries = 0; tries < 100; tries++) {
 		tmp = sibling_name(o->path);
-		img_tmp_register(tmp);
+		img_io_tmp_register(tmp);
 		if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0)
 			break;
 		e = errno;
-		img_tmp_unregister(tmp);
+		img_io_tmp_unregister(tmp);
 		free(tmp);
 		tmp = NULL;
 		if (e != EEXIST) {
@@ -377,18 +377,18 @@ static int link_anon(struct img_out *o, int fd, const char *q)
 	if (rename(tmp, o->path) < 0) {
 		e = errno;
 		unlink(tmp);
-		img_tmp_unregister(tmp);
+		img_io_tmp_unregister(tmp);
 		free(tmp);
 		errno = e;
 		img_seterr_errno("cannot rename into '%s'", q);
 		return -1;
 	}
-	img_tmp_unregister(tmp);
+	img_io_tmp_unregister(tmp);
 	free(tmp);
 	return 0;
 }
 
-int img_out_commit(struct img_out *o)
+int img_io_out_commit(struct img_out *o)
 {
 	char *q, *dir;
 	int fd;
@@ -406,7 +406,7 @@ int img_out_commit(struct img_out *o)
 		img_seterr("output already closed");
 		return -1;
 	}
-	q = img_escape_cut(o->path);
+	q = img_util_escape_cut(o->path);
 	fd = o->fd;
 	o->fd = -1;
 	if (!o->tmp && !o->anon) {
@@ -439,7 +439,7 @@ int img_out_commit(struct img_out *o)
 		img_seterr_errno("cannot rename into '%s'", q);
 		goto fail;
 	}
-	img_tmp_unregister(o->tmp);
+	img_io_tmp_unregister(o->tmp);
 	free(o->tmp);
 	o->tmp = NULL;
 linked:
@@ -447,7 +447,7 @@ linked:
 	 * rename durable across a power loss; its failure cannot be undone into "no file",
 	 * so it is not turned into a failed run that leaves the file behind. */
 	dir = dir_of(o->path);
-	(void)img_fsync_dir(dir);
+	(void)img_io_fsync_dir(dir);
 	free(dir);
 done:
 	free(q);
@@ -456,11 +456,11 @@ done:
 	return 0;
 fail:
 	free(q);
-	img_out_abort(o);
+	img_io_out_abort(o);
 	return -1;
 }
 
-void img_out_abort(struct img_out *o)
+void img_io_out_abort(struct img_out *o)
 {
 	if (o->is_stdout) {
 		o->fd = -1;
@@ -474,7 +474,7 @@ void img_out_abort(struct img_out *o)
 	if (o->tmp) {
 		int e = errno;
 		unlink(o->tmp);
-		img_tmp_unregister(o->tmp);
+		img_io_tmp_unregister(o->tmp);
 		free(o->tmp);
 		o->tmp = NULL;
 		errno = e;
@@ -483,7 +483,7 @@ void img_out_abort(struct img_out *o)
 	o->path = NULL;
 }
 
-int img_fsync_dir(const char *dir)
+int img_io_fsync_dir(const char *dir)
 {
 	int fd, r;
 
@@ -491,7 +491,7 @@ int img_fsync_dir(const char *dir)
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
-		img_seterr_errno("cannot open directory '%s'", img_shown(dir));
+		img_seterr_errno("cannot open directory '%s'", img_util_shown(dir));
 		return -1;
 	}
 	r = fsync(fd);
@@ -499,13 +499,13 @@ int img_fsync_dir(const char *dir)
 	if (r < 0 && (errno == EINVAL || errno == EBADF || errno == EROFS))
 		r = 0;
 	if (r < 0) {
-		img_seterr_errno("cannot sync directory '%s'", img_shown(dir));
+		img_seterr_errno("cannot sync directory '%s'", img_util_shown(dir));
 	}
 	close(fd);
 	return r;
 }
 
-int img_close_stdout(void)
+int img_io_close_stdout(void)
 {
 	int pending = __fpending(stdout) != 0;
 	int prev_fail = ferror(stdout) != 0;
@@ -516,7 +516,7 @@ int img_close_stdout(void)
 		e = errno;
 	if (fclose(stdout) != 0 && !e)
 		e = errno;
-	if (img_is_epipe(e))
+	if (img_io_is_epipe(e))
 		return 0;
 	if (prev_fail || (e && (pending || e != EBADF))) {
 		if (e) {
@@ -530,7 +530,7 @@ int img_close_stdout(void)
 	return 0;
 }
 
-int img_is_epipe(int err)
+int img_io_is_epipe(int err)
 {
 	return err == EPIPE;
 }

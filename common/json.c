@@ -51,7 +51,7 @@ json_t *img_json_parse(const void *buf, size_t len, size_t cap)
 	return j;
 }
 
-int img_read_capped(int fd, size_t cap, char **bufp, size_t *lenp)
+int img_json_read_capped(int fd, size_t cap, char **bufp, size_t *lenp)
 {
 	size_t len = 0, size = 65536;
 	char *buf = xmalloc(size);
@@ -91,7 +91,7 @@ json_t *img_json_parse_fd(int fd, size_t cap)
 	size_t len;
 	json_t *j;
 
-	if (img_read_capped(fd, cap, &buf, &len) < 0) {
+	if (img_json_read_capped(fd, cap, &buf, &len) < 0) {
 		if (errno == EFBIG) img_seterr("JSON document larger than %zu bytes", cap);
 		return NULL;
 	}
@@ -173,7 +173,7 @@ char *img_json_dump(const json_t *j, size_t *len)
 {
 	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
 	if (!s)
-		img_die_oom();
+		img_util_die_oom();
 	if (len) *len = strlen(s);
 	return s;
 }

@@ -18,7 +18,7 @@ json_t *img_json_parse(const void *buf, size_t len, size_t cap);
 /* Read all of fd (at most cap bytes, else error "larger than N bytes") and parse. */
 json_t *img_json_parse_fd(int fd, size_t cap);
 /* Read up to cap bytes of fd into a new buffer (caller frees); -1 when larger. */
-int img_read_capped(int fd, size_t cap, char **buf, size_t *len);
+int img_json_read_capped(int fd, size_t cap, char **buf, size_t *len);
 
 /* Accessors. An absent key and a JSON null both count as absent.
  * Each returns 0 found, 1 absent (*out untouched), -1 wrong type (img_errmsg names the key). */

@@ -24,13 +24,13 @@ struct img_layer_sum {
 static int ls_sink(void *arg, const void *buf, size_t n)
 {
 	struct img_layer_sum *ls = arg;
-	uint64_t out = img_decomp_out(ls->dc);
+	uint64_t out = img_comp_dec_out(ls->dc);
 
 	if (out > IMG_BOMB_MIN && out / ls->max_ratio > ls->in) {
 		img_seterr("decompressed layer exceeds %u times its compressed size", ls->max_ratio);
 		return -1;
 	}
-	img_hash_update(ls->diff, buf, n);
+	img_digest_hash_update(ls->diff, buf, n);
 	return 0;
 }
 
@@ -39,8 +39,8 @@ struct img_layer_sum *img_layer_sum_new(unsigned max_ratio)
 	struct img_layer_sum *ls = xcalloc(1, sizeof *ls);
 
 	ls->max_ratio = max_ratio ? max_ratio : 100;
-	ls->blob = img_hash_new(IMG_SHA256);
-	ls->diff = img_hash_new(IMG_SHA256);
+	ls->blob = img_digest_hash_new(IMG_SHA256);
+	ls->diff = img_digest_hash_new(IMG_SHA256);
 	if (!ls->blob || !ls->diff) {
 		img_layer_sum_free(ls);
 		return NULL;
@@ -54,10 +54,10 @@ static int ls_start(struct img_layer_sum *ls)
 	ls->comp = img_comp_sniff(ls->head, ls->head_n);
 	if (ls->comp == IMG_COMP_NONE)
 		return 0;
-	ls->dc = img_decomp_new(ls->comp, 0, ls_sink, ls);
+	ls->dc = img_comp_dec_new(ls->comp, 0, ls_sink, ls);
 	if (!ls->dc)
 		return -1;
-	return img_decomp_write(ls->dc, ls->head, ls->head_n);
+	return img_comp_dec_write(ls->dc, ls->head, ls->head_n);
 }
 
 int img_layer_sum_write(struct img_layer_sum *ls, const void *buf, size_t n)
@@ -68,7 +68,7 @@ int img_layer_sum_write(struct img_layer_sum *ls, const void *buf, size_t n)
 		img_seterr("layer digest used after an error");
 		return -1;
 	}
-	img_hash_update(ls->blob, buf, n);
+	img_digest_hash_update(ls->blob, buf, n);
 	ls->in += n;
 	if (!ls->sniffed) {
 		size_t k = sizeof ls->head - 2 - ls->head_n;   /* 6 bytes decide */
@@ -85,7 +85,7 @@ int img_layer_sum_write(struct img_layer_sum *ls, const void *buf, size_t n)
 	}
 	if (ls->comp == IMG_COMP_NONE || n == 0)
 		return 0;
-	if (img_decomp_write(ls->dc, p, n) < 0)
+	if (img_comp_dec_write(ls->dc, p, n) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -105,13 +105,13 @@ int img_layer_sum_finish(struct img_layer_sum *ls, struct img_digest *blob,
 	}
 	if (!ls->sniffed && ls_start(ls) < 0)
 		goto fail;
-	if (ls->dc && img_decomp_finish(ls->dc) < 0)
+	if (ls->dc && img_comp_dec_finish(ls->dc) < 0)
 		goto fail;
-	img_hash_final(ls->blob, &b);
+	img_digest_hash_final(ls->blob, &b);
 	if (ls->comp == IMG_COMP_NONE)
 		d = b;
 	else
-		img_hash_final(ls->diff, &d);
+		img_digest_hash_final(ls->diff, &d);
 	if (blob)
 		*blob = b;
 	if (diff_id)
@@ -121,7 +121,7 @@ int img_layer_sum_finish(struct img_layer_sum *ls, struct img_digest *blob,
 	if (blob_size)
 		*blob_size = ls->in;
 	if (diff_size)
-		*diff_size = ls->dc ? img_decomp_out(ls->dc) : ls->in;
+		*diff_size = ls->dc ? img_comp_dec_out(ls->dc) : ls->in;
 	return 0;
 fail:
 	ls->failed = 1;
@@ -132,9 +132,9 @@ void img_layer_sum_free(struct img_layer_sum *ls)
 {
 	if (!ls)
 		return;
-	img_decomp_free(ls->dc);
-	img_hash_free(ls->blob);
-	img_hash_free(ls->diff);
+	img_comp_dec_free(ls->dc);
+	img_digest_hash_free(ls->blob);
+	img_digest_hash_free(ls->diff);
 	free(ls);
 }
 
@@ -144,7 +144,7 @@ void img_layer_sum_free(struct img_layer_sum *ls)
 #define WH_META ".wh..wh."
 #define WH_OPQ ".wh..wh..opq"
 
-int img_whiteout(const char *path, char **target)
+int img_layer_whiteout(const char *path, char **target)
 {
 	const char *slash = strrchr(path, '/');
 	const char *base = slash ? slash + 1 : path;
@@ -162,7 +162,7 @@ int img_whiteout(const char *path, char **target)
 		return 3;
 	name = base + strlen(WH_PREFIX);
 	if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-		char *e = img_escape_cut(path);
+		char *e = img_util_escape_cut(path);
 		img_seterr("invalid whiteout '%s'", e);
 		free(e);
 		return -1;

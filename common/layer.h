@@ -23,6 +23,6 @@ void img_layer_sum_free(struct img_layer_sum *ls);
 /* Whiteouts (formats.md §5.4). For a cleaned path: 0 normal entry, 1 whiteout of
  * *target (a new string, caller frees: "dir/NAME"), 2 opaque marker of *target ("dir" or
  * "" for the root), 3 AUFS metadata to skip, -1 invalid (".wh." alone, ".wh.." ...). */
-int img_whiteout(const char *path, char **target);
+int img_layer_whiteout(const char *path, char **target);
 
 #endif

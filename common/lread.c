@@ -35,7 +35,7 @@ static void hash_xattrs(struct archive_entry *ae, struct img_tree_rec *r)
 	cap = (size_t)archive_entry_xattr_reset(ae);
 	if (cap == 0)
 		return;
-	h = img_hash_new(IMG_SHA256);
+	h = img_digest_hash_new(IMG_SHA256);
 	if (!h)
 		return;
 	kv = xreallocarray(NULL, cap, sizeof(*kv));
@@ -47,13 +47,13 @@ static void hash_xattrs(struct archive_entry *ae, struct img_tree_rec *r)
 	}
 	qsort(kv, n, sizeof(*kv), cmp_xattr);
 	for (size_t i = 0; i < n; i++) {
-		img_hash_update(h, kv[i].name, strlen(kv[i].name) + 1);
-		img_hash_update(h, kv[i].val, kv[i].len);
-		img_hash_update(h, "\n", 1);
+		img_digest_hash_update(h, kv[i].name, strlen(kv[i].name) + 1);
+		img_digest_hash_update(h, kv[i].val, kv[i].len);
+		img_digest_hash_update(h, "\n", 1);
 	}
-	img_hash_final(h, &r->xattrs);
+	img_digest_hash_final(h, &r->xattrs);
 	r->has_xattrs = 1;
-	img_hash_free(h);
+	img_digest_hash_free(h);
 	free(kv);
 }
 
@@ -137,7 +137,7 @@ static int window_hash(void *arg, size_t item, unsigned worker)
 
 	(void)item;
 	(void)worker;
-	return img_ring_consume(w->ring, 0, img_hash_sink, w->h);
+	return img_ring_consume(w->ring, 0, img_digest_hash_sink, w->h);
 }
 
 static void window_free(struct window *w)
@@ -152,7 +152,7 @@ static void window_free(struct window *w)
 	}
 	img_pool_free(w->pool);
 	img_ring_free(w->ring);
-	img_hash_free(w->h);
+	img_digest_hash_free(w->h);
 	free(w);
 }
 
@@ -173,7 +173,7 @@ static int window_next(void *arg, const void **b, size_t *n)
 				if (img_pool_wait(w->pool) < 0 || rc < 0)
 					return -1;
 			}
-			img_hash_final(w->h, &got);
+			img_digest_hash_final(w->h, &got);
 			w->checked = img_digest_eq(&got, &w->want) ? 1 : -1;
 		}
 		if (w->checked > 0)
@@ -201,7 +201,7 @@ static int window_next(void *arg, const void **b, size_t *n)
 		if (img_ring_put(w->ring, (size_t)k) < 0)
 			return -1;
 	} else {
-		img_hash_update(w->h, slot, (size_t)k);
+		img_digest_hash_update(w->h, slot, (size_t)k);
 	}
 	w->pos += k;
 	*b = slot;
@@ -274,7 +274,7 @@ static int prod_read(struct producer *p, unsigned char *ibuf, const void **b, si
 static int prod_main(void *arg, size_t item, unsigned worker)
 {
 	struct producer *p = arg;
-	struct img_decomp *d = img_decomp_new(p->comp, 0, prod_sink, p);
+	struct img_decomp *d = img_comp_dec_new(p->comp, 0, prod_sink, p);
 	unsigned char *ibuf = NULL;
 	const void *b;
 	size_t n;
@@ -284,22 +284,22 @@ static int prod_main(void *arg, size_t item, unsigned worker)
 	(void)worker;
 	if (!d)
 		goto out;
-	if (img_decomp_write(d, p->first, p->first_n) < 0)
+	if (img_comp_dec_write(d, p->first, p->first_n) < 0)
 		goto out;
 	if (!p->src)
 		ibuf = xmalloc(LR_IBUF);
 	while ((k = prod_read(p, ibuf, &b, &n)) > 0) {
 		p->raw += (int64_t)n;
-		if (img_decomp_write(d, b, n) < 0)
+		if (img_comp_dec_write(d, b, n) < 0)
 			goto out;
 	}
 	if (k < 0)
 		goto out;
-	if (img_decomp_finish(d) < 0)
+	if (img_comp_dec_finish(d) < 0)
 		goto out;
 	ok = 1;
 out:
-	img_decomp_free(d);
+	img_comp_dec_free(d);
 	free(ibuf);
 	if (!ok) {
 		snprintf(p->err, sizeof(p->err), "%s", img_errmsg());
@@ -559,14 +559,14 @@ static int lr_next(struct img_lread *r, struct img_arcin_entry *e)
 	                         e) < 0)
 		return -1;
 	r->nentries++;
-	img_blocks_begin(&r->blocks, e->type == IMG_ENT_FILE ? e->size : 0);
+	img_arcin_blocks_begin(&r->blocks, e->type == IMG_ENT_FILE ? e->size : 0);
 	return 1;
 }
 
 /* The next block of the current entry's data, sparse holes as zeros: 1, 0 end, -1. */
 static int lr_block(struct img_lread *r, const void **buf, size_t *n)
 {
-	int rc = img_blocks_next(&r->blocks, r->a, r->path, buf, n);
+	int rc = img_arcin_blocks_next(&r->blocks, r->a, r->path, buf, n);
 
 	if (rc == -2) {
 		lr_seterr(r);
@@ -575,7 +575,7 @@ static int lr_block(struct img_lread *r, const void **buf, size_t *n)
 	if (rc == 1) {
 		r->given += *n;
 		if (r->given > LR_BOMB_MIN && r->given / LR_MAX_RATIO > (uint64_t)r->raw) {
-			char *x = img_escape_cut(r->path);
+			char *x = img_util_escape_cut(r->path);
 			img_seterr("%s: sparse files expand the layer more than %d times its size", x,
 			           LR_MAX_RATIO);
 			free(x);
@@ -609,7 +609,7 @@ int img_lread_open_at(int fd, int64_t off, int64_t len, const struct img_digest 
 	w->end = off + len;
 	w->want = *blob;
 	w->ring = img_ring_new(WIN_NSLOT, LR_CHUNK, 1);
-	if (!(w->h = img_hash_new(blob->alg))) {
+	if (!(w->h = img_digest_hash_new(blob->alg))) {
 		window_free(w);
 		*out = NULL;
 		return -1;
@@ -666,7 +666,7 @@ int img_lread_next(struct img_lread *a, struct img_tree_rec *r, struct img_arcin
 		memset(r, 0, sizeof(*r));
 		free(a->target);
 		a->target = NULL;
-		w = img_whiteout(e.path, &a->target);
+		w = img_layer_whiteout(e.path, &a->target);
 		if (w < 0)
 			return -1;
 		if (w != 3)

@@ -19,7 +19,7 @@ static void unsafe(struct img_mark *m, char *why)
 static int mark_cb(struct img_store *s, const struct img_desc *d, int depth, void *arg)
 {
 	struct img_mark *m = arg;
-	enum img_kind k = img_mt_kind(d->media_type);
+	enum img_kind k = img_image_mt_kind(d->media_type);
 	struct img_dset_entry *e;
 	struct img_doc doc;
 	char *buf = NULL;
@@ -45,7 +45,7 @@ static int mark_cb(struct img_store *s, const struct img_desc *d, int depth, voi
 	if (present == 0)
 		return 0;
 	if (present < 0 || img_blob_read(s, &d->digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0 ||
-	    img_doc_parse(buf, len, d->media_type, &doc) < 0) {
+	    img_image_doc_parse(buf, len, d->media_type, &doc) < 0) {
 		char *path = img_digest_blobpath(&d->digest);
 
 		unsafe(m, strstr(img_errmsg(), img_digest_hex(&d->digest)) ?
@@ -54,7 +54,7 @@ static int mark_cb(struct img_store *s, const struct img_desc *d, int depth, voi
 		free(buf);
 		return 0;
 	}
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 	free(buf);
 	return 0;
 }
@@ -78,7 +78,7 @@ int img_mark_index(struct img_mark *m, struct img_store *s, json_t *index,
 	json_array_foreach(manifests, i, e) {
 		if (pick && !pick(e, arg))
 			continue;
-		if (img_desc_parse(e, &d) < 0) {
+		if (img_image_desc_parse(e, &d) < 0) {
 			unsafe(m, xasprintf("index.json: entry %zu: %s", i, img_errmsg()));
 			continue;
 		}
@@ -107,7 +107,7 @@ int img_mark_containers(struct img_mark *m, struct img_store *s)
 	for (size_t i = 0; i < n; i++) {
 		json_t *j = ret == 0 ? img_run_container_image(s, names[i]) : NULL;
 		struct img_desc d;
-		if (ret == 0 && (!j || img_desc_parse(j, &d) < 0)) {
+		if (ret == 0 && (!j || img_image_desc_parse(j, &d) < 0)) {
 			if (!m->unsafe) {
 				m->unsafe = 1;
 				m->why = xasprintf("container '%s': %s", names[i], img_errmsg());

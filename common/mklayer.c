@@ -85,7 +85,7 @@ struct img_mklayer {
 static int
 compw_sink(void *arg, const void *buf, size_t n)
 {
-	return img_compw_write(arg, buf, n);
+	return img_comp_enc_write(arg, buf, n);
 }
 
 static int
@@ -97,7 +97,7 @@ pipe_worker(void *arg, size_t item, unsigned worker)
 	(void)worker;
 	if (img_ring_consume(p->ring, 0, compw_sink, p->cw) < 0)
 		return -1;
-	return img_compw_finish(p->cw);
+	return img_comp_enc_finish(p->cw);
 }
 
 static int
@@ -143,7 +143,7 @@ sink_tar(void *arg, const void *buf, size_t n)
 {
 	struct img_mklayer *l = arg;
 
-	img_hash_update(l->diff, buf, n);
+	img_digest_hash_update(l->diff, buf, n);
 	if (l->piped)
 		return img_ring_write(l->pipe.ring, buf, n);
 	return img_blob_write(l->bw, buf, n);
@@ -155,11 +155,11 @@ img_mklayer_begin(struct img_store *s, const struct img_mklayer_opts *o)
 	struct img_mklayer *l = xcalloc(1, sizeof *l);
 
 	l->o = *o;
-	l->diff = img_hash_new(IMG_SHA256);
+	l->diff = img_digest_hash_new(IMG_SHA256);
 	if (!l->diff || img_blob_begin(s, &l->bw) < 0)
 		goto fail;
 	if (o->comp != IMG_COMP_NONE) {
-		l->cw = img_compw_new(o->comp, o->level, sink_blob, l);
+		l->cw = img_comp_enc_new(o->comp, o->level, sink_blob, l);
 		if (!l->cw || pipe_start(&l->pipe, l->cw) < 0)
 			goto fail;
 		l->piped = 1;
@@ -192,15 +192,15 @@ check_path(struct img_mklayer *l, const char *path, int cls)
 	const char *s;
 
 	if (ps_get(&l->seen, path, strlen(path))) {
-		img_seterr("duplicate entry '%s'", img_shown(path));
+		img_seterr("duplicate entry '%s'", img_util_shown(path));
 		return -1;
 	}
 	for (s = strchr(path, '/'); s; s = strchr(s + 1, '/')) {
 		int c = ps_get(&l->seen, path, (size_t)(s - path));
 		if (c == PC_SYMLINK || c == PC_OTHER) {
 			char *parent = xstrndup(path, (size_t)(s - path));
-			img_seterr("entry '%s' is under %s '%s'", img_shown(path),
-			           c == PC_SYMLINK ? "symlink" : "non-directory", img_shown(parent));
+			img_seterr("entry '%s' is under %s '%s'", img_util_shown(path),
+			           c == PC_SYMLINK ? "symlink" : "non-directory", img_util_shown(parent));
 			free(parent);
 			return -1;
 		}
@@ -269,14 +269,14 @@ img_mklayer_entry(struct img_mklayer *l, const char *path, enum img_ent_type typ
 		c = ps_get(&l->seen, link, strlen(link));
 		if (c != PC_OTHER && c != PC_SYMLINK) {
 			img_seterr("hard link '%s' to '%s': target is not an earlier file",
-			           img_shown(path), img_shown(link));
+			           img_util_shown(path), img_util_shown(link));
 			return -1;
 		}
 	}
 	if (check_path(l, path, cls_of(type)) < 0)
 		return -1;
 	if (uid < 0 || gid < 0 || uid > UINT32_MAX || gid > UINT32_MAX) {
-		img_seterr("entry '%s': invalid owner %" PRId64 ":%" PRId64, img_shown(path), uid, gid);
+		img_seterr("entry '%s': invalid owner %" PRId64 ":%" PRId64, img_util_shown(path), uid, gid);
 		return -1;
 	}
 	e = clean_entry(l, path, type, perm, uid, gid, mtime, size, link, src);
@@ -428,7 +428,7 @@ walk_one(const struct img_dirwalk_entry *e, void *arg)
 	archive_entry_copy_pathname(de, e->full);
 	archive_entry_copy_sourcepath(de, e->full);
 	if (archive_read_disk_entry_from_file(l->disk, de, e->fd, &e->st) != ARCHIVE_OK) {
-		img_seterr("'%s': %s", img_shown(e->full), archive_error_string(l->disk) ?
+		img_seterr("'%s': %s", img_util_shown(e->full), archive_error_string(l->disk) ?
 		           archive_error_string(l->disk) : "cannot read metadata");
 		goto out;
 	}
@@ -473,11 +473,11 @@ walk_one(const struct img_dirwalk_entry *e, void *arg)
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0) {
-				img_seterr_errno("cannot read '%s'", img_shown(e->full));
+				img_seterr_errno("cannot read '%s'", img_util_shown(e->full));
 				goto out;
 			}
 			if (n == 0) {
-				img_seterr("'%s': file shrank while being read", img_shown(e->full));
+				img_seterr("'%s': file shrank while being read", img_util_shown(e->full));
 				goto out;
 			}
 			if (img_mklayer_data(l, l->buf, (size_t)n) < 0)
@@ -498,7 +498,7 @@ img_mklayer_dir(struct img_mklayer *l, const char *dir, const struct img_mklayer
 {
 	struct walk w = { .l = l, .m = m };
 
-	if (disk_open(l) < 0 || img_dirwalk(dir, walk_one, &w) < 0)
+	if (disk_open(l) < 0 || img_dirwalk_run(dir, walk_one, &w) < 0)
 		return -1;
 	return whiteouts_before(&w, NULL);
 }
@@ -521,13 +521,13 @@ img_mklayer_path(struct img_mklayer *l, const char *src, const char *dest,
 	e.dfd = AT_FDCWD;
 	e.fd = -1;
 	if (lstat(src, &e.st) < 0) {
-		img_seterr_errno("'%s'", img_shown(src));
+		img_seterr_errno("'%s'", img_util_shown(src));
 		return -1;
 	}
 	if (S_ISLNK(e.st.st_mode)) {
 		ssize_t n = readlink(src, lnk, sizeof lnk - 1);
 		if (n < 0) {
-			img_seterr_errno("'%s'", img_shown(src));
+			img_seterr_errno("'%s'", img_util_shown(src));
 			return -1;
 		}
 		lnk[n] = '\0';
@@ -537,13 +537,13 @@ img_mklayer_path(struct img_mklayer *l, const char *src, const char *dest,
 		e.type = S_ISDIR(e.st.st_mode) ? IMG_ENT_DIR : IMG_ENT_FILE;
 		e.fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (e.type == IMG_ENT_DIR ? O_DIRECTORY : 0));
 		if (e.fd < 0 || fstat(e.fd, &e.st) < 0) {
-			img_seterr_errno("cannot open '%s'", img_shown(src));
+			img_seterr_errno("cannot open '%s'", img_util_shown(src));
 			if (e.fd >= 0)
 				close(e.fd);
 			return -1;
 		}
 	} else {
-		img_seterr("'%s': not a file, directory or symlink", img_shown(src));
+		img_seterr("'%s': not a file, directory or symlink", img_util_shown(src));
 		return -1;
 	}
 	/* the root entry is not filtered: the caller chose it */
@@ -558,7 +558,7 @@ img_mklayer_path(struct img_mklayer *l, const char *src, const char *dest,
 		close(e.fd);
 	if (rc < 0 || e.type != IMG_ENT_DIR)
 		return rc;
-	return img_dirwalk(src, walk_one, &w);
+	return img_dirwalk_run(src, walk_one, &w);
 }
 
 /* ---- an archive ---- */
@@ -587,10 +587,10 @@ img_mklayer_archive(struct img_mklayer *l, int fd, const struct img_mklayer_map 
 				l->o.skipped(l->o.skipped_arg, e.path);
 			continue;
 		}
-		wr = img_whiteout(e.path, &wt);
+		wr = img_layer_whiteout(e.path, &wt);
 		free(wt);
 		if (wr < 0) {
-			img_seterr("invalid whiteout entry '%s'", img_shown(e.path));
+			img_seterr("invalid whiteout entry '%s'", img_util_shown(e.path));
 			goto out;
 		}
 		path = mapped(m, e.path);
@@ -609,7 +609,7 @@ img_mklayer_archive(struct img_mklayer *l, int fd, const struct img_mklayer_map 
 		while ((r = img_arcin_block(a, &buf, &n)) == 1) {
 			int64_t off;
 			if ((int64_t)n > e.size - done) {
-				img_seterr("entry '%s': more data than its size", img_shown(e.path));
+				img_seterr("entry '%s': more data than its size", img_util_shown(e.path));
 				goto out;
 			}
 			if (img_arcout_data(l->ao, buf, n) < 0)
@@ -624,7 +624,7 @@ img_mklayer_archive(struct img_mklayer *l, int fd, const struct img_mklayer_map 
 		if (r < 0)
 			goto out;
 		if (done != e.size) {
-			img_seterr("entry '%s': truncated data", img_shown(e.path));
+			img_seterr("entry '%s': truncated data", img_util_shown(e.path));
 			goto out;
 		}
 	}
@@ -651,7 +651,7 @@ img_mklayer_finish(struct img_mklayer *l, struct img_digest *blob, int64_t *blob
 		if (pipe_finish(&l->pipe, 1) < 0)
 			return -1;
 	}
-	img_hash_final(l->diff, diff_id);
+	img_digest_hash_final(l->diff, diff_id);
 	*blob_size = (int64_t)img_blob_written(l->bw);
 	rc = img_blob_commit(l->bw, NULL, -1, blob);
 	l->bw = NULL;
@@ -668,8 +668,8 @@ img_mklayer_free(struct img_mklayer *l)
 	if (l->bw)
 		img_blob_abort(l->bw);
 	img_arcout_free(l->ao);
-	img_compw_free(l->cw);
-	img_hash_free(l->diff);
+	img_comp_enc_free(l->cw);
+	img_digest_hash_free(l->diff);
 	img_htab_clear(&l->seen.tab);
 	free(l->seen.cls);
 	if (l->disk)

@@ -58,7 +58,7 @@ struct img_mklayer_map {
 	size_t nwhiteouts;
 };
 
-/* The order of img_dirwalk for two paths below one root: <0, 0, >0. */
+/* The order of img_dirwalk_run for two paths below one root: <0, 0, >0. */
 int img_mklayer_walkcmp(const char *a, const char *b);
 
 /* What the directory dir holds (not dir itself). 0 or -1. */

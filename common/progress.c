@@ -63,7 +63,7 @@ struct img_progress *img_progress_new(enum img_progress_mode m, const char *labe
 			m = IMG_PROGRESS_NONE;
 	}
 	p->mode = m;
-	p->label = img_escape_cut(label ? label : "");
+	p->label = img_util_escape_cut(label ? label : "");
 	p->total = total;
 	p->start = p->last = now_ns();
 	return p;
@@ -87,17 +87,17 @@ static void format_status(const struct img_progress *p, int64_t now, char *buf, 
 	double secs = (double)(now - p->start) / 1e9;
 	size_t n;
 
-	img_human_size(p->done, done, sizeof(done));
+	img_util_human_size(p->done, done, sizeof(done));
 	if (p->total) {
 		double pct = (double)p->done * 100.0 / (double)p->total;
-		img_human_size(p->total, total, sizeof(total));
+		img_util_human_size(p->total, total, sizeof(total));
 		n = (size_t)snprintf(buf, len, "%s / %s  (%d%%)", done, total,
 				     pct > 100.0 ? 100 : (int)pct);
 	} else {
 		n = (size_t)snprintf(buf, len, "%s", done);
 	}
 	if (n < len && secs > 0.05) {
-		img_human_size((uint64_t)((double)p->done / secs), rate, sizeof(rate));
+		img_util_human_size((uint64_t)((double)p->done / secs), rate, sizeof(rate));
 		snprintf(buf + n, len - n, "  %s/s", rate);
 	}
 }

@@ -219,7 +219,7 @@ static int match_remainder(const char *domain, size_t domainlen, const char *rem
 
 static int is_identifier(const char *s)
 {
-	return img_is_hex(s, 64);
+	return img_digest_is_hex(s, 64);
 }
 
 /* The parser; *typed_tag tells whether the input carried a tag itself. */
@@ -391,10 +391,10 @@ int img_ref_is_id(const char *s)
 		return 0;
 	if (strncmp(s, "sha256:", 7) == 0) {
 		n = strlen(s + 7);
-		return n >= 1 && n <= 64 && img_is_hex(s + 7, n);
+		return n >= 1 && n <= 64 && img_digest_is_hex(s + 7, n);
 	}
 	n = strlen(s);
-	return n >= 4 && n <= 64 && img_is_hex(s, n);
+	return n >= 4 && n <= 64 && img_digest_is_hex(s, n);
 }
 
 static int glob_match(const char *pattern, const char *s)

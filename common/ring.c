@@ -38,12 +38,12 @@ struct img_ring *img_ring_new(unsigned nslot, size_t slot_size, unsigned nconsum
 
 	if (nslot == 0 || slot_size == 0 || nconsumer == 0 || nconsumer > IMG_RING_MAX_CONSUMERS ||
 	    slot_size > ((size_t)-1 - HUGE_ALIGN) / nslot)
-		img_die_oom();
+		img_util_die_oom();
 	total = (size_t)nslot * slot_size;
 	if (total % HUGE_ALIGN == 0)
 		align = HUGE_ALIGN;
 	if (posix_memalign(&m, align, total) != 0)
-		img_die_oom();
+		img_util_die_oom();
 	if (align == HUGE_ALIGN)
 		(void)madvise(m, total, MADV_HUGEPAGE);   /* fewer page faults and TLB misses */
 	r->arena = m;

@@ -84,7 +84,7 @@ static void remove_stale(int dfd, const char *hex)
 	}
 	while ((de = readdir(d)))
 		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
-			(void)img_remove_at(dirfd(d), de->d_name);
+			(void)img_unpack_put_remove_at(dirfd(d), de->d_name);
 	closedir(d);
 	free(prefix);
 }
@@ -122,12 +122,12 @@ int img_run_image(struct img_store *s, const struct img_digest *m,
 		goto out;
 	}
 	if (fill(arg, rfd) < 0) {
-		(void)img_remove_at(dfd, tmp);
+		(void)img_unpack_put_remove_at(dfd, tmp);
 		goto out;
 	}
 	if (renameat(dfd, tmp, dfd, final) < 0) {
 		img_seterr_errno("cannot rename '%s'", tmp);
-		(void)img_remove_at(dfd, tmp);
+		(void)img_unpack_put_remove_at(dfd, tmp);
 		goto out;
 	}
 	*made = 1;
@@ -266,18 +266,18 @@ int img_run_container_new(struct img_store *s, const char *name, json_t *desc,
 	file = xasprintf("%s/image", rel);
 	text = img_json_dump(desc, NULL);
 	fd = openat(dfd, file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || img_write_all(fd, text, strlen(text)) < 0 || close(fd) < 0) {
+	if (fd < 0 || img_io_write_all(fd, text, strlen(text)) < 0 || close(fd) < 0) {
 		img_seterr_errno("cannot write '%s'", file);
 		free(file);
 		free(text);
-		(void)img_remove_at(dfd, rel);
+		(void)img_unpack_put_remove_at(dfd, rel);
 		goto out;
 	}
 	free(file);
 	free(text);
 	if ((*lockfd = container_lock(s, name, 1)) < 0) {
 		img_seterr_errno("cannot lock container '%s'", name);
-		(void)img_remove_at(dfd, rel);
+		(void)img_unpack_put_remove_at(dfd, rel);
 		goto out;
 	}
 	*dir = abs_path(s, rel);
@@ -307,7 +307,7 @@ int img_run_container_remove(struct img_store *s, const char *name)
 	 * through a mount what belongs to the image below) */
 	while (umount2(root, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
 		;
-	ret = img_remove_at(s->dfd, rel);
+	ret = img_unpack_put_remove_at(s->dfd, rel);
 	free(rel);
 	free(mnt);
 	free(root);
@@ -384,7 +384,7 @@ int img_run_prune_images(struct img_store *s,
 		char *ds = xasprintf("sha256:%s", de->d_name);
 		if (img_digest_parse(ds, &m) == 0 && !keep(arg, &m)) {
 			char *lock = xasprintf("%s.lock", de->d_name);
-			if (img_remove_at(dirfd(d), de->d_name) < 0)
+			if (img_unpack_put_remove_at(dirfd(d), de->d_name) < 0)
 				ret = -1;
 			else
 				(*removed)++;
@@ -581,7 +581,7 @@ int img_run_build_cache_put(struct img_store *s, const struct img_digest *key,
 	line = xasprintf("%s\n", m->str);
 	fd = openat(s->dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd >= 0) {
-		int w = img_write_all(fd, line, strlen(line));
+		int w = img_io_write_all(fd, line, strlen(line));
 		if (close(fd) < 0 || w < 0 || renameat(s->dfd, tmp, s->dfd, rel) < 0) {
 			(void)unlinkat(s->dfd, tmp, 0);
 			fd = -1;

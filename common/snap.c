@@ -108,7 +108,7 @@ img_snap_take(const char *root)
 {
 	struct img_snap *sn = xcalloc(1, sizeof *sn);
 
-	if (img_dirwalk(root, take_one, sn) < 0) {
+	if (img_dirwalk_run(root, take_one, sn) < 0) {
 		img_snap_free(sn);
 		return NULL;
 	}
@@ -197,7 +197,7 @@ img_snap_layer(struct img_snap *sn, const char *root, struct img_mklayer *l,
 
 	for (size_t i = 0; i < sn->n; i++)
 		sn->v[i].seen = sn->v[i].dir_after = 0;
-	if (img_dirwalk(root, diff_one, &d) < 0)
+	if (img_dirwalk_run(root, diff_one, &d) < 0)
 		goto out;
 	/* deleted: the names whose directory is still there (a deleted directory is one
 	 * whiteout, not one for each name it held) */

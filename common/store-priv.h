@@ -1,4 +1,4 @@
-/* store-priv: what the store's modules share: store.c (layout, locks, index.json), blobs.c
+/* store-priv: what the store's modules share: store.c (layout, locks, index.json), blob.c
  * (blobs/ and .img/tmp) and run.c (.img/run). Private to those: no other file includes it. */
 #ifndef IMG_STORE_PRIV_H
 #define IMG_STORE_PRIV_H

@@ -159,8 +159,8 @@ static int create_file(struct img_store *s, const char *dst, const char *content
 	if (fd < 0)
 		return -1;
 	full = xasprintf("%s/%s", s->path, name);
-	img_tmp_register(full);
-	if (img_write_all(fd, content, strlen(content)) < 0 || fsync(fd) < 0) {
+	img_io_tmp_register(full);
+	if (img_io_write_all(fd, content, strlen(content)) < 0 || fsync(fd) < 0) {
 		img_seterr_errno("cannot write '%s/%s'", s->path, dst);
 		close(fd);
 		goto out;
@@ -176,7 +176,7 @@ static int create_file(struct img_store *s, const char *dst, const char *content
 	rc = 0;
 out:
 	unlinkat(s->dfd, name, 0);
-	img_tmp_unregister(full);
+	img_io_tmp_unregister(full);
 	free(full);
 	return rc;
 }
@@ -465,8 +465,8 @@ static int write_index(struct img_store *s, json_t *index)
 		return -1;
 	}
 	full = xasprintf("%s/%s", s->path, name);
-	img_tmp_register(full);
-	if (img_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	img_io_tmp_register(full);
+	if (img_io_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		img_seterr_errno("cannot write '%s'", full);
 		close(fd);
 		goto out;
@@ -488,7 +488,7 @@ static int write_index(struct img_store *s, json_t *index)
 out:
 	if (name[0])
 		unlinkat(s->dfd, name, 0);
-	img_tmp_unregister(full);
+	img_io_tmp_unregister(full);
 	free(full);
 	free(data);
 	return rc;
@@ -587,27 +587,27 @@ static int entry_config(struct img_store *s, json_t *entry, struct img_digest *o
 			return 0;
 		}
 	}
-	if (img_desc_parse(entry, &d) < 0)
+	if (img_image_desc_parse(entry, &d) < 0)
 		return -1;
-	if (img_mt_kind(d.media_type) == IMG_KIND_MANIFEST) {
+	if (img_image_mt_kind(d.media_type) == IMG_KIND_MANIFEST) {
 		if (img_blob_read(s, &d.digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0)
 			return -1;
-		if (img_doc_parse(buf, len, d.media_type, &doc) == 0) {
+		if (img_image_doc_parse(buf, len, d.media_type, &doc) == 0) {
 			if (doc.kind == IMG_KIND_MANIFEST) {
 				*out = doc.config.digest;
 				rc = 0;
 			}
-			img_doc_release(&doc);
+			img_image_doc_release(&doc);
 		}
 		free(buf);
-	} else if (img_mt_kind(d.media_type) == IMG_KIND_INDEX) {
+	} else if (img_image_mt_kind(d.media_type) == IMG_KIND_INDEX) {
 		struct img_doc m;
 		struct img_desc md;
 		struct img_config c;
 		if (img_store_image(s, &d, NULL, &m, &md, &c) == 0) {
 			*out = m.config.digest;
-			img_doc_release(&m);
-			img_config_release(&c);
+			img_image_doc_release(&m);
+			img_image_config_release(&c);
 			rc = 0;
 		}
 	}
@@ -761,7 +761,7 @@ none:
 static int walk(struct img_store *s, const struct img_desc *d, int flags, img_walk_fn fn,
                 void *arg, int depth, int ilevel)
 {
-	enum img_kind kind = img_mt_kind(d->media_type);
+	enum img_kind kind = img_image_mt_kind(d->media_type);
 	struct img_doc doc;
 	char *buf;
 	size_t len, i;
@@ -787,7 +787,7 @@ static int walk(struct img_store *s, const struct img_desc *d, int flags, img_wa
 		img_seterr("blob %s: size %zu, expected %lld", d->digest.str, len, (long long)d->size);
 		return (flags & IMG_WALK_TOLERANT) ? 0 : -1;
 	}
-	r = img_doc_parse(buf, len, d->media_type, &doc);
+	r = img_image_doc_parse(buf, len, d->media_type, &doc);
 	free(buf);
 	if (r < 0) {
 		img_seterr_prefix("%s", d->digest.str);
@@ -805,7 +805,7 @@ static int walk(struct img_store *s, const struct img_desc *d, int flags, img_wa
 		for (i = 0; i < doc.n && r == 0; i++)
 			r = walk(s, &doc.items[i], flags, fn, arg, depth + 1, ilevel);
 	}
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 	return r;
 }
 
@@ -843,7 +843,7 @@ static int read_doc(struct img_store *s, const struct img_desc *d, struct img_do
 		img_seterr("blob %s: size %zu, expected %lld", d->digest.str, len, (long long)d->size);
 		return -1;
 	}
-	r = img_doc_parse(buf, len, d->media_type, doc);
+	r = img_image_doc_parse(buf, len, d->media_type, doc);
 	free(buf);
 	if (r < 0) {
 		img_seterr_prefix("%s", d->digest.str);
@@ -856,7 +856,7 @@ static int pick(struct img_store *s, const struct img_desc *top,
                 struct img_desc *mdesc)
 {
 	struct img_doc doc;
-	enum img_kind kind = img_mt_kind(top->media_type);
+	enum img_kind kind = img_image_mt_kind(top->media_type);
 	long pi;
 	int r;
 	char pbuf[128];
@@ -879,11 +879,11 @@ static int pick(struct img_store *s, const struct img_desc *top,
 	}
 	if (read_doc(s, top, &doc) < 0)
 		return -1;
-	pi = img_index_pick(&doc, want, NULL, NULL);
+	pi = img_image_index_pick(&doc, want, NULL, NULL);
 	if (pi < 0) {
 		img_seterr("%s: no manifest for platform %s", top->digest.str,
-		           img_platform_format(want, pbuf, sizeof(pbuf)));
-		img_doc_release(&doc);
+		           img_image_platform_format(want, pbuf, sizeof(pbuf)));
+		img_image_doc_release(&doc);
 		errno = ENOENT;
 		return -1;
 	}
@@ -896,7 +896,7 @@ static int pick(struct img_store *s, const struct img_desc *top,
 			mdesc->json = NULL;
 		}
 	}
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 	return r;
 }
 
@@ -914,21 +914,21 @@ int img_store_image(struct img_store *s, const struct img_desc *top,
 	memset(manifest_desc, 0, sizeof(*manifest_desc));
 	memset(config, 0, sizeof(*config));
 	if (!platform) {
-		img_platform_host(&host);
+		img_image_platform_host(&host);
 		platform = &host;
 	}
 	if (pick(s, top, platform, 0, manifest, manifest_desc) < 0)
 		return -1;
 	if (manifest->kind != IMG_KIND_MANIFEST) {
 		img_seterr("%s: not an image manifest", manifest_desc->digest.str);
-		img_doc_release(manifest);
+		img_image_doc_release(manifest);
 		errno = EINVAL;
 		return -1;
 	}
-	if (img_mt_kind(manifest->config.media_type) != IMG_KIND_CONFIG) {
+	if (img_image_mt_kind(manifest->config.media_type) != IMG_KIND_CONFIG) {
 		img_seterr("%s: not an image (config type %s)", manifest_desc->digest.str,
 		           manifest->config.media_type);
-		img_doc_release(manifest);
+		img_image_doc_release(manifest);
 		errno = EINVAL;
 		return -1;
 	}
@@ -940,7 +940,7 @@ int img_store_image(struct img_store *s, const struct img_desc *top,
 		free(buf);
 		goto fail;
 	}
-	r = img_config_parse(buf, len, config);
+	r = img_image_config_parse(buf, len, config);
 	free(buf);
 	if (r < 0) {
 		img_seterr_prefix("config %s", manifest->config.digest.str);
@@ -948,7 +948,7 @@ int img_store_image(struct img_store *s, const struct img_desc *top,
 	}
 	return 0;
 fail:
-	img_doc_release(manifest);
+	img_image_doc_release(manifest);
 	memset(manifest_desc, 0, sizeof(*manifest_desc));
 	return -1;
 }

@@ -4,7 +4,7 @@
  * DIR/.img/: "lock" (flock: writers shared while they own temp files, img-gc exclusive),
  * "index.lock" (flock: short exclusive hold around each index.json replacement), tmp/.
  * Blobs appear in blobs/ only by rename after their bytes hashed to their name.
- * Only store.c and blobs.c touch these directories; tools go through the functions
+ * Only store.c and blob.c touch these directories; tools go through the functions
  * below (and name images with index.h's edits inside img_store_index_update). */
 #ifndef IMG_STORE_H
 #define IMG_STORE_H
@@ -45,7 +45,7 @@ void img_store_unlock(struct img_store *s);
  * (blob_begin, index_update). Default: none (block silently). */
 void img_store_set_waiting(struct img_store *s, void (*waiting)(void *), void *arg);
 
-/* ---- blobs (blobs.c) ---- */
+/* ---- blobs (blob.c) ---- */
 
 /* 1 present (and *size set if non-NULL), 0 absent, -1 error. Does not re-hash. */
 int img_blob_has(struct img_store *s, const struct img_digest *d, int64_t *size);

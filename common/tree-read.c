@@ -14,31 +14,31 @@
 #include "tree-int.h"
 #include "lread.h"
 
-int img_tree_scan_lread(struct img_lread *a, const struct img_pathset *hash, img_tree_rec_fn fn,
-                        void *arg)
+int img_tree_read_scan_lread(struct img_lread *a, const struct img_pathset *hash, img_tree_rec_fn fn,
+                             void *arg)
 {
 	struct img_tree_rec r;
 	struct img_hash *h = NULL;
 	int rc, ret = -1;
 
-	h = img_hash_new(IMG_SHA256);
+	h = img_digest_hash_new(IMG_SHA256);
 	if (!h)
 		goto out;
 	while ((rc = img_lread_next(a, &r, NULL)) == 1) {
 		if (r.kind == IMG_TREE_ENTRY && r.type == IMG_ENT_FILE &&
-		    (!hash || img_pathset_has(hash, r.path))) {
+		    (!hash || img_tree_read_pathset_has(hash, r.path))) {
 			const void *buf;
 			size_t n;
 			uint64_t total = 0;
 			int b;
-			img_hash_reset(h);
+			img_digest_hash_reset(h);
 			while ((b = img_lread_block(a, &buf, &n)) == 1) {
-				img_hash_update(h, buf, n);
+				img_digest_hash_update(h, buf, n);
 				total += n;
 			}
 			if (b < 0)
 				goto out;
-			img_hash_final(h, &r.content);
+			img_digest_hash_final(h, &r.content);
 			r.has_content = 1;
 			r.size = (int64_t)total;
 		}
@@ -50,12 +50,12 @@ int img_tree_scan_lread(struct img_lread *a, const struct img_pathset *hash, img
 		goto out;
 	ret = 0;
 out:
-	img_hash_free(h);
+	img_digest_hash_free(h);
 	return ret;
 }
 
-int img_tree_scan_part(int fd, const struct img_tree_part *part, const struct img_pathset *hash,
-                       img_tree_rec_fn fn, void *arg)
+int img_tree_read_scan_part(int fd, const struct img_tree_part *part, const struct img_pathset *hash,
+                            img_tree_rec_fn fn, void *arg)
 {
 	struct img_lread *a;
 	int ret;
@@ -63,22 +63,22 @@ int img_tree_scan_part(int fd, const struct img_tree_part *part, const struct im
 	if ((part && part->blob ? img_lread_open_at(fd, part->off, part->len, part->blob, &a)
 	                        : img_lread_open(fd, &a)) < 0)
 		return -1;
-	ret = img_tree_scan_lread(a, hash, fn, arg);
+	ret = img_tree_read_scan_lread(a, hash, fn, arg);
 	if (ret == 0)
 		ret = img_lread_end(a);
 	img_lread_free(a);
 	return ret;
 }
 
-int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec_fn fn,
-                            void *arg)
+int img_tree_read_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec_fn fn,
+                                 void *arg)
 {
-	return img_tree_scan_part(fd, NULL, hash, fn, arg);
+	return img_tree_read_scan_part(fd, NULL, hash, fn, arg);
 }
 
-int img_tree_scan_layer(int fd, img_tree_rec_fn fn, void *arg)
+int img_tree_read_scan_layer(int fd, img_tree_rec_fn fn, void *arg)
 {
-	return img_tree_scan_layer_sel(fd, NULL, fn, arg);
+	return img_tree_read_scan_layer_sel(fd, NULL, fn, arg);
 }
 
 /* ---- a set of paths: the strings in an arena, indexed by img_htab ---- */
@@ -90,7 +90,7 @@ struct img_pathset {
 	struct img_tree_arena *names;
 };
 
-struct img_pathset *img_pathset_new(void)
+struct img_pathset *img_tree_read_pathset_new(void)
 {
 	struct img_pathset *s = xcalloc(1, sizeof(*s));
 
@@ -98,7 +98,7 @@ struct img_pathset *img_pathset_new(void)
 	return s;
 }
 
-void img_pathset_free(struct img_pathset *s)
+void img_tree_read_pathset_free(struct img_pathset *s)
 {
 	if (!s)
 		return;
@@ -148,7 +148,7 @@ static int pathset_add_n(struct img_pathset *s, const char *path, size_t len)
 	return added;
 }
 
-int img_pathset_add(struct img_pathset *s, const char *path, int parents)
+int img_tree_read_pathset_add(struct img_pathset *s, const char *path, int parents)
 {
 	if (parents)
 		for (const char *p = strchr(path, '/'); p; p = strchr(p + 1, '/'))
@@ -157,12 +157,12 @@ int img_pathset_add(struct img_pathset *s, const char *path, int parents)
 	return pathset_add_n(s, path, strlen(path));
 }
 
-int img_pathset_has(const struct img_pathset *s, const char *path)
+int img_tree_read_pathset_has(const struct img_pathset *s, const char *path)
 {
 	return pathset_find_n(s, path, strlen(path)) != IMG_HTAB_NONE;
 }
 
-size_t img_pathset_count(const struct img_pathset *s)
+size_t img_tree_read_pathset_count(const struct img_pathset *s)
 {
 	return s->n;
 }
@@ -182,19 +182,19 @@ struct img_tree_cover {
 	size_t cap;
 };
 
-struct img_tree_cover *img_tree_cover_new(void)
+struct img_tree_cover *img_tree_read_cover_new(void)
 {
 	struct img_tree_cover *c = xcalloc(1, sizeof(*c));
 
-	c->paths = img_pathset_new();
+	c->paths = img_tree_read_pathset_new();
 	return c;
 }
 
-void img_tree_cover_free(struct img_tree_cover *c)
+void img_tree_read_cover_free(struct img_tree_cover *c)
 {
 	if (!c)
 		return;
-	img_pathset_free(c->paths);
+	img_tree_read_pathset_free(c->paths);
 	free(c->e);
 	free(c);
 }
@@ -217,7 +217,7 @@ static void raise_to(int *v, int layer)
 		*v = layer;
 }
 
-void img_tree_cover_add(struct img_tree_cover *c, int layer, const struct img_tree_rec *r)
+void img_tree_read_cover_add(struct img_tree_cover *c, int layer, const struct img_tree_rec *r)
 {
 	size_t len = strlen(r->path);
 
@@ -250,7 +250,7 @@ static const struct cover_ent *cover_get(const struct img_tree_cover *c, const c
 	return i == IMG_HTAB_NONE ? NULL : &c->e[i];
 }
 
-int img_tree_cover_hides(const struct img_tree_cover *c, int layer, const char *path, int dir)
+int img_tree_read_cover_hides(const struct img_tree_cover *c, int layer, const char *path, int dir)
 {
 	size_t len = strlen(path);
 	const struct cover_ent *e;
@@ -272,7 +272,7 @@ int img_tree_cover_hides(const struct img_tree_cover *c, int layer, const char *
 	return 0;
 }
 
-int img_tree_cover_linked(const struct img_tree_cover *c, int layer, const char *path)
+int img_tree_read_cover_linked(const struct img_tree_cover *c, int layer, const char *path)
 {
 	const struct cover_ent *e = cover_get(c, path, strlen(path));
 
@@ -291,7 +291,7 @@ struct img_tree_layer {
 	const unsigned char **rec;
 	size_t n, cap;
 	struct img_tree_arena *bytes;
-	struct img_tree_rec scratch;   /* img_tree_layer_rec's */
+	struct img_tree_rec scratch;   /* img_tree_read_layer_rec's */
 };
 
 static unsigned char *put_varint(unsigned char *p, uint64_t v)
@@ -402,7 +402,7 @@ static void layer_decode(const unsigned char *p, struct crec *c)
 		c->link = c->path + strlen(c->path) + 1;
 }
 
-void img_tree_layer_free(struct img_tree_layer *l)
+void img_tree_read_layer_free(struct img_tree_layer *l)
 {
 	if (!l)
 		return;
@@ -411,7 +411,7 @@ void img_tree_layer_free(struct img_tree_layer *l)
 	free(l);
 }
 
-size_t img_tree_layer_count(const struct img_tree_layer *l)
+size_t img_tree_read_layer_count(const struct img_tree_layer *l)
 {
 	return l->n;
 }
@@ -449,7 +449,7 @@ static void rec_decode(const unsigned char *p, struct img_tree_rec *r)
 		digest_from(c.content, &r->content);
 }
 
-const struct img_tree_rec *img_tree_layer_rec(struct img_tree_layer *l, size_t i)
+const struct img_tree_rec *img_tree_read_layer_rec(struct img_tree_layer *l, size_t i)
 {
 	if (i >= l->n)
 		return NULL;
@@ -457,7 +457,7 @@ const struct img_tree_rec *img_tree_layer_rec(struct img_tree_layer *l, size_t i
 	return &l->scratch;
 }
 
-int img_tree_layer_each(const struct img_tree_layer *l, img_tree_rec_fn fn, void *arg)
+int img_tree_read_layer_each(const struct img_tree_layer *l, img_tree_rec_fn fn, void *arg)
 {
 	struct img_tree_rec r;
 
@@ -469,7 +469,7 @@ int img_tree_layer_each(const struct img_tree_layer *l, img_tree_rec_fn fn, void
 	return 0;
 }
 
-void img_tree_layer_paths(const struct img_tree_layer *l, struct img_pathset *s)
+void img_tree_read_layer_paths(const struct img_tree_layer *l, struct img_pathset *s)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		struct crec r;
@@ -477,13 +477,13 @@ void img_tree_layer_paths(const struct img_tree_layer *l, struct img_pathset *s)
 		if (r.kind == IMG_TREE_WHITEOUT)
 			continue;
 		if (r.path[0])
-			img_pathset_add(s, r.path, 1);
+			img_tree_read_pathset_add(s, r.path, 1);
 		if (r.kind == IMG_TREE_ENTRY && r.type == IMG_ENT_HARDLINK && r.link)
-			img_pathset_add(s, r.link, 1);
+			img_tree_read_pathset_add(s, r.link, 1);
 	}
 }
 
-int img_tree_apply_layer(struct img_tree *t, int layer, const struct img_tree_layer *l)
+int img_tree_read_apply_layer(struct img_tree *t, int layer, const struct img_tree_layer *l)
 {
 	int ret = 0;
 
@@ -497,15 +497,15 @@ int img_tree_apply_layer(struct img_tree *t, int layer, const struct img_tree_la
 	return ret;
 }
 
-size_t img_tree_unhashed(const struct img_tree *t, const struct img_pathset *want,
-                         struct img_pathset *more)
+size_t img_tree_read_unhashed(const struct img_tree *t, const struct img_pathset *want,
+                              struct img_pathset *more)
 {
 	size_t added = 0;
 
 	for (size_t i = 0; i < want->n; i++) {
 		const struct img_tree_node *n = img_tree_get(t, want->path[i]);
 		if (n && n->ino->type == IMG_ENT_FILE && !n->ino->has_content)
-			added += (size_t)img_pathset_add(more, n->ino->origin, 0);
+			added += (size_t)img_tree_read_pathset_add(more, n->ino->origin, 0);
 	}
 	return added;
 }
@@ -533,10 +533,10 @@ static int read_job(void *arg, size_t i, unsigned worker)
 	struct img_tree_layer *l = layer_new();
 
 	(void)worker;
-	if (img_tree_scan_part(j->fd, js->parts ? &js->parts[i] : NULL, j->hash, layer_collect,
-	                       l) < 0) {
+	if (img_tree_read_scan_part(j->fd, js->parts ? &js->parts[i] : NULL, j->hash, layer_collect,
+	                            l) < 0) {
 		j->err = xstrdup(img_errmsg());
-		img_tree_layer_free(l);
+		img_tree_read_layer_free(l);
 		return 0;
 	}
 	j->out = l;
@@ -598,18 +598,18 @@ int img_tree_read_parts(struct img_tree_job *jobs, const struct img_tree_part *p
 
 /* ---- a layer read from a source, or as its bytes are written ---- */
 
-void img_tree_layer_read(const struct img_lread_src *src, int hash, struct img_tree_layer **out,
-                         char **err)
+void img_tree_read_layer_read(const struct img_lread_src *src, int hash, struct img_tree_layer **out,
+                              char **err)
 {
 	struct img_tree_layer *l = layer_new();
-	struct img_pathset *none = hash ? NULL : img_pathset_new();
+	struct img_pathset *none = hash ? NULL : img_tree_read_pathset_new();
 	struct img_lread *a;
 
 	*err = NULL;
-	if (img_lread_open_src(src, &a) < 0 || img_tree_scan_lread(a, none, layer_collect, l) < 0)
+	if (img_lread_open_src(src, &a) < 0 || img_tree_read_scan_lread(a, none, layer_collect, l) < 0)
 		*err = xstrdup(img_errmsg());
 	img_lread_free(a);
-	img_pathset_free(none);
+	img_tree_read_pathset_free(none);
 	*out = l;
 }
 
@@ -650,7 +650,7 @@ static int feed_main(void *arg, size_t item, unsigned worker)
 
 	(void)item;
 	(void)worker;
-	img_tree_layer_read(&src, f->hash, &f->out, &f->err);
+	img_tree_read_layer_read(&src, f->hash, &f->out, &f->err);
 	if (f->held)
 		img_ring_release(f->ring, 0);
 	f->held = 0;
@@ -658,7 +658,7 @@ static int feed_main(void *arg, size_t item, unsigned worker)
 	return 0;
 }
 
-struct img_tree_feed *img_tree_feed_new(int hash)
+struct img_tree_feed *img_tree_read_feed_new(int hash)
 {
 	struct img_tree_feed *f = xcalloc(1, sizeof(*f));
 
@@ -674,22 +674,22 @@ struct img_tree_feed *img_tree_feed_new(int hash)
 	return f;
 }
 
-void img_tree_feed_begin(struct img_tree_feed *f)
+void img_tree_read_feed_begin(struct img_tree_feed *f)
 {
-	img_tree_feed_abort(f);
+	img_tree_read_feed_abort(f);
 	img_ring_open(f->ring, 1);
 	f->open = 1;
 	img_pool_add(f->pool, feed_main, f, 0);
 }
 
-int img_tree_feed_write(void *arg, const void *buf, size_t n)
+int img_tree_read_feed_write(void *arg, const void *buf, size_t n)
 {
 	struct img_tree_feed *f = arg;
 
 	return img_ring_write(f->ring, buf, n);
 }
 
-void img_tree_feed_end(struct img_tree_feed *f, struct img_tree_layer **out, char **err)
+void img_tree_read_feed_end(struct img_tree_feed *f, struct img_tree_layer **out, char **err)
 {
 	(void)img_ring_end(f->ring);
 	(void)img_pool_wait(f->pool);
@@ -700,24 +700,24 @@ void img_tree_feed_end(struct img_tree_feed *f, struct img_tree_layer **out, cha
 	f->err = NULL;
 }
 
-void img_tree_feed_abort(struct img_tree_feed *f)
+void img_tree_read_feed_abort(struct img_tree_feed *f)
 {
 	if (!f->open)
 		return;
 	img_ring_stop(f->ring);         /* the reader fails; its failure is not the pool's */
 	(void)img_pool_wait(f->pool);
 	f->open = 0;
-	img_tree_layer_free(f->out);
+	img_tree_read_layer_free(f->out);
 	free(f->err);
 	f->out = NULL;
 	f->err = NULL;
 }
 
-void img_tree_feed_free(struct img_tree_feed *f)
+void img_tree_read_feed_free(struct img_tree_feed *f)
 {
 	if (!f)
 		return;
-	img_tree_feed_abort(f);
+	img_tree_read_feed_abort(f);
 	img_pool_free(f->pool);
 	img_ring_free(f->ring);
 	free(f);

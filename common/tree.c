@@ -550,7 +550,7 @@ int img_tree_apply_c(struct img_tree *t, const struct crec *r)
 	if (r->type == IMG_ENT_HARDLINK) {
 		struct img_tree_node *target = r->link ? lookup(t, r->link) : NULL;
 		if (!target || target == t->root || target->ino->type == IMG_ENT_DIR) {
-			char *xp = img_escape_cut(r->path), *xl = img_escape_cut(r->link ? r->link : "");
+			char *xp = img_util_escape_cut(r->path), *xl = img_util_escape_cut(r->link ? r->link : "");
 			img_seterr("hard link '%s': target '%s' %s", xp, xl,
 			           target && target != t->root ? "is a directory" : "not found");
 			free(xp);

@@ -97,27 +97,27 @@ size_t img_tree_sorted(const struct img_tree *t, const struct img_tree_node ***o
  * regular files hashed as they stream. fn returns 0 to go on, -1 to stop.
  * 0, or -1 with img_errmsg(). */
 typedef int (*img_tree_rec_fn)(void *arg, const struct img_tree_rec *r);
-int img_tree_scan_layer(int fd, img_tree_rec_fn fn, void *arg);
+int img_tree_read_scan_layer(int fd, img_tree_rec_fn fn, void *arg);
 
-/* Read a layer like img_tree_scan_layer, but hash a regular file's bytes only when its
+/* Read a layer like img_tree_read_scan_layer, but hash a regular file's bytes only when its
  * path is in hash (NULL: every file); the data of the other files is skipped and their
  * records have has_content 0 (size from the header). */
 struct img_pathset;
-int img_tree_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec_fn fn,
-                            void *arg);
+int img_tree_read_scan_layer_sel(int fd, const struct img_pathset *hash, img_tree_rec_fn fn,
+                                 void *arg);
 /* The same from a layer reader already open (lread.h; not freed). */
 struct img_lread;
-int img_tree_scan_lread(struct img_lread *a, const struct img_pathset *hash, img_tree_rec_fn fn,
-                        void *arg);
+int img_tree_read_scan_lread(struct img_lread *a, const struct img_pathset *hash, img_tree_rec_fn fn,
+                             void *arg);
 
 /* ---- a set of paths ---- */
-struct img_pathset *img_pathset_new(void);
-void img_pathset_free(struct img_pathset *s);
+struct img_pathset *img_tree_read_pathset_new(void);
+void img_tree_read_pathset_free(struct img_pathset *s);
 /* Add path; with parents, every parent directory of it too ("a/b/c": "a", "a/b"; never
  * the root). Returns 1 when path was new, 0 when it was there already. */
-int img_pathset_add(struct img_pathset *s, const char *path, int parents);
-int img_pathset_has(const struct img_pathset *s, const char *path);
-size_t img_pathset_count(const struct img_pathset *s);
+int img_tree_read_pathset_add(struct img_pathset *s, const char *path, int parents);
+int img_tree_read_pathset_has(const struct img_pathset *s, const char *path);
+size_t img_tree_read_pathset_count(const struct img_pathset *s);
 
 /* ---- what the layers above a layer hide (img-unpack) ----
  *
@@ -128,37 +128,37 @@ size_t img_pathset_count(const struct img_pathset *s);
  * at a path, listed or implied by a name under it, replaces a non-directory there.
  * About one path set entry and four numbers per path. */
 struct img_tree_cover;
-struct img_tree_cover *img_tree_cover_new(void);
-void img_tree_cover_free(struct img_tree_cover *c);
+struct img_tree_cover *img_tree_read_cover_new(void);
+void img_tree_read_cover_free(struct img_tree_cover *c);
 /* Note record r of layer number layer. */
-void img_tree_cover_add(struct img_tree_cover *c, int layer, const struct img_tree_rec *r);
+void img_tree_read_cover_add(struct img_tree_cover *c, int layer, const struct img_tree_rec *r);
 /* 1 when what an entry of layer number layer puts at path (a directory when dir) is
  * gone once the layers above it noted in c are applied; else 0. Never for the root. */
-int img_tree_cover_hides(const struct img_tree_cover *c, int layer, const char *path, int dir);
+int img_tree_read_cover_hides(const struct img_tree_cover *c, int layer, const char *path, int dir);
 /* 1 when a layer above layer number layer has a hard link to path. */
-int img_tree_cover_linked(const struct img_tree_cover *c, int layer, const char *path);
+int img_tree_read_cover_linked(const struct img_tree_cover *c, int layer, const char *path);
 
 /* ---- layers read ahead into memory, several at once ---- */
 
 /* The records of one layer (paths and metadata; no file data). */
 struct img_tree_layer;
-void img_tree_layer_free(struct img_tree_layer *l);
-size_t img_tree_layer_count(const struct img_tree_layer *l);
+void img_tree_read_layer_free(struct img_tree_layer *l);
+size_t img_tree_read_layer_count(const struct img_tree_layer *l);
 /* Record i of l (NULL past the end), valid until the next call for l. */
-const struct img_tree_rec *img_tree_layer_rec(struct img_tree_layer *l, size_t i);
+const struct img_tree_rec *img_tree_read_layer_rec(struct img_tree_layer *l, size_t i);
 /* Call fn for each record of l in order (the record valid for the call), as
- * img_tree_scan_layer does while it reads: 0, or -1 when fn stopped. */
-int img_tree_layer_each(const struct img_tree_layer *l, img_tree_rec_fn fn, void *arg);
+ * img_tree_read_scan_layer does while it reads: 0, or -1 when fn stopped. */
+int img_tree_read_layer_each(const struct img_tree_layer *l, img_tree_rec_fn fn, void *arg);
 /* Add to s what applying l can change in a tree below it, for a caller that compares
  * two trees built on the same lower layers: the path of each entry and each opaque
  * directory, and each hard link target, all with their parents (not whiteout targets:
  * a whiteout only deletes). */
-void img_tree_layer_paths(const struct img_tree_layer *l, struct img_pathset *s);
+void img_tree_read_layer_paths(const struct img_tree_layer *l, struct img_pathset *s);
 /* Apply every record of l as layer number layer (begin, apply, end). 0, or -1 with
  * img_errmsg() (see img_tree_apply). */
-int img_tree_apply_layer(struct img_tree *t, int layer, const struct img_tree_layer *l);
+int img_tree_read_apply_layer(struct img_tree *t, int layer, const struct img_tree_layer *l);
 
-/* One layer to read: fd (not closed), hash (as in img_tree_scan_layer_sel); on return
+/* One layer to read: fd (not closed), hash (as in img_tree_read_scan_layer_sel); on return
  * out holds the records (the caller frees it), or err a message (the caller frees it). */
 struct img_tree_job {
 	int fd;
@@ -181,9 +181,9 @@ struct img_tree_part {
  * set (parts NULL: none). */
 int img_tree_read_parts(struct img_tree_job *jobs, const struct img_tree_part *parts, size_t n,
                         unsigned threads);
-/* img_tree_scan_layer_sel of the part of fd (part NULL, or part->blob NULL: all of fd). */
-int img_tree_scan_part(int fd, const struct img_tree_part *part, const struct img_pathset *hash,
-                       img_tree_rec_fn fn, void *arg);
+/* img_tree_read_scan_layer_sel of the part of fd (part NULL, or part->blob NULL: all of fd). */
+int img_tree_read_scan_part(int fd, const struct img_tree_part *part, const struct img_pathset *hash,
+                            img_tree_rec_fn fn, void *arg);
 
 /* ---- a layer read as its bytes stream past (from a pipe: nothing spooled) ---- */
 
@@ -192,35 +192,35 @@ int img_tree_scan_part(int fd, const struct img_tree_part *part, const struct im
  * the failure), never NULL; *err: why the layer could not be read to its end, or NULL.
  * The caller frees both. */
 struct img_lread_src;
-void img_tree_layer_read(const struct img_lread_src *src, int hash, struct img_tree_layer **out,
-                         char **err);
+void img_tree_read_layer_read(const struct img_lread_src *src, int hash, struct img_tree_layer **out,
+                              char **err);
 
 /* A reader of layers from bytes the caller writes, one layer after the other: each is
- * read by img_tree_layer_read on a thread of its own (an img_pool task taking an
+ * read by img_tree_read_layer_read on a thread of its own (an img_pool task taking an
  * img_ring) while it is written, so that only the ring and the records take memory.
  * begin, write..., end; the writes of one layer come from one thread at a time, not
- * always the caller's. A new feed (hash as img_tree_layer_read), or NULL with
+ * always the caller's. A new feed (hash as img_tree_read_layer_read), or NULL with
  * img_errmsg() when no thread can be started. */
 struct img_tree_feed;
-struct img_tree_feed *img_tree_feed_new(int hash);
+struct img_tree_feed *img_tree_read_feed_new(int hash);
 /* A new layer: its bytes as stored (any compression lread reads) follow. A layer begun
  * and not ended is abandoned first. */
-void img_tree_feed_begin(struct img_tree_feed *f);
+void img_tree_read_feed_begin(struct img_tree_feed *f);
 /* n more bytes of the layer (an img_sink_fn, f its arg): 0 (-1 may come once the layer
  * was abandoned). Bytes that are not a layer are taken all the same (and not read). */
-int img_tree_feed_write(void *f, const void *buf, size_t n);
-/* The layer's end: wait for its reader; *out and *err as img_tree_layer_read's. */
-void img_tree_feed_end(struct img_tree_feed *f, struct img_tree_layer **out, char **err);
+int img_tree_read_feed_write(void *f, const void *buf, size_t n);
+/* The layer's end: wait for its reader; *out and *err as img_tree_read_layer_read's. */
+void img_tree_read_feed_end(struct img_tree_feed *f, struct img_tree_layer **out, char **err);
 /* Abandon the layer begun, if any (its reader stops; img_errmsg() unchanged). */
-void img_tree_feed_abort(struct img_tree_feed *f);
+void img_tree_read_feed_abort(struct img_tree_feed *f);
 /* Abandon the layer begun and free f. NULL-safe. */
-void img_tree_feed_free(struct img_tree_feed *f);
+void img_tree_read_feed_free(struct img_tree_feed *f);
 
-/* For a tree built with img_tree_scan_layer_sel: add to more the path where each regular
+/* For a tree built with img_tree_read_scan_layer_sel: add to more the path where each regular
  * file named in want was created, when its content was not hashed (a hard link in a
  * lower layer to a file outside want). Returns the number of paths added to more. */
-size_t img_tree_unhashed(const struct img_tree *t, const struct img_pathset *want,
-                         struct img_pathset *more);
+size_t img_tree_read_unhashed(const struct img_tree *t, const struct img_pathset *want,
+                              struct img_pathset *more);
 
 /* The content digest of an inode with has_content, as "sha256:<hex>", into out. */
 void img_tree_inode_content(const struct img_tree_inode *ino, struct img_digest *out);

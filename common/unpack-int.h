@@ -45,24 +45,24 @@ struct img_unpack {
 };
 
 /* img_seterr "'path': what: strerror(errno)" (errno kept). */
-void img_unpack_path_err(const char *what, const char *path);
+void img_unpack_put_path_err(const char *what, const char *path);
 /* Close the cached parents that are path or under it ("": all of them). */
-void img_unpack_forget_under(struct img_unpack *u, const char *path);
+void img_unpack_put_forget_under(struct img_unpack *u, const char *path);
 /* The directory path[0..len) opened beneath the root without following a symlink (a
  * new fd); with create, a missing component is made (0700) and a non-directory in the
  * way replaced by one. -1 with errno and img_errmsg. */
-int img_unpack_open_dir(struct img_unpack *u, const char *path, size_t len, int create);
+int img_unpack_put_open_dir(struct img_unpack *u, const char *path, size_t len, int create);
 /* The permission bits set for mode (no setuid or setgid without IMG_UNPACK_OWNERS). */
-mode_t img_unpack_perm(const struct img_unpack *u, mode_t mode);
+mode_t img_unpack_put_perm(const struct img_unpack *u, mode_t mode);
 /* Write entry r, its data from rd (there: the tree had a name at its path, so no new name
  * is tried first). 0 or -1. */
-int img_unpack_put(struct img_unpack *u, struct img_lread *rd, const struct img_tree_rec *r,
-                   struct archive_entry *ae, int there);
+int img_unpack_put_entry(struct img_unpack *u, struct img_lread *rd, const struct img_tree_rec *r,
+                         struct archive_entry *ae, int there);
 /* Remove path and all under it if it is there (nothing when its parent is not a
  * directory). 0 or -1. */
-int img_unpack_remove(struct img_unpack *u, const char *path);
+int img_unpack_put_remove(struct img_unpack *u, const char *path);
 /* A whiteout and an opaque directory of the layer being applied. 0 or -1. */
-int img_unpack_whiteout(struct img_unpack *u, const struct img_tree_rec *r);
-int img_unpack_opaque(struct img_unpack *u, const struct img_tree_rec *r);
+int img_unpack_put_whiteout(struct img_unpack *u, const struct img_tree_rec *r);
+int img_unpack_put_opaque(struct img_unpack *u, const struct img_tree_rec *r);
 
 #endif

@@ -18,10 +18,10 @@
 #include "io.h"
 #include "unpack-int.h"
 
-void img_unpack_path_err(const char *what, const char *path)
+void img_unpack_put_path_err(const char *what, const char *path)
 {
 	int en = errno;
-	char *e = img_escape(path[0] ? path : ".");
+	char *e = img_util_escape(path[0] ? path : ".");
 	img_seterr("'%s': %s: %s", e, what, strerror(en));
 	free(e);
 	errno = en;
@@ -66,17 +66,17 @@ static int rm_rec(int pfd, const char *name, int depth)
 	return ret;
 }
 
-int img_remove_at(int dirfd, const char *name)
+int img_unpack_put_remove_at(int dirfd, const char *name)
 {
 	if (rm_rec(dirfd, name, 0) < 0) {
-		img_unpack_path_err("cannot remove", name);
+		img_unpack_put_path_err("cannot remove", name);
 		return -1;
 	}
 	return 0;
 }
 
 /* Cached parents that are path or under it: they are going away ("" all of them). */
-void img_unpack_forget_under(struct img_unpack *u, const char *path)
+void img_unpack_put_forget_under(struct img_unpack *u, const char *path)
 {
 	size_t n = strlen(path);
 
@@ -93,9 +93,9 @@ void img_unpack_forget_under(struct img_unpack *u, const char *path)
 
 static int remove_path(struct img_unpack *u, int pfd, const char *name, const char *path)
 {
-	img_unpack_forget_under(u, path);
+	img_unpack_put_forget_under(u, path);
 	if (rm_rec(pfd, name, 0) < 0) {
-		img_unpack_path_err("cannot remove", path);
+		img_unpack_put_path_err("cannot remove", path);
 		return -1;
 	}
 	return 0;
@@ -106,7 +106,7 @@ static int remove_path(struct img_unpack *u, int pfd, const char *name, const ch
 /* The directory path[0..len), opened (a new fd). With create, a missing component is
  * made (0700 until the end) and one that is not a directory (a file, a symlink) is
  * replaced by one. -1 with errno (and img_errmsg) when it cannot be. */
-int img_unpack_open_dir(struct img_unpack *u, const char *path, size_t len, int create)
+int img_unpack_put_open_dir(struct img_unpack *u, const char *path, size_t len, int create)
 {
 	char *buf = xstrndup(path, len);
 	int cur = -1;
@@ -116,7 +116,7 @@ int img_unpack_open_dir(struct img_unpack *u, const char *path, size_t len, int 
 		free(buf);
 		cur = openat(u->root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (cur < 0)
-			img_unpack_path_err("cannot open", "");
+			img_unpack_put_path_err("cannot open", "");
 		return cur;
 	}
 	if (!u->no_openat2) {
@@ -143,17 +143,17 @@ int img_unpack_open_dir(struct img_unpack *u, const char *path, size_t len, int 
 		fd = openat(base, buf + i, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0 && create && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)) {
 			if (errno != ENOENT && unlinkat(base, buf + i, 0) < 0) {
-				img_unpack_path_err("cannot replace with a directory", buf);
+				img_unpack_put_path_err("cannot replace with a directory", buf);
 				goto fail;
 			}
 			if (mkdirat(base, buf + i, 0700) < 0) {
-				img_unpack_path_err("cannot create directory", buf);
+				img_unpack_put_path_err("cannot create directory", buf);
 				goto fail;
 			}
 			fd = openat(base, buf + i, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (fd < 0) {
-			img_unpack_path_err("cannot open directory", buf);
+			img_unpack_put_path_err("cannot open directory", buf);
 			goto fail;
 		}
 		if (cur >= 0)
@@ -189,7 +189,7 @@ static int parent_fd(struct img_unpack *u, const char *path, const char **name)
 	for (size_t i = 0; i < nc; i++)
 		if (u->cache[i].path && u->cache[i].len == len && memcmp(u->cache[i].path, path, len) == 0)
 			return u->cache[i].fd;
-	fd = img_unpack_open_dir(u, path, len, 1);
+	fd = img_unpack_put_open_dir(u, path, len, 1);
 	if (fd < 0)
 		return -1;
 	slot = u->next++ % nc;
@@ -223,7 +223,7 @@ static int set_xattrs(struct img_unpack *u, int fd, struct archive_entry *ae, co
 				u->xattrs++;
 				continue;
 			}
-			img_unpack_path_err("cannot set an xattr", path);
+			img_unpack_put_path_err("cannot set an xattr", path);
 			return -1;
 		}
 		u->xattrs_set++;
@@ -244,7 +244,7 @@ static void clear_xattrs(struct img_unpack *u, int fd)
 	}
 }
 
-mode_t img_unpack_perm(const struct img_unpack *u, mode_t mode)
+mode_t img_unpack_put_perm(const struct img_unpack *u, mode_t mode)
 {
 	mode &= 07777;
 	return u->flags & IMG_UNPACK_OWNERS ? mode : mode & ~(mode_t)06000;
@@ -265,21 +265,21 @@ static int fd_attrs(struct img_unpack *u, int fd, const struct img_tree_rec *r,
 	struct timespec ts[2];
 
 	if (need_chown(u, r, fresh) && fchown(fd, (uid_t)r->uid, (gid_t)r->gid) < 0) {
-		img_unpack_path_err("cannot change owner", r->path);
+		img_unpack_put_path_err("cannot change owner", r->path);
 		return -1;
 	}
 	if (set_xattrs(u, fd, ae, r->path) < 0)
 		return -1;
 	if (!mode_time)
 		return 0;
-	if (fchmod(fd, img_unpack_perm(u, r->mode)) < 0) {
-		img_unpack_path_err("cannot change mode", r->path);
+	if (fchmod(fd, img_unpack_put_perm(u, r->mode)) < 0) {
+		img_unpack_put_path_err("cannot change mode", r->path);
 		return -1;
 	}
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)r->mtime;
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
 	if (futimens(fd, ts) < 0) {
-		img_unpack_path_err("cannot set times", r->path);
+		img_unpack_put_path_err("cannot set times", r->path);
 		return -1;
 	}
 	return 0;
@@ -294,18 +294,18 @@ static int at_attrs(struct img_unpack *u, int pfd, const char *name,
 
 	if (need_chown(u, r, 1) &&
 	    fchownat(pfd, name, (uid_t)r->uid, (gid_t)r->gid, AT_SYMLINK_NOFOLLOW) < 0) {
-		img_unpack_path_err("cannot change owner", r->path);
+		img_unpack_put_path_err("cannot change owner", r->path);
 		return -1;
 	}
 	/* a FIFO or device we made this instant, in a directory only we write */
-	if (!symlink && fchmodat(pfd, name, img_unpack_perm(u, r->mode), 0) < 0) {
-		img_unpack_path_err("cannot change mode", r->path);
+	if (!symlink && fchmodat(pfd, name, img_unpack_put_perm(u, r->mode), 0) < 0) {
+		img_unpack_put_path_err("cannot change mode", r->path);
 		return -1;
 	}
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)r->mtime;
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
 	if (utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0) {
-		img_unpack_path_err("cannot set times", r->path);
+		img_unpack_put_path_err("cannot set times", r->path);
 		return -1;
 	}
 	return 0;
@@ -323,8 +323,8 @@ static int fill_file(struct img_unpack *u, struct img_lread *rd, int fd,
 	int b;
 
 	while ((b = img_lread_block(rd, &buf, &n)) == 1) {
-		if (img_write_all(fd, buf, n) < 0) {
-			img_unpack_path_err("cannot write", r->path);
+		if (img_io_write_all(fd, buf, n) < 0) {
+			img_unpack_put_path_err("cannot write", r->path);
 			close(fd);
 			return -1;
 		}
@@ -334,7 +334,7 @@ static int fill_file(struct img_unpack *u, struct img_lread *rd, int fd,
 		return -1;
 	}
 	if (close(fd) < 0) {
-		img_unpack_path_err("cannot write", r->path);
+		img_unpack_put_path_err("cannot write", r->path);
 		return -1;
 	}
 	return 0;
@@ -380,7 +380,7 @@ static int new_dir_attrs(struct img_unpack *u, int pfd, const char *name,
 		return 0;
 	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		img_unpack_path_err("cannot open directory", r->path);
+		img_unpack_put_path_err("cannot open directory", r->path);
 		return -1;
 	}
 	rc = fd_attrs(u, fd, r, ae, 0, 1);
@@ -393,14 +393,14 @@ static int put_hardlink(struct img_unpack *u, int pfd, const char *name,
 {
 	const char *slash = strrchr(r->link, '/');
 	const char *tname = slash ? slash + 1 : r->link;
-	int tfd = slash ? img_unpack_open_dir(u, r->link, (size_t)(slash - r->link), 0) : u->root;
+	int tfd = slash ? img_unpack_put_open_dir(u, r->link, (size_t)(slash - r->link), 0) : u->root;
 	int rc;
 
 	if (tfd < 0)
 		return -1;
 	rc = linkat(tfd, tname, pfd, name, 0);
 	if (rc < 0)
-		img_unpack_path_err("cannot make a hard link", r->path);
+		img_unpack_put_path_err("cannot make a hard link", r->path);
 	if (tfd != u->root)
 		close(tfd);
 	return rc;
@@ -438,7 +438,7 @@ static int merge_dir(struct img_unpack *u, int pfd, const char *name, const stru
 		return 0;   /* the owner it has, no xattr to drop or set */
 	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		img_unpack_path_err("cannot open directory", r->path);
+		img_unpack_put_path_err("cannot open directory", r->path);
 		return -1;
 	}
 	clear_xattrs(u, fd);
@@ -448,8 +448,8 @@ static int merge_dir(struct img_unpack *u, int pfd, const char *name, const stru
 }
 
 /* Write entry r (there: the tree had a name at its path, so no new name is tried first). */
-int img_unpack_put(struct img_unpack *u, struct img_lread *rd, const struct img_tree_rec *r,
-                   struct archive_entry *ae, int there)
+int img_unpack_put_entry(struct img_unpack *u, struct img_lread *rd, const struct img_tree_rec *r,
+                         struct archive_entry *ae, int there)
 {
 	const char *name;
 	struct stat st;
@@ -470,14 +470,14 @@ int img_unpack_put(struct img_unpack *u, struct img_lread *rd, const struct img_
 		if ((fd = new_file(pfd, name)) >= 0)
 			return fill_file(u, rd, fd, r, ae, 1);
 		if (errno != EEXIST) {
-			img_unpack_path_err("cannot create", r->path);
+			img_unpack_put_path_err("cannot create", r->path);
 			return -1;
 		}
 	} else if (r->type == IMG_ENT_DIR && !there) {
 		if (mkdirat(pfd, name, 0700) == 0)
 			return new_dir_attrs(u, pfd, name, r, ae);
 		if (errno != EEXIST) {
-			img_unpack_path_err("cannot create directory", r->path);
+			img_unpack_put_path_err("cannot create directory", r->path);
 			return -1;
 		}
 	}
@@ -489,25 +489,25 @@ int img_unpack_put(struct img_unpack *u, struct img_lread *rd, const struct img_
 		if (remove_path(u, pfd, name, r->path) < 0)
 			return -1;
 	} else if (errno != ENOENT) {
-		img_unpack_path_err("cannot look up", r->path);
+		img_unpack_put_path_err("cannot look up", r->path);
 		return -1;
 	}
 	switch (r->type) {
 	case IMG_ENT_FILE:
 		if ((fd = new_file(pfd, name)) < 0) {
-			img_unpack_path_err("cannot create", r->path);
+			img_unpack_put_path_err("cannot create", r->path);
 			return -1;
 		}
 		return fill_file(u, rd, fd, r, ae, 1);
 	case IMG_ENT_DIR:
 		if (mkdirat(pfd, name, 0700) < 0) {
-			img_unpack_path_err("cannot create directory", r->path);
+			img_unpack_put_path_err("cannot create directory", r->path);
 			return -1;
 		}
 		return new_dir_attrs(u, pfd, name, r, ae);
 	case IMG_ENT_SYMLINK:
 		if (symlinkat(r->link ? r->link : "", pfd, name) < 0) {
-			img_unpack_path_err("cannot create symlink", r->path);
+			img_unpack_put_path_err("cannot create symlink", r->path);
 			return -1;
 		}
 		return at_attrs(u, pfd, name, r, 1);
@@ -521,13 +521,13 @@ int img_unpack_put(struct img_unpack *u, struct img_lread *rd, const struct img_
 		}
 		if (mknodat(pfd, name, (r->type == IMG_ENT_CHR ? S_IFCHR : S_IFBLK) | 0600,
 		            makedev(r->devmajor, r->devminor)) < 0) {
-			img_unpack_path_err("cannot create device", r->path);
+			img_unpack_put_path_err("cannot create device", r->path);
 			return -1;
 		}
 		return at_attrs(u, pfd, name, r, 0);
 	case IMG_ENT_FIFO:
 		if (mkfifoat(pfd, name, 0600) < 0) {
-			img_unpack_path_err("cannot create FIFO", r->path);
+			img_unpack_put_path_err("cannot create FIFO", r->path);
 			return -1;
 		}
 		return at_attrs(u, pfd, name, r, 0);
@@ -537,13 +537,13 @@ int img_unpack_put(struct img_unpack *u, struct img_lread *rd, const struct img_
 }
 
 /* Remove path if it is there; nothing when its parent is not a directory. */
-int img_unpack_remove(struct img_unpack *u, const char *path)
+int img_unpack_put_remove(struct img_unpack *u, const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	const char *name = slash ? slash + 1 : path;
 	int pfd, rc;
 
-	pfd = slash ? img_unpack_open_dir(u, path, (size_t)(slash - path), 0) : u->root;
+	pfd = slash ? img_unpack_put_open_dir(u, path, (size_t)(slash - path), 0) : u->root;
 	if (pfd < 0)
 		return 0;
 	rc = remove_path(u, pfd, name, path);
@@ -552,12 +552,12 @@ int img_unpack_remove(struct img_unpack *u, const char *path)
 	return rc;
 }
 
-int img_unpack_whiteout(struct img_unpack *u, const struct img_tree_rec *r)
+int img_unpack_put_whiteout(struct img_unpack *u, const struct img_tree_rec *r)
 {
 	/* never what this layer wrote */
-	if (img_pathset_has(u->upper, r->path))
+	if (img_tree_read_pathset_has(u->upper, r->path))
 		return 0;
-	return img_unpack_remove(u, r->path);
+	return img_unpack_put_remove(u, r->path);
 }
 
 /* Remove what is under the directory fd (at path) that this layer did not write. */
@@ -570,7 +570,7 @@ static int purge(struct img_unpack *u, int fd, const char *path, int depth)
 	if (dfd < 0 || !(d = fdopendir(dfd))) {
 		if (dfd >= 0)
 			close(dfd);
-		img_unpack_path_err("cannot read directory", path);
+		img_unpack_put_path_err("cannot read directory", path);
 		return -1;
 	}
 	while ((de = readdir(d)) && ret == 0) {
@@ -578,7 +578,7 @@ static int purge(struct img_unpack *u, int fd, const char *path, int depth)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		child = path[0] ? xasprintf("%s/%s", path, de->d_name) : xstrdup(de->d_name);
-		if (!img_pathset_has(u->upper, child)) {
+		if (!img_tree_read_pathset_has(u->upper, child)) {
 			ret = remove_path(u, fd, de->d_name, child);
 		} else if (de->d_type == DT_DIR && depth < 4096) {
 			int cfd = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -593,9 +593,9 @@ static int purge(struct img_unpack *u, int fd, const char *path, int depth)
 	return ret;
 }
 
-int img_unpack_opaque(struct img_unpack *u, const struct img_tree_rec *r)
+int img_unpack_put_opaque(struct img_unpack *u, const struct img_tree_rec *r)
 {
-	int fd = img_unpack_open_dir(u, r->path, strlen(r->path), 1), rc;
+	int fd = img_unpack_put_open_dir(u, r->path, strlen(r->path), 1), rc;
 
 	if (fd < 0)
 		return -1;

@@ -102,11 +102,11 @@ void img_unpack_free(struct img_unpack *u)
 {
 	if (!u)
 		return;
-	img_unpack_forget_under(u, "");
+	img_unpack_put_forget_under(u, "");
 	skips_clear(u);
 	img_tree_free(u->tree);
-	img_pathset_free(u->upper);
-	img_tree_cover_free(u->cover);
+	img_tree_read_pathset_free(u->upper);
+	img_tree_read_cover_free(u->cover);
 	free(u);
 }
 
@@ -128,22 +128,22 @@ static int cover_add(void *arg, const struct img_tree_rec *r)
 {
 	struct above *a = arg;
 
-	img_tree_cover_add(a->cover, a->layer, r);
+	img_tree_read_cover_add(a->cover, a->layer, r);
 	return 0;
 }
 
 int img_unpack_read_above(struct img_unpack *u, int layer, int fd)
 {
-	struct img_pathset *none = img_pathset_new();   /* no file's bytes hashed */
+	struct img_pathset *none = img_tree_read_pathset_new();   /* no file's bytes hashed */
 	struct above a;
 	int rc;
 
 	if (!u->cover)
-		u->cover = img_tree_cover_new();
+		u->cover = img_tree_read_cover_new();
 	a.cover = u->cover;
 	a.layer = layer;
-	rc = img_tree_scan_layer_sel(fd, none, cover_add, &a);
-	img_pathset_free(none);
+	rc = img_tree_read_scan_layer_sel(fd, none, cover_add, &a);
+	img_tree_read_pathset_free(none);
 	return rc;
 }
 
@@ -163,24 +163,24 @@ static int skip_entry(struct img_unpack *u, const struct img_tree_rec *r, size_t
 		if (strcmp(r->link, r->path) == 0 || !(n = img_tree_get(u->tree, r->path)) ||
 		    !(s = skip_find(u, n->ino)))
 			return 0;
-		if (had && img_unpack_remove(u, r->path) < 0)
+		if (had && img_unpack_put_remove(u, r->path) < 0)
 			return -1;
 		IMG_GROW(s->names, s->n + 1, s->cap);
 		s->names[s->n++] = xstrdup(r->path);
 		return 1;
 	}
-	if (!img_tree_cover_hides(u->cover, u->layer, r->path, r->type == IMG_ENT_DIR))
+	if (!img_tree_read_cover_hides(u->cover, u->layer, r->path, r->type == IMG_ENT_DIR))
 		return 0;
 	if (r->type == IMG_ENT_DIR) {
 		/* a directory merges; anything else there goes */
-		if (had && !had_dir && img_unpack_remove(u, r->path) < 0)
+		if (had && !had_dir && img_unpack_put_remove(u, r->path) < 0)
 			return -1;
 		return 1;
 	}
 	/* a layer above links to it: written, for the link */
-	if (img_tree_cover_linked(u->cover, u->layer, r->path))
+	if (img_tree_read_cover_linked(u->cover, u->layer, r->path))
 		return 0;
-	if (had && img_unpack_remove(u, r->path) < 0)
+	if (had && img_unpack_put_remove(u, r->path) < 0)
 		return -1;
 	n = img_tree_get(u->tree, r->path);
 	IMG_GROW(u->skips, u->nskips + 1, u->skipcap);
@@ -199,8 +199,8 @@ static size_t skip_needed(struct img_unpack *u, struct skip *s)
 	size_t kept = 0;
 
 	for (size_t i = 0; i < s->n; i++) {
-		if (img_tree_cover_hides(u->cover, u->layer, s->names[i], 0) &&
-		    !img_tree_cover_linked(u->cover, u->layer, s->names[i]))
+		if (img_tree_read_cover_hides(u->cover, u->layer, s->names[i], 0) &&
+		    !img_tree_read_cover_linked(u->cover, u->layer, s->names[i]))
 			free(s->names[i]);
 		else
 			s->names[kept++] = s->names[i];
@@ -249,7 +249,7 @@ static int write_needed(struct img_unpack *u, int fd, off_t start)
 		}
 		/* the first name gets the entry, the others link to it */
 		r.path = s->names[0];
-		if (img_unpack_put(u, rd, &r, e.ae, 0) < 0)
+		if (img_unpack_put_entry(u, rd, &r, e.ae, 0) < 0)
 			goto out;
 		for (size_t i = 1; i < s->n; i++) {
 			struct img_tree_rec h;
@@ -258,7 +258,7 @@ static int write_needed(struct img_unpack *u, int fd, off_t start)
 			h.type = IMG_ENT_HARDLINK;
 			h.path = s->names[i];
 			h.link = s->names[0];
-			if (img_unpack_put(u, NULL, &h, NULL, 0) < 0)
+			if (img_unpack_put_entry(u, NULL, &h, NULL, 0) < 0)
 				goto out;
 		}
 	}
@@ -288,8 +288,8 @@ int img_unpack_layer(struct img_unpack *u, int fd)
 	u->layer = u->nlayers++;
 	if (img_lread_open(fd, &rd) < 0)
 		return -1;
-	img_pathset_free(u->upper);
-	u->upper = img_pathset_new();
+	img_tree_read_pathset_free(u->upper);
+	u->upper = img_tree_read_pathset_new();
 	img_tree_layer_begin(u->tree, u->layer);
 	while ((rc = img_lread_next(rd, &r, &e)) == 1) {
 		int had = 0, had_dir = 0;
@@ -303,16 +303,16 @@ int img_unpack_layer(struct img_unpack *u, int fd)
 		if (img_tree_apply(u->tree, &r) < 0)
 			goto out;
 		if (r.kind == IMG_TREE_WHITEOUT)
-			rc = img_unpack_whiteout(u, &r);
+			rc = img_unpack_put_whiteout(u, &r);
 		else if (r.kind == IMG_TREE_OPAQUE)
-			rc = img_unpack_opaque(u, &r);
+			rc = img_unpack_put_opaque(u, &r);
 		else if (!skipping || !r.path[0] || (rc = skip_entry(u, &r, k, had, had_dir)) == 0)
 			/* with the layers above known, a non-directory replaced was skipped */
-			rc = img_unpack_put(u, rd, &r, e.ae, had_dir || (had && !u->cover));
+			rc = img_unpack_put_entry(u, rd, &r, e.ae, had_dir || (had && !u->cover));
 		if (rc < 0)
 			goto out;
 		if (r.kind != IMG_TREE_WHITEOUT && r.path[0])
-			img_pathset_add(u->upper, r.path, 1);
+			img_tree_read_pathset_add(u->upper, r.path, 1);
 		k++;
 	}
 	if (rc < 0)
@@ -336,7 +336,7 @@ int img_unpack_finish(struct img_unpack *u)
 	size_t n = img_tree_sorted(u->tree, &v);
 	int ret = 0;
 
-	img_unpack_forget_under(u, "");
+	img_unpack_put_forget_under(u, "");
 	/* children before their parents: a parent's mode may shut them out */
 	for (size_t i = n; i-- > 0 && ret == 0;) {
 		const struct img_tree_inode *ino = v[i]->ino;
@@ -345,7 +345,7 @@ int img_unpack_finish(struct img_unpack *u)
 		if (ino->type != IMG_ENT_DIR)
 			continue;
 		/* made here when all written under it was skipped */
-		fd = img_unpack_open_dir(u, v[i]->path, strlen(v[i]->path), 1);
+		fd = img_unpack_put_open_dir(u, v[i]->path, strlen(v[i]->path), 1);
 		if (fd < 0) {
 			ret = -1;
 			break;
@@ -358,8 +358,8 @@ int img_unpack_finish(struct img_unpack *u)
 			struct timespec ts[2];
 			ts[0].tv_sec = ts[1].tv_sec = (time_t)r.mtime;
 			ts[0].tv_nsec = ts[1].tv_nsec = 0;
-			if (fchmod(fd, img_unpack_perm(u, r.mode)) < 0 || futimens(fd, ts) < 0) {
-				img_unpack_path_err("cannot set mode and times", r.path);
+			if (fchmod(fd, img_unpack_put_perm(u, r.mode)) < 0 || futimens(fd, ts) < 0) {
+				img_unpack_put_path_err("cannot set mode and times", r.path);
 				ret = -1;
 			}
 		}
@@ -369,8 +369,8 @@ int img_unpack_finish(struct img_unpack *u)
 		struct timespec ts[2];
 		ts[0].tv_sec = ts[1].tv_sec = (time_t)root->ino->mtime;
 		ts[0].tv_nsec = ts[1].tv_nsec = 0;
-		if (fchmod(u->root, img_unpack_perm(u, root->ino->mode)) < 0 || futimens(u->root, ts) < 0) {
-			img_unpack_path_err("cannot set mode and times", "");
+		if (fchmod(u->root, img_unpack_put_perm(u, root->ino->mode)) < 0 || futimens(u->root, ts) < 0) {
+			img_unpack_put_path_err("cannot set mode and times", "");
 			ret = -1;
 		}
 	}

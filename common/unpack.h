@@ -15,7 +15,7 @@
 #ifndef IMG_UNPACK_H
 #define IMG_UNPACK_H
 
-#include "archive-image.h"
+#include "arcimg.h"
 
 enum {
 	/* as root: owners, devices, every xattr, setuid and setgid bits; without it files
@@ -51,6 +51,6 @@ int img_unpack_view(struct img_view *v, int rootfd, int flags, unsigned long *de
 /* Remove name in the directory dirfd and, when it is a directory, everything under it,
  * following no symlink (directories made writable on the way). A missing name is no
  * error. 0, or -1 with img_errmsg(). */
-int img_remove_at(int dirfd, const char *name);
+int img_unpack_put_remove_at(int dirfd, const char *name);
 
 #endif

@@ -19,12 +19,12 @@ static void __attribute__((noreturn)) oom(void)
 	exit(die_status);
 }
 
-void img_set_die_status(int status)
+void img_util_set_die_status(int status)
 {
 	die_status = status;
 }
 
-void img_die_oom(void)
+void img_util_die_oom(void)
 {
 	oom();
 }
@@ -80,7 +80,7 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
-void *img_grow(void *p, size_t need, size_t *cap, size_t elsize)
+void *img_util_grow(void *p, size_t need, size_t *cap, size_t elsize)
 {
 	size_t c = *cap;
 
@@ -96,7 +96,7 @@ void *img_grow(void *p, size_t need, size_t *cap, size_t elsize)
 	return p;
 }
 
-void img_setprogname(const char *argv0)
+void img_util_setprogname(const char *argv0)
 {
 	const char *p;
 	if (!argv0 || !*argv0) return;
@@ -104,7 +104,7 @@ void img_setprogname(const char *argv0)
 	progname = p ? p + 1 : argv0;
 }
 
-const char *img_progname(void)
+const char *img_util_progname(void)
 {
 	return progname;
 }
@@ -179,7 +179,7 @@ const char *img_errmsg(void)
 	return errbuf[0] ? errbuf : "unknown error";
 }
 
-void img_list_options(FILE *f, const struct option *opts)
+void img_util_list_options(FILE *f, const struct option *opts)
 {
 	for (; opts->name; opts++) {
 		if (strcmp(opts->name, "list-options") == 0) continue;
@@ -187,7 +187,7 @@ void img_list_options(FILE *f, const struct option *opts)
 	}
 }
 
-const char *img_human_size(uint64_t n, char *buf, size_t len)
+const char *img_util_human_size(uint64_t n, char *buf, size_t len)
 {
 	static const char *units[] = { "B", "kB", "MB", "GB", "TB", "PB", "EB" };
 	double v = (double)n;
@@ -228,7 +228,7 @@ static int parse_rfc3339(const char *s, time_t *out)
 }
 
 /* As docker's units.HumanDuration, followed by " ago". */
-const char *img_human_age(const char *rfc3339, char *buf, size_t len)
+const char *img_util_human_age(const char *rfc3339, char *buf, size_t len)
 {
 	time_t t, now = time(NULL);
 	long long d, h;
@@ -253,7 +253,7 @@ const char *img_human_age(const char *rfc3339, char *buf, size_t len)
 	return buf;
 }
 
-const char *img_rfc3339(int64_t t, char *buf, size_t len)
+const char *img_util_rfc3339(int64_t t, char *buf, size_t len)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
@@ -265,7 +265,7 @@ const char *img_rfc3339(int64_t t, char *buf, size_t len)
 	return buf;
 }
 
-int64_t img_source_date_epoch(void)
+int64_t img_util_source_date_epoch(void)
 {
 	const char *s = getenv("SOURCE_DATE_EPOCH");
 	char *end;
@@ -278,7 +278,7 @@ int64_t img_source_date_epoch(void)
 	return v;
 }
 
-char *img_escape(const char *s)
+char *img_util_escape(const char *s)
 {
 	size_t n = strlen(s), i, o = 0;
 	char *r = xmalloc(n * 4 + 1);
@@ -295,9 +295,9 @@ char *img_escape(const char *s)
 	return r;
 }
 
-char *img_escape_cut(const char *s)
+char *img_util_escape_cut(const char *s)
 {
-	char *e = img_escape(s);
+	char *e = img_util_escape(s);
 	size_t n = strlen(e), cut = IMG_SHOWN_MAX - 3;
 
 	if (n <= IMG_SHOWN_MAX)
@@ -309,11 +309,11 @@ char *img_escape_cut(const char *s)
 	return e;
 }
 
-const char *img_shown(const char *s)
+const char *img_util_shown(const char *s)
 {
 	static _Thread_local char buf[4][IMG_SHOWN_MAX + 8];
 	static _Thread_local unsigned next;
-	char *e = img_escape_cut(s ? s : ""), *b = buf[next++ % 4];
+	char *e = img_util_escape_cut(s ? s : ""), *b = buf[next++ % 4];
 
 	snprintf(b, sizeof(buf[0]), "%s", e);
 	free(e);

@@ -1,5 +1,5 @@
 /* view: a read-only view of one image, from the store or from an archive read by
- * archive-image.c: its config, layers (diff_ids, blobs), names, the bytes of its manifest
+ * arcimg.c: its config, layers (diff_ids, blobs), names, the bytes of its manifest
  * and config, its layers' blobs (the store) or files (an archive). */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 #include "io.h"
 #include "layer.h"
 #include "tree.h"
-#include "archive-priv.h"
+#include "arcimg-priv.h"
 
 static void view_init(struct img_view *v)
 {
@@ -29,7 +29,7 @@ void img_view_release(struct img_view *v)
 	if (!v)
 		return;
 	free(v->name);
-	img_config_release(&v->config);
+	img_image_config_release(&v->config);
 	for (size_t i = 0; v->layers && i < v->nlayers; i++)
 		free(v->layers[i].media_type);
 	free(v->layers);
@@ -60,7 +60,7 @@ int img_view_from_store(struct img_store *s, const char *what,
 	{
 		json_t *arr = json_object_get(index, "manifests");
 		json_t *entry = json_array_get(arr, matches[0]);
-		if (!entry || img_desc_parse(entry, &top) < 0)
+		if (!entry || img_image_desc_parse(entry, &top) < 0)
 			goto out;
 		name = img_index_entry_name(entry, namebuf, sizeof(namebuf));
 		if (img_store_image(s, &top, platform, &manifest, &mdesc, &v->config) < 0)
@@ -100,7 +100,7 @@ int img_view_from_store(struct img_store *s, const char *what,
 	v->store = s;
 	ret = 0;
 out:
-	img_doc_release(&manifest);
+	img_image_doc_release(&manifest);
 	free(matches);
 	json_decref(index);
 	if (ret < 0)
@@ -112,7 +112,7 @@ static int layer_from_ent(struct img_arcimg *a, struct img_view *v, size_t i,
                           struct img_arcread_ent *e, const char *what)
 {
 	if (!e->diff_ok || !img_digest_eq(&e->diff, &v->config.diff_ids[i])) {
-		char *x = img_escape_cut(what);
+		char *x = img_util_escape_cut(what);
 		if (!e->diff_ok)
 			img_seterr("layer %s: %s", x, e->diff_err ? e->diff_err : "unreadable");
 		else
@@ -150,8 +150,8 @@ static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_vie
 	ce = img_arcimg_resolve_key(a, cpath, "config");
 	if (!ce || img_arcimg_check_named(ce) < 0)
 		return -1;
-	if (!ce->mem || img_config_parse(ce->mem, ce->memlen, &v->config) < 0) {
-		char *x = img_escape_cut(cpath);
+	if (!ce->mem || img_image_config_parse(ce->mem, ce->memlen, &v->config) < 0) {
+		char *x = img_util_escape_cut(cpath);
 		if (!ce->mem)
 			img_seterr("config '%s': not a JSON document", x);
 		else
@@ -184,7 +184,7 @@ static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_vie
 }
 
 /* Is everything of d in the archive (its blob, and for a manifest its config and layers;
- * for an index, one complete entry)? The callback of img_index_pick. */
+ * for an index, one complete entry)? The callback of img_image_index_pick. */
 static int arc_complete(void *arg, const struct img_desc *d)
 {
 	struct img_arcimg *a = arg;
@@ -195,7 +195,7 @@ static int arc_complete(void *arg, const struct img_desc *d)
 
 	e = img_arcimg_resolve(a, path);
 	free(path);
-	if (!e || !e->mem || img_doc_parse(e->mem, e->memlen, d->media_type, &doc) < 0)
+	if (!e || !e->mem || img_image_doc_parse(e->mem, e->memlen, d->media_type, &doc) < 0)
 		return 0;
 	if (doc.kind == IMG_KIND_MANIFEST) {
 		for (size_t i = 0; i <= doc.n && ok; i++) {
@@ -205,7 +205,7 @@ static int arc_complete(void *arg, const struct img_desc *d)
 			free(path);
 		}
 	}
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 	return ok;
 }
 
@@ -218,15 +218,15 @@ static int pick_manifest(struct img_arcimg *a, json_t *desc_json,
 	size_t len;
 	struct img_doc idx;
 
-	if (img_desc_parse(desc_json, &d) < 0)
+	if (img_image_desc_parse(desc_json, &d) < 0)
 		return -1;
-	if (img_mt_kind(d.media_type) != IMG_KIND_MANIFEST && img_mt_kind(d.media_type) != IMG_KIND_INDEX) {
+	if (img_image_mt_kind(d.media_type) != IMG_KIND_MANIFEST && img_image_mt_kind(d.media_type) != IMG_KIND_INDEX) {
 		img_seterr("%s: not an image (%s)", d.digest.str, d.media_type);
 		return -1;
 	}
 	if (img_arcimg_blob_mem(a, &d.digest, d.size, &buf, &len) < 0)
 		return -1;
-	if (img_doc_parse(buf, len, d.media_type, &idx) < 0)
+	if (img_image_doc_parse(buf, len, d.media_type, &idx) < 0)
 		return -1;
 	if (idx.kind == IMG_KIND_MANIFEST) {
 		*doc = idx;
@@ -234,7 +234,7 @@ static int pick_manifest(struct img_arcimg *a, json_t *desc_json,
 		return 0;
 	}
 	if (depth >= IMG_MAX_INDEX_DEPTH) {
-		img_doc_release(&idx);
+		img_image_doc_release(&idx);
 		img_seterr("indexes nested too deep");
 		return -1;
 	}
@@ -245,15 +245,15 @@ static int pick_manifest(struct img_arcimg *a, json_t *desc_json,
 		if (platform)
 			want = *platform;
 		else
-			img_platform_host(&want);
-		pi = img_index_pick(&idx, &want, arc_complete, a);
+			img_image_platform_host(&want);
+		pi = img_image_index_pick(&idx, &want, arc_complete, a);
 		if (pi >= 0) {
 			int r = pick_manifest(a, idx.items[pi].json, platform, depth + 1, doc, mdesc);
-			img_doc_release(&idx);
+			img_image_doc_release(&idx);
 			return r;
 		}
-		img_seterr("no image for platform %s", img_platform_format(&want, pb, sizeof(pb)));
-		img_doc_release(&idx);
+		img_seterr("no image for platform %s", img_image_platform_format(&want, pb, sizeof(pb)));
+		img_image_doc_release(&idx);
 		return -1;
 	}
 }
@@ -273,7 +273,7 @@ static int view_oci(struct img_arcimg *a, struct arc_item *it, const struct img_
 	v->manifest_digest = mdesc.digest;
 	if (img_arcimg_blob_mem(a, &doc.config.digest, doc.config.size, &buf, &len) < 0)
 		goto out;
-	if (img_config_parse(buf, len, &v->config) < 0) {
+	if (img_image_config_parse(buf, len, &v->config) < 0) {
 		img_seterr("config %s: %s", doc.config.digest.str, img_errmsg());
 		goto out;
 	}
@@ -301,7 +301,7 @@ static int view_oci(struct img_arcimg *a, struct arc_item *it, const struct img_
 	}
 	ret = 0;
 out:
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 	return ret;
 }
 
@@ -318,11 +318,11 @@ static int item_is(struct img_arcimg *a, struct arc_item *it, const char *sel, c
 			return 1;
 	if (it->bare && strcmp(it->bare, sel) == 0)
 		return 1;
-	if (!img_ref_is_id(sel) || !img_is_hex(hex, n))
+	if (!img_ref_is_id(sel) || !img_digest_is_hex(hex, n))
 		return 0;
 	if (it->kind == ITEM_OCI) {
 		struct img_desc d;
-		if (img_desc_parse(it->json, &d) == 0 && strncmp(img_digest_hex(&d.digest), hex, n) == 0)
+		if (img_image_desc_parse(it->json, &d) == 0 && strncmp(img_digest_hex(&d.digest), hex, n) == 0)
 			return 1;
 		for (size_t c = 0; c < it->nconfigs; c++)
 			if (strncmp(img_digest_hex(&it->configs[c]), hex, n) == 0)
@@ -359,13 +359,13 @@ int img_view_from_archive(struct img_arcimg *a, const char *name,
 			}
 		free(canon);
 		if (!it) {
-			char *x = img_escape_cut(name);
+			char *x = img_util_escape_cut(name);
 			img_seterr("no image %s in the archive", x);
 			free(x);
 			return -1;
 		}
 		if (found > 1) {
-			char *x = img_escape_cut(name);
+			char *x = img_util_escape_cut(name);
 			img_seterr("%s names %zu images of the archive", x, found);
 			free(x);
 			return -1;
@@ -388,7 +388,7 @@ int img_view_from_archive(struct img_arcimg *a, const char *name,
 		v->names = img_arcimg_names_add(v->names, it->names[j]);
 	if (it->kind == ITEM_OCI) {
 		struct img_desc td;
-		if (img_desc_parse(it->json, &td) == 0) {
+		if (img_image_desc_parse(it->json, &td) == 0) {
 			v->has_top = 1;
 			v->top = td.digest;
 		}
@@ -524,11 +524,11 @@ int img_view_layer_size(struct img_view *v, size_t i, int64_t *out)
 				ret = 0;
 				goto out;
 			}
-			d = img_decomp_new(c, 0, count_sink, &total);
+			d = img_comp_dec_new(c, 0, count_sink, &total);
 			if (!d)
 				goto out;
 		}
-		if (img_decomp_write(d, buf, (size_t)n) < 0)
+		if (img_comp_dec_write(d, buf, (size_t)n) < 0)
 			goto out;
 	}
 	if (n < 0) {
@@ -540,12 +540,12 @@ int img_view_layer_size(struct img_view *v, size_t i, int64_t *out)
 		ret = 0;
 		goto out;
 	}
-	if (img_decomp_finish(d) < 0)
+	if (img_comp_dec_finish(d) < 0)
 		goto out;
 	*out = (int64_t)total;
 	ret = 0;
 out:
-	img_decomp_free(d);
+	img_comp_dec_free(d);
 	close(fd);
 	return ret;
 }

@@ -1,4 +1,4 @@
-/* view: a read-only view of one image, from the store or from an archive (archive-image.h):
+/* view: a read-only view of one image, from the store or from an archive (arcimg.h):
  * its config, layers (diff_ids, blobs, sizes), names, the bytes of its manifest and
  * config, and its layers' blobs (the store) or files (an archive). */
 #ifndef IMG_VIEW_H

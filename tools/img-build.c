@@ -111,7 +111,7 @@ struct build {
 static void
 now_str(struct build *b, char *buf, size_t len)
 {
-	img_rfc3339(b->sde >= 0 ? b->sde : (int64_t)time(NULL), buf, len);
+	img_util_rfc3339(b->sde >= 0 ? b->sde : (int64_t)time(NULL), buf, len);
 }
 
 /* The cache key of the current step: the image so far, the instruction, the build
@@ -121,15 +121,15 @@ static void
 step_key(struct build *b, const struct img_df_instr *in, const struct img_digest *extra,
          struct img_digest *key)
 {
-	struct img_hash *h = img_hash_new(IMG_SHA256);
+	struct img_hash *h = img_digest_hash_new(IMG_SHA256);
 	char *a = img_json_dump(b->args, NULL);
 	char *t = xasprintf("img-build cache 1\n%s\n%s\n%s\n%s\n%lld\n%s\n", b->cur.manifest.str,
 	                    in->text, a, img_comp_name(b->o->comp), (long long)b->sde,
 	                    extra ? extra->str : "-");
 
-	img_hash_update(h, t, strlen(t));
-	img_hash_final(h, key);
-	img_hash_free(h);
+	img_digest_hash_update(h, t, strlen(t));
+	img_digest_hash_final(h, key);
+	img_digest_hash_free(h);
 	free(t);
 	free(a);
 }
@@ -246,7 +246,7 @@ run_step(struct build *b, const struct img_df_instr *in, int *status, json_t **l
 	}
 	snprintf(name, sizeof name, "img-build-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3],
 	         r[4], r[5]);
-	desc = img_desc_new(IMG_MT_OCI_MANIFEST, &b->cur.manifest, b->cur.mlen);
+	desc = img_image_desc_new(IMG_MT_OCI_MANIFEST, &b->cur.manifest, b->cur.mlen);
 	if (img_run_container_new(b->s, name, desc, &dir, &lockfd) < 0)
 		goto out;
 	created = 1;
@@ -275,7 +275,7 @@ run_step(struct build *b, const struct img_df_instr *in, int *status, json_t **l
 		goto out;
 	{
 		char *cb = img_json_dump(b->cur.config, NULL);
-		int pr = img_config_parse(cb, strlen(cb), &ic);
+		int pr = img_image_config_parse(cb, strlen(cb), &ic);
 		free(cb);
 		if (pr < 0)
 			goto out;
@@ -325,7 +325,7 @@ run_step(struct build *b, const struct img_df_instr *in, int *status, json_t **l
 			goto out;
 		}
 		img_mklayer_free(l);
-		*layer = img_desc_new(img_comp_media_type(b->o->comp), &blob, bsize);
+		*layer = img_image_desc_new(img_comp_media_type(b->o->comp), &blob, bsize);
 	}
 	rc = 0;
 out:
@@ -349,7 +349,7 @@ out:
 	if (lockfd >= 0)
 		close(lockfd);
 	if (have_ic)
-		img_config_release(&ic);
+		img_image_config_release(&ic);
 	img_snap_free(snap);
 	json_decref(bdoc);
 	json_decref(desc);
@@ -574,14 +574,14 @@ from_step(struct build *b, const struct img_df_instr *in)
 		struct img_config cfg;
 		int r = -1;
 		if (index && img_store_resolve(b->s, index, w[0], &m, &nm) == 0 &&
-		    img_desc_parse(json_array_get(json_object_get(index, "manifests"), m[0]), &top) == 0 &&
+		    img_image_desc_parse(json_array_get(json_object_get(index, "manifests"), m[0]), &top) == 0 &&
 		    img_store_image(b->s, &top, b->o->pstr ? &b->o->plat : NULL, &man, &mdesc, &cfg) == 0) {
 			b->cur.config = json_deep_copy(cfg.root);
 			b->cur.layers = json_deep_copy(json_object_get(man.root, "layers"));
 			b->cur.manifest = mdesc.digest;
 			b->cur.mlen = mdesc.size;
-			img_doc_release(&man);
-			img_config_release(&cfg);
+			img_image_doc_release(&man);
+			img_image_config_release(&cfg);
 			r = 0;
 		}
 		free(m);
@@ -752,7 +752,7 @@ build(struct opts *o, const char *const *canon)
 
 	memset(&b, 0, sizeof b);
 	b.o = o;
-	b.sde = img_source_date_epoch();
+	b.sde = img_util_source_date_epoch();
 	b.quiet = o->progress == IMG_PROGRESS_NONE;
 	b.meta = json_array();
 	b.args = json_array();
@@ -846,7 +846,7 @@ build(struct opts *o, const char *const *canon)
 			}
 		}
 	}
-	desc = img_desc_new(IMG_MT_OCI_MANIFEST, &b.cur.manifest, b.cur.mlen);
+	desc = img_image_desc_new(IMG_MT_OCI_MANIFEST, &b.cur.manifest, b.cur.mlen);
 	{
 		struct name_arg na = { canon, o->ntags, desc };
 		if (img_store_index_update(b.s, set_names, &na) < 0) {
@@ -882,7 +882,7 @@ main(int argc, char *argv[])
 	char **canon = NULL;
 	int c, rc;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	memset(&o, 0, sizeof o);
 	o.comp = IMG_COMP_GZIP;
 	o.progress = IMG_PROGRESS_AUTO;
@@ -943,10 +943,10 @@ main(int argc, char *argv[])
 		img_cli_usage(synopsis);
 	o.context = argv[optind];
 	if (o.pstr) {
-		if (img_platform_parse(o.pstr, &o.plat) < 0)
+		if (img_image_platform_parse(o.pstr, &o.plat) < 0)
 			errx(2, "invalid platform '%s': %s", o.pstr, img_errmsg());
 	} else {
-		img_platform_host(&o.plat);
+		img_image_platform_host(&o.plat);
 	}
 	canon = xcalloc(o.ntags + 1, sizeof *canon);
 	for (size_t i = 0; i < o.ntags; i++) {

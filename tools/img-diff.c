@@ -17,7 +17,7 @@
 #include "img.h"
 #include "cli.h"
 #include "tree.h"
-#include "archive-image.h"
+#include "arcimg.h"
 
 enum { OPT_IGNORE_MTIME = 256, OPT_JSON, OPT_MAX_RATIO };
 
@@ -77,7 +77,7 @@ static int finish(int status)
 
 static void print_field(const char *s)
 {
-	char *e = img_escape(s ? s : "");
+	char *e = img_util_escape(s ? s : "");
 	fputs(e, stdout);
 	free(e);
 }
@@ -99,7 +99,7 @@ static char *jstr(json_t *j)
 		return xstrdup("null");
 	s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
 	if (!s)
-		img_die_oom();
+		img_util_die_oom();
 	return s;
 }
 
@@ -130,8 +130,8 @@ static int diff_config(struct side *A, struct side *B, json_t *jout)
 	char pa[128], pb[128];
 	int n = 0;
 
-	img_platform_format(&A->v.config.platform, pa, sizeof(pa));
-	img_platform_format(&B->v.config.platform, pb, sizeof(pb));
+	img_image_platform_format(&A->v.config.platform, pa, sizeof(pa));
+	img_image_platform_format(&B->v.config.platform, pb, sizeof(pb));
 	if (strcmp(pa, pb) != 0) {
 		json_t *ja = json_string(pa), *jb = json_string(pb);
 		n += config_change(jout, "platform", ja, jb);
@@ -216,7 +216,7 @@ struct span {
 static void span_release(struct span *sp)
 {
 	for (size_t i = 0; sp->jobs && i < sp->to - sp->from; i++) {
-		img_tree_layer_free(sp->jobs[i].out);
+		img_tree_read_layer_free(sp->jobs[i].out);
 		free(sp->jobs[i].err);
 		if (sp->jobs[i].fd >= 0)
 			close(sp->jobs[i].fd);
@@ -229,7 +229,7 @@ static void span_release(struct span *sp)
 	sp->err = NULL;
 }
 
-/* Read the layers of every span in one go; hash: as img_tree_scan_layer_sel (an archive's
+/* Read the layers of every span in one go; hash: as img_tree_read_scan_layer_sel (an archive's
  * records hash every file). On error, the first failing layer (in span order) is
  * reported. 0 or -1. */
 static int read_spans(struct span *sp, size_t nsp, const struct img_pathset *hash)
@@ -296,7 +296,7 @@ static int read_spans(struct span *sp, size_t nsp, const struct img_pathset *has
 static int apply_span(struct span *sp, struct img_tree *t)
 {
 	for (size_t l = sp->from; l < sp->to; l++) {
-		if (img_tree_apply_layer(t, (int)l, sp->lay[l - sp->from]) < 0) {
+		if (img_tree_read_apply_layer(t, (int)l, sp->lay[l - sp->from]) < 0) {
 			warnx("%s: layer %zu (%s): %s", sp->s->arg, l, sp->s->v.layers[l].blob.str,
 			      img_errmsg());
 			return -1;
@@ -333,14 +333,14 @@ static int build_trees(struct side *A, struct side *B, size_t k)
 
 	if (read_spans(own, 2, NULL) < 0)
 		goto out;
-	want = img_pathset_new();
+	want = img_tree_read_pathset_new();
 	for (int i = 0; i < 2; i++)
 		for (size_t l = own[i].from; l < own[i].to; l++)
-			img_tree_layer_paths(own[i].lay[l - own[i].from], want);
-	hash = img_pathset_new();
+			img_tree_read_layer_paths(own[i].lay[l - own[i].from], want);
+	hash = img_tree_read_pathset_new();
 	for (int i = 0; i < 2; i++)
 		for (size_t l = own[i].from; l < own[i].to; l++)
-			img_tree_layer_paths(own[i].lay[l - own[i].from], hash);
+			img_tree_read_layer_paths(own[i].lay[l - own[i].from], hash);
 	for (int round = 0;; round++) {
 		img_tree_free(base);
 		base = img_tree_new();
@@ -350,7 +350,7 @@ static int build_trees(struct side *A, struct side *B, size_t k)
 		}
 		/* a file named by the own layers but reached through a hard link of the shared
 		 * ones was skipped where its data lay: read again, hashing it there too */
-		if (round > 4 || img_tree_unhashed(base, want, hash) == 0)
+		if (round > 4 || img_tree_read_unhashed(base, want, hash) == 0)
 			break;
 	}
 	span_release(&shared);
@@ -362,8 +362,8 @@ static int build_trees(struct side *A, struct side *B, size_t k)
 	ret = 0;
 out:
 	img_tree_free(base);
-	img_pathset_free(want);
-	img_pathset_free(hash);
+	img_tree_read_pathset_free(want);
+	img_tree_read_pathset_free(hash);
 	span_release(&own[0]);
 	span_release(&own[1]);
 	span_release(&shared);
@@ -489,7 +489,7 @@ static int open_side(struct side *s, struct diff_opts *o, struct img_store **sto
 		char *file, *sel, *x;
 		int fd, r;
 		img_arcimg_operand(s->arg + 8, &file, &sel);
-		x = img_escape_cut(strcmp(file, "-") ? file : "stdin");
+		x = img_util_escape_cut(strcmp(file, "-") ? file : "stdin");
 		fd = img_io_open_in(file);
 		free(file);
 		if (fd < 0) {
@@ -590,8 +590,8 @@ int main(int argc, char **argv)
 	struct side A, B;
 	int c, status;
 
-	img_setprogname(argv[0]);
-	img_set_die_status(2);   /* trouble, never "different" */
+	img_util_setprogname(argv[0]);
+	img_util_set_die_status(2);   /* trouble, never "different" */
 	memset(&o, 0, sizeof(o));
 	while ((c = getopt_long(argc, argv, "hp:S:", longopts, NULL)) != -1) {
 		switch (c) {
@@ -606,7 +606,7 @@ int main(int argc, char **argv)
 				img_cli_usage(synopsis);
 			break;
 		case 'p':
-			if (img_platform_parse(optarg, &o.platform) < 0)
+			if (img_image_platform_parse(optarg, &o.platform) < 0)
 				errx(2, "invalid platform '%s': %s", optarg, img_errmsg());
 			o.has_platform = 1;
 			break;

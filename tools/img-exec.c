@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 	int c, n = 0, interactive = 0, tty = 0;
 	char *runc;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	av[n++] = "runc";
 	av[n++] = "exec";
 	while ((c = getopt_long(argc, argv, "+e:hitu:w:", longopts, NULL)) != -1) {

@@ -12,7 +12,7 @@
 
 #include "img.h"
 #include "cli.h"
-#include "archive-image.h"
+#include "arcimg.h"
 #include "export.h"
 
 static const struct option longopts[] = {
@@ -47,12 +47,12 @@ static int run(const char *store, const char *output, const struct img_platform 
 	int status = 1, out_open = 0, have_view = 0;
 
 	if (!output) {
-		if (img_out_open(&out, NULL) < 0) {
+		if (img_io_out_open(&out, NULL) < 0) {
 			warnx("%s", img_errmsg());
 			return 1;
 		}
 		out_open = 1;
-		if (img_out_is_tty(&out)) {
+		if (img_io_out_is_tty(&out)) {
 			warnx("refusing to write a tar to a terminal (redirect stdout or use -o FILE)");
 			goto out;
 		}
@@ -67,7 +67,7 @@ static int run(const char *store, const char *output, const struct img_platform 
 	}
 	have_view = 1;
 	if (output) {
-		if (img_out_open(&out, output) < 0) {
+		if (img_io_out_open(&out, output) < 0) {
 			warnx("%s", img_errmsg());
 			goto out;
 		}
@@ -75,13 +75,13 @@ static int run(const char *store, const char *output, const struct img_platform 
 	}
 	a = img_arcout_new_fd(out.fd, 0);
 	if (!a || img_export_write(&v, a) < 0) {
-		if (!img_is_epipe(errno) || output)
+		if (!img_io_is_epipe(errno) || output)
 			warnx("%s%s%s", output ? output : "", output ? ": " : "", img_errmsg());
 		goto out;
 	}
-	if (img_out_commit(&out) < 0) {
+	if (img_io_out_commit(&out) < 0) {
 		out_open = 0;
-		if (!img_is_epipe(errno))
+		if (!img_io_is_epipe(errno))
 			warnx("%s", img_errmsg());
 		goto out;
 	}
@@ -90,7 +90,7 @@ static int run(const char *store, const char *output, const struct img_platform 
 out:
 	img_arcout_free(a);
 	if (out_open)
-		img_out_abort(&out);
+		img_io_out_abort(&out);
 	if (have_view)
 		img_view_release(&v);
 	img_store_close(s);
@@ -103,7 +103,7 @@ int main(int argc, char **argv)
 	struct img_platform plat;
 	int c;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "ho:p:S:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
@@ -123,7 +123,7 @@ int main(int argc, char **argv)
 		img_cli_usage(synopsis);
 	if (output && strcmp(output, "-") == 0)
 		output = NULL;
-	if (pstr && img_platform_parse(pstr, &plat) < 0)
+	if (pstr && img_image_platform_parse(pstr, &plat) < 0)
 		errx(2, "invalid platform '%s': %s", pstr, img_errmsg());
 	return img_cli_finish(run(store, output, pstr ? &plat : NULL, argv[optind]));
 }

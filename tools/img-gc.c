@@ -92,20 +92,20 @@ static char *check_json(struct img_store *s, const struct img_desc *d, enum img_
 
 	if ((fd = img_blob_open(s, &d->digest)) < 0)
 		return NULL;                  /* reported as missing by verification */
-	if (img_read_capped(fd, IMG_JSON_MAX_BLOB, &buf, &len) < 0) {
+	if (img_json_read_capped(fd, IMG_JSON_MAX_BLOB, &buf, &len) < 0) {
 		p = xasprintf("%s", img_errmsg());
 	} else if (k == IMG_KIND_CONFIG) {
 		struct img_config c;
-		if (img_config_parse(buf, len, &c) < 0)
+		if (img_image_config_parse(buf, len, &c) < 0)
 			p = xasprintf("%s", img_errmsg());
 		else
-			img_config_release(&c);
+			img_image_config_release(&c);
 	} else {
 		struct img_doc doc;
-		if (img_doc_parse(buf, len, d->media_type, &doc) < 0)
+		if (img_image_doc_parse(buf, len, d->media_type, &doc) < 0)
 			p = xasprintf("%s", img_errmsg());
 		else
-			img_doc_release(&doc);
+			img_image_doc_release(&doc);
 	}
 	free(buf);
 	close(fd);
@@ -117,7 +117,7 @@ static int check_visit(struct img_mark *m, struct img_store *s, const struct img
                        size_t idx, int isnew)
 {
 	struct checker *c = m->arg;
-	enum img_kind k = img_mt_kind(d->media_type);
+	enum img_kind k = img_image_mt_kind(d->media_type);
 	struct binfo *b;
 
 	IMG_GROW(c->info, idx + 1, c->cap);
@@ -207,7 +207,7 @@ static int dangling_apply(struct img_store *s, json_t *index, size_t *removed)
 		changed = 0;
 		json_array_foreach(manifests, i, e) {
 			struct img_desc d;
-			if (!is_referrer(e) || !subject_kept(e, &m) || img_desc_parse(e, &d) < 0 ||
+			if (!is_referrer(e) || !subject_kept(e, &m) || img_image_desc_parse(e, &d) < 0 ||
 			    img_dset_find(&m.set, &d.digest))
 				continue;
 			if (img_mark_desc(&m, s, &d) < 0) {
@@ -222,7 +222,7 @@ static int dangling_apply(struct img_store *s, json_t *index, size_t *removed)
 		e = json_array_get(manifests, i);
 		if (!is_referrer(e))
 			continue;
-		if (img_desc_parse(e, &d) == 0 && img_dset_find(&m.set, &d.digest))
+		if (img_image_desc_parse(e, &d) == 0 && img_dset_find(&m.set, &d.digest))
 			continue;
 		if (subject_kept(e, &m))
 			continue;
@@ -393,7 +393,7 @@ static int gc(struct img_store *s, const struct gc_opts *o)
 		free(txt);
 		json_decref(doc);
 	} else {
-		printf("Total reclaimed space: %s\n", img_human_size(reclaimed, hbuf, sizeof(hbuf)));
+		printf("Total reclaimed space: %s\n", img_util_human_size(reclaimed, hbuf, sizeof(hbuf)));
 	}
 out:
 	free(vs.v);
@@ -439,8 +439,8 @@ static int verify_task(void *arg, size_t i, unsigned worker)
 	struct img_hash *h;
 
 	if (!w->buf) {
-		w->h256 = img_hash_new(IMG_SHA256);
-		w->h512 = img_hash_new(IMG_SHA512);
+		w->h256 = img_digest_hash_new(IMG_SHA256);
+		w->h512 = img_digest_hash_new(IMG_SHA512);
 		w->buf = xmalloc(bufsz);
 	}
 	h = dg->alg == IMG_SHA512 ? w->h512 : w->h256;
@@ -509,7 +509,7 @@ static int check(struct img_store *s, const struct gc_opts *o)
 	}
 	json_array_foreach(manifests, i, e) {
 		struct img_desc d;
-		if (img_desc_parse(e, &d) < 0) {
+		if (img_image_desc_parse(e, &d) < 0) {
 			char *w = xasprintf("index.json: entry %zu", i);
 			problem(probs, w, img_errmsg());
 			free(w);
@@ -536,8 +536,8 @@ static int check(struct img_store *s, const struct gc_opts *o)
 		img_pool_add(pool, verify_task, &vf, order[i]);
 	img_pool_free(pool);    /* runs them all (on this thread if no other would start) */
 	for (i = 0; i < MAX_THREADS; i++) {
-		img_hash_free(vf.w[i].h256);
-		img_hash_free(vf.w[i].h512);
+		img_digest_hash_free(vf.w[i].h256);
+		img_digest_hash_free(vf.w[i].h512);
 		free(vf.w[i].buf);
 	}
 	free(order);
@@ -582,7 +582,7 @@ int main(int argc, char **argv)
 	struct img_store *s;
 	int c, status;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "hnS:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':

@@ -89,7 +89,7 @@ skipped(void *arg, const char *path)
 {
 	const char *src = arg;
 
-	warnx("%s: skipping '%s': unsupported entry type", img_shown(src), img_shown(path));
+	warnx("%s: skipping '%s': unsupported entry type", img_util_shown(src), img_util_shown(path));
 }
 
 struct result {
@@ -102,7 +102,7 @@ static int
 write_layer(const struct import_opts *o, struct img_store *s, struct result *res)
 {
 	struct img_mklayer_opts lo = { .comp = o->comp, .level = o->level,
-	                               .clamp = img_source_date_epoch(),
+	                               .clamp = img_util_source_date_epoch(),
 	                               .progress = o->quiet ? IMG_PROGRESS_NONE : o->progress,
 	                               .label = "importing",
 	                               .skipped = o->quiet ? NULL : skipped,
@@ -160,7 +160,7 @@ load_base(struct img_store *s, const char *what, const struct img_platform *plat
 	if (img_store_resolve(s, index, what, &m, &n) < 0)
 		goto out;
 	entries = json_object_get(index, "manifests");
-	if (img_desc_parse(json_array_get(entries, m[0]), &top) < 0)
+	if (img_image_desc_parse(json_array_get(entries, m[0]), &top) < 0)
 		goto out;
 	if (img_store_image(s, &top, plat, &b->manifest, &b->mdesc, &b->config) < 0)
 		goto out;
@@ -234,7 +234,7 @@ run(const struct import_opts *o, const char *canon, const struct img_platform *p
 	struct img_digest cdig, mdig;
 	char *cbuf = NULL, *mbuf = NULL, created[40];
 	size_t clen, mlen;
-	int64_t sde = img_source_date_epoch();
+	int64_t sde = img_util_source_date_epoch();
 	int rc = 1;
 	struct name_arg na;
 
@@ -259,7 +259,7 @@ run(const struct import_opts *o, const char *canon, const struct img_platform *p
 		warnx("%s: %s", o->input, img_errmsg());
 		goto out;
 	}
-	img_rfc3339(sde >= 0 ? sde : (int64_t)time(NULL), created, sizeof created);
+	img_util_rfc3339(sde >= 0 ? sde : (int64_t)time(NULL), created, sizeof created);
 	finish_config(o, cfg, &r, created);
 	cbuf = img_json_dump(cfg, &clen);
 	if (img_blob_put(s, cbuf, clen, &cdig) < 0) {
@@ -269,18 +269,18 @@ run(const struct import_opts *o, const char *canon, const struct img_platform *p
 	man = json_object();
 	json_object_set_new(man, "schemaVersion", json_integer(2));
 	json_object_set_new(man, "mediaType", json_string(IMG_MT_OCI_MANIFEST));
-	json_object_set_new(man, "config", img_desc_new(IMG_MT_OCI_CONFIG, &cdig, (int64_t)clen));
+	json_object_set_new(man, "config", img_image_desc_new(IMG_MT_OCI_CONFIG, &cdig, (int64_t)clen));
 	layers = json_array();
 	for (size_t i = 0; b.have && i < b.manifest.n; i++)
 		json_array_append_new(layers, json_deep_copy(b.manifest.items[i].json));
-	json_array_append_new(layers, img_desc_new(img_comp_media_type(o->comp), &r.blob, r.blob_size));
+	json_array_append_new(layers, img_image_desc_new(img_comp_media_type(o->comp), &r.blob, r.blob_size));
 	json_object_set_new(man, "layers", layers);
 	mbuf = img_json_dump(man, &mlen);
 	if (img_blob_put(s, mbuf, mlen, &mdig) < 0) {
 		warnx("manifest: %s", img_errmsg());
 		goto out;
 	}
-	desc = img_desc_new(IMG_MT_OCI_MANIFEST, &mdig, (int64_t)mlen);
+	desc = img_image_desc_new(IMG_MT_OCI_MANIFEST, &mdig, (int64_t)mlen);
 	na.name = canon;
 	na.desc = desc;
 	if (img_store_index_update(s, set_name, &na) < 0) {
@@ -316,8 +316,8 @@ out:
 	json_decref(man);
 	json_decref(cfg);
 	if (b.have) {
-		img_doc_release(&b.manifest);
-		img_config_release(&b.config);
+		img_image_doc_release(&b.manifest);
+		img_image_config_release(&b.config);
 	}
 	img_store_close(s);
 	return rc;
@@ -331,7 +331,7 @@ main(int argc, char *argv[])
 	char *canon = NULL;
 	int c, rc;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "b:c:hm:qS:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
@@ -407,13 +407,13 @@ main(int argc, char *argv[])
 		}
 	}
 	if (o.platform) {
-		if (img_platform_parse(o.platform, &plat) < 0) {
+		if (img_image_platform_parse(o.platform, &plat) < 0) {
 			warnx("invalid platform '%s': %s", o.platform, img_errmsg());
 			free(o.changes);
 			return 2;
 		}
 	} else {
-		img_platform_host(&plat);
+		img_image_platform_host(&plat);
 	}
 	if (o.name) {
 		struct img_ref ref;

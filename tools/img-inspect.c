@@ -11,7 +11,7 @@
 
 #include "img.h"
 #include "cli.h"
-#include "archive-image.h"
+#include "arcimg.h"
 
 enum { OPT_CONFIG = 256, OPT_MAX_RATIO, OPT_RAW };
 
@@ -143,7 +143,7 @@ static int open_view(const struct inspect_opts *o, const char *what, struct img_
 		char *file, *sel, *x;
 		int fd, r;
 		img_arcimg_operand(what + 8, &file, &sel);
-		x = img_escape_cut(strcmp(file, "-") ? file : "stdin");
+		x = img_util_escape_cut(strcmp(file, "-") ? file : "stdin");
 		fd = img_io_open_in(file);
 		free(file);
 		if (fd < 0) {
@@ -196,7 +196,7 @@ static int run(const struct inspect_opts *o, const char *what)
 		json_t *doc = document(&v);
 		char *text = json_dumps(doc, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
 		if (!text)
-			img_die_oom();
+			img_util_die_oom();
 		puts(text);
 		free(text);
 		json_decref(doc);
@@ -215,7 +215,7 @@ int main(int argc, char **argv)
 	struct inspect_opts o = { .max_ratio = 100 };
 	int c;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "hp:S:", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_CONFIG:
@@ -226,7 +226,7 @@ int main(int argc, char **argv)
 				img_cli_usage(synopsis);
 			break;
 		case 'p':
-			if (img_platform_parse(optarg, &o.platform) < 0) {
+			if (img_image_platform_parse(optarg, &o.platform) < 0) {
 				warnx("--platform: %s", img_errmsg());
 				img_cli_usage(synopsis);
 			}

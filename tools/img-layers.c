@@ -12,7 +12,7 @@
 #include "img.h"
 #include "cli.h"
 #include "tree.h"
-#include "archive-image.h"
+#include "arcimg.h"
 
 enum { OPT_JSON = 256, OPT_MAX_RATIO };
 
@@ -121,7 +121,7 @@ static size_t make_rows(struct img_view *v, struct row **rows)
 
 static void print_field(const char *s)
 {
-	char *e = img_escape(s ? s : "");
+	char *e = img_util_escape(s ? s : "");
 	/* a tab inside a field would shift the columns */
 	for (char *p = e; *p; p++)
 		if (*p == '\t')
@@ -173,7 +173,7 @@ static int show_table(struct img_view *v, json_t *jroot)
 				printf("%ld\t", r->layer);
 			else
 				printf("-\t");
-			printf("%s\t", r->created ? img_human_age(r->created, age, sizeof(age)) : "N/A");
+			printf("%s\t", r->created ? img_util_human_age(r->created, age, sizeof(age)) : "N/A");
 			print_field(r->created_by);
 			if (r->layer >= 0)
 				printf("\t%lld\t%lld\t%.12s\t", (long long)sizes[r->layer],
@@ -207,7 +207,7 @@ static int print_rec(void *arg, const struct img_tree_rec *r)
 	                   r->kind == IMG_TREE_OPAQUE ? "opaque" : img_tree_type_name(r->type);
 	char t[32];
 
-	img_rfc3339(r->mtime, t, sizeof(t));
+	img_util_rfc3339(r->mtime, t, sizeof(t));
 	if (c->jfiles) {
 		/* names need not be UTF-8: bytes that are not become U+FFFD */
 		json_t *o = json_pack("{s:I,s:s,s:o,s:I,s:I,s:I,s:s}",
@@ -249,7 +249,7 @@ static int scan(struct img_view *v, size_t i, int hash, img_tree_rec_fn fn, void
 	int fd, r = img_view_layer_records(v, i, &l, &err);
 
 	if (r > 0) {
-		r = img_tree_layer_each(l, fn, arg);
+		r = img_tree_read_layer_each(l, fn, arg);
 		if (r == 0 && err) {
 			img_seterr("%s", err);
 			r = -1;
@@ -259,10 +259,10 @@ static int scan(struct img_view *v, size_t i, int hash, img_tree_rec_fn fn, void
 			warnx("layer %zu: %s", i, img_errmsg());
 			return -1;
 		}
-		none = hash ? NULL : img_pathset_new();
-		r = img_tree_scan_part(fd, &part, none, fn, arg);
+		none = hash ? NULL : img_tree_read_pathset_new();
+		r = img_tree_read_scan_part(fd, &part, none, fn, arg);
 		close(fd);
-		img_pathset_free(none);
+		img_tree_read_pathset_free(none);
 	}
 	if (r < 0) {
 		if (ferror(stdout))
@@ -405,7 +405,7 @@ static int run(struct layers_opts *o, const char *image)
 		char *file, *sel, *name;
 		int fd, r;
 		img_arcimg_operand(o->archive, &file, &sel);
-		name = img_escape_cut(strcmp(file, "-") ? file : "stdin");
+		name = img_util_escape_cut(strcmp(file, "-") ? file : "stdin");
 		fd = img_io_open_in(file);
 		free(file);
 		if (fd < 0 || (sel && o->image)) {
@@ -485,7 +485,7 @@ int main(int argc, char **argv)
 	struct layers_opts o;
 	int c, status;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	memset(&o, 0, sizeof(o));
 	o.files_layer = -1;
 	while ((c = getopt_long(argc, argv, "a:f::hi:p:S:w", longopts, NULL)) != -1) {
@@ -534,7 +534,7 @@ int main(int argc, char **argv)
 	if (o.image && !o.archive)
 		img_cli_usage(synopsis);
 	if (o.platform_str) {
-		if (img_platform_parse(o.platform_str, &o.platform) < 0)
+		if (img_image_platform_parse(o.platform_str, &o.platform) < 0)
 			errx(2, "invalid platform '%s': %s", o.platform_str, img_errmsg());
 		o.has_platform = 1;
 	}

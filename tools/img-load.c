@@ -4,7 +4,7 @@
  *
  * The archive is read once by arcread.h: every regular file hashed while it streams and,
  * unless --check, written to a temp blob of the store (the sink below); small JSON-looking
- * entries kept in memory. Once the archive has ended, archive-load.h finds and verifies
+ * entries kept in memory. Once the archive has ended, arcload.h finds and verifies
  * its images; then the referenced temp blobs are committed, the rest thrown away, and
  * index.json updated. Any failure leaves the store as it was. */
 #include <err.h>
@@ -20,7 +20,7 @@
 #include "img.h"
 #include "cli.h"
 #include "arcread.h"
-#include "archive-load.h"
+#include "arcload.h"
 
 #define PIPE_SIZE    (1 << 20)           /* input pipe capacity asked for */
 #define SMALL_MEM    (64u << 10)         /* always kept in memory up to this size */
@@ -205,7 +205,7 @@ static void print_images(struct load *L, json_t *jimages)
 				fam = img_ref_familiar(&r);
 				img_ref_release(&r);
 			}
-			char *esc = img_escape(fam ? fam : im->names[k]);
+			char *esc = img_util_escape(fam ? fam : im->names[k]);
 			printf("%s image: %s\n", verb, esc);
 			free(esc);
 			free(fam);
@@ -213,7 +213,7 @@ static void print_images(struct load *L, json_t *jimages)
 		if (!im->nnames && !im->is_image) {
 			printf("%s artifact: %s\n", verb, im->top.str);
 		} else if (!im->nnames && im->bare) {
-			char *esc = img_escape(im->bare);
+			char *esc = img_util_escape(im->bare);
 			printf("%s image ID: %s (tagged '%s' in the archive: --base-name REPO names it "
 			       "REPO:%s)\n", verb, im->has_config ? im->config.str : im->top.str, esc,
 			       esc);
@@ -295,7 +295,7 @@ int main(int argc, char **argv)
 	int c, status = 0;
 	struct rlimit rl;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "hqS:t:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'q':
@@ -334,7 +334,7 @@ int main(int argc, char **argv)
 				img_cli_usage(synopsis);
 			break;
 		case OPT_PLATFORM:
-			if (img_platform_parse(optarg, &o.platform) < 0) {
+			if (img_image_platform_parse(optarg, &o.platform) < 0) {
 				warnx("--platform: %s", img_errmsg());
 				img_cli_usage(synopsis);
 			}
@@ -393,7 +393,7 @@ int main(int argc, char **argv)
 		const char *file = argc ? argv[i] : "-";
 		if (load_one(&o, store, file, jimages) < 0) {
 			if (argc > 1) {
-				char *esc = img_escape_cut(file);
+				char *esc = img_util_escape_cut(file);
 				warnx("%s: %s", esc, img_errmsg());
 				free(esc);
 			} else {
@@ -418,7 +418,7 @@ out:
 	free(path);
 	free(o.tag_canon);
 	free(o.base);
-	if (img_close_stdout() < 0) {
+	if (img_io_close_stdout() < 0) {
 		warnx("%s", img_errmsg());
 		status = 1;
 	}

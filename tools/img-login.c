@@ -14,7 +14,7 @@
 #include "img.h"
 #include "cli.h"
 #include "auth.h"
-#include "registry.h"
+#include "reg.h"
 
 #define SECRET_MAX 4096
 
@@ -87,7 +87,7 @@ static char *ask(const char *prompt, int secret)
 		           secret ? "--password-stdin" : "-u USER");
 		return NULL;
 	}
-	if (img_write_all(fd, prompt, strlen(prompt)) < 0) {
+	if (img_io_write_all(fd, prompt, strlen(prompt)) < 0) {
 		close(fd);
 		return NULL;
 	}
@@ -99,7 +99,7 @@ static char *ask(const char *prompt, int secret)
 	line = read_line(fd);
 	if (echo_off) {
 		tcsetattr(fd, TCSAFLUSH, &old);
-		img_write_all(fd, "\n", 1);
+		img_io_write_all(fd, "\n", 1);
 	}
 	close(fd);
 	if (!line)
@@ -139,7 +139,7 @@ int main(int argc, char **argv)
 	char *host = NULL, *user = NULL, *pass = NULL, *file = NULL, *q;
 	int c, v, pw_stdin = 0, status = 1;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "hu:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
@@ -170,7 +170,7 @@ int main(int argc, char **argv)
 	if (argc != 1)
 		img_cli_usage(synopsis);
 	if (!(host = registry_host(argv[0]))) {
-		q = img_escape(argv[0]);
+		q = img_util_escape(argv[0]);
 		warnx("invalid registry '%s': give host[:port]", q);
 		free(q);
 		goto out;
@@ -210,7 +210,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	conn = img_reg_conn_new(reg);
-	if (img_reg_ping(conn) < 0) {
+	if (img_reg_api_ping(conn) < 0) {
 		warnx("login to %s failed: %s", host, img_errmsg());
 		goto out;
 	}

@@ -37,7 +37,7 @@ int main(int argc, char **argv)
 	int c, r, status = 1;
 	size_t n;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_AUTHFILE:
@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 		free(host);
 		host = xstrdup("docker.io");
 	}
-	q = img_escape(host);
+	q = img_util_escape(host);
 	if (!*host) {
 		warnx("invalid registry '%s'", q);
 		goto out;

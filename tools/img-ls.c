@@ -13,7 +13,7 @@
 #include "img.h"
 #include "cli.h"
 #include "dset.h"
-#include "archive-image.h"
+#include "arcimg.h"
 
 enum {
 	OPT_BLOBS = 256,
@@ -165,9 +165,9 @@ image_load(struct img_store *s, const struct img_desc *d, struct image *im)
 			im->created = xstrdup(cfg.created);
 			im->created_t = parse_time(cfg.created);
 		}
-		img_doc_release(&man);
-		img_config_release(&cfg);
-	} else if (img_mt_kind(d->media_type) != IMG_KIND_INDEX) {
+		img_image_doc_release(&man);
+		img_image_config_release(&cfg);
+	} else if (img_image_mt_kind(d->media_type) != IMG_KIND_INDEX) {
 		rc = -1;          /* a manifest we cannot read: the store is damaged */
 	}
 	return rc;
@@ -267,7 +267,7 @@ run_archive(const struct ls_opts *o)
 	r = img_arcimg_read_flags(fd, 100, IMG_ARCIMG_HEAD, &arc);
 	close(fd);
 	if (r < 0) {
-		char *x = img_escape_cut(strcmp(o->archive, "-") ? o->archive : "stdin");
+		char *x = img_util_escape_cut(strcmp(o->archive, "-") ? o->archive : "stdin");
 		warnx("%s: %s", x, img_errmsg());
 		free(x);
 		return 1;
@@ -277,7 +277,7 @@ run_archive(const struct ls_opts *o)
 	if (o->json) {
 		char *text = json_dumps(sum, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (!text)
-			img_die_oom();
+			img_util_die_oom();
 		puts(text);
 		free(text);
 		json_decref(sum);
@@ -312,7 +312,7 @@ run_archive(const struct ls_opts *o)
 		json_array_foreach(json_object_get(it, "leftOut"), k, lo)
 			lsize += (uint64_t)json_integer_value(json_object_get(lo, "size"));
 		if (k)
-			img_human_size(lsize, left, sizeof left);
+			img_util_human_size(lsize, left, sizeof left);
 		json_array_foreach(json_object_get(it, "platforms"), k, p)
 			snprintf(plats + strlen(plats), sizeof plats - strlen(plats), "%s%s",
 			         k ? "," : "", json_string_value(p));
@@ -322,18 +322,18 @@ run_archive(const struct ls_opts *o)
 			const char *nm = json_string_value(json_array_get(names, k));
 			if (nm && img_ref_parse(nm, &ref) == 0) {
 				char *repo = img_ref_familiar_repo(&ref);
-				row[0] = img_escape(repo);
-				row[1] = img_escape(ref.tag ? ref.tag : "<none>");
+				row[0] = img_util_escape(repo);
+				row[1] = img_util_escape(ref.tag ? ref.tag : "<none>");
 				free(repo);
 				img_ref_release(&ref);
 			} else {
 				row[0] = xstrdup("<none>");
-				row[1] = img_escape(json_is_string(tag) ? json_string_value(tag) : "<none>");
+				row[1] = img_util_escape(json_is_string(tag) ? json_string_value(tag) : "<none>");
 			}
 			row[2] = xstrdup(json_is_string(d) ? json_string_value(d) : "-");
-			row[3] = img_escape(plats[0] ? plats : "-");
-			row[4] = xstrdup(img_human_size((uint64_t)json_integer_value(json_object_get(it, "size")),
-			                                buf, sizeof buf));
+			row[3] = img_util_escape(plats[0] ? plats : "-");
+			row[4] = xstrdup(img_util_human_size((uint64_t)json_integer_value(json_object_get(it, "size")),
+			                                     buf, sizeof buf));
 			row[5] = xstrdup(left);
 		}
 	}
@@ -419,9 +419,9 @@ print_table(const struct ls_opts *o, struct row *rows, size_t n)
 			if (!rw) {
 				cells[r][c] = xstrdup(hdr[c]);
 			} else if (c == 0) {
-				cells[r][c] = img_escape(rw->repo ? rw->repo : "<none>");
+				cells[r][c] = img_util_escape(rw->repo ? rw->repo : "<none>");
 			} else if (c == 1) {
-				cells[r][c] = img_escape(rw->tag ? rw->tag : "<none>");
+				cells[r][c] = img_util_escape(rw->tag ? rw->tag : "<none>");
 			} else if (c == 2) {
 				cells[r][c] = xstrdup(rw->img->top.str);
 			} else if (c == 3) {
@@ -429,9 +429,9 @@ print_table(const struct ls_opts *o, struct row *rows, size_t n)
 				cells[r][c] = xstrdup(buf);
 			} else if (c == 4) {
 				cells[r][c] = xstrdup(rw->img->created ?
-				    img_human_age(rw->img->created, buf, sizeof buf) : "N/A");
+				    img_util_human_age(rw->img->created, buf, sizeof buf) : "N/A");
 			} else {
-				cells[r][c] = xstrdup(img_human_size((uint64_t)rw->img->size, buf, sizeof buf));
+				cells[r][c] = xstrdup(img_util_human_size((uint64_t)rw->img->size, buf, sizeof buf));
 			}
 		}
 	}
@@ -517,15 +517,15 @@ run(const struct ls_opts *o)
 		const char *name;
 		enum img_kind k;
 
-		if (img_desc_parse(e, &d) < 0) {
+		if (img_image_desc_parse(e, &d) < 0) {
 			warnx("index.json: entry %zu: %s", i, img_errmsg());
 			broken = 1;
 			continue;
 		}
-		k = img_mt_kind(d.media_type);
+		k = img_image_mt_kind(d.media_type);
 		if (k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX)
 			continue;
-		if (img_desc_not_image(&d))   /* artifacts and attestations are kept, not listed */
+		if (img_image_desc_not_image(&d))   /* artifacts and attestations are kept, not listed */
 			continue;
 		name = img_index_entry_name(e, nbuf, sizeof nbuf);
 		if (!name && !o->all)
@@ -602,7 +602,7 @@ main(int argc, char *argv[])
 	struct ls_opts o = { 0 };
 	int c, rc;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "A:ahqS:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'A':

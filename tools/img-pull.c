@@ -14,7 +14,7 @@
 
 #include "img.h"
 #include "cli.h"
-#include "registry.h"
+#include "reg.h"
 
 enum { OPT_ALL = 256, OPT_AUTHFILE, OPT_CERT_DIR, OPT_JSON, OPT_PLATFORM,
        OPT_PROGRESS, OPT_TLS_VERIFY };
@@ -118,10 +118,10 @@ static void digest_as(const struct img_digest *d, const void *buf, size_t len,
 		img_digest_buf(buf, len, out);
 		return;
 	}
-	h = img_hash_new(d->alg);
-	img_hash_update(h, buf, len);
-	img_hash_final(h, out);
-	img_hash_free(h);
+	h = img_digest_hash_new(d->alg);
+	img_digest_hash_update(h, buf, len);
+	img_digest_hash_final(h, out);
+	img_digest_hash_free(h);
 }
 
 /* GET the manifest ref; when want is non-NULL it must hash to it (and be want_size long
@@ -136,8 +136,8 @@ static int fetch_doc(struct pull *p, const char *ref, const struct img_digest *w
 	const char *mt;
 
 	memset(out, 0, sizeof(*out));
-	if (img_reg_get_manifest(p->conn, p->path, ref, IMG_JSON_MAX_BLOB, &buf, &len, &ct,
-	                         &hdr) < 0)
+	if (img_reg_api_get_manifest(p->conn, p->path, ref, IMG_JSON_MAX_BLOB, &buf, &len, &ct,
+	                             &hdr) < 0)
 		return -1;
 	if (want) {
 		digest_as(want, buf, len, &got);
@@ -161,7 +161,7 @@ static int fetch_doc(struct pull *p, const char *ref, const struct img_digest *w
 	}
 	/* The descriptor's type, else the Content-Type when it is one we know. */
 	mt = expect_mt ? expect_mt : static_mt(ct);
-	if (img_doc_parse(buf, len, mt, doc) < 0) {
+	if (img_image_doc_parse(buf, len, mt, doc) < 0) {
 		m = xstrdup(img_errmsg());
 		img_seterr("manifest %s: %s", ref, m);
 		free(m);
@@ -169,7 +169,7 @@ static int fetch_doc(struct pull *p, const char *ref, const struct img_digest *w
 	}
 	if (!expect_mt && ct && static_mt(ct) && strcmp(ct, doc->media_type) != 0) {
 		img_seterr("manifest %s: Content-Type %s but mediaType %s", ref, ct, doc->media_type);
-		img_doc_release(doc);
+		img_image_doc_release(doc);
 		goto fail;
 	}
 	out->buf = buf;
@@ -178,7 +178,7 @@ static int fetch_doc(struct pull *p, const char *ref, const struct img_digest *w
 	out->mt = static_mt(doc->media_type);
 	if (!out->mt) {
 		img_seterr("manifest %s: unsupported media type", ref);
-		img_doc_release(doc);
+		img_image_doc_release(doc);
 		goto fail;
 	}
 	free(ct);
@@ -227,7 +227,7 @@ static int fetch_child(struct pull *p, const struct img_desc *e, int depth)
 	if (fetch_doc(p, e->digest.str, &e->digest, e->size, e->media_type, &child, &cd) < 0)
 		return -1;
 	rc = need(p, &child, &cd, depth + 1, NULL);
-	img_doc_release(&child);
+	img_image_doc_release(&child);
 	if (rc < 0)
 		free(cd.buf);
 	return rc;
@@ -253,11 +253,11 @@ static int need(struct pull *p, struct img_doc *doc, struct doc *d, int depth, s
 	}
 	if (!p->o->all) {
 		/* The platform's manifest; the index itself is not kept: the image is it. */
-		long pick = img_index_pick(doc, &p->o->platform, NULL, NULL);
+		long pick = img_image_index_pick(doc, &p->o->platform, NULL, NULL);
 		if (pick < 0) {
 			char pb[128];
 			img_seterr("%s: no manifest for platform %s", d->digest.str,
-			           img_platform_format(&p->o->platform, pb, sizeof pb));
+			           img_image_platform_format(&p->o->platform, pb, sizeof pb));
 			return -1;
 		}
 		if (fetch_child(p, &doc->items[pick], depth) < 0)
@@ -270,7 +270,7 @@ static int need(struct pull *p, struct img_doc *doc, struct doc *d, int depth, s
 	}
 	for (i = 0; i < doc->n; i++) {
 		const struct img_desc *e = &doc->items[i];
-		enum img_kind k = img_mt_kind(e->media_type);
+		enum img_kind k = img_image_mt_kind(e->media_type);
 
 		if (k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX)
 			add_blob(p, e);      /* an artifact: kept as a blob */
@@ -331,7 +331,7 @@ static int fetch_blob(struct pull *p, struct img_reg_conn *c, const struct blob 
 			img_progress_add(p->pg, have);
 			pthread_mutex_unlock(&p->mu);
 		}
-		if (img_reg_get_blob(c, p->path, &b->digest, have, sink, &f) < 0) {
+		if (img_reg_api_get_blob(c, p->path, &b->digest, have, sink, &f) < 0) {
 			img_blob_keep(f.w);      /* what came stays for the next run */
 			return -1;
 		}
@@ -374,8 +374,8 @@ static int fetch_blobs(struct pull *p, const char *label)
 	p->pg = NULL;
 	if (shown && rc == 0) {
 		char hb[16];
-		fprintf(stderr, "%s: %llu blobs fetched (%s), %zu present\n", img_progname(),
-		        (unsigned long long)p->fetched_blobs, img_human_size(p->fetched, hb, sizeof(hb)),
+		fprintf(stderr, "%s: %llu blobs fetched (%s), %zu present\n", img_util_progname(),
+		        (unsigned long long)p->fetched_blobs, img_util_human_size(p->fetched, hb, sizeof(hb)),
 		        p->skipped);
 	}
 	return rc;
@@ -464,7 +464,7 @@ static int pull_one(const struct pull_opts *o, struct img_store *s, const char *
 		goto out;
 	if (store_docs(&p) < 0)
 		goto out;
-	desc = img_desc_new(top.mt, &top.digest, (int64_t)top.len);
+	desc = img_image_desc_new(top.mt, &top.digest, (int64_t)top.len);
 	{
 		struct name_txn t = { .name = name, .desc = desc };
 		rc = img_store_index_update(s, name_fn, &t);
@@ -488,7 +488,7 @@ static int pull_one(const struct pull_opts *o, struct img_store *s, const char *
 	rc = 0;
 out:
 	if (have_doc)
-		img_doc_release(&doc);
+		img_image_doc_release(&doc);
 	if (have_doc && first.buf) {
 		/* Owned by docs once queued; else (a failure before) ours. */
 		size_t k;
@@ -529,7 +529,7 @@ static int run(const struct pull_opts *o, int argc, char **argv)
 	for (i = 0; i < argc; i++) {
 		json_t *j = o->json ? json_object() : NULL;
 		if (pull_one(o, s, argv[i], j) < 0) {
-			char *q = img_escape(argv[i]);
+			char *q = img_util_escape(argv[i]);
 			warnx("%s: %s", q, img_errmsg());
 			free(q);
 			status = 1;
@@ -558,7 +558,7 @@ int main(int argc, char **argv)
 	char *end;
 	long n;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "hj:qS:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
@@ -589,7 +589,7 @@ int main(int argc, char **argv)
 			o.json = 1;
 			break;
 		case OPT_PLATFORM:
-			if (img_platform_parse(optarg, &o.platform) < 0) {
+			if (img_image_platform_parse(optarg, &o.platform) < 0) {
 				warnx("invalid platform '%s'", optarg);
 				img_cli_usage(synopsis);
 			}
@@ -618,6 +618,6 @@ int main(int argc, char **argv)
 		img_cli_usage(synopsis);
 	}
 	if (!have_platform)
-		img_platform_host(&o.platform);
+		img_image_platform_host(&o.platform);
 	return img_cli_finish(run(&o, argc, argv));
 }

@@ -15,7 +15,7 @@
 
 #include "img.h"
 #include "cli.h"
-#include "registry.h"
+#include "reg.h"
 
 #define MAX_MOUNT_FROM 4
 
@@ -133,7 +133,7 @@ static int collect(struct push *p, const struct img_desc *d, int depth)
 		free(buf);
 		return -1;
 	}
-	if (img_doc_parse(buf, len, d->media_type, &doc) < 0) {
+	if (img_image_doc_parse(buf, len, d->media_type, &doc) < 0) {
 		m = xstrdup(img_errmsg());
 		img_seterr("%s: %s", d->digest.str, m);
 		free(m);
@@ -146,10 +146,10 @@ static int collect(struct push *p, const struct img_desc *d, int depth)
 			add_blob(p, &doc.items[i]);
 	} else {
 		for (i = 0; i < doc.n; i++) {
-			enum img_kind k = img_mt_kind(doc.items[i].media_type);
+			enum img_kind k = img_image_mt_kind(doc.items[i].media_type);
 			if (k == IMG_KIND_MANIFEST || k == IMG_KIND_INDEX) {
 				if (collect(p, &doc.items[i], depth + 1) < 0) {
-					img_doc_release(&doc);
+					img_image_doc_release(&doc);
 					free(buf);
 					return -1;
 				}
@@ -162,7 +162,7 @@ static int collect(struct push *p, const struct img_desc *d, int depth)
 	out.len = len;
 	out.digest = d->digest;
 	out.mt = xstrdup(doc.media_type);
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 	p->docs = xreallocarray(p->docs, p->ndocs + 1, sizeof(*p->docs));
 	p->docs[p->ndocs++] = out;
 	return 0;
@@ -185,7 +185,7 @@ static int push_blob(struct push *p, struct img_reg_conn *c, const struct blob *
 	size_t i;
 	int r, fd;
 
-	if ((r = img_reg_has_blob(c, p->path, &b->digest, NULL)) < 0)
+	if ((r = img_reg_api_has_blob(c, p->path, &b->digest, NULL)) < 0)
 		return -1;
 	if (r == 1) {
 		pthread_mutex_lock(&p->mu);
@@ -195,7 +195,7 @@ static int push_blob(struct push *p, struct img_reg_conn *c, const struct blob *
 		return 0;
 	}
 	for (i = 0; i < p->nfrom; i++) {
-		if ((r = img_reg_mount_blob(c, p->path, &b->digest, p->from[i])) < 0)
+		if ((r = img_reg_api_mount_blob(c, p->path, &b->digest, p->from[i])) < 0)
 			return -1;
 		if (r == 1) {
 			pthread_mutex_lock(&p->mu);
@@ -207,7 +207,7 @@ static int push_blob(struct push *p, struct img_reg_conn *c, const struct blob *
 	}
 	if ((fd = img_blob_open(p->s, &b->digest)) < 0)
 		return -1;           /* "blob sha256:...: missing" */
-	r = img_reg_put_blob(c, p->path, &b->digest, fd, (uint64_t)b->size, p->o->chunk, sent, p);
+	r = img_reg_api_put_blob(c, p->path, &b->digest, fd, (uint64_t)b->size, p->o->chunk, sent, p);
 	close(fd);
 	if (r < 0)
 		return -1;
@@ -240,8 +240,8 @@ static int push_blobs(struct push *p, const char *label)
 	if (shown && rc == 0) {
 		char hb[16];
 		fprintf(stderr, "%s: %llu blobs uploaded (%s), %llu mounted, %llu present\n",
-		        img_progname(), (unsigned long long)p->uploaded,
-		        img_human_size(p->bytes, hb, sizeof(hb)), (unsigned long long)p->mounted,
+		        img_util_progname(), (unsigned long long)p->uploaded,
+		        img_util_human_size(p->bytes, hb, sizeof(hb)), (unsigned long long)p->mounted,
 		        (unsigned long long)p->present);
 	}
 	return rc;
@@ -266,7 +266,7 @@ static int find_image(struct push *p, json_t *index, const char *domain, json_t 
 		return -1;
 	e = json_array_get(manifests, m[0]);
 	free(m);
-	if (!json_is_object(e) || img_desc_parse(e, &d) < 0) {
+	if (!json_is_object(e) || img_image_desc_parse(e, &d) < 0) {
 		img_seterr("no such image: %s", p->o->image);
 		return -1;
 	}
@@ -342,7 +342,7 @@ static int run(const struct push_opts *o)
 		if (find_image(&p, index, dest.domain, &entry, &name) < 0)
 			goto fail;
 	}
-	if (img_desc_parse(entry, &top) < 0)
+	if (img_image_desc_parse(entry, &top) < 0)
 		goto fail;
 	if (dest.digest && strcmp(dest.digest, top.digest.str) != 0) {
 		img_seterr("destination digest %s is not the image's (%s)", dest.digest, top.digest.str);
@@ -361,8 +361,8 @@ static int run(const struct push_opts *o)
 	for (i = 0; i < p.ndocs; i++) {
 		struct doc *d = &p.docs[i];
 		int last = i + 1 == p.ndocs;
-		if (img_reg_put_manifest(c, p.path, last ? tag : d->digest.str, d->mt, d->buf,
-		                         d->len) < 0)
+		if (img_reg_api_put_manifest(c, p.path, last ? tag : d->digest.str, d->mt, d->buf,
+		                             d->len) < 0)
 			goto fail;
 	}
 	if (o->json) {
@@ -389,7 +389,7 @@ static int run(const struct push_opts *o)
 	status = 0;
 	goto out;
 fail:
-	m = img_escape(o->image);
+	m = img_util_escape(o->image);
 	warnx("%s: %s", m, img_errmsg());
 	free(m);
 out:
@@ -424,7 +424,7 @@ int main(int argc, char **argv)
 	long long n;
 	int c, v;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "hj:qS:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':

@@ -241,18 +241,18 @@ static void record_ids(struct batch *b, json_t *desc)
 	char *buf = NULL;
 	size_t len, i;
 
-	if (img_desc_parse(desc, &d) < 0)
+	if (img_image_desc_parse(desc, &d) < 0)
 		return;
 	img_dset_add(&b->ids, &d.digest, NULL);
 	if (img_blob_read(b->s, &d.digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0)
 		return;
-	if (img_doc_parse(buf, len, d.media_type, &doc) == 0) {
+	if (img_image_doc_parse(buf, len, d.media_type, &doc) == 0) {
 		if (doc.kind == IMG_KIND_MANIFEST)
 			img_dset_add(&b->ids, &doc.config.digest, NULL);
 		else
 			for (i = 0; i < doc.n; i++)
 				img_dset_add(&b->ids, &doc.items[i].digest, NULL);
-		img_doc_release(&doc);
+		img_image_doc_release(&doc);
 	}
 	free(buf);
 }
@@ -266,7 +266,7 @@ static int deleted_earlier(const struct batch *b, const char *what)
 	if (strncmp(hex, "sha256:", 7) == 0 || strncmp(hex, "sha512:", 7) == 0)
 		hex += 7;
 	len = strlen(hex);
-	if (!len || !img_is_hex(hex, len))
+	if (!len || !img_digest_is_hex(hex, len))
 		return 0;
 	for (i = 0; i < b->ids.n; i++)
 		if (strncmp(img_digest_hex(&b->ids.e[i].d), hex, len) == 0)
@@ -406,7 +406,7 @@ static int run(const struct rm_opts *o, int argc, char **argv)
 			g[ng].desc = r->deleted;
 			r->deleted = NULL;
 			/* What it reached, while its blobs are still there. */
-			if (!o->no_prune && img_desc_parse(g[ng].desc, &d) == 0) {
+			if (!o->no_prune && img_image_desc_parse(g[ng].desc, &d) == 0) {
 				g[ng].top = d.digest;
 				if (img_mark_desc(&g[ng].cand, s, &d) < 0) {
 					warnx("%s", img_errmsg());
@@ -444,7 +444,7 @@ int main(int argc, char **argv)
 	struct rm_opts o = { 0 };
 	int c, status;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "fhS:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':

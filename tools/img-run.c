@@ -18,7 +18,7 @@
 
 #include "img.h"
 #include "cli.h"
-#include "archive-image.h"
+#include "arcimg.h"
 #include "unpack.h"
 #include "bundle.h"
 #include "run.h"
@@ -102,12 +102,12 @@ static json_t *manifest_desc(struct img_store *s, const struct img_view *v)
 
 	if (img_blob_read(s, &v->manifest_digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0)
 		return NULL;
-	if (img_doc_parse(buf, len, NULL, &doc) < 0) {
+	if (img_image_doc_parse(buf, len, NULL, &doc) < 0) {
 		free(buf);
 		return NULL;
 	}
-	d = img_desc_new(doc.media_type, &v->manifest_digest, (int64_t)len);
-	img_doc_release(&doc);
+	d = img_image_desc_new(doc.media_type, &v->manifest_digest, (int64_t)len);
+	img_image_doc_release(&doc);
 	free(buf);
 	return d;
 }
@@ -300,7 +300,7 @@ int main(int argc, char **argv)
 	static struct run_opts o;   /* static: what it points to stays reachable */
 	int c;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	memset(&o, 0, sizeof(o));
 	o.env = xcalloc((size_t)argc + 1, sizeof(*o.env));
 	/* options stop at IMAGE: CMD ARG... are the container's */
@@ -356,7 +356,7 @@ int main(int argc, char **argv)
 		warnx("-d does not go with %s", o.rm ? "--rm" : "-t");
 		img_cli_usage(synopsis);
 	}
-	if (o.pstr && img_platform_parse(o.pstr, &o.plat) < 0)
+	if (o.pstr && img_image_platform_parse(o.pstr, &o.plat) < 0)
 		errx(2, "invalid platform '%s': %s", o.pstr, img_errmsg());
 	o.image = argv[optind];
 	o.cmd = argv + optind + 1;

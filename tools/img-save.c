@@ -122,9 +122,9 @@ sink_flush(struct sink *k)
 {
 	if (k->len == 0 || k->failed)
 		return k->failed ? -1 : 0;
-	if (img_write_all(k->fd, k->buf, k->len) < 0) {
+	if (img_io_write_all(k->fd, k->buf, k->len) < 0) {
 		k->failed = errno ? errno : EIO;
-		if (img_is_epipe(errno))
+		if (img_io_is_epipe(errno))
 			k->epipe = 1;
 		img_seterr_errno("write error");
 		return -1;
@@ -151,9 +151,9 @@ sink_write(void *arg, const void *buf, size_t n)
 		if (k->len == 0 && n >= OUT_BUF) {
 			/* Large writes go out directly. */
 			m = n - n % OUT_BUF;
-			if (img_write_all(k->fd, p, m) < 0) {
+			if (img_io_write_all(k->fd, p, m) < 0) {
 				k->failed = errno ? errno : EIO;
-				if (img_is_epipe(errno))
+				if (img_io_is_epipe(errno))
 					k->epipe = 1;
 				img_seterr_errno("write error");
 				return -1;
@@ -210,7 +210,7 @@ static int
 walk_fn(struct img_store *s, const struct img_desc *d, int depth, void *arg)
 {
 	struct save *sv = arg;
-	enum img_kind k = img_mt_kind(d->media_type);
+	enum img_kind k = img_image_mt_kind(d->media_type);
 	int group;
 
 	(void)s;
@@ -287,7 +287,7 @@ find_in_index(struct save *sv, const struct img_desc *top, const struct img_dige
 	if (depth > IMG_MAX_INDEX_DEPTH ||
 	    img_blob_read(sv->store, &top->digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0)
 		return NULL;
-	if (img_doc_parse(buf, len, top->media_type, &doc) < 0) {
+	if (img_image_doc_parse(buf, len, top->media_type, &doc) < 0) {
 		free(buf);
 		return NULL;
 	}
@@ -295,9 +295,9 @@ find_in_index(struct save *sv, const struct img_desc *top, const struct img_dige
 		if (img_digest_eq(&doc.items[i].digest, d))
 			found = json_deep_copy(doc.items[i].json);
 	for (i = 0; i < doc.n && !found; i++)
-		if (img_mt_kind(doc.items[i].media_type) == IMG_KIND_INDEX)
+		if (img_image_mt_kind(doc.items[i].media_type) == IMG_KIND_INDEX)
 			found = find_in_index(sv, &doc.items[i], d, depth + 1);
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 	free(buf);
 	return found;
 }
@@ -314,10 +314,10 @@ platform_desc(struct save *sv, const struct img_desc *top, const struct img_doc 
 	if (d)
 		return d;
 	if (!mt)
-		mt = img_mt_kind(top->media_type) == IMG_KIND_INDEX &&
+		mt = img_image_mt_kind(top->media_type) == IMG_KIND_INDEX &&
 		     strcmp(top->media_type, IMG_MT_DOCKER_LIST) == 0 ?
 		     IMG_MT_DOCKER_MANIFEST : IMG_MT_OCI_MANIFEST;
-	d = img_desc_new(mt, &md->digest, md->size);
+	d = img_image_desc_new(mt, &md->digest, md->size);
 	p = json_object();
 	json_object_set_new(p, "architecture", json_string(c->platform.arch));
 	json_object_set_new(p, "os", json_string(c->platform.os));
@@ -338,15 +338,15 @@ first_platform(struct save *sv, const struct img_desc *top, struct img_platform 
 
 	if (img_blob_read(sv->store, &top->digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0)
 		return -1;
-	if (img_doc_parse(buf, len, top->media_type, &doc) < 0) {
+	if (img_image_doc_parse(buf, len, top->media_type, &doc) < 0) {
 		free(buf);
 		return -1;
 	}
 	for (i = 0; i < doc.n; i++) {
 		const struct img_desc *it = &doc.items[i];
 
-		if (img_mt_kind(it->media_type) != IMG_KIND_MANIFEST || !it->has_platform ||
-		    img_desc_not_image(it))
+		if (img_image_mt_kind(it->media_type) != IMG_KIND_MANIFEST || !it->has_platform ||
+		    img_image_desc_not_image(it))
 			continue;
 		*p = it->platform;
 		rc = 0;
@@ -354,7 +354,7 @@ first_platform(struct save *sv, const struct img_desc *top, struct img_platform 
 	}
 	if (rc < 0)
 		img_seterr("no image manifest in index %s", top->digest.str);
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 	free(buf);
 	return rc;
 }
@@ -411,7 +411,7 @@ static int
 root_image(struct save *sv, const struct img_desc *top, struct img_doc *m,
            struct img_desc *md, struct img_config *c)
 {
-	enum img_kind k = img_mt_kind(top->media_type);
+	enum img_kind k = img_image_mt_kind(top->media_type);
 	const struct img_platform *want = sv->o->has_platform ? &sv->o->platform : NULL;
 
 	if (k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX) {
@@ -445,9 +445,9 @@ root_image(struct save *sv, const struct img_desc *top, struct img_doc *m,
 		int other = 0;
 
 		if (img_blob_read(sv->store, &top->digest, IMG_JSON_MAX_BLOB, &buf, &len) == 0 &&
-		    img_doc_parse(buf, len, top->media_type, &doc) == 0) {
-			other = img_mt_kind(doc.config.media_type) != IMG_KIND_CONFIG;
-			img_doc_release(&doc);
+		    img_image_doc_parse(buf, len, top->media_type, &doc) == 0) {
+			other = img_image_mt_kind(doc.config.media_type) != IMG_KIND_CONFIG;
+			img_image_doc_release(&doc);
 		}
 		free(buf);
 		if (other) {
@@ -459,13 +459,13 @@ root_image(struct save *sv, const struct img_desc *top, struct img_doc *m,
 	}
 	return -1;
 got:
-	if (want && k == IMG_KIND_MANIFEST && !img_platform_match(want, &c->platform)) {
+	if (want && k == IMG_KIND_MANIFEST && !img_image_platform_match(want, &c->platform)) {
 		char b1[160], b2[160];
 
-		img_seterr("image is for %s, not %s", img_platform_format(&c->platform, b1, sizeof b1),
-		           img_platform_format(want, b2, sizeof b2));
-		img_doc_release(m);
-		img_config_release(c);
+		img_seterr("image is for %s, not %s", img_image_platform_format(&c->platform, b1, sizeof b1),
+		           img_image_platform_format(want, b2, sizeof b2));
+		img_image_doc_release(m);
+		img_image_config_release(c);
 		return -1;
 	}
 	return 0;
@@ -547,13 +547,13 @@ collect(struct save *sv)
 		int rc;
 
 		sv->what = r->name ? r->name : json_string_value(json_object_get(r->desc, "digest"));
-		if (img_desc_parse(r->desc, &top) < 0)
+		if (img_image_desc_parse(r->desc, &top) < 0)
 			return -1;
 		rc = root_image(sv, &top, &m, &md, &c);
 		if (rc < 0)
 			return -1;
 		if (rc == 0) {
-			if (sv->o->has_platform && img_mt_kind(top.media_type) == IMG_KIND_INDEX) {
+			if (sv->o->has_platform && img_image_mt_kind(top.media_type) == IMG_KIND_INDEX) {
 				/* The archive names the selected manifest directly. */
 				json_t *d = platform_desc(sv, &top, &m, &md, &c);
 
@@ -561,10 +561,10 @@ collect(struct save *sv)
 				r->desc = d;
 			}
 			ditem_add(sv, &m, &c, r->name);
-			img_doc_release(&m);
-			img_config_release(&c);
+			img_image_doc_release(&m);
+			img_image_config_release(&c);
 		}
-		if (set_names(r->desc, r->name) < 0 || img_desc_parse(r->desc, &wroot) < 0)
+		if (set_names(r->desc, r->name) < 0 || img_image_desc_parse(r->desc, &wroot) < 0)
 			return -1;
 		if (img_store_walk(sv->store, &wroot, 0, walk_fn, sv) < 0)
 			return -1;
@@ -718,7 +718,7 @@ write_archive(struct save *sv, struct sink *k, uint64_t total, int *wfail)
 	struct img_blob_copier *cp = NULL;
 	char *idx = NULL, *man = NULL, *repos = NULL;
 	size_t idx_len = 0, man_len = 0, repos_len = 0, i;
-	int64_t mtime = img_source_date_epoch();
+	int64_t mtime = img_util_source_date_epoch();
 	int rc = -1, write_failed = 0;
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 	int alg;
@@ -824,12 +824,12 @@ run(struct save_opts *o, char **images, int nimages)
 	sv.o = o;
 
 	if (!o->output) {
-		if (img_out_open(&out, NULL) < 0) {
+		if (img_io_out_open(&out, NULL) < 0) {
 			warnx("%s", img_errmsg());
 			return 1;
 		}
 		out_open = 1;
-		if (img_out_is_tty(&out)) {
+		if (img_io_out_is_tty(&out)) {
 			warnx("refusing to write an archive to a terminal (redirect stdout or use -o FILE)");
 			goto out;
 		}
@@ -846,7 +846,7 @@ run(struct save_opts *o, char **images, int nimages)
 		r = img_delta_have_read(fd, &sv.have);
 		close(fd);
 		if (r < 0) {
-			warnx("--have %s: %s", strcmp(o->have, "-") ? img_shown(o->have) : "stdin",
+			warnx("--have %s: %s", strcmp(o->have, "-") ? img_util_shown(o->have) : "stdin",
 			      img_errmsg());
 			goto out;
 		}
@@ -882,7 +882,7 @@ run(struct save_opts *o, char **images, int nimages)
 	}
 
 	if (o->output) {
-		if (img_out_open(&out, o->output) < 0) {
+		if (img_io_out_open(&out, o->output) < 0) {
 			warnx("%s", img_errmsg());
 			goto out;
 		}
@@ -911,9 +911,9 @@ run(struct save_opts *o, char **images, int nimages)
 			warnx("%s", img_errmsg());
 		goto out;
 	}
-	if (img_out_commit(&out) < 0) {
+	if (img_io_out_commit(&out) < 0) {
 		out_open = 0;
-		if (!img_is_epipe(errno))
+		if (!img_io_is_epipe(errno))
 			warnx("%s", img_errmsg());
 		goto out;
 	}
@@ -921,7 +921,7 @@ run(struct save_opts *o, char **images, int nimages)
 	status = 0;
 out:
 	if (out_open)
-		img_out_abort(&out);
+		img_io_out_abort(&out);
 	img_progress_done(k.progress);
 	free(k.buf);
 	save_release(&sv);
@@ -934,7 +934,7 @@ main(int argc, char **argv)
 	struct save_opts o;
 	int c, status;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	memset(&o, 0, sizeof o);
 	o.progress = IMG_PROGRESS_AUTO;
 
@@ -953,7 +953,7 @@ main(int argc, char **argv)
 			o.store = optarg;
 			break;
 		case OPT_PLATFORM:
-			if (img_platform_parse(optarg, &o.platform) < 0)
+			if (img_image_platform_parse(optarg, &o.platform) < 0)
 				errx(2, "invalid platform '%s'", optarg);
 			o.has_platform = 1;
 			break;
@@ -971,7 +971,7 @@ main(int argc, char **argv)
 
 	status = run(&o, argv, argc);
 	/* quiet: a failed write of the archive on stdout was reported where it failed */
-	if (img_close_stdout() < 0)
+	if (img_io_close_stdout() < 0)
 		status = 1;
 	return status;
 }

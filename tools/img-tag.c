@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 	char *target = NULL;
 	int c, status;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	while ((c = getopt_long(argc, argv, "hS:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'S':

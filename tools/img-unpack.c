@@ -13,7 +13,7 @@
 
 #include "img.h"
 #include "cli.h"
-#include "archive-image.h"
+#include "arcimg.h"
 #include "unpack.h"
 #include "bundle.h"
 
@@ -77,7 +77,7 @@ static int empty_dir(int fd, const char *dir)
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (img_remove_at(fd, de->d_name) < 0) {
+		if (img_unpack_put_remove_at(fd, de->d_name) < 0) {
 			warnx("%s: %s", dir, img_errmsg());
 			ret = -1;
 			break;
@@ -209,7 +209,7 @@ fail:
 		}
 		pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (pfd >= 0) {
-			(void)img_remove_at(pfd, base);
+			(void)img_unpack_put_remove_at(pfd, base);
 			close(pfd);
 		}
 		free(copy);
@@ -230,7 +230,7 @@ int main(int argc, char **argv)
 	struct unpack_opts o;
 	int c;
 
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	memset(&o, 0, sizeof(o));
 	while ((c = getopt_long(argc, argv, "bhp:S:t", longopts, NULL)) != -1) {
 		switch (c) {
@@ -260,7 +260,7 @@ int main(int argc, char **argv)
 		img_cli_usage(synopsis);
 	o.image = argv[optind];
 	o.dir = argv[optind + 1];
-	if (o.pstr && img_platform_parse(o.pstr, &o.plat) < 0)
+	if (o.pstr && img_image_platform_parse(o.pstr, &o.plat) < 0)
 		errx(2, "invalid platform '%s': %s", o.pstr, img_errmsg());
 	return img_cli_finish(run(&o));
 }

@@ -106,7 +106,7 @@ EOF
 
 @test "img-load reads indexes nested 8 deep, as the store and img-layers do" {
 	# index.json -> 8 index blobs -> a manifest: IMG_MAX_INDEX_DEPTH counts the index
-	# blobs below index.json (common/store.c, archive-image.c); 9 are refused (above)
+	# blobs below index.json (common/store.c, arcimg.c); 9 are refused (above)
 	img-layers --archive "$A/nest8.tar" >/dev/null
 	run -0 --separate-stderr img-load -q "$A/nest8.tar"
 	[ "$output" = "Loaded image: hostile:1" ]
@@ -252,7 +252,7 @@ EOF
 @test "img-load takes manifest.json paths with a leading ./, as docker and img-layers do" {
 	local mode msg want
 	# docker load resolves Config and Layers inside the extracted root, so "./c.json" is
-	# c.json: the paths are cleaned as entry names are (img_path_clean)
+	# c.json: the paths are cleaned as entry names are (img_arcin_path_clean)
 	img-layers --archive "$A/dotslash.tar" >/dev/null
 	run -0 --separate-stderr img-load --check -q "$A/dotslash.tar"
 	[ "$output" = "Verified image: hostile:1" ]

@@ -1,4 +1,4 @@
-/* Fuzz target "arcimg": the input is an archive read by archive-image.h as img-layers
+/* Fuzz target "arcimg": the input is an archive read by arcimg.h as img-layers
  * --archive and img-diff read it: every image view it holds, each layer sized, and its
  * files applied to trees. The archive is read twice: as it is, from a file (its layers
  * read back from it), and gzip-compressed (each file read as a layer while it streams, as
@@ -34,13 +34,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_arcimg(fd);
 		close(fd);
 	}
-	w = img_compw_new(IMG_COMP_GZIP, 1, gz_sink, &g);
-	if (w && img_compw_write(w, tar, size) == 0 && img_compw_finish(w) == 0 &&
+	w = img_comp_enc_new(IMG_COMP_GZIP, 1, gz_sink, &g);
+	if (w && img_comp_enc_write(w, tar, size) == 0 && img_comp_enc_finish(w) == 0 &&
 	    (fd = fuzz_memfd(g.p, g.n)) >= 0) {
 		fuzz_arcimg(fd);
 		close(fd);
 	}
-	img_compw_free(w);
+	img_comp_enc_free(w);
 	free(g.p);
 	free(tar);
 	return 0;

@@ -1,8 +1,8 @@
 /* Fuzz target "json": the JSON image model. The first byte picks what the rest is:
- *   0  a manifest or index (img_doc_parse, with every expected media type)
- *   1  an image config (img_config_parse)
+ *   0  a manifest or index (img_image_doc_parse, with every expected media type)
+ *   1  an image config (img_image_config_parse)
  *   2  docker-save's manifest.json [NUL repositories], in an archive beside a config and
- *      a layer, read by img-load (--check and a load) and by archive-image
+ *      a layer, read by img-load (--check and a load) and by arcimg
  *   3  an OCI index.json [NUL oci-layout], in an archive beside a manifest, config, layer
  *   4  index.json NUL manifest.json, both in one archive
  * In 2-4, "@C", "@L", "@M" stand for the hex digests of the config, layer and manifest,
@@ -160,27 +160,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	init();
 	switch (data[0] % 5) {
 	case 0:
-		img_platform_host(&host);
+		img_image_platform_host(&host);
 		for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
-			if (img_doc_parse(data + 1, size - 1, expect[i], &doc) < 0)
+			if (img_image_doc_parse(data + 1, size - 1, expect[i], &doc) < 0)
 				continue;
 			for (size_t j = 0; j < doc.n; j++) {
-				(void)img_desc_annotation(&doc.items[j], IMG_ANN_REF_NAME);
-				(void)img_mt_kind(doc.items[j].media_type);
+				(void)img_image_desc_annotation(&doc.items[j], IMG_ANN_REF_NAME);
+				(void)img_image_mt_kind(doc.items[j].media_type);
 				if (doc.items[j].has_platform) {
-					(void)img_platform_format(&doc.items[j].platform, buf, sizeof(buf));
-					(void)img_platform_match(&host, &doc.items[j].platform);
+					(void)img_image_platform_format(&doc.items[j].platform, buf, sizeof(buf));
+					(void)img_image_platform_match(&host, &doc.items[j].platform);
 				}
 			}
-			img_doc_release(&doc);
+			img_image_doc_release(&doc);
 		}
 		break;
 	case 1:
-		if (img_config_parse(data + 1, size - 1, &c) == 0) {
+		if (img_image_config_parse(data + 1, size - 1, &c) == 0) {
 			struct img_digest chain;
-			img_chain_id(c.diff_ids, c.ndiff, &chain);
-			(void)img_platform_format(&c.platform, buf, sizeof(buf));
-			img_config_release(&c);
+			img_image_chain_id(c.diff_ids, c.ndiff, &chain);
+			(void)img_image_platform_format(&c.platform, buf, sizeof(buf));
+			img_image_config_release(&c);
 		}
 		break;
 	default:

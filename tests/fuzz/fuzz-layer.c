@@ -49,7 +49,7 @@ static int scan_twice(int fd)
 		if (lseek(fd, 0, SEEK_SET) < 0)
 			break;
 		img_tree_layer_begin(t, l);
-		int r = img_tree_scan_layer(fd, apply_rec, t);
+		int r = img_tree_read_scan_layer(fd, apply_rec, t);
 		img_tree_layer_end(t);
 		if (r < 0) {
 			if (l == 0 && strstr(img_errmsg(), "times its size"))
@@ -71,7 +71,7 @@ static int scan_twice(int fd)
 static void read_ahead(const uint8_t *data, size_t size)
 {
 	struct img_tree_job jobs[2] = { { .fd = -1 }, { .fd = -1 } };
-	struct img_pathset *want = img_pathset_new(), *more = img_pathset_new();
+	struct img_pathset *want = img_tree_read_pathset_new(), *more = img_tree_read_pathset_new();
 	struct img_tree *t = img_tree_new(), *c = NULL;
 
 	for (int i = 0; i < 2; i++) {
@@ -82,25 +82,25 @@ static void read_ahead(const uint8_t *data, size_t size)
 	jobs[1].hash = want;   /* the second layer hashes nothing: img-diff's narrowed pass */
 	if (img_tree_read_layers(jobs, 2, 2) < 0)
 		goto out;
-	img_tree_layer_paths(jobs[0].out, want);
+	img_tree_read_layer_paths(jobs[0].out, want);
 	for (int i = 0; i < 2; i++)
-		if (img_tree_apply_layer(t, i, jobs[i].out) < 0)
+		if (img_tree_read_apply_layer(t, i, jobs[i].out) < 0)
 			goto out;
 	c = img_tree_clone(t);
 	if (img_tree_count(c) != img_tree_count(t))
 		abort();
-	(void)img_tree_unhashed(c, want, more);
+	(void)img_tree_read_unhashed(c, want, more);
 out:
 	for (int i = 0; i < 2; i++) {
 		if (jobs[i].fd >= 0)
 			close(jobs[i].fd);
-		img_tree_layer_free(jobs[i].out);
+		img_tree_read_layer_free(jobs[i].out);
 		free(jobs[i].err);
 	}
 	img_tree_free(c);
 	img_tree_free(t);
-	img_pathset_free(want);
-	img_pathset_free(more);
+	img_tree_read_pathset_free(want);
+	img_tree_read_pathset_free(more);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

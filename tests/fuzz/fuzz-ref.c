@@ -62,16 +62,16 @@ static void one_path(const char *s)
 			abort();
 		free(bp);
 	}
-	if (img_platform_parse(s, &p) == 0)
-		(void)img_platform_format(&p, buf, sizeof(buf));
+	if (img_image_platform_parse(s, &p) == 0)
+		(void)img_image_platform_format(&p, buf, sizeof(buf));
 	for (int flags = 0; flags <= IMG_ARCIN_STRIP_ABS; flags += IMG_ARCIN_STRIP_ABS) {
-		if (img_path_clean(s, flags, &out) == 0) {
+		if (img_arcin_path_clean(s, flags, &out) == 0) {
 			/* cleaning is idempotent */
 			char *again = NULL;
-			if (img_path_clean(out, flags, &again) != 0 || strcmp(again, out) != 0)
+			if (img_arcin_path_clean(out, flags, &again) != 0 || strcmp(again, out) != 0)
 				abort();
 			free(again);
-			if (img_whiteout(out, &t) > 0)
+			if (img_layer_whiteout(out, &t) > 0)
 				free(t);
 			t = NULL;
 			free(out);

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "img.h"
-#include "archive-image.h"
+#include "arcimg.h"
 #include "tree.h"
 #include "fuzz.h"
 
@@ -54,7 +54,7 @@ int fuzz_memfd(const void *data, size_t size)
 
 	if (fd < 0)
 		return -1;
-	if (img_write_all(fd, data, size) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+	if (img_io_write_all(fd, data, size) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -67,7 +67,7 @@ int fuzz_write_file(const char *path, const void *data, size_t size)
 
 	if (fd < 0)
 		return -1;
-	r = img_write_all(fd, data, size);
+	r = img_io_write_all(fd, data, size);
 	if (close(fd) < 0)
 		r = -1;
 	return r;
@@ -168,7 +168,7 @@ void fuzz_img_load(const char *path, const char *platform, int load)
 	free(plat);
 }
 
-/* ---- archive-image, as img-layers --archive and img-diff read it ---- */
+/* ---- arcimg, as img-layers --archive and img-diff read it ---- */
 
 static int apply_rec(void *arg, const struct img_tree_rec *r)
 {
@@ -194,13 +194,13 @@ static void read_view(struct img_view *v)
 		img_tree_layer_begin(t, (int)i);
 		switch (img_view_layer_records(v, i, &l, &err)) {
 		case 1:
-			(void)img_tree_layer_each(l, apply_rec, t);
+			(void)img_tree_read_layer_each(l, apply_rec, t);
 			if (!err)
-				(void)img_tree_apply_layer(u, (int)i, l);
+				(void)img_tree_read_apply_layer(u, (int)i, l);
 			break;
 		case 0:
 			if (img_view_layer_blob(v, i, &fd, &parts[n]) == 0) {
-				(void)img_tree_scan_part(fd, &parts[n], NULL, apply_rec, t);
+				(void)img_tree_read_scan_part(fd, &parts[n], NULL, apply_rec, t);
 				jobs[n++].fd = fd;
 			}
 			break;
@@ -209,10 +209,10 @@ static void read_view(struct img_view *v)
 	}
 	if (n && img_tree_read_parts(jobs, parts, n, 2) == 0)
 		for (size_t i = 0; i < n; i++)
-			(void)img_tree_apply_layer(u, (int)i, jobs[i].out);
+			(void)img_tree_read_apply_layer(u, (int)i, jobs[i].out);
 	for (size_t i = 0; i < n; i++) {
 		close(jobs[i].fd);
-		img_tree_layer_free(jobs[i].out);
+		img_tree_read_layer_free(jobs[i].out);
 		free(jobs[i].err);
 	}
 	free(jobs);
@@ -234,7 +234,7 @@ void fuzz_arcimg(int fd)
 		read_view(&v);
 		img_view_release(&v);
 	}
-	if (img_platform_parse("linux/arm64", &arm) == 0 &&
+	if (img_image_platform_parse("linux/arm64", &arm) == 0 &&
 	    img_view_from_archive(a, NULL, &arm, &v) == 0)
 		img_view_release(&v);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -32,14 +32,14 @@ struct fuzz_buf {
 int fuzz_buf_sink(void *arg, const void *buf, size_t n);   /* an img_sink_fn */
 
 /* img-load's main: tools/img-load.c built again with -Dmain=img_load_main and
- * -Dimg_close_stdout=fuzz_close_stdout (stdout is flushed, never closed: main runs many
+ * -Dimg_io_close_stdout=fuzz_close_stdout (stdout is flushed, never closed: main runs many
  * times in one process). */
 int img_load_main(int argc, char **argv);
 int fuzz_close_stdout(void);
 /* Run img-load on path: with --check, then (platform) with --check --platform, then (load)
  * into a fresh store. */
 void fuzz_img_load(const char *path, const char *platform, int load);
-/* Read an archive as img-layers --archive and img-diff do (archive-image.h): every image
+/* Read an archive as img-layers --archive and img-diff do (arcimg.h): every image
  * view it holds, each layer opened, sized and scanned into a tree. */
 void fuzz_arcimg(int fd);
 

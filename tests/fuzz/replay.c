@@ -11,17 +11,17 @@
 
 int main(int argc, char **argv)
 {
-	img_setprogname(argv[0]);
+	img_util_setprogname(argv[0]);
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s FILE...\n", img_progname());
+		fprintf(stderr, "usage: %s FILE...\n", img_util_progname());
 		return 2;
 	}
 	for (int i = 1; i < argc; i++) {
 		int fd = img_io_open_in(argv[i]);
 		char *buf = NULL;
 		size_t len = 0;
-		if (fd < 0 || img_read_capped(fd, (size_t)64 << 20, &buf, &len) < 0) {
-			fprintf(stderr, "%s: %s: %s\n", img_progname(), argv[i], img_errmsg());
+		if (fd < 0 || img_json_read_capped(fd, (size_t)64 << 20, &buf, &len) < 0) {
+			fprintf(stderr, "%s: %s: %s\n", img_util_progname(), argv[i], img_errmsg());
 			return 1;
 		}
 		close(fd);

@@ -145,7 +145,7 @@ TEST(arc_path_clean)
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		char *out = (char *)"unset";
-		int r = img_path_clean(t[i].in, t[i].flags, &out);
+		int r = img_arcin_path_clean(t[i].in, t[i].flags, &out);
 		if ((r == 0) != (t[i].out != NULL))
 			printf("# case '%s'\n", t[i].in);
 		if (t[i].out) {
@@ -223,7 +223,7 @@ TEST(arc_read_peer)
 		IMG_ASSERT(strncmp(e.path, "./", 2) != 0);
 		IMG_ASSERT(e.path[0] == '\0' || e.path[strlen(e.path) - 1] != '/');
 		if (strcmp(e.path, "bin/busybox") == 0) {
-			struct img_hash *h = img_hash_new(IMG_SHA256);
+			struct img_hash *h = img_digest_hash_new(IMG_SHA256);
 			char buf[1000];
 			ssize_t k;
 			int64_t tot = 0;
@@ -231,12 +231,12 @@ TEST(arc_read_peer)
 			IMG_ASSERT_EQ_INT(e.type, IMG_ENT_FILE);
 			IMG_ASSERT(e.mode & 0111);
 			while ((k = img_arcin_read(a, buf, sizeof buf)) > 0) {
-				img_hash_update(h, buf, (size_t)k);
+				img_digest_hash_update(h, buf, (size_t)k);
 				tot += k;
 			}
 			IMG_ASSERT_EQ_INT(k, 0);
 			IMG_ASSERT_EQ_INT(tot, e.size);
-			img_hash_free(h);
+			img_digest_hash_free(h);
 		}
 		if (strcmp(e.path, "bin/sh") == 0) {
 			seen_sh = 1;
@@ -270,7 +270,7 @@ TEST(arc_read_peer)
 			IMG_ASSERT_EQ_STR(e.link, "usr/share/tiny/c.txt");
 		}
 		char *t;
-		if (img_whiteout(e.path, &t) > 0)
+		if (img_layer_whiteout(e.path, &t) > 0)
 			seen_wh++;
 		free(t);
 	}

@@ -1,4 +1,4 @@
-/* arcread and archive-load: entries hashed as they stream (in memory, to a sink, through
+/* arcread and arcload: entries hashed as they stream (in memory, to a sink, through
  * the pipeline threads), link rules, and the images of every archive dialect found in
  * either entry order. */
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include "comp.h"
 #include "image.h"
 #include "arcread.h"
-#include "archive-load.h"
+#include "arcload.h"
 
 /* One entry of a test archive: type 'f' file, 'd' directory, 's' symlink, 'h' hard link
  * (data: the target). */
@@ -146,7 +146,7 @@ TEST(arcread_sinks)
 	size_t big = 3 << 20;
 	char *plain = xmalloc(big);
 	struct got gz = { 0 }, g = { 0 };
-	struct img_compw *cw = img_compw_new(IMG_COMP_GZIP, -1, gz_sink, &gz);
+	struct img_compw *cw = img_comp_enc_new(IMG_COMP_GZIP, -1, gz_sink, &gz);
 	struct img_digest want_blob, want_diff;
 	const struct img_arcread_sink sink = { g_open, g_write, g_done, NULL, &g };
 	struct img_arcread_opts o = { .max_ratio = 100000, .sink = &sink };
@@ -161,8 +161,8 @@ TEST(arcread_sinks)
 		x ^= x << 5;
 		plain[i] = (char)x;
 	}
-	IMG_ASSERT(cw && img_compw_write(cw, plain, big) == 0 && img_compw_finish(cw) == 0);
-	img_compw_free(cw);
+	IMG_ASSERT(cw && img_comp_enc_write(cw, plain, big) == 0 && img_comp_enc_finish(cw) == 0);
+	img_comp_enc_free(cw);
 	img_digest_buf(gz.buf, gz.n, &want_blob);
 	img_digest_buf(plain, big, &want_diff);
 	struct tent t[] = {
@@ -617,7 +617,7 @@ TEST(arcload_partial_index)
 		/* the host's platform is the one present, whatever the host: amd64 or s390x */
 		struct img_platform host;
 		struct img_fixture *h;
-		img_platform_host(&host);
+		img_image_platform_host(&host);
 		h = strcmp(host.arch, "s390x") == 0 ? &b : &a;
 		pm = bp(&h->m);
 		pc = bp(&h->c);

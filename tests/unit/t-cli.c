@@ -12,13 +12,13 @@ TEST(cli_usage_lines)
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
-	char *old = xstrdup(img_progname());
+	char *old = xstrdup(img_util_progname());
 
 	IMG_ASSERT(f != NULL);
-	img_setprogname("/usr/bin/img-x");
+	img_util_setprogname("/usr/bin/img-x");
 	img_cli_usage_lines(f, forms);
 	fclose(f);
-	img_setprogname(old);
+	img_util_setprogname(old);
 	free(old);
 	IMG_ASSERT_EQ_STR(buf, "usage: img-x [-n] A\n"
 	                       "       img-x --check B\n");

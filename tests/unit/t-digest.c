@@ -39,20 +39,20 @@ TEST(digest_parse_invalid)
 
 TEST(digest_hash_stream)
 {
-	struct img_hash *h = img_hash_new(IMG_SHA256);
+	struct img_hash *h = img_digest_hash_new(IMG_SHA256);
 	struct img_digest d, e;
 	IMG_ASSERT(h != NULL);
-	img_hash_update(h, "ab", 2);
-	img_hash_update(h, "c", 1);
-	IMG_ASSERT_EQ_INT(img_hash_bytes(h), 3);
-	img_hash_final(h, &d);
+	img_digest_hash_update(h, "ab", 2);
+	img_digest_hash_update(h, "c", 1);
+	IMG_ASSERT_EQ_INT(img_digest_hash_bytes(h), 3);
+	img_digest_hash_final(h, &d);
 	IMG_ASSERT_EQ_STR(d.str, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	img_digest_buf("abc", 3, &e);
 	IMG_ASSERT(img_digest_eq(&d, &e));
-	img_hash_reset(h);
-	img_hash_final(h, &d);
+	img_digest_hash_reset(h);
+	img_digest_hash_final(h, &d);
 	IMG_ASSERT_EQ_STR(d.str, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-	img_hash_free(h);
+	img_digest_hash_free(h);
 	char *p = img_digest_blobpath(&e);
 	IMG_ASSERT_EQ_STR(p, "blobs/sha256/ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	free(p);
@@ -102,9 +102,9 @@ TEST(json_strict)
 TEST(util_human_size)
 {
 	char b[16];
-	IMG_ASSERT_EQ_STR(img_human_size(0, b, sizeof b), "0B");
-	IMG_ASSERT_EQ_STR(img_human_size(999, b, sizeof b), "999B");
-	IMG_ASSERT_EQ_STR(img_human_size(1500, b, sizeof b), "1.5kB");
-	IMG_ASSERT_EQ_STR(img_human_size(187000000, b, sizeof b), "187MB");
-	IMG_ASSERT_EQ_STR(img_human_size(2310000000ull, b, sizeof b), "2.31GB");
+	IMG_ASSERT_EQ_STR(img_util_human_size(0, b, sizeof b), "0B");
+	IMG_ASSERT_EQ_STR(img_util_human_size(999, b, sizeof b), "999B");
+	IMG_ASSERT_EQ_STR(img_util_human_size(1500, b, sizeof b), "1.5kB");
+	IMG_ASSERT_EQ_STR(img_util_human_size(187000000, b, sizeof b), "187MB");
+	IMG_ASSERT_EQ_STR(img_util_human_size(2310000000ull, b, sizeof b), "2.31GB");
 }

@@ -111,7 +111,7 @@ TEST(dirwalk_order_links)
 	char *root = mktree();
 	struct seen s = { .n = 0 };
 
-	IMG_ASSERT_EQ_INT(img_dirwalk(root, record, &s), 0);
+	IMG_ASSERT_EQ_INT(img_dirwalk_run(root, record, &s), 0);
 	IMG_ASSERT_EQ_STR(s.text,
 	                  "f Z = upper\n"
 	                  "f a = aaa\n"
@@ -130,12 +130,12 @@ TEST(dirwalk_skip_and_stop)
 	char *root = mktree();
 	struct seen s = { .skip_dir = 1 };
 
-	IMG_ASSERT_EQ_INT(img_dirwalk(root, record, &s), 0);
+	IMG_ASSERT_EQ_INT(img_dirwalk_run(root, record, &s), 0);
 	/* without descending into b, "a" has no later name to see */
 	IMG_ASSERT_EQ_STR(s.text, "f Z = upper\nf a = aaa\nd b\ns dirlink -> b\n");
 	memset(&s, 0, sizeof s);
 	s.fail_at = 4;
-	IMG_ASSERT_EQ_INT(img_dirwalk(root, record, &s), -1);
+	IMG_ASSERT_EQ_INT(img_dirwalk_run(root, record, &s), -1);
 	IMG_ASSERT_EQ_STR(img_errmsg(), "stop at b/c");
 	IMG_ASSERT_EQ_INT(s.n, 4);
 	free(root);
@@ -156,13 +156,13 @@ TEST(dirwalk_special_and_errors)
 	IMG_ASSERT(strlen(sock) < sizeof sa.sun_path);
 	strcpy(sa.sun_path, sock);
 	IMG_ASSERT_EQ_INT(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	IMG_ASSERT_EQ_INT(img_dirwalk(root, record, &s), 0);
+	IMG_ASSERT_EQ_INT(img_dirwalk_run(root, record, &s), 0);
 	close(fd);
 	IMG_ASSERT_EQ_STR(s.text, "p fifo\no sock\n");
 
 	free(root);
 	root = xasprintf("%s/absent", img_test_tmpdir);
-	IMG_ASSERT_EQ_INT(img_dirwalk(root, record, &s), -1);
+	IMG_ASSERT_EQ_INT(img_dirwalk_run(root, record, &s), -1);
 	IMG_ASSERT(strstr(img_errmsg(), "cannot open '") == img_errmsg());
 	IMG_ASSERT(strstr(img_errmsg(), "No such file") != NULL);
 	free(root);

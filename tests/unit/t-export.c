@@ -9,7 +9,7 @@
 #include "store.h"
 #include "arcin.h"
 #include "arcout.h"
-#include "archive-image.h"
+#include "arcimg.h"
 #include "export.h"
 
 TEST(export_tiny2)

@@ -14,7 +14,7 @@
 
 static int doc(const char *s, const char *mt, struct img_doc *d)
 {
-	return img_doc_parse(s, strlen(s), mt, d);
+	return img_image_doc_parse(s, strlen(s), mt, d);
 }
 
 TEST(image_mt_kind)
@@ -41,8 +41,8 @@ TEST(image_mt_kind)
 		{ "text/plain", IMG_KIND_OTHER },
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-		IMG_ASSERT_EQ_INT(img_mt_kind(t[i].mt), t[i].k);
-	IMG_ASSERT_EQ_INT(img_mt_kind(NULL), IMG_KIND_OTHER);
+		IMG_ASSERT_EQ_INT(img_image_mt_kind(t[i].mt), t[i].k);
+	IMG_ASSERT_EQ_INT(img_image_mt_kind(NULL), IMG_KIND_OTHER);
 }
 
 TEST(image_platform_normalize)
@@ -74,22 +74,22 @@ TEST(image_platform_normalize)
 	struct img_platform p;
 	char buf[128];
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-		IMG_ASSERT_EQ_INT(img_platform_parse(t[i].in, &p), 0);
-		IMG_ASSERT_EQ_STR(img_platform_format(&p, buf, sizeof buf), t[i].out);
+		IMG_ASSERT_EQ_INT(img_image_platform_parse(t[i].in, &p), 0);
+		IMG_ASSERT_EQ_STR(img_image_platform_format(&p, buf, sizeof buf), t[i].out);
 	}
 	static const char *bad[] = { "", "linux/", "/amd64", "linux/amd64/v8/x", "linux/am d64", "a/b/" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		IMG_ASSERT_EQ_INT(img_platform_parse(bad[i], &p), -1);
+		IMG_ASSERT_EQ_INT(img_image_platform_parse(bad[i], &p), -1);
 
 	json_t *j = json_pack("{s:s, s:s, s:s}", "architecture", "aarch64", "os", "linux", "variant", "v8");
-	IMG_ASSERT_EQ_INT(img_platform_from_json(j, &p), 0);
-	IMG_ASSERT_EQ_STR(img_platform_format(&p, buf, sizeof buf), "linux/arm64");
+	IMG_ASSERT_EQ_INT(img_image_platform_from_json(j, &p), 0);
+	IMG_ASSERT_EQ_STR(img_image_platform_format(&p, buf, sizeof buf), "linux/arm64");
 	json_decref(j);
 	j = json_pack("{s:s}", "os", "linux");
-	IMG_ASSERT_EQ_INT(img_platform_from_json(j, &p), -1);
+	IMG_ASSERT_EQ_INT(img_image_platform_from_json(j, &p), -1);
 	json_decref(j);
 
-	img_platform_host(&p);
+	img_image_platform_host(&p);
 	IMG_ASSERT_EQ_STR(p.os, "linux");
 	IMG_ASSERT(p.arch[0] != '\0');
 #if defined(__x86_64__)
@@ -102,9 +102,9 @@ TEST(image_platform_normalize)
 static int pm(const char *want, const char *have)
 {
 	struct img_platform w, h;
-	if (img_platform_parse(want, &w) < 0 || img_platform_parse(have, &h) < 0)
+	if (img_image_platform_parse(want, &w) < 0 || img_image_platform_parse(have, &h) < 0)
 		return -1;
-	return img_platform_match(&w, &h);
+	return img_image_platform_match(&w, &h);
 }
 
 TEST(image_platform_match)
@@ -139,20 +139,20 @@ TEST(image_desc_parse)
 	j = json_pack("{s:s, s:s, s:i, s:{s:s}, s:{s:s, s:s}}", "mediaType", IMG_MT_OCI_MANIFEST,
 	              "digest", D1, "size", 349, "annotations", "a", "b",
 	              "platform", "os", "linux", "architecture", "x86_64");
-	IMG_ASSERT_EQ_INT(img_desc_parse(j, &d), 0);
+	IMG_ASSERT_EQ_INT(img_image_desc_parse(j, &d), 0);
 	IMG_ASSERT_EQ_STR(d.media_type, IMG_MT_OCI_MANIFEST);
 	IMG_ASSERT_EQ_STR(d.digest.str, D1);
 	IMG_ASSERT_EQ_INT(d.size, 349);
 	IMG_ASSERT_EQ_INT(d.has_platform, 1);
 	IMG_ASSERT_EQ_STR(d.platform.arch, "amd64");
-	IMG_ASSERT_EQ_STR(img_desc_annotation(&d, "a"), "b");
-	IMG_ASSERT(img_desc_annotation(&d, "zz") == NULL);
+	IMG_ASSERT_EQ_STR(img_image_desc_annotation(&d, "a"), "b");
+	IMG_ASSERT(img_image_desc_annotation(&d, "zz") == NULL);
 	json_decref(j);
 
 	/* null optional fields are absent */
 	j = json_pack("{s:s, s:s, s:i, s:n, s:n, s:n}", "mediaType", IMG_MT_OCI_MANIFEST,
 	              "digest", D1, "size", 1, "annotations", "platform", "urls");
-	IMG_ASSERT_EQ_INT(img_desc_parse(j, &d), 0);
+	IMG_ASSERT_EQ_INT(img_image_desc_parse(j, &d), 0);
 	IMG_ASSERT_EQ_INT(d.has_platform, 0);
 	json_decref(j);
 
@@ -179,7 +179,7 @@ TEST(image_desc_parse)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		j = json_loads(bad[i], 0, NULL);
 		IMG_ASSERT(j != NULL);
-		if (img_desc_parse(j, &d) != -1) {
+		if (img_image_desc_parse(j, &d) != -1) {
 			printf("# accepted: %s\n", bad[i]);
 			json_decref(j);
 			IMG_ASSERT(0);
@@ -190,13 +190,13 @@ TEST(image_desc_parse)
 	j = json_loads("{\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":"
 	               "\"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\","
 	               "\"size\":2,\"data\":\"e30=\"}", 0, NULL);
-	IMG_ASSERT_EQ_INT(img_desc_parse(j, &d), 0);
+	IMG_ASSERT_EQ_INT(img_image_desc_parse(j, &d), 0);
 	json_decref(j);
 
 	struct img_digest dg;
 	IMG_ASSERT_EQ_INT(img_digest_parse(D2, &dg), 0);
-	j = img_desc_new(IMG_MT_OCI_CONFIG, &dg, 488);
-	IMG_ASSERT_EQ_INT(img_desc_parse(j, &d), 0);
+	j = img_image_desc_new(IMG_MT_OCI_CONFIG, &dg, 488);
+	IMG_ASSERT_EQ_INT(img_image_desc_parse(j, &d), 0);
 	IMG_ASSERT_EQ_STR(d.media_type, IMG_MT_OCI_CONFIG);
 	IMG_ASSERT_EQ_STR(d.digest.str, D2);
 	IMG_ASSERT_EQ_INT(d.size, 488);
@@ -218,13 +218,13 @@ TEST(image_doc_parse_accepts)
 	IMG_ASSERT_EQ_INT(d.n, 1);
 	IMG_ASSERT_EQ_STR(d.items[0].digest.str, D1);
 	IMG_ASSERT_EQ_STR(d.config.digest.str, D2);
-	img_doc_release(&d);
+	img_image_doc_release(&d);
 
 	/* reached through an OCI manifest descriptor, no mediaType: fine */
 	IMG_ASSERT_EQ_INT(doc("{\"schemaVersion\":2,\"config\":" CFG ",\"layers\":[]}",
 	                      IMG_MT_OCI_MANIFEST, &d), 0);
 	IMG_ASSERT_EQ_INT(d.n, 0);
-	img_doc_release(&d);
+	img_image_doc_release(&d);
 
 	/* null optional fields */
 	IMG_ASSERT_EQ_INT(doc("{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_MANIFEST "\","
@@ -232,13 +232,13 @@ TEST(image_doc_parse_accepts)
 	                      "\"annotations\":null,\"artifactType\":null,\"manifests\":null}",
 	                      IMG_MT_OCI_MANIFEST, &d), 0);
 	IMG_ASSERT_EQ_INT(d.has_subject, 0);
-	img_doc_release(&d);
+	img_image_doc_release(&d);
 
 	/* docker schema 2, inferred from the docker config type */
 	IMG_ASSERT_EQ_INT(doc("{\"schemaVersion\":2,\"config\":{\"mediaType\":\"" IMG_MT_DOCKER_CONFIG
 	                      "\",\"digest\":\"" D2 "\",\"size\":1},\"layers\":[]}", NULL, &d), 0);
 	IMG_ASSERT_EQ_STR(d.media_type, IMG_MT_DOCKER_MANIFEST);
-	img_doc_release(&d);
+	img_image_doc_release(&d);
 
 	/* index, with subject; docker list */
 	IMG_ASSERT_EQ_INT(doc("{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"" IMG_MT_OCI_MANIFEST
@@ -251,11 +251,11 @@ TEST(image_doc_parse_accepts)
 	IMG_ASSERT_EQ_INT(d.items[0].has_platform, 1);
 	IMG_ASSERT_EQ_STR(d.items[0].platform.variant, "");
 	IMG_ASSERT_EQ_INT(d.has_subject, 1);
-	img_doc_release(&d);
+	img_image_doc_release(&d);
 	IMG_ASSERT_EQ_INT(doc("{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_DOCKER_LIST "\","
 	                      "\"manifests\":[]}", IMG_MT_DOCKER_LIST, &d), 0);
 	IMG_ASSERT_EQ_INT(d.kind, IMG_KIND_INDEX);
-	img_doc_release(&d);
+	img_image_doc_release(&d);
 }
 
 TEST(image_doc_parse_rejects)
@@ -293,7 +293,7 @@ TEST(image_doc_parse_rejects)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		if (doc(bad[i].json, bad[i].mt, &d) != -1) {
 			printf("# accepted: %s\n", bad[i].why);
-			img_doc_release(&d);
+			img_image_doc_release(&d);
 			IMG_ASSERT(0);
 		}
 		IMG_ASSERT(d.root == NULL && d.items == NULL);
@@ -305,11 +305,11 @@ TEST(image_doc_parse_rejects)
 	memset(big, ' ', n);
 	memcpy(big, head, strlen(head));
 	big[n] = '\0';
-	IMG_ASSERT_EQ_INT(img_doc_parse(big, n, NULL, &d), -1);
+	IMG_ASSERT_EQ_INT(img_image_doc_parse(big, n, NULL, &d), -1);
 	IMG_ASSERT(strstr(img_errmsg(), "larger") != NULL);
 	/* just under the cap is fine */
-	IMG_ASSERT_EQ_INT(img_doc_parse(big, IMG_JSON_MAX_BLOB, NULL, &d), 0);
-	img_doc_release(&d);
+	IMG_ASSERT_EQ_INT(img_image_doc_parse(big, IMG_JSON_MAX_BLOB, NULL, &d), 0);
+	img_image_doc_release(&d);
 	free(big);
 }
 
@@ -320,20 +320,20 @@ TEST(image_config_parse)
 	                 "\"created\":null,\"author\":null,\"config\":null,\"history\":null,"
 	                 "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D1 "\",\"" D2 "\"]},"
 	                 "\"unknown\":{\"x\":1}}";
-	IMG_ASSERT_EQ_INT(img_config_parse(ok, strlen(ok), &c), 0);
+	IMG_ASSERT_EQ_INT(img_image_config_parse(ok, strlen(ok), &c), 0);
 	IMG_ASSERT_EQ_STR(c.platform.arch, "amd64");
 	IMG_ASSERT_EQ_INT(c.ndiff, 2);
 	IMG_ASSERT_EQ_STR(c.diff_ids[1].str, D2);
 	IMG_ASSERT(c.created == NULL && c.history == NULL && c.config == NULL);
-	img_config_release(&c);
+	img_image_config_release(&c);
 
 	const char *full = "{\"architecture\":\"arm64\",\"os\":\"linux\",\"created\":\"2024-01-01T00:00:00Z\","
 	                   "\"config\":{\"Cmd\":[\"sh\"]},\"history\":[{\"created_by\":\"x\"}],"
 	                   "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
-	IMG_ASSERT_EQ_INT(img_config_parse(full, strlen(full), &c), 0);
+	IMG_ASSERT_EQ_INT(img_image_config_parse(full, strlen(full), &c), 0);
 	IMG_ASSERT_EQ_STR(c.created, "2024-01-01T00:00:00Z");
 	IMG_ASSERT(json_is_array(c.history) && json_is_object(c.config));
-	img_config_release(&c);
+	img_image_config_release(&c);
 
 	static const char *bad[] = {
 		"{\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}",
@@ -348,9 +348,9 @@ TEST(image_config_parse)
 		"{\"architecture\":\"amd64\",\"os\":\"linux\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		if (img_config_parse(bad[i], strlen(bad[i]), &c) != -1) {
+		if (img_image_config_parse(bad[i], strlen(bad[i]), &c) != -1) {
 			printf("# accepted: %s\n", bad[i]);
-			img_config_release(&c);
+			img_image_config_release(&c);
 			IMG_ASSERT(0);
 		}
 	}
@@ -371,21 +371,21 @@ TEST(image_chain_id_tiny2)
 		printf("# cannot open %s\n", path);
 	free(path);
 	IMG_ASSERT(fd >= 0);
-	IMG_ASSERT_EQ_INT(img_read_capped(fd, IMG_JSON_MAX_BLOB, &buf, &len), 0);
+	IMG_ASSERT_EQ_INT(img_json_read_capped(fd, IMG_JSON_MAX_BLOB, &buf, &len), 0);
 	close(fd);
 	img_digest_buf(buf, len, &d);
 	IMG_ASSERT_EQ_STR(d.str, "sha256:7d3e3cec81f9670a53936c23992918288fe55e565df4bb9845ab263630aae804");
-	IMG_ASSERT_EQ_INT(img_config_parse(buf, len, &c), 0);
+	IMG_ASSERT_EQ_INT(img_image_config_parse(buf, len, &c), 0);
 	free(buf);
 	IMG_ASSERT_EQ_INT(c.ndiff, 2);
 	IMG_ASSERT_EQ_STR(c.platform.os, "linux");
 	IMG_ASSERT_EQ_STR(c.platform.arch, "amd64");
-	img_chain_id(c.diff_ids, 1, &chain);
+	img_image_chain_id(c.diff_ids, 1, &chain);
 	IMG_ASSERT_EQ_STR(chain.str, c.diff_ids[0].str);     /* ChainID(L0) = DiffID(L0) */
-	img_chain_id(c.diff_ids, 2, &chain);
+	img_image_chain_id(c.diff_ids, 2, &chain);
 	/* sha256("sha256:eecc...f6 sha256:e0ac...04") */
 	IMG_ASSERT_EQ_STR(chain.str, "sha256:a971f0513fe68f02ed24c611e78cfd786cd590dd4fc7c342defe094647d958a8");
-	img_config_release(&c);
+	img_image_config_release(&c);
 }
 
 /* The one platform selection: best rank, first among equals; attestations, artifacts and
@@ -418,17 +418,17 @@ TEST(image_index_pick)
 	"]}";
 
 	IMG_ASSERT_EQ_INT(doc(idx, NULL, &d), 0);
-	IMG_ASSERT_EQ_INT(img_platform_parse("linux/amd64", &amd64), 0);
-	IMG_ASSERT_EQ_INT(img_platform_parse("linux/arm64", &arm64), 0);
-	IMG_ASSERT_EQ_INT(img_platform_parse("linux/arm/v7", &armv7), 0);
-	IMG_ASSERT_EQ_INT(img_platform_parse("linux/s390x", &s390x), 0);
-	IMG_ASSERT_EQ_INT(img_desc_not_image(&d.items[0]), 1);
-	IMG_ASSERT_EQ_INT(img_desc_not_image(&d.items[1]), 1);
-	IMG_ASSERT_EQ_INT(img_desc_not_image(&d.items[3]), 0);
-	IMG_ASSERT_EQ_INT(img_index_pick(&d, &amd64, NULL, NULL), 3);   /* not the artifact */
-	IMG_ASSERT_EQ_INT(img_index_pick(&d, &arm64, NULL, NULL), 4);
-	IMG_ASSERT_EQ_INT(img_index_pick(&d, &armv7, NULL, NULL), 5);   /* exact before v6 */
-	IMG_ASSERT_EQ_INT(img_index_pick(&d, &s390x, NULL, NULL), 6);   /* no platform: last resort */
-	IMG_ASSERT_EQ_INT(img_index_pick(&d, &arm64, not_second, NULL), 6);
-	img_doc_release(&d);
+	IMG_ASSERT_EQ_INT(img_image_platform_parse("linux/amd64", &amd64), 0);
+	IMG_ASSERT_EQ_INT(img_image_platform_parse("linux/arm64", &arm64), 0);
+	IMG_ASSERT_EQ_INT(img_image_platform_parse("linux/arm/v7", &armv7), 0);
+	IMG_ASSERT_EQ_INT(img_image_platform_parse("linux/s390x", &s390x), 0);
+	IMG_ASSERT_EQ_INT(img_image_desc_not_image(&d.items[0]), 1);
+	IMG_ASSERT_EQ_INT(img_image_desc_not_image(&d.items[1]), 1);
+	IMG_ASSERT_EQ_INT(img_image_desc_not_image(&d.items[3]), 0);
+	IMG_ASSERT_EQ_INT(img_image_index_pick(&d, &amd64, NULL, NULL), 3);   /* not the artifact */
+	IMG_ASSERT_EQ_INT(img_image_index_pick(&d, &arm64, NULL, NULL), 4);
+	IMG_ASSERT_EQ_INT(img_image_index_pick(&d, &armv7, NULL, NULL), 5);   /* exact before v6 */
+	IMG_ASSERT_EQ_INT(img_image_index_pick(&d, &s390x, NULL, NULL), 6);   /* no platform: last resort */
+	IMG_ASSERT_EQ_INT(img_image_index_pick(&d, &arm64, not_second, NULL), 6);
+	img_image_doc_release(&d);
 }

@@ -17,7 +17,7 @@ static json_t *desc(const char *digest)
 
 	if (img_digest_parse(digest, &d) < 0)
 		return NULL;
-	return img_desc_new(IMG_MT_OCI_MANIFEST, &d, 100);
+	return img_image_desc_new(IMG_MT_OCI_MANIFEST, &d, 100);
 }
 
 static json_t *index_of(const char *manifests)

@@ -40,7 +40,7 @@ static int file_equals(const char *path, const char *want)
 
 	if (fd < 0)
 		return 0;
-	n = img_read_full(fd, buf, sizeof buf);
+	n = img_io_read_full(fd, buf, sizeof buf);
 	close(fd);
 	return n == (ssize_t)strlen(want) && memcmp(buf, want, (size_t)n) == 0;
 }
@@ -54,10 +54,10 @@ TEST(io_out_commit)
 	mode_t mask = umask(0);
 
 	umask(mask);
-	IMG_ASSERT_EQ_INT(img_out_open(&o, dest), 0);
+	IMG_ASSERT_EQ_INT(img_io_out_open(&o, dest), 0);
 	IMG_ASSERT(!o.is_stdout && o.fd >= 0 && (o.anon || o.tmp != NULL));
-	IMG_ASSERT_EQ_INT(img_out_is_tty(&o), 0);
-	IMG_ASSERT_EQ_INT(img_write_all(o.fd, "hello\n", 6), 0);
+	IMG_ASSERT_EQ_INT(img_io_out_is_tty(&o), 0);
+	IMG_ASSERT_EQ_INT(img_io_write_all(o.fd, "hello\n", 6), 0);
 	/* before commit: no destination, and nothing beside it (an unnamed file) or one
 	 * temp file (where O_TMPFILE is not supported) */
 	IMG_ASSERT(access(dest, F_OK) != 0 && errno == ENOENT);
@@ -67,19 +67,19 @@ TEST(io_out_commit)
 		IMG_ASSERT_EQ_INT(count_entries(img_test_tmpdir, name, sizeof name), 1);
 		IMG_ASSERT(strncmp(name, "out.tar.", 8) == 0 && strlen(name) == 14);
 	}
-	IMG_ASSERT_EQ_INT(img_out_commit(&o), 0);
+	IMG_ASSERT_EQ_INT(img_io_out_commit(&o), 0);
 	IMG_ASSERT(file_equals(dest, "hello\n"));
 	IMG_ASSERT_EQ_INT(count_entries(img_test_tmpdir, NULL, 0), 1);
 	IMG_ASSERT_EQ_INT(stat(dest, &st), 0);
 	IMG_ASSERT_EQ_INT(st.st_mode & 07777, 0666 & ~mask);
-	img_out_abort(&o);     /* harmless after commit */
+	img_io_out_abort(&o);     /* harmless after commit */
 	IMG_ASSERT(file_equals(dest, "hello\n"));
 
 	/* replacing an existing file */
-	IMG_ASSERT_EQ_INT(img_out_open(&o, dest), 0);
-	IMG_ASSERT_EQ_INT(img_write_all(o.fd, "new", 3), 0);
+	IMG_ASSERT_EQ_INT(img_io_out_open(&o, dest), 0);
+	IMG_ASSERT_EQ_INT(img_io_write_all(o.fd, "new", 3), 0);
 	IMG_ASSERT(file_equals(dest, "hello\n"));
-	IMG_ASSERT_EQ_INT(img_out_commit(&o), 0);
+	IMG_ASSERT_EQ_INT(img_io_out_commit(&o), 0);
 	IMG_ASSERT(file_equals(dest, "new"));
 	IMG_ASSERT_EQ_INT(count_entries(img_test_tmpdir, NULL, 0), 1);
 	free(dest);
@@ -95,7 +95,7 @@ static int killed_writer(const char *dest)
 		return -1;
 	if (pid == 0) {
 		struct img_out o;
-		if (img_out_open(&o, dest) < 0 || img_write_all(o.fd, "partial", 7) < 0)
+		if (img_io_out_open(&o, dest) < 0 || img_io_write_all(o.fd, "partial", 7) < 0)
 			_exit(1);
 		raise(SIGKILL);
 		_exit(2);
@@ -122,7 +122,7 @@ TEST(io_out_sigkill_leaves_nothing)
 	/* over an existing file: the old file stays, alone */
 	fd = open(dest, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	IMG_ASSERT(fd >= 0);
-	IMG_ASSERT_EQ_INT(img_write_all(fd, "old", 3), 0);
+	IMG_ASSERT_EQ_INT(img_io_write_all(fd, "old", 3), 0);
 	close(fd);
 	IMG_ASSERT_EQ_INT(killed_writer(dest), 0);
 	IMG_ASSERT_EQ_INT(count_entries(img_test_tmpdir, NULL, 0), 1);
@@ -135,11 +135,11 @@ TEST(io_out_abort)
 	struct img_out o;
 	char *dest = xasprintf("%s/x", img_test_tmpdir);
 
-	IMG_ASSERT_EQ_INT(img_out_open(&o, dest), 0);
-	IMG_ASSERT_EQ_INT(img_write_all(o.fd, "partial", 7), 0);
-	img_out_abort(&o);
+	IMG_ASSERT_EQ_INT(img_io_out_open(&o, dest), 0);
+	IMG_ASSERT_EQ_INT(img_io_write_all(o.fd, "partial", 7), 0);
+	img_io_out_abort(&o);
 	IMG_ASSERT_EQ_INT(count_entries(img_test_tmpdir, NULL, 0), 0);
-	img_out_abort(&o);
+	img_io_out_abort(&o);
 	free(dest);
 }
 
@@ -149,19 +149,19 @@ TEST(io_out_commit_fails)
 	char *dest = xasprintf("%s/d", img_test_tmpdir);
 
 	/* the destination turned into a directory: rename fails, the temp file goes */
-	IMG_ASSERT_EQ_INT(img_out_open(&o, dest), 0);
-	IMG_ASSERT_EQ_INT(img_write_all(o.fd, "abc", 3), 0);
+	IMG_ASSERT_EQ_INT(img_io_out_open(&o, dest), 0);
+	IMG_ASSERT_EQ_INT(img_io_write_all(o.fd, "abc", 3), 0);
 	IMG_ASSERT_EQ_INT(mkdir(dest, 0755), 0);
-	IMG_ASSERT_EQ_INT(img_out_commit(&o), -1);
+	IMG_ASSERT_EQ_INT(img_io_out_commit(&o), -1);
 	IMG_ASSERT(strstr(img_errmsg(), "d'") != NULL);
 	IMG_ASSERT_EQ_INT(count_entries(img_test_tmpdir, NULL, 0), 1);
 	/* and a directory is refused at open */
-	IMG_ASSERT_EQ_INT(img_out_open(&o, dest), -1);
+	IMG_ASSERT_EQ_INT(img_io_out_open(&o, dest), -1);
 	IMG_ASSERT_EQ_INT(count_entries(img_test_tmpdir, NULL, 0), 1);
 	free(dest);
 	/* a directory that does not exist */
 	dest = xasprintf("%s/nodir/x", img_test_tmpdir);
-	IMG_ASSERT_EQ_INT(img_out_open(&o, dest), -1);
+	IMG_ASSERT_EQ_INT(img_io_out_open(&o, dest), -1);
 	IMG_ASSERT(strstr(img_errmsg(), "nodir/x") != NULL);
 	free(dest);
 }
@@ -172,20 +172,20 @@ TEST(io_out_dev_full)
 	int saved;
 
 	/* a device is written in place, never replaced */
-	IMG_ASSERT_EQ_INT(img_out_open(&o, "/dev/full"), 0);
+	IMG_ASSERT_EQ_INT(img_io_out_open(&o, "/dev/full"), 0);
 	IMG_ASSERT(o.tmp == NULL);
-	IMG_ASSERT_EQ_INT(img_write_all(o.fd, "x", 1), -1);
+	IMG_ASSERT_EQ_INT(img_io_write_all(o.fd, "x", 1), -1);
 	IMG_ASSERT_EQ_INT(errno, ENOSPC);
-	img_out_commit(&o);
+	img_io_out_commit(&o);
 	IMG_ASSERT(access("/dev/full", W_OK) == 0);
 	{
 		struct stat st;
 		IMG_ASSERT_EQ_INT(stat("/dev/full", &st), 0);
 		IMG_ASSERT(S_ISCHR(st.st_mode));
 	}
-	IMG_ASSERT_EQ_INT(img_out_open(&o, "/dev/null"), 0);
-	IMG_ASSERT_EQ_INT(img_write_all(o.fd, "x", 1), 0);
-	IMG_ASSERT_EQ_INT(img_out_commit(&o), 0);
+	IMG_ASSERT_EQ_INT(img_io_out_open(&o, "/dev/null"), 0);
+	IMG_ASSERT_EQ_INT(img_io_write_all(o.fd, "x", 1), 0);
+	IMG_ASSERT_EQ_INT(img_io_out_commit(&o), 0);
 
 	/* stdout on /dev/full: buffered writes, then commit fails */
 	fflush(stdout);
@@ -197,10 +197,10 @@ TEST(io_out_dev_full)
 		dup2(full, STDOUT_FILENO);
 		close(full);
 	}
-	IMG_ASSERT_EQ_INT(img_out_open(&o, "-"), 0);
+	IMG_ASSERT_EQ_INT(img_io_out_open(&o, "-"), 0);
 	IMG_ASSERT(o.is_stdout && o.fd == STDOUT_FILENO && o.path == NULL && o.tmp == NULL);
 	fputs("data on stdout\n", stdout);
-	int r = img_out_commit(&o);
+	int r = img_io_out_commit(&o);
 	int e = errno;
 	__fpurge(stdout);
 	clearerr(stdout);
@@ -219,12 +219,12 @@ TEST(io_open_in)
 
 	fd = open(path, O_WRONLY | O_CREAT, 0644);
 	IMG_ASSERT(fd >= 0);
-	IMG_ASSERT_EQ_INT(img_write_all(fd, "stdin bytes", 11), 0);
+	IMG_ASSERT_EQ_INT(img_io_write_all(fd, "stdin bytes", 11), 0);
 	close(fd);
 
 	fd = img_io_open_in(path);
 	IMG_ASSERT(fd >= 0);
-	IMG_ASSERT_EQ_INT(img_read_full(fd, buf, sizeof buf), 11);
+	IMG_ASSERT_EQ_INT(img_io_read_full(fd, buf, sizeof buf), 11);
 	IMG_ASSERT(memcmp(buf, "stdin bytes", 11) == 0);
 	close(fd);
 
@@ -235,11 +235,11 @@ TEST(io_open_in)
 	close(in);
 	fd = img_io_open_in("-");
 	IMG_ASSERT(fd > STDIN_FILENO);
-	IMG_ASSERT_EQ_INT(img_read_full(fd, buf, 5), 5);
+	IMG_ASSERT_EQ_INT(img_io_read_full(fd, buf, 5), 5);
 	close(fd);
 	fd = img_io_open_in(NULL);    /* same stdin, same offset */
 	IMG_ASSERT(fd > STDIN_FILENO);
-	IMG_ASSERT_EQ_INT(img_read_full(fd, buf, sizeof buf), 6);
+	IMG_ASSERT_EQ_INT(img_io_read_full(fd, buf, sizeof buf), 6);
 	IMG_ASSERT(memcmp(buf, " bytes", 6) == 0);
 	close(fd);
 	dup2(saved, STDIN_FILENO);
@@ -265,15 +265,15 @@ TEST(io_write_read_full)
 		a[i] = (char)(i * 7);
 	fd = open(path, O_RDWR | O_CREAT, 0644);
 	IMG_ASSERT(fd >= 0);
-	IMG_ASSERT_EQ_INT(img_write_all(fd, a, n), 0);
-	IMG_ASSERT_EQ_INT(img_write_all(fd, a, 0), 0);
+	IMG_ASSERT_EQ_INT(img_io_write_all(fd, a, n), 0);
+	IMG_ASSERT_EQ_INT(img_io_write_all(fd, a, 0), 0);
 	IMG_ASSERT_EQ_INT(lseek(fd, 0, SEEK_SET), 0);
-	IMG_ASSERT_EQ_INT(img_read_full(fd, b, n + 100), (long long)n);
+	IMG_ASSERT_EQ_INT(img_io_read_full(fd, b, n + 100), (long long)n);
 	IMG_ASSERT(memcmp(a, b, n) == 0);
-	IMG_ASSERT_EQ_INT(img_read_full(fd, b, 10), 0);
+	IMG_ASSERT_EQ_INT(img_io_read_full(fd, b, 10), 0);
 	close(fd);
-	IMG_ASSERT_EQ_INT(img_read_full(-1, b, 10), -1);
-	IMG_ASSERT_EQ_INT(img_write_all(-1, a, 10), -1);
+	IMG_ASSERT_EQ_INT(img_io_read_full(-1, b, 10), -1);
+	IMG_ASSERT_EQ_INT(img_io_write_all(-1, a, 10), -1);
 	IMG_ASSERT_EQ_INT(errno, EBADF);
 	free(a);
 	free(b);
@@ -301,22 +301,22 @@ static int in_child(void (*fn)(const char *), const char *arg)
 static void child_signal(const char *path)
 {
 	close(open(path, O_WRONLY | O_CREAT, 0644));
-	img_tmp_register(path);
+	img_io_tmp_register(path);
 	raise(SIGTERM);
 }
 
 static void child_exit(const char *path)
 {
 	close(open(path, O_WRONLY | O_CREAT, 0644));
-	img_tmp_register(path);
+	img_io_tmp_register(path);
 	exit(3);
 }
 
 static void child_unregistered(const char *path)
 {
 	close(open(path, O_WRONLY | O_CREAT, 0644));
-	img_tmp_register(path);
-	img_tmp_unregister(path);
+	img_io_tmp_register(path);
+	img_io_tmp_unregister(path);
 	raise(SIGINT);
 }
 
@@ -327,7 +327,7 @@ static void child_fork(const char *path)
 	int st;
 
 	close(open(path, O_WRONLY | O_CREAT, 0644));
-	img_tmp_register(path);
+	img_io_tmp_register(path);
 	pid = fork();
 	if (pid == 0)
 		exit(0);
@@ -339,9 +339,9 @@ static void child_out_signal(const char *dest)
 {
 	struct img_out o;
 
-	if (img_out_open(&o, dest) < 0)
+	if (img_io_out_open(&o, dest) < 0)
 		_exit(1);
-	img_write_all(o.fd, "x", 1);
+	img_io_write_all(o.fd, "x", 1);
 	raise(SIGHUP);
 }
 
@@ -350,7 +350,7 @@ static void child_pipe(const char *path)
 	int p[2];
 
 	close(open(path, O_WRONLY | O_CREAT, 0644));
-	img_tmp_register(path);
+	img_io_tmp_register(path);
 	if (pipe(p) < 0)
 		_exit(2);
 	close(p[0]);
@@ -398,7 +398,7 @@ static void child_close_full(const char *unused)
 	dup2(full, STDOUT_FILENO);
 	close(full);
 	fputs("x\n", stdout);
-	_exit(img_close_stdout() == -1 && strstr(img_errmsg(), "stdout") ? 0 : 1);
+	_exit(img_io_close_stdout() == -1 && strstr(img_errmsg(), "stdout") ? 0 : 1);
 }
 
 static void child_close_epipe(const char *unused)
@@ -412,7 +412,7 @@ static void child_close_epipe(const char *unused)
 	dup2(p[1], STDOUT_FILENO);
 	close(p[1]);
 	fputs("x\n", stdout);
-	_exit(img_close_stdout() == 0 ? 0 : 1);
+	_exit(img_io_close_stdout() == 0 ? 0 : 1);
 }
 
 static void child_close_ok(const char *unused)
@@ -422,7 +422,7 @@ static void child_close_ok(const char *unused)
 	dup2(null, STDOUT_FILENO);
 	close(null);
 	fputs("x\n", stdout);
-	_exit(img_close_stdout() == 0 ? 0 : 1);
+	_exit(img_io_close_stdout() == 0 ? 0 : 1);
 }
 
 TEST(io_close_stdout)
@@ -435,16 +435,16 @@ TEST(io_close_stdout)
 	IMG_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	st = in_child(child_close_ok, NULL);
 	IMG_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	IMG_ASSERT_EQ_INT(img_is_epipe(EPIPE), 1);
-	IMG_ASSERT_EQ_INT(img_is_epipe(ENOSPC), 0);
+	IMG_ASSERT_EQ_INT(img_io_is_epipe(EPIPE), 1);
+	IMG_ASSERT_EQ_INT(img_io_is_epipe(ENOSPC), 0);
 }
 
 TEST(io_fsync_dir)
 {
 	char *p = xasprintf("%s/none", img_test_tmpdir);
 
-	IMG_ASSERT_EQ_INT(img_fsync_dir(img_test_tmpdir), 0);
-	IMG_ASSERT_EQ_INT(img_fsync_dir(p), -1);
+	IMG_ASSERT_EQ_INT(img_io_fsync_dir(img_test_tmpdir), 0);
+	IMG_ASSERT_EQ_INT(img_io_fsync_dir(p), -1);
 	IMG_ASSERT(strstr(img_errmsg(), "none") != NULL);
 	free(p);
 }

@@ -64,42 +64,42 @@ static unsigned char *gen_data(size_t n)
 static int compress_buf(enum img_comp c, int level, const void *in, size_t n, size_t chunk,
                         struct mbuf *out)
 {
-	struct img_compw *w = img_compw_new(c, level, mbuf_sink, out);
+	struct img_compw *w = img_comp_enc_new(c, level, mbuf_sink, out);
 	const unsigned char *p = in;
 	if (!w)
 		return -1;
 	while (n > 0) {
 		size_t k = n < chunk ? n : chunk;
-		if (img_compw_write(w, p, k) < 0) {
-			img_compw_free(w);
+		if (img_comp_enc_write(w, p, k) < 0) {
+			img_comp_enc_free(w);
 			return -1;
 		}
 		p += k;
 		n -= k;
 	}
-	int r = img_compw_finish(w);
-	img_compw_free(w);
+	int r = img_comp_enc_finish(w);
+	img_comp_enc_free(w);
 	return r;
 }
 
 static int decompress_buf(enum img_comp c, uint64_t max_out, const void *in, size_t n,
                           size_t chunk, struct mbuf *out)
 {
-	struct img_decomp *d = img_decomp_new(c, max_out, mbuf_sink, out);
+	struct img_decomp *d = img_comp_dec_new(c, max_out, mbuf_sink, out);
 	const unsigned char *p = in;
 	if (!d)
 		return -1;
 	while (n > 0) {
 		size_t k = n < chunk ? n : chunk;
-		if (img_decomp_write(d, p, k) < 0) {
-			img_decomp_free(d);
+		if (img_comp_dec_write(d, p, k) < 0) {
+			img_comp_dec_free(d);
 			return -1;
 		}
 		p += k;
 		n -= k;
 	}
-	int r = img_decomp_finish(d);
-	img_decomp_free(d);
+	int r = img_comp_dec_finish(d);
+	img_comp_dec_free(d);
 	return r;
 }
 
@@ -361,9 +361,9 @@ TEST(layer_zstd_roundtrip)
 	IMG_ASSERT_EQ_INT(decompress_buf(IMG_COMP_ZSTD, 0, z2.p, z2.n, 4096, &out), -1);
 	IMG_ASSERT(strstr(img_errmsg(), "zstd") != NULL);
 	/* levels out of range */
-	IMG_ASSERT(img_compw_new(IMG_COMP_ZSTD, 23, mbuf_sink, &out) == NULL);
-	IMG_ASSERT(img_compw_new(IMG_COMP_GZIP, 10, mbuf_sink, &out) == NULL);
-	IMG_ASSERT(img_compw_new(IMG_COMP_XZ, -1, mbuf_sink, &out) == NULL);
+	IMG_ASSERT(img_comp_enc_new(IMG_COMP_ZSTD, 23, mbuf_sink, &out) == NULL);
+	IMG_ASSERT(img_comp_enc_new(IMG_COMP_GZIP, 10, mbuf_sink, &out) == NULL);
+	IMG_ASSERT(img_comp_enc_new(IMG_COMP_XZ, -1, mbuf_sink, &out) == NULL);
 	free(data);
 	mbuf_free(&z);
 	mbuf_free(&z2);
@@ -426,10 +426,10 @@ TEST(layer_xz_bzip2_read)
 	IMG_ASSERT_EQ_INT(decompress_buf(IMG_COMP_BZIP2, 0, "hello world, not bz", 19, 4, &out), -1);
 	IMG_ASSERT_EQ_INT(decompress_buf(IMG_COMP_XZ, 0, "hello world, not xz", 19, 4, &out), -1);
 	/* freed in the middle of a stream */
-	struct img_decomp *d = img_decomp_new(IMG_COMP_BZIP2, 0, mbuf_sink, &out);
+	struct img_decomp *d = img_comp_dec_new(IMG_COMP_BZIP2, 0, mbuf_sink, &out);
 	IMG_ASSERT(d != NULL);
-	IMG_ASSERT_EQ_INT(img_decomp_write(d, "BZh9", 4), 0);
-	img_decomp_free(d);
+	IMG_ASSERT_EQ_INT(img_comp_dec_write(d, "BZh9", 4), 0);
+	img_comp_dec_free(d);
 	mbuf_free(&out);
 	free(data);
 }
@@ -564,13 +564,13 @@ TEST(layer_sum_peer_fixture)
 TEST(layer_sum_bomb)
 {
 	struct mbuf z = { 0 };
-	struct img_compw *w = img_compw_new(IMG_COMP_ZSTD, 1, mbuf_sink, &z);
+	struct img_compw *w = img_comp_enc_new(IMG_COMP_ZSTD, 1, mbuf_sink, &z);
 	unsigned char *zero = xcalloc(1, 1 << 20);
 	IMG_ASSERT(w != NULL);
 	for (int i = 0; i < 1280; i++)
-		IMG_ASSERT_EQ_INT(img_compw_write(w, zero, 1 << 20), 0);
-	IMG_ASSERT_EQ_INT(img_compw_finish(w), 0);
-	img_compw_free(w);
+		IMG_ASSERT_EQ_INT(img_comp_enc_write(w, zero, 1 << 20), 0);
+	IMG_ASSERT_EQ_INT(img_comp_enc_finish(w), 0);
+	img_comp_enc_free(w);
 	free(zero);
 	IMG_ASSERT(z.n < (1 << 20));
 
@@ -606,7 +606,7 @@ TEST(layer_whiteout)
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		char *target = (char *)"unset";
-		int r = img_whiteout(t[i].in, &target);
+		int r = img_layer_whiteout(t[i].in, &target);
 		if (r != t[i].r)
 			printf("# case '%s'\n", t[i].in);
 		IMG_ASSERT_EQ_INT(r, t[i].r);

@@ -17,7 +17,7 @@ static int lr_fd_sink(void *arg, const void *buf, size_t n)
 
 static int lr_comp_sink(void *arg, const void *buf, size_t n)
 {
-	return img_compw_write(arg, buf, n);
+	return img_comp_enc_write(arg, buf, n);
 }
 
 TEST(lread_records_and_blocks)
@@ -36,7 +36,7 @@ TEST(lread_records_and_blocks)
 	snprintf(path, sizeof(path), "%s/l.tar.gz", img_test_tmpdir);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	IMG_ASSERT(fd >= 0);
-	w = img_compw_new(IMG_COMP_GZIP, -1, lr_fd_sink, &fd);
+	w = img_comp_enc_new(IMG_COMP_GZIP, -1, lr_fd_sink, &fd);
 	o = img_arcout_new_sink(lr_comp_sink, w, 1000);
 	IMG_ASSERT(o != NULL);
 	IMG_ASSERT_EQ_INT(img_arcout_dir(o, "d"), 0);
@@ -46,9 +46,9 @@ TEST(lread_records_and_blocks)
 	IMG_ASSERT_EQ_INT(img_arcout_buf(o, ".wh..wh.aufs", "", 0, 0644), 0);
 	IMG_ASSERT_EQ_INT(img_arcout_buf(o, "g", "skipped", 7, 0600), 0);
 	IMG_ASSERT_EQ_INT(img_arcout_close(o), 0);
-	IMG_ASSERT_EQ_INT(img_compw_finish(w), 0);
+	IMG_ASSERT_EQ_INT(img_comp_enc_finish(w), 0);
 	img_arcout_free(o);
-	img_compw_free(w);
+	img_comp_enc_free(w);
 	lseek(fd, 0, SEEK_SET);
 	IMG_ASSERT_EQ_INT(img_lread_open(fd, &r), 0);
 	while ((rc = img_lread_next(r, &rec, &e)) == 1) {
@@ -91,15 +91,15 @@ TEST(lread_part_of_a_file)
 		snprintf(path, sizeof(path), "%s/l%d", img_test_tmpdir, comp);
 		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 		IMG_ASSERT(fd >= 0);
-		w = comp ? img_compw_new(IMG_COMP_GZIP, -1, lr_fd_sink, &fd) : NULL;
+		w = comp ? img_comp_enc_new(IMG_COMP_GZIP, -1, lr_fd_sink, &fd) : NULL;
 		o = w ? img_arcout_new_sink(lr_comp_sink, w, 1000) : img_arcout_new_fd(fd, 1000);
 		IMG_ASSERT(o != NULL);
 		IMG_ASSERT_EQ_INT(img_arcout_buf(o, "a", "hello\n", 6, 0644), 0);
 		IMG_ASSERT_EQ_INT(img_arcout_buf(o, "b", "world\n", 6, 0644), 0);
 		IMG_ASSERT_EQ_INT(img_arcout_close(o), 0);
-		IMG_ASSERT(!w || img_compw_finish(w) == 0);
+		IMG_ASSERT(!w || img_comp_enc_finish(w) == 0);
 		img_arcout_free(o);
-		img_compw_free(w);
+		img_comp_enc_free(w);
 		len = lseek(fd, 0, SEEK_END);
 		blob = xmalloc((size_t)len);
 		IMG_ASSERT(pread(fd, blob, (size_t)len, 0) == len);

@@ -48,7 +48,7 @@ static int mkimage(struct img_store *s, const char *content, const char *tag, st
 	if (r == 0)
 		r = img_blob_put(s, man, strlen(man), &im->manifest);
 	if (r == 0)
-		im->desc = img_desc_new(IMG_MT_OCI_MANIFEST, &im->manifest, (int64_t)strlen(man));
+		im->desc = img_image_desc_new(IMG_MT_OCI_MANIFEST, &im->manifest, (int64_t)strlen(man));
 	free(cfg);
 	free(man);
 	return r;
@@ -156,7 +156,7 @@ TEST(mark_pick_and_visit)
 	/* the same image again from its descriptor: met again, nothing new, not descended */
 	{
 		struct img_desc d;
-		IMG_ASSERT_EQ_INT(img_desc_parse(a.desc, &d), 0);
+		IMG_ASSERT_EQ_INT(img_image_desc_parse(a.desc, &d), 0);
 		IMG_ASSERT_EQ_INT(img_mark_desc(&m, s, &d), 0);
 	}
 	IMG_ASSERT_EQ_INT(c.visits, 4);
@@ -182,7 +182,7 @@ TEST(mark_missing_vs_damaged)
 	IMG_ASSERT(s != NULL);
 	IMG_ASSERT_EQ_INT(mkimage(s, "layer a", "a", &a), 0);
 	img_digest_buf("not stored", 10, &absent);
-	gone = img_desc_new(IMG_MT_OCI_MANIFEST, &absent, 10);
+	gone = img_image_desc_new(IMG_MT_OCI_MANIFEST, &absent, 10);
 	ix = index_of(gone, a.desc);
 	IMG_ASSERT_EQ_INT(img_mark_index(&m, s, ix, NULL, NULL), 0);
 	IMG_ASSERT_EQ_INT(m.unsafe, 0);

@@ -24,7 +24,7 @@ static void capture_stderr(void (*work)(void), char *buf, size_t len)
 	dup2(saved, STDERR_FILENO);
 	close(saved);
 	lseek(fd, 0, SEEK_SET);
-	n = img_read_full(fd, buf, len - 1);
+	n = img_io_read_full(fd, buf, len - 1);
 	buf[n > 0 ? n : 0] = 0;
 	close(fd);
 	free(path);

@@ -71,7 +71,7 @@ TEST(run_area)
 	IMG_ASSERT_EQ_INT(made, 0);
 	IMG_ASSERT_EQ_INT(fills, 1);
 	free(root);
-	desc = img_desc_new("application/vnd.oci.image.manifest.v1+json", &m, 1);
+	desc = img_image_desc_new("application/vnd.oci.image.manifest.v1+json", &m, 1);
 	IMG_ASSERT_EQ_INT(img_run_container_new(s, "c1", desc, &cdir, &lockfd), 0);
 	IMG_ASSERT_EQ_INT(img_run_container_new(s, "c1", desc, &root, &made) < 0, 1);
 	IMG_ASSERT(root == NULL);

@@ -47,7 +47,7 @@ static char *slurp(const char *path, size_t *len)
 
 	if (fd < 0)
 		return NULL;
-	if (img_read_capped(fd, 1 << 24, &buf, &n) < 0)
+	if (img_json_read_capped(fd, 1 << 24, &buf, &n) < 0)
 		buf = NULL;
 	close(fd);
 	if (buf) {
@@ -191,7 +191,7 @@ TEST(store_blob_visible_only_after_hash)
 	char chunk[1000], *p, *c;
 	size_t len;
 	struct stat st;
-	struct img_hash *h = img_hash_new(IMG_SHA256);
+	struct img_hash *h = img_digest_hash_new(IMG_SHA256);
 	int i;
 
 	IMG_ASSERT(s != NULL);
@@ -202,12 +202,12 @@ TEST(store_blob_visible_only_after_hash)
 	IMG_ASSERT_EQ_INT(count_in(s, ".img/tmp"), 1);
 	for (i = 0; i < 3000; i++) {
 		IMG_ASSERT_EQ_INT(img_blob_write(w, chunk, sizeof chunk), 0);
-		img_hash_update(h, chunk, sizeof chunk);
+		img_digest_hash_update(h, chunk, sizeof chunk);
 		if (i == 1500)
 			IMG_ASSERT_EQ_INT(count_in(s, "blobs/sha256"), 0);
 	}
-	img_hash_final(h, &want);
-	img_hash_free(h);
+	img_digest_hash_final(h, &want);
+	img_digest_hash_free(h);
 	IMG_ASSERT_EQ_INT(img_blob_written(w), 3000 * sizeof chunk);
 	IMG_ASSERT_EQ_INT(count_in(s, "blobs/sha256"), 0);
 	IMG_ASSERT_EQ_INT(img_blob_commit(w, &want, 3000 * sizeof chunk, &d), 0);
@@ -346,7 +346,7 @@ TEST(store_index_update_atomic)
 
 	IMG_ASSERT(s != NULL);
 	IMG_ASSERT_EQ_INT(img_blob_put(s, "{}", 2, &d), 0);
-	desc = img_desc_new(IMG_MT_OCI_MANIFEST, &d, 2);
+	desc = img_image_desc_new(IMG_MT_OCI_MANIFEST, &d, 2);
 	before = inode_of(s, "index.json");
 	IMG_ASSERT_EQ_INT(img_store_index_update(s, add_entry, desc), 0);
 	after = inode_of(s, "index.json");
@@ -473,7 +473,7 @@ static int mkimage(struct img_store *s, const char *content, const char *tag, st
 	if (r == 0)
 		r = img_blob_put(s, man, strlen(man), &im->manifest);
 	if (r == 0)
-		im->desc = img_desc_new(IMG_MT_OCI_MANIFEST, &im->manifest, (int64_t)strlen(man));
+		im->desc = img_image_desc_new(IMG_MT_OCI_MANIFEST, &im->manifest, (int64_t)strlen(man));
 	free(cfg);
 	free(man);
 	return r;
@@ -761,8 +761,8 @@ TEST(store_walk_nested)
 	outerlen = strlen(j);
 	free(j);
 
-	json_t *od = img_desc_new(IMG_MT_OCI_INDEX, &outer, (int64_t)outerlen);
-	IMG_ASSERT_EQ_INT(img_desc_parse(od, &root), 0);
+	json_t *od = img_image_desc_new(IMG_MT_OCI_INDEX, &outer, (int64_t)outerlen);
+	IMG_ASSERT_EQ_INT(img_image_desc_parse(od, &root), 0);
 	memset(&v, 0, sizeof v);
 	IMG_ASSERT_EQ_INT(img_store_walk(s, &root, 0, visit_fn, &v), 0);
 	/* outer, inner, 3 x (manifest, config, layer), opaque */
@@ -778,19 +778,19 @@ TEST(store_walk_nested)
 	IMG_ASSERT_EQ_INT(v.depth[find_seen(&v, &opaque)], 2);
 
 	/* pick the image for a platform: attestation skipped, first match */
-	IMG_ASSERT_EQ_INT(img_platform_parse("linux/amd64", &plat), 0);
+	IMG_ASSERT_EQ_INT(img_image_platform_parse("linux/amd64", &plat), 0);
 	IMG_ASSERT_EQ_INT(img_store_image(s, &root, &plat, &man, &md, &cfg), 0);
 	IMG_ASSERT_EQ_STR(md.digest.str, amd.manifest.str);
 	IMG_ASSERT_EQ_STR(man.config.digest.str, amd.config.str);
 	IMG_ASSERT_EQ_INT(cfg.ndiff, 1);
-	img_doc_release(&man);
-	img_config_release(&cfg);
-	IMG_ASSERT_EQ_INT(img_platform_parse("linux/aarch64/v8", &plat), 0);
+	img_image_doc_release(&man);
+	img_image_config_release(&cfg);
+	IMG_ASSERT_EQ_INT(img_image_platform_parse("linux/aarch64/v8", &plat), 0);
 	IMG_ASSERT_EQ_INT(img_store_image(s, &root, &plat, &man, &md, &cfg), 0);
 	IMG_ASSERT_EQ_STR(md.digest.str, arm.manifest.str);
-	img_doc_release(&man);
-	img_config_release(&cfg);
-	IMG_ASSERT_EQ_INT(img_platform_parse("linux/s390x", &plat), 0);
+	img_image_doc_release(&man);
+	img_image_config_release(&cfg);
+	IMG_ASSERT_EQ_INT(img_image_platform_parse("linux/s390x", &plat), 0);
 	IMG_ASSERT_EQ_INT(img_store_image(s, &root, &plat, &man, &md, &cfg), -1);
 	IMG_ASSERT(strstr(img_errmsg(), "linux/s390x") != NULL);
 
@@ -840,8 +840,8 @@ TEST(store_walk_depth_cap)
 		len = strlen(j);
 		free(j);
 	}
-	json_t *od = img_desc_new(IMG_MT_OCI_INDEX, &d, (int64_t)len);
-	IMG_ASSERT_EQ_INT(img_desc_parse(od, &root), 0);
+	json_t *od = img_image_desc_new(IMG_MT_OCI_INDEX, &d, (int64_t)len);
+	IMG_ASSERT_EQ_INT(img_image_desc_parse(od, &root), 0);
 	memset(&v, 0, sizeof v);
 	IMG_ASSERT_EQ_INT(img_store_walk(s, &root, 0, visit_fn, &v), -1);
 	IMG_ASSERT(strstr(img_errmsg(), "deeper") != NULL);
@@ -926,12 +926,12 @@ TEST(store_peer_layout)
 	m = resolve(s, ix, "7d3e3cec81f9", &n);      /* tiny:2's config ID */
 	IMG_ASSERT(m && n == 1 && m[0] == 1);
 	free(m);
-	IMG_ASSERT_EQ_INT(img_desc_parse(json_array_get(json_object_get(ix, "manifests"), 1), &d), 0);
+	IMG_ASSERT_EQ_INT(img_image_desc_parse(json_array_get(json_object_get(ix, "manifests"), 1), &d), 0);
 	IMG_ASSERT_EQ_INT(img_store_image(s, &d, NULL, &man, &md, &cfg), 0);
 	IMG_ASSERT_EQ_INT(man.n, 2);
 	IMG_ASSERT_EQ_INT(cfg.ndiff, 2);
-	img_doc_release(&man);
-	img_config_release(&cfg);
+	img_image_doc_release(&man);
+	img_image_config_release(&cfg);
 	IMG_ASSERT_EQ_INT(img_store_walk(s, &d, 0, count_blobs, &count), 0);
 	IMG_ASSERT_EQ_INT(count, 4);
 	json_decref(ix);

@@ -292,7 +292,7 @@ static int fd_sink(void *arg, const void *buf, size_t n)
 
 static int comp_sink(void *arg, const void *buf, size_t n)
 {
-	return img_compw_write(arg, buf, n);
+	return img_comp_enc_write(arg, buf, n);
 }
 
 #define BIG_SIZE (3 * 1024 * 1024 + 7)
@@ -325,7 +325,7 @@ static int make_layer(enum img_comp c, const char *name, size_t cut)
 	if (c == IMG_COMP_NONE) {
 		o = img_arcout_new_fd(fd, 1000);
 	} else {
-		w = img_compw_new(c, -1, fd_sink, &fd);
+		w = img_comp_enc_new(c, -1, fd_sink, &fd);
 		o = img_arcout_new_sink(comp_sink, w, 1000);
 	}
 	if (!o || img_arcout_dir(o, "dir") < 0 ||
@@ -333,12 +333,12 @@ static int make_layer(enum img_comp c, const char *name, size_t cut)
 	    img_arcout_file(o, "dir/big", BIG_SIZE, 0644) < 0 ||
 	    img_arcout_data(o, big, BIG_SIZE) < 0 ||
 	    img_arcout_buf(o, ".wh.old", "", 0, 0644) < 0 || img_arcout_close(o) < 0 ||
-	    (w && img_compw_finish(w) < 0)) {
+	    (w && img_comp_enc_finish(w) < 0)) {
 		close(fd);
 		fd = -1;
 	}
 	img_arcout_free(o);
-	img_compw_free(w);
+	img_comp_enc_free(w);
 	free(big);
 	if (fd >= 0 && cut && ftruncate(fd, (off_t)cut) < 0) {
 		close(fd);
@@ -351,22 +351,22 @@ static int make_layer(enum img_comp c, const char *name, size_t cut)
 
 TEST(tree_pathset)
 {
-	struct img_pathset *s = img_pathset_new();
+	struct img_pathset *s = img_tree_read_pathset_new();
 	char buf[32];
 
-	IMG_ASSERT_EQ_INT(img_pathset_add(s, "a/b/c", 1), 1);
-	IMG_ASSERT_EQ_INT(img_pathset_add(s, "a/b/c", 1), 0);
-	IMG_ASSERT(img_pathset_has(s, "a") && img_pathset_has(s, "a/b") && img_pathset_has(s, "a/b/c"));
-	IMG_ASSERT(!img_pathset_has(s, "") && !img_pathset_has(s, "a/b/c/d") && !img_pathset_has(s, "b"));
-	IMG_ASSERT_EQ_INT(img_pathset_add(s, "x/y", 0), 1);
-	IMG_ASSERT(!img_pathset_has(s, "x"));
+	IMG_ASSERT_EQ_INT(img_tree_read_pathset_add(s, "a/b/c", 1), 1);
+	IMG_ASSERT_EQ_INT(img_tree_read_pathset_add(s, "a/b/c", 1), 0);
+	IMG_ASSERT(img_tree_read_pathset_has(s, "a") && img_tree_read_pathset_has(s, "a/b") && img_tree_read_pathset_has(s, "a/b/c"));
+	IMG_ASSERT(!img_tree_read_pathset_has(s, "") && !img_tree_read_pathset_has(s, "a/b/c/d") && !img_tree_read_pathset_has(s, "b"));
+	IMG_ASSERT_EQ_INT(img_tree_read_pathset_add(s, "x/y", 0), 1);
+	IMG_ASSERT(!img_tree_read_pathset_has(s, "x"));
 	for (int i = 0; i < 1000; i++) {
 		snprintf(buf, sizeof(buf), "f%d", i);
-		img_pathset_add(s, buf, 1);
+		img_tree_read_pathset_add(s, buf, 1);
 	}
-	IMG_ASSERT_EQ_INT(img_pathset_count(s), 1004);
-	IMG_ASSERT(img_pathset_has(s, "f999") && img_pathset_has(s, "a/b"));
-	img_pathset_free(s);
+	IMG_ASSERT_EQ_INT(img_tree_read_pathset_count(s), 1004);
+	IMG_ASSERT(img_tree_read_pathset_has(s, "f999") && img_tree_read_pathset_has(s, "a/b"));
+	img_tree_read_pathset_free(s);
 }
 
 struct seen { int files, hashed, whiteouts; struct img_digest big; int64_t big_size; int big_hashed; };
@@ -394,18 +394,18 @@ TEST(tree_scan_layer_selected_hashes)
 	static const enum img_comp comps[] = { IMG_COMP_GZIP, IMG_COMP_ZSTD, IMG_COMP_NONE };
 	unsigned char *big = big_data();
 	struct img_digest want;
-	struct img_pathset *only_hello = img_pathset_new(), *only_big = img_pathset_new();
+	struct img_pathset *only_hello = img_tree_read_pathset_new(), *only_big = img_tree_read_pathset_new();
 
 	img_digest_buf(big, BIG_SIZE, &want);
 	free(big);
-	img_pathset_add(only_hello, "dir/hello.txt", 1);
-	img_pathset_add(only_big, "dir/big", 1);
+	img_tree_read_pathset_add(only_hello, "dir/hello.txt", 1);
+	img_tree_read_pathset_add(only_big, "dir/big", 1);
 	for (size_t i = 0; i < 3; i++) {
 		struct seen s;
 		int fd = make_layer(comps[i], "l", 0);
 		IMG_ASSERT(fd >= 0);
 		memset(&s, 0, sizeof(s));
-		IMG_ASSERT_EQ_INT(img_tree_scan_layer(fd, see, &s), 0);
+		IMG_ASSERT_EQ_INT(img_tree_read_scan_layer(fd, see, &s), 0);
 		IMG_ASSERT_EQ_INT(s.files, 2);
 		IMG_ASSERT_EQ_INT(s.hashed, 2);
 		IMG_ASSERT_EQ_INT(s.whiteouts, 1);
@@ -414,7 +414,7 @@ TEST(tree_scan_layer_selected_hashes)
 		/* the big file skipped: no hash, the size from its header */
 		memset(&s, 0, sizeof(s));
 		lseek(fd, 0, SEEK_SET);
-		IMG_ASSERT_EQ_INT(img_tree_scan_layer_sel(fd, only_hello, see, &s), 0);
+		IMG_ASSERT_EQ_INT(img_tree_read_scan_layer_sel(fd, only_hello, see, &s), 0);
 		IMG_ASSERT_EQ_INT(s.files, 2);
 		IMG_ASSERT_EQ_INT(s.hashed, 1);
 		IMG_ASSERT_EQ_INT(s.big_hashed, 0);
@@ -422,13 +422,13 @@ TEST(tree_scan_layer_selected_hashes)
 		IMG_ASSERT_EQ_INT(s.whiteouts, 1);
 		memset(&s, 0, sizeof(s));
 		lseek(fd, 0, SEEK_SET);
-		IMG_ASSERT_EQ_INT(img_tree_scan_layer_sel(fd, only_big, see, &s), 0);
+		IMG_ASSERT_EQ_INT(img_tree_read_scan_layer_sel(fd, only_big, see, &s), 0);
 		IMG_ASSERT_EQ_INT(s.hashed, 1);
 		IMG_ASSERT(img_digest_eq(&s.big, &want));
 		close(fd);
 	}
-	img_pathset_free(only_hello);
-	img_pathset_free(only_big);
+	img_tree_read_pathset_free(only_hello);
+	img_tree_read_pathset_free(only_big);
 }
 
 TEST(tree_scan_layer_truncated_and_garbage)
@@ -441,19 +441,19 @@ TEST(tree_scan_layer_truncated_and_garbage)
 		fd = make_layer(comps[i], "cut", 100000);
 		IMG_ASSERT(fd >= 0);
 		memset(&s, 0, sizeof(s));
-		IMG_ASSERT_EQ_INT(img_tree_scan_layer(fd, see, &s), -1);
+		IMG_ASSERT_EQ_INT(img_tree_read_scan_layer(fd, see, &s), -1);
 		IMG_ASSERT_EQ_STR(img_errmsg(), "truncated archive");
 		/* skipping the data does not hide the end */
 		lseek(fd, 0, SEEK_SET);
-		struct img_pathset *none = img_pathset_new();
-		int r = img_tree_scan_layer_sel(fd, none, see, &s);
-		img_pathset_free(none);
+		struct img_pathset *none = img_tree_read_pathset_new();
+		int r = img_tree_read_scan_layer_sel(fd, none, see, &s);
+		img_tree_read_pathset_free(none);
 		IMG_ASSERT_EQ_INT(r, -1);
 		IMG_ASSERT_EQ_STR(img_errmsg(), "truncated archive");
 		close(fd);
 	}
 	fd = open("/dev/null", O_RDONLY);
-	IMG_ASSERT_EQ_INT(img_tree_scan_layer(fd, see, &s), -1);
+	IMG_ASSERT_EQ_INT(img_tree_read_scan_layer(fd, see, &s), -1);
 	IMG_ASSERT_EQ_STR(img_errmsg(), "not a tar archive (empty input)");
 	close(fd);
 }
@@ -462,7 +462,7 @@ TEST(tree_read_layers_parallel)
 {
 	struct img_tree_job jobs[4];
 	struct img_tree *t = img_tree_new();
-	struct img_pathset *want = img_pathset_new(), *more = img_pathset_new();
+	struct img_pathset *want = img_tree_read_pathset_new(), *more = img_tree_read_pathset_new();
 	int fds[4];
 
 	fds[0] = make_layer(IMG_COMP_GZIP, "a", 0);
@@ -474,7 +474,7 @@ TEST(tree_read_layers_parallel)
 		jobs[i].fd = fds[i];
 		jobs[i].hash = i == 1 ? want : NULL;
 	}
-	img_pathset_add(want, "dir/hello.txt", 1);
+	img_tree_read_pathset_add(want, "dir/hello.txt", 1);
 	IMG_ASSERT_EQ_INT(img_tree_read_layers(jobs, 4, 3), -1);
 	for (int i = 0; i < 4; i++)
 		close(fds[i]);
@@ -482,29 +482,29 @@ TEST(tree_read_layers_parallel)
 	IMG_ASSERT_EQ_STR(jobs[3].err, "truncated archive");
 	for (int i = 0; i < 3; i++) {
 		IMG_ASSERT(jobs[i].out && !jobs[i].err);
-		IMG_ASSERT_EQ_INT(img_tree_layer_count(jobs[i].out), 4);
-		IMG_ASSERT_EQ_STR(img_tree_layer_rec(jobs[i].out, 2)->path, "dir/big");
-		IMG_ASSERT_EQ_INT(img_tree_layer_rec(jobs[i].out, 2)->has_content, i != 1);
+		IMG_ASSERT_EQ_INT(img_tree_read_layer_count(jobs[i].out), 4);
+		IMG_ASSERT_EQ_STR(img_tree_read_layer_rec(jobs[i].out, 2)->path, "dir/big");
+		IMG_ASSERT_EQ_INT(img_tree_read_layer_rec(jobs[i].out, 2)->has_content, i != 1);
 	}
 	/* what a layer touches: entries with parents, not whiteout targets */
-	img_tree_layer_paths(jobs[0].out, more);
-	IMG_ASSERT(img_pathset_has(more, "dir") && img_pathset_has(more, "dir/big") &&
-	           !img_pathset_has(more, "old"));
-	IMG_ASSERT_EQ_INT(img_tree_apply_layer(t, 0, jobs[1].out), 0);
+	img_tree_read_layer_paths(jobs[0].out, more);
+	IMG_ASSERT(img_tree_read_pathset_has(more, "dir") && img_tree_read_pathset_has(more, "dir/big") &&
+	           !img_tree_read_pathset_has(more, "old"));
+	IMG_ASSERT_EQ_INT(img_tree_read_apply_layer(t, 0, jobs[1].out), 0);
 	IMG_ASSERT(img_tree_get(t, "dir/big") && !img_tree_get(t, "dir/big")->ino->has_content);
 	/* dir/big was wanted but skipped: where its data lies is reported, once */
-	img_pathset_add(want, "dir/big", 1);
-	img_pathset_free(more);
-	more = img_pathset_new();
-	IMG_ASSERT_EQ_INT(img_tree_unhashed(t, want, more), 1);
-	IMG_ASSERT(img_pathset_has(more, "dir/big"));
-	IMG_ASSERT_EQ_INT(img_tree_unhashed(t, want, more), 0);
+	img_tree_read_pathset_add(want, "dir/big", 1);
+	img_tree_read_pathset_free(more);
+	more = img_tree_read_pathset_new();
+	IMG_ASSERT_EQ_INT(img_tree_read_unhashed(t, want, more), 1);
+	IMG_ASSERT(img_tree_read_pathset_has(more, "dir/big"));
+	IMG_ASSERT_EQ_INT(img_tree_read_unhashed(t, want, more), 0);
 	for (int i = 0; i < 4; i++) {
-		img_tree_layer_free(jobs[i].out);
+		img_tree_read_layer_free(jobs[i].out);
 		free(jobs[i].err);
 	}
-	img_pathset_free(want);
-	img_pathset_free(more);
+	img_tree_read_pathset_free(want);
+	img_tree_read_pathset_free(more);
 	img_tree_free(t);
 }
 
@@ -531,7 +531,7 @@ static unsigned char *slurp(int fd, size_t *n)
 static int feed_all(struct img_tree_feed *f, const unsigned char *buf, size_t n, size_t step)
 {
 	for (size_t o = 0; o < n; o += step)
-		if (img_tree_feed_write(f, buf + o, n - o < step ? n - o : step) < 0)
+		if (img_tree_read_feed_write(f, buf + o, n - o < step ? n - o : step) < 0)
 			return -1;
 	return 0;
 }
@@ -542,7 +542,7 @@ TEST(tree_feed_layers)
 	static const size_t steps[] = { 1 << 20, 4093, 9 << 20 };
 	unsigned char *big = big_data();
 	struct img_digest want;
-	struct img_tree_feed *f = img_tree_feed_new(1), *g = img_tree_feed_new(0);
+	struct img_tree_feed *f = img_tree_read_feed_new(1), *g = img_tree_read_feed_new(0);
 	struct img_tree_layer *l;
 	char *err;
 
@@ -558,38 +558,38 @@ TEST(tree_feed_layers)
 		IMG_ASSERT(fd >= 0);
 		b = slurp(fd, &n);
 		close(fd);
-		img_tree_feed_begin(f);
+		img_tree_read_feed_begin(f);
 		IMG_ASSERT_EQ_INT(feed_all(f, b, n, steps[i]), 0);
-		img_tree_feed_end(f, &l, &err);
+		img_tree_read_feed_end(f, &l, &err);
 		IMG_ASSERT(l && !err);
 		memset(&s, 0, sizeof(s));
-		IMG_ASSERT_EQ_INT(img_tree_layer_each(l, see, &s), 0);
+		IMG_ASSERT_EQ_INT(img_tree_read_layer_each(l, see, &s), 0);
 		IMG_ASSERT_EQ_INT(s.files, 2);
 		IMG_ASSERT_EQ_INT(s.hashed, 2);
 		IMG_ASSERT_EQ_INT(s.whiteouts, 1);
 		IMG_ASSERT(img_digest_eq(&s.big, &want));
 		IMG_ASSERT_EQ_INT(s.big_size, BIG_SIZE);
-		img_tree_layer_free(l);
+		img_tree_read_layer_free(l);
 		/* without hashes: the data skipped, sizes from the headers */
-		img_tree_feed_begin(g);
+		img_tree_read_feed_begin(g);
 		IMG_ASSERT_EQ_INT(feed_all(g, b, n, 65536), 0);
-		img_tree_feed_end(g, &l, &err);
+		img_tree_read_feed_end(g, &l, &err);
 		IMG_ASSERT(l && !err);
 		memset(&s, 0, sizeof(s));
-		IMG_ASSERT_EQ_INT(img_tree_layer_each(l, see, &s), 0);
+		IMG_ASSERT_EQ_INT(img_tree_read_layer_each(l, see, &s), 0);
 		IMG_ASSERT_EQ_INT(s.files, 2);
 		IMG_ASSERT_EQ_INT(s.hashed, 0);
 		IMG_ASSERT_EQ_INT(s.big_size, BIG_SIZE);
-		img_tree_layer_free(l);
+		img_tree_read_layer_free(l);
 		free(b);
 	}
-	img_tree_feed_free(f);
-	img_tree_feed_free(g);
+	img_tree_read_feed_free(f);
+	img_tree_read_feed_free(g);
 }
 
 TEST(tree_feed_not_layers)
 {
-	struct img_tree_feed *f = img_tree_feed_new(1);
+	struct img_tree_feed *f = img_tree_read_feed_new(1);
 	unsigned char *junk = xcalloc(1, 6 << 20), *b;
 	struct img_tree_layer *l;
 	struct seen s;
@@ -600,33 +600,33 @@ TEST(tree_feed_not_layers)
 	IMG_ASSERT(f);
 	/* bytes that are no layer (more than the ring holds): taken all the same */
 	memcpy(junk, "{\"not\": \"a tar\"}", 16);
-	img_tree_feed_begin(f);
+	img_tree_read_feed_begin(f);
 	IMG_ASSERT_EQ_INT(feed_all(f, junk, 6 << 20, 1 << 20), 0);
-	img_tree_feed_end(f, &l, &err);
+	img_tree_read_feed_end(f, &l, &err);
 	IMG_ASSERT(l && err);
 	IMG_ASSERT_EQ_STR(err, "not a tar archive");
-	IMG_ASSERT_EQ_INT(img_tree_layer_count(l), 0);
-	img_tree_layer_free(l);
+	IMG_ASSERT_EQ_INT(img_tree_read_layer_count(l), 0);
+	img_tree_read_layer_free(l);
 	free(err);
 	/* nothing at all */
-	img_tree_feed_begin(f);
-	img_tree_feed_end(f, &l, &err);
+	img_tree_read_feed_begin(f);
+	img_tree_read_feed_end(f, &l, &err);
 	IMG_ASSERT_EQ_STR(err, "not a tar archive (empty input)");
-	img_tree_layer_free(l);
+	img_tree_read_layer_free(l);
 	free(err);
 	/* a truncated layer: the records before the end, and why */
 	fd = make_layer(IMG_COMP_GZIP, "cut", 100000);
 	IMG_ASSERT(fd >= 0);
 	b = slurp(fd, &n);
 	close(fd);
-	img_tree_feed_begin(f);
+	img_tree_read_feed_begin(f);
 	IMG_ASSERT_EQ_INT(feed_all(f, b, n, 1000), 0);
-	img_tree_feed_end(f, &l, &err);
+	img_tree_read_feed_end(f, &l, &err);
 	IMG_ASSERT_EQ_STR(err, "truncated archive");
 	memset(&s, 0, sizeof(s));
-	IMG_ASSERT_EQ_INT(img_tree_layer_each(l, see, &s), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_layer_each(l, see, &s), 0);
 	IMG_ASSERT_EQ_INT(s.files, 1);   /* dir/hello.txt; dir/big is cut */
-	img_tree_layer_free(l);
+	img_tree_read_layer_free(l);
 	free(err);
 	/* a layer followed by more bytes than its tar holds: they are taken, not read */
 	fd = make_layer(IMG_COMP_NONE, "l", 0);
@@ -634,81 +634,81 @@ TEST(tree_feed_not_layers)
 	free(b);
 	b = slurp(fd, &n);
 	close(fd);
-	img_tree_feed_begin(f);
+	img_tree_read_feed_begin(f);
 	IMG_ASSERT_EQ_INT(feed_all(f, b, n, 1 << 20), 0);
 	IMG_ASSERT_EQ_INT(feed_all(f, junk, 6 << 20, 1 << 20), 0);
-	img_tree_feed_end(f, &l, &err);
+	img_tree_read_feed_end(f, &l, &err);
 	IMG_ASSERT(!err);
-	IMG_ASSERT_EQ_INT(img_tree_layer_count(l), 4);
-	img_tree_layer_free(l);
+	IMG_ASSERT_EQ_INT(img_tree_read_layer_count(l), 4);
+	img_tree_read_layer_free(l);
 	/* a layer abandoned half way (its writer failed), then one freed while begun */
-	img_tree_feed_begin(f);
+	img_tree_read_feed_begin(f);
 	IMG_ASSERT_EQ_INT(feed_all(f, b, n / 2, 4096), 0);
 	img_seterr("the caller's");
-	img_tree_feed_abort(f);
+	img_tree_read_feed_abort(f);
 	IMG_ASSERT_EQ_STR(img_errmsg(), "the caller's");
-	img_tree_feed_begin(f);
+	img_tree_read_feed_begin(f);
 	IMG_ASSERT_EQ_INT(feed_all(f, b, n / 3, 4096), 0);
-	img_tree_feed_free(f);
+	img_tree_read_feed_free(f);
 	free(b);
 	free(junk);
 }
 
 TEST(tree_cover)
 {
-	struct img_tree_cover *c = img_tree_cover_new();
+	struct img_tree_cover *c = img_tree_read_cover_new();
 	struct img_tree_rec r;
 
 	/* layer 1: a file over etc/a, a directory usr/lib (implies usr), a hard link to
 	 * etc/h; layer 2: a whiteout of var/x, an opaque opt, a symlink at srv */
 	r = rec(IMG_TREE_ENTRY, "etc/a", IMG_ENT_FILE);
-	img_tree_cover_add(c, 1, &r);
+	img_tree_read_cover_add(c, 1, &r);
 	r = rec(IMG_TREE_ENTRY, "usr/lib", IMG_ENT_DIR);
-	img_tree_cover_add(c, 1, &r);
+	img_tree_read_cover_add(c, 1, &r);
 	r = rec(IMG_TREE_ENTRY, "bin/l", IMG_ENT_HARDLINK);
 	r.link = "etc/h";
-	img_tree_cover_add(c, 1, &r);
+	img_tree_read_cover_add(c, 1, &r);
 	r = rec(IMG_TREE_WHITEOUT, "var/x", IMG_ENT_OTHER);
-	img_tree_cover_add(c, 2, &r);
+	img_tree_read_cover_add(c, 2, &r);
 	r = rec(IMG_TREE_OPAQUE, "opt", IMG_ENT_DIR);
-	img_tree_cover_add(c, 2, &r);
+	img_tree_read_cover_add(c, 2, &r);
 	r = rec(IMG_TREE_ENTRY, "srv", IMG_ENT_SYMLINK);
-	img_tree_cover_add(c, 2, &r);
+	img_tree_read_cover_add(c, 2, &r);
 
 	/* a file replaced, by a layer above only */
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "etc/a", 0), 1);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "etc/a", 0), 0);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "etc/b", 0), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 0, "etc/a", 0), 1);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 1, "etc/a", 0), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 0, "etc/b", 0), 0);
 	/* what a non-directory replaces goes with all under it; a directory is merged */
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "etc/a/x", 1), 1);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "etc", 1), 0);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "usr/lib", 1), 0);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "usr/lib", 0), 1);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "usr", 0), 1);     /* implied */
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "usr/lib/x", 0), 0);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "bin/l", 1), 1);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 0, "etc/a/x", 1), 1);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 0, "etc", 1), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 0, "usr/lib", 1), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 0, "usr/lib", 0), 1);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 0, "usr", 0), 1);     /* implied */
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 0, "usr/lib/x", 0), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 0, "bin/l", 1), 1);
 	/* a whiteout hides the name and what is under it, not its parent */
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "var/x", 0), 1);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "var/x/y", 0), 1);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "var", 0), 0);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 2, "var/x", 0), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 1, "var/x", 0), 1);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 1, "var/x/y", 0), 1);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 1, "var", 0), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 2, "var/x", 0), 0);
 	/* an opaque directory hides what is under it, not itself */
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "opt/a", 0), 1);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "opt/a/b", 1), 1);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "opt", 1), 0);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "opt", 0), 1);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 1, "srv/www/index.html", 0), 1);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 1, "opt/a", 0), 1);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 1, "opt/a/b", 1), 1);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 1, "opt", 1), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 1, "opt", 0), 1);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 1, "srv/www/index.html", 0), 1);
 	/* hard link targets */
-	IMG_ASSERT_EQ_INT(img_tree_cover_linked(c, 0, "etc/h"), 1);
-	IMG_ASSERT_EQ_INT(img_tree_cover_linked(c, 1, "etc/h"), 0);
-	IMG_ASSERT_EQ_INT(img_tree_cover_linked(c, 0, "bin/l"), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_linked(c, 0, "etc/h"), 1);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_linked(c, 1, "etc/h"), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_linked(c, 0, "bin/l"), 0);
 	/* the root: never hidden; an opaque root hides all of a layer below */
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "", 1), 0);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 0, "home", 1), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 0, "", 1), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 0, "home", 1), 0);
 	r = rec(IMG_TREE_OPAQUE, "", IMG_ENT_DIR);
-	img_tree_cover_add(c, 3, &r);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 2, "home", 1), 1);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 2, "", 1), 0);
-	IMG_ASSERT_EQ_INT(img_tree_cover_hides(c, 3, "home", 1), 0);
-	img_tree_cover_free(c);
+	img_tree_read_cover_add(c, 3, &r);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 2, "home", 1), 1);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 2, "", 1), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_cover_hides(c, 3, "home", 1), 0);
+	img_tree_read_cover_free(c);
 }

@@ -14,7 +14,7 @@
 #include "test.h"
 #include "util.h"
 #include "store.h"
-#include "archive-image.h"
+#include "arcimg.h"
 #include "unpack.h"
 #include "bundle.h"
 
@@ -46,9 +46,9 @@ TEST(unpack_tiny2)
 	IMG_ASSERT(fstatat(root, "bin/sh", &a, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(a.st_mode));
 	/* everything goes again, 0555 directories too */
 	IMG_ASSERT_EQ_INT(fchmodat(root, "usr/share", 0555, 0), 0);
-	IMG_ASSERT_EQ_INT(img_remove_at(root, "usr"), 0);
+	IMG_ASSERT_EQ_INT(img_unpack_put_remove_at(root, "usr"), 0);
 	IMG_ASSERT(fstatat(root, "usr", &a, AT_SYMLINK_NOFOLLOW) < 0);
-	IMG_ASSERT_EQ_INT(img_remove_at(root, "usr"), 0);   /* missing: fine */
+	IMG_ASSERT_EQ_INT(img_unpack_put_remove_at(root, "usr"), 0);   /* missing: fine */
 	close(root);
 	free(dir);
 }

@@ -47,17 +47,17 @@ TEST(escape_cut)
 
 	memset(in, 'a', sizeof in - 1);
 	in[sizeof in - 1] = '\0';
-	e = img_escape_cut(in);
+	e = img_util_escape_cut(in);
 	IMG_ASSERT_EQ_INT(strlen(e), IMG_SHOWN_MAX);
 	IMG_ASSERT(strcmp(e + strlen(e) - 3, "\xe2\x80\xa6") == 0);
 	free(e);
 	for (size_t i = 0; i + 2 < sizeof in - 1; i += 2)
 		memcpy(in + i, "\xc3\xa9", 2);   /* é */
-	e = img_escape_cut(in);
+	e = img_util_escape_cut(in);
 	IMG_ASSERT(strlen(e) <= IMG_SHOWN_MAX);
 	IMG_ASSERT(strcmp(e + strlen(e) - 5, "\xc3\xa9\xe2\x80\xa6") == 0);
 	free(e);
-	e = img_escape_cut("short\n");
+	e = img_util_escape_cut("short\n");
 	IMG_ASSERT_EQ_STR(e, "short\\012");
 	free(e);
 }
@@ -99,15 +99,15 @@ TEST(util_shown)
 	char big[600];
 	const char *a, *b;
 
-	a = img_shown("a\tb");
-	b = img_shown(NULL);
+	a = img_util_shown("a\tb");
+	b = img_util_shown(NULL);
 	IMG_ASSERT_EQ_STR(a, "a\\011b");                              /* both still valid */
 	IMG_ASSERT_EQ_STR(b, "");
 	memset(big, 'x', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
-	a = img_shown(big);
+	a = img_util_shown(big);
 	IMG_ASSERT_EQ_INT(strlen(a), IMG_SHOWN_MAX);                    /* cut, with U+2026 */
 	IMG_ASSERT(strcmp(a + IMG_SHOWN_MAX - 3, "\xe2\x80\xa6") == 0);
-	img_seterr("cannot open '%s' or '%s'", img_shown("p1"), img_shown("p\n2"));
+	img_seterr("cannot open '%s' or '%s'", img_util_shown("p1"), img_util_shown("p\n2"));
 	IMG_ASSERT_EQ_STR(img_errmsg(), "cannot open 'p1' or 'p\\0122'");
 }

@@ -1,4 +1,4 @@
-/* registry-api: the distribution endpoints (formats.md §8) over registry.c's requests. */
+/* reg-api: the distribution endpoints (formats.md §8) over reg.c's requests. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,8 +6,8 @@
 #include <curl/curl.h>
 
 #include "util.h"
-#include "registry.h"
-#include "registry-int.h"
+#include "reg.h"
+#include "reg-int.h"
 
 #define ERRBODY_CAP IMG_REG_ERRBODY_CAP
 
@@ -18,7 +18,7 @@ static char *scope_of(const char *name, const char *actions)
 	return xasprintf("repository:%s:%s", name, actions);
 }
 
-int img_reg_ping(struct img_reg_conn *c)
+int img_reg_api_ping(struct img_reg_conn *c)
 {
 	struct img_reg_req q = { .method = "GET", .fd = -1, .mem_cap = ERRBODY_CAP };
 	int rc;
@@ -30,8 +30,8 @@ int img_reg_ping(struct img_reg_conn *c)
 	return rc;
 }
 
-int img_reg_get_manifest(struct img_reg_conn *c, const char *name, const char *ref, size_t cap,
-                         char **buf, size_t *len, char **media_type, char **digest)
+int img_reg_api_get_manifest(struct img_reg_conn *c, const char *name, const char *ref, size_t cap,
+                             char **buf, size_t *len, char **media_type, char **digest)
 {
 	struct img_reg_req q = { .method = "GET", .fd = -1, .mem_cap = cap };
 	char *scope = scope_of(name, "pull"), *what = xasprintf("manifest %s:%s", name, ref);
@@ -63,8 +63,8 @@ int img_reg_get_manifest(struct img_reg_conn *c, const char *name, const char *r
 	return rc;
 }
 
-int img_reg_put_manifest(struct img_reg_conn *c, const char *name, const char *ref,
-                         const char *media_type, const void *buf, size_t len)
+int img_reg_api_put_manifest(struct img_reg_conn *c, const char *name, const char *ref,
+                             const char *media_type, const void *buf, size_t len)
 {
 	struct img_reg_req q = { .method = "PUT", .fd = -1, .mem_cap = ERRBODY_CAP, .has_body = 1 };
 	char *scope = scope_of(name, "pull,push"), *what = xasprintf("manifest %s:%s", name, ref);
@@ -85,8 +85,8 @@ int img_reg_put_manifest(struct img_reg_conn *c, const char *name, const char *r
 	return rc;
 }
 
-int img_reg_get_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
-                     uint64_t offset, img_reg_sink sink, void *arg)
+int img_reg_api_get_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
+                         uint64_t offset, img_reg_sink sink, void *arg)
 {
 	char *scope = scope_of(name, "pull"), *what = xasprintf("blob %s", d->str), range[64];
 	int rc = -1, tries = 0;
@@ -119,8 +119,8 @@ int img_reg_get_blob(struct img_reg_conn *c, const char *name, const struct img_
 	return rc;
 }
 
-int img_reg_has_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
-                     int64_t *size)
+int img_reg_api_has_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
+                         int64_t *size)
 {
 	struct img_reg_req q = { .method = "HEAD", .fd = -1, .mem_cap = ERRBODY_CAP, .allow404 = 1 };
 	char *scope = scope_of(name, "pull,push"), *what = xasprintf("blob %s", d->str);
@@ -165,8 +165,8 @@ static int start_upload(struct img_reg_conn *c, struct img_reg_req *q, const cha
 	return 0;
 }
 
-int img_reg_mount_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
-                       const char *from)
+int img_reg_api_mount_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
+                           const char *from)
 {
 	struct img_reg_req q = { .fd = -1, .mem_cap = ERRBODY_CAP };
 	char *scope = xasprintf("repository:%s:pull,push repository:%s:pull", name, from);
@@ -194,9 +194,9 @@ static char *with_digest(const char *loc, const struct img_digest *d)
 	return xasprintf("%s%cdigest=%s", loc, strchr(loc, '?') ? '&' : '?', d->str);
 }
 
-int img_reg_put_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
-                     int fd, uint64_t size, uint64_t chunk,
-                     void (*done)(void *arg, uint64_t n), void *arg)
+int img_reg_api_put_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
+                         int fd, uint64_t size, uint64_t chunk,
+                         void (*done)(void *arg, uint64_t n), void *arg)
 {
 	struct img_reg_req q = { .fd = -1, .mem_cap = ERRBODY_CAP };
 	char *scope = scope_of(name, "pull,push"), *what = xasprintf("blob %s", d->str);

@@ -1,14 +1,14 @@
-/* archive-priv: what archive-image.c (reading an archive: entries, links, the images it
+/* arcimg-priv: what arcimg.c (reading an archive: entries, links, the images it
  * holds) and view.c (one image's view) share. Private to those two files. */
-#ifndef IMG_ARCHIVE_PRIV_H
-#define IMG_ARCHIVE_PRIV_H
+#ifndef IMG_ARCIMG_PRIV_H
+#define IMG_ARCIMG_PRIV_H
 
 #include <jansson.h>
 #include "digest.h"
 #include "dset.h"
 #include "delta.h"
 #include "arcread.h"
-#include "archive-image.h"
+#include "arcimg.h"
 
 enum { ITEM_DOCKER, ITEM_OCI };
 struct arc_item {

@@ -1,10 +1,10 @@
-/* archive-load: the images of an archive read by arcread.h, verified as img-load loads
+/* arcload: the images of an archive read by arcread.h, verified as img-load loads
  * them (img(7) ARCHIVE RULES and DELTA ARCHIVES): index.json's entries (an index of which
  * the archive holds only some platforms: the host's; --platform: that one), then each
  * manifest.json item not already among them (an OCI manifest built for it, always the
  * same way); every blob, manifest, config and diff_id checked, the blobs used marked. */
-#ifndef IMG_ARCHIVE_LOAD_H
-#define IMG_ARCHIVE_LOAD_H
+#ifndef IMG_ARCLOAD_H
+#define IMG_ARCLOAD_H
 
 #include <jansson.h>
 #include "digest.h"

@@ -25,7 +25,7 @@ static int put_file(struct img_store *s, const char *rel, const char *content)
 	free(p);
 	if (fd < 0)
 		return -1;
-	rc = img_write_all(fd, content, strlen(content));
+	rc = img_io_write_all(fd, content, strlen(content));
 	close(fd);
 	return rc;
 }
@@ -131,7 +131,7 @@ TEST(blobs_sweep_tmp)
 TEST(blobs_verify_with)
 {
 	struct img_store *s = img_test_store();
-	struct img_hash *h = img_hash_new(IMG_SHA256);
+	struct img_hash *h = img_digest_hash_new(IMG_SHA256);
 	struct img_digest d, missing;
 	char buf[7];
 	uint64_t n = 0;
@@ -162,7 +162,7 @@ TEST(blobs_verify_with)
 	free(p);
 	IMG_ASSERT_EQ_INT(img_blob_verify_with(s, &d, 16, h, buf, sizeof buf, NULL), -1);
 	IMG_ASSERT(strncmp(img_errmsg(), "digest mismatch (got sha256:", 28) == 0);
-	img_hash_free(h);
+	img_digest_hash_free(h);
 	img_store_close(s);
 }
 
@@ -173,7 +173,7 @@ static int write_pattern(struct img_store *s, int flags, size_t n, size_t chunk,
 {
 	struct img_blob_writer *w;
 	unsigned char *buf;
-	struct img_hash *h = img_hash_new(IMG_SHA256);
+	struct img_hash *h = img_digest_hash_new(IMG_SHA256);
 	struct img_digest d;
 	size_t off = 0;
 	int rc = -1;
@@ -186,21 +186,21 @@ static int write_pattern(struct img_store *s, int flags, size_t n, size_t chunk,
 		size_t k = n - off < chunk ? n - off : chunk;
 		for (size_t i = 0; i < k; i++)
 			buf[i] = (unsigned char)((off + i) * 7 + 3);
-		img_hash_update(h, buf, k);
+		img_digest_hash_update(h, buf, k);
 		if (img_blob_write(w, buf, k) < 0) {
 			img_blob_abort(w);
 			goto out;
 		}
 		off += k;
 	}
-	img_hash_final(h, &d);
+	img_digest_hash_final(h, &d);
 	if (img_blob_written(w) != n) {
 		img_blob_abort(w);
 		goto out;
 	}
 	rc = img_blob_commit(w, &d, (int64_t)n, out);
 out:
-	img_hash_free(h);
+	img_digest_hash_free(h);
 	free(buf);
 	return rc;
 }

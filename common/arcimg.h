@@ -1,4 +1,4 @@
-/* archive-image: an image archive read once, for tools that only look (img-layers,
+/* arcimg: an image archive read once, for tools that only look (img-layers,
  * img-diff, img-inspect, img-ls --archive); the view of one of its images is in view.h
  * (included). Any dialect (img(7)): docker-save legacy with symlinked layer.tar, Docker
  * 25+ combined, OCI image-layout archives, several images per archive. The archive is
@@ -7,8 +7,8 @@
  * never kept (nor written anywhere): what the tools need of a layer, its files' records
  * (tree.h), is read from them as they stream past, or, from an uncompressed archive in a
  * regular file, read back from it when asked for (IMG_ARCIMG_FILES). */
-#ifndef IMG_ARCHIVE_IMAGE_H
-#define IMG_ARCHIVE_IMAGE_H
+#ifndef IMG_ARCIMG_H
+#define IMG_ARCIMG_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -37,7 +37,7 @@ enum {
 	 * are read back from it (fd is kept open, a descriptor of its own). */
 	IMG_ARCIMG_FILES = 2,
 	/* With FILES: the records read while the archive streams hold each regular file's
-	 * sha256 (else its data is skipped, as img_tree_scan_layer_sel with an empty set
+	 * sha256 (else its data is skipped, as img_tree_read_scan_layer_sel with an empty set
 	 * does). */
 	IMG_ARCIMG_CONTENT = 4,
 };

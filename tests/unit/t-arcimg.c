@@ -1,4 +1,4 @@
-/* archive-image and view: an archive read once from a pipe, in any entry order, the files
+/* arcimg and view: an archive read once from a pipe, in any entry order, the files
  * of its layers read while they stream past (nothing written anywhere, $TMPDIR unusable),
  * matched to the image afterwards. */
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 #include "digest.h"
 #include "comp.h"
 #include "tree.h"
-#include "archive-image.h"
+#include "arcimg.h"
 #include "lread.h"
 
 struct mbuf {
@@ -65,11 +65,11 @@ static void tar_of(struct mbuf *m, size_t n, const char *const *names, const cha
 
 static void gzip_of(struct mbuf *out, const char *buf, size_t n)
 {
-	struct img_compw *w = img_compw_new(IMG_COMP_GZIP, -1, mbuf_sink, out);
+	struct img_compw *w = img_comp_enc_new(IMG_COMP_GZIP, -1, mbuf_sink, out);
 
-	img_compw_write(w, buf, n);
-	img_compw_finish(w);
-	img_compw_free(w);
+	img_comp_enc_write(w, buf, n);
+	img_comp_enc_finish(w);
+	img_comp_enc_free(w);
 }
 
 /* An fd reading the bytes, from a pipe a child process fills. */
@@ -176,7 +176,7 @@ TEST(arcimg_layers_stream_from_a_pipe)
 		const char *err;
 		struct names got = { "" };
 		IMG_ASSERT_EQ_INT(img_view_layer_records(&v, i, &l, &err), 1);
-		IMG_ASSERT_EQ_INT(img_tree_layer_each(l, name_of, &got), 0);
+		IMG_ASSERT_EQ_INT(img_tree_read_layer_each(l, name_of, &got), 0);
 		IMG_ASSERT_EQ_STR(got.s, want[i]);
 		if (i < 3)
 			IMG_ASSERT(err == NULL);
@@ -190,9 +190,9 @@ TEST(arcimg_layers_stream_from_a_pipe)
 		struct img_digest bd;
 		img_view_layer_records(&v, 0, &l, &err);
 		img_digest_buf(bigdata, bigsz, &bd);
-		IMG_ASSERT(img_digest_eq(&img_tree_layer_rec((struct img_tree_layer *)l, 0)->content,
+		IMG_ASSERT(img_digest_eq(&img_tree_read_layer_rec((struct img_tree_layer *)l, 0)->content,
 		                         &bd));
-		IMG_ASSERT_EQ_INT(img_tree_layer_rec((struct img_tree_layer *)l, 0)->size, bigsz);
+		IMG_ASSERT_EQ_INT(img_tree_read_layer_rec((struct img_tree_layer *)l, 0)->size, bigsz);
 	}
 	img_view_release(&v);
 	img_arcimg_free(a);
@@ -238,7 +238,7 @@ static int collect_job(struct img_view *v, size_t i, struct names *got)
 
 	if (img_view_layer_blob(v, i, &fd, &part) < 0)
 		return -1;
-	r = img_tree_scan_part(fd, &part, NULL, name_of, got);
+	r = img_tree_read_scan_part(fd, &part, NULL, name_of, got);
 	close(fd);
 	return r;
 }
@@ -318,9 +318,9 @@ TEST(arcimg_layers_read_back_from_a_file)
 	IMG_ASSERT_EQ_INT(img_view_from_archive(a, NULL, NULL, &v), 0);
 	IMG_ASSERT_EQ_INT(img_view_layer_records(&v, 0, &l, &err), 1);
 	got.s[0] = '\0';
-	IMG_ASSERT_EQ_INT(img_tree_layer_each(l, name_of, &got), 0);
+	IMG_ASSERT_EQ_INT(img_tree_read_layer_each(l, name_of, &got), 0);
 	IMG_ASSERT_EQ_STR(got.s, "big etc/os");
-	IMG_ASSERT(img_tree_layer_rec((struct img_tree_layer *)l, 0)->has_content == 0);
+	IMG_ASSERT(img_tree_read_layer_rec((struct img_tree_layer *)l, 0)->has_content == 0);
 	IMG_ASSERT_EQ_INT(collect_job(&v, 0, &got), -1);
 	img_view_release(&v);
 	img_arcimg_free(a);

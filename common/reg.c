@@ -20,8 +20,8 @@
 #include "json.h"
 #include "auth.h"
 #include "pool.h"
-#include "registry.h"
-#include "registry-int.h"
+#include "reg.h"
+#include "reg-int.h"
 
 #define MAX_REDIRECTS 5
 #define ERRBODY_CAP   IMG_REG_ERRBODY_CAP
@@ -36,7 +36,7 @@ const char img_reg_accept[] =
 
 /* ---- small helpers ---- */
 
-const char *img_reg_api_host(const char *domain)
+const char *img_reg_host(const char *domain)
 {
 	if (strcmp(domain, "docker.io") == 0 || strcmp(domain, "index.docker.io") == 0)
 		return "registry-1.docker.io";
@@ -516,8 +516,8 @@ static void http_error(struct img_reg_req *q)
 		img_json_str(e0, "message", &msg);
 	}
 	if (code || msg) {
-		qc = img_escape(code ? code : "");
-		qm = img_escape(msg ? msg : "");
+		qc = img_util_escape(code ? code : "");
+		qm = img_util_escape(msg ? msg : "");
 		img_seterr("%s: %s%s%s (HTTP %ld)", q->what, qc, *qc && *qm ? ": " : "", qm, q->status);
 	} else if (q->status == 401) {
 		img_seterr("%s: authentication required (HTTP 401)", q->what);
@@ -665,7 +665,7 @@ static void load_cert_dir(struct img_reg *r, const char *dir)
 			char *path = xasprintf("%s/%s", dir, e->d_name), *pem;
 			size_t len;
 			int fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd >= 0 && img_read_capped(fd, CA_CAP, &pem, &len) == 0) {
+			if (fd >= 0 && img_json_read_capped(fd, CA_CAP, &pem, &len) == 0) {
 				r->cainfo = xrealloc(r->cainfo, r->cainfo_len + len + 2);
 				memcpy(r->cainfo + r->cainfo_len, pem, len);
 				r->cainfo_len += len;
@@ -708,10 +708,10 @@ int img_reg_open(const char *domain, const struct img_reg_opts *o, struct img_re
 	r->o.cert_dir = r->o.authfile = r->o.user = r->o.pass = NULL;
 	if (r->o.retries < 0)
 		r->o.retries = 0;
-	r->host = xstrdup(img_reg_api_host(domain));
+	r->host = xstrdup(img_reg_host(domain));
 	if (o->cert_dir) {
 		if (stat(o->cert_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			char *q = img_escape(o->cert_dir);
+			char *q = img_util_escape(o->cert_dir);
 			img_seterr("cannot use --cert-dir '%s': not a directory", q);
 			free(q);
 			img_reg_free(r);
@@ -796,7 +796,7 @@ struct img_reg_conn *img_reg_conn_new(struct img_reg *r)
 
 	c->r = r;
 	if (!(c->h = curl_easy_init())) {
-		fprintf(stderr, "%s: out of memory\n", img_progname());
+		fprintf(stderr, "%s: out of memory\n", img_util_progname());
 		exit(1);
 	}
 	return c;

@@ -1,4 +1,4 @@
-/* archive-image: an image archive of any dialect read once by arcread.h (JSON documents in
+/* arcimg: an image archive of any dialect read once by arcread.h (JSON documents in
  * memory, the other files read as layers while they stream: the sink below), the images
  * it holds by the rules of img(7); or only its head, for listing. Views of one image:
  * view.c. */
@@ -22,7 +22,7 @@
 #include "dset.h"
 #include "tree.h"
 #include "lread.h"
-#include "archive-priv.h"
+#include "arcimg-priv.h"
 
 /* Follow symbolic and hard links inside the archive, as archive keys (never through the
  * file system): the regular file path names. NULL with img_errmsg(). */
@@ -34,7 +34,7 @@ struct img_arcread_ent *img_arcimg_resolve(struct img_arcimg *a, const char *pat
 
 	if (e)
 		return e;
-	x = img_escape_cut(path);
+	x = img_util_escape_cut(path);
 	switch (why) {
 	case IMG_ARCREAD_LOOP:
 		img_seterr("'%s': too many levels of links", x);
@@ -86,19 +86,19 @@ static int sink_open(void *arg, struct img_arcread_ent *e, int big, void **w)
 		*w = NULL;   /* read back if it is a layer */
 		return 0;
 	}
-	if (!a->feed && !(a->feed = img_tree_feed_new(a->content)))
+	if (!a->feed && !(a->feed = img_tree_read_feed_new(a->content)))
 		return -1;
 	rs = xcalloc(1, sizeof(*rs));
 	rs->a = a;
 	rs->open = 1;
-	img_tree_feed_begin(a->feed);
+	img_tree_read_feed_begin(a->feed);
 	*w = rs;
 	return 0;
 }
 
 static int sink_write(void *w, const void *buf, size_t n)
 {
-	return img_tree_feed_write(((struct records *)w)->a->feed, buf, n);
+	return img_tree_read_feed_write(((struct records *)w)->a->feed, buf, n);
 }
 
 static int sink_done(void *arg, struct img_arcread_ent *e)
@@ -106,7 +106,7 @@ static int sink_done(void *arg, struct img_arcread_ent *e)
 	struct records *rs = e->out;
 
 	(void)arg;
-	img_tree_feed_end(rs->a->feed, &rs->layer, &rs->err);
+	img_tree_read_feed_end(rs->a->feed, &rs->layer, &rs->err);
 	rs->open = 0;
 	return 0;
 }
@@ -116,8 +116,8 @@ static void sink_drop(void *w)
 	struct records *rs = w;
 
 	if (rs->open)
-		img_tree_feed_abort(rs->a->feed);
-	img_tree_layer_free(rs->layer);
+		img_tree_read_feed_abort(rs->a->feed);
+	img_tree_read_layer_free(rs->layer);
 	free(rs->err);
 	free(rs);
 }
@@ -159,7 +159,7 @@ int img_arcimg_layer(struct img_arcimg *a, struct img_arcread_ent *e,
 		struct img_lread_src src = { mem_next, &m };
 		rs = xcalloc(1, sizeof(*rs));
 		rs->a = a;
-		img_tree_layer_read(&src, a->content, &rs->layer, &rs->err);
+		img_tree_read_layer_read(&src, a->content, &rs->layer, &rs->err);
 		e->out = rs;
 	}
 	*l = rs->layer;
@@ -215,12 +215,12 @@ static void item_configs(struct img_arcimg *a, json_t *desc_json, int depth,
 	struct img_arcread_ent *e;
 	char *path;
 
-	if (depth > IMG_MAX_INDEX_DEPTH || img_desc_parse(desc_json, &d) < 0)
+	if (depth > IMG_MAX_INDEX_DEPTH || img_image_desc_parse(desc_json, &d) < 0)
 		return;
 	path = img_digest_blobpath(&d.digest);
 	e = lookup(a, path);
 	free(path);
-	if (!e || !e->mem || img_doc_parse(e->mem, e->memlen, d.media_type, &doc) < 0)
+	if (!e || !e->mem || img_image_doc_parse(e->mem, e->memlen, d.media_type, &doc) < 0)
 		return;
 	if (doc.kind == IMG_KIND_MANIFEST) {
 		*set = xreallocarray(*set, *n + 1, sizeof(**set));
@@ -229,7 +229,7 @@ static void item_configs(struct img_arcimg *a, json_t *desc_json, int depth,
 		for (size_t i = 0; i < doc.n; i++)
 			item_configs(a, doc.items[i].json, depth + 1, set, n);
 	}
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 }
 
 /* Is this index.json entry an image (not an artifact, an attestation or a referrer)? */
@@ -241,17 +241,17 @@ static int oci_is_image(struct img_arcimg *a, json_t *desc_json)
 	struct img_doc doc;
 	int r;
 
-	if (img_desc_parse(desc_json, &d) < 0)
+	if (img_image_desc_parse(desc_json, &d) < 0)
 		return 1;   /* not an image either way: the view says why */
-	if (img_desc_not_image(&d))
+	if (img_image_desc_not_image(&d))
 		return 0;
-	if (img_mt_kind(d.media_type) != IMG_KIND_MANIFEST)
+	if (img_image_mt_kind(d.media_type) != IMG_KIND_MANIFEST)
 		return 1;
 	if (img_arcimg_blob_mem(a, &d.digest, d.size, &buf, &len) < 0 ||
-	    img_doc_parse(buf, len, d.media_type, &doc) < 0)
+	    img_image_doc_parse(buf, len, d.media_type, &doc) < 0)
 		return 1;
-	r = img_mt_kind(doc.config.media_type) == IMG_KIND_CONFIG;
-	img_doc_release(&doc);
+	r = img_image_mt_kind(doc.config.media_type) == IMG_KIND_CONFIG;
+	img_image_doc_release(&doc);
 	return r;
 }
 
@@ -372,7 +372,7 @@ static void doc_process(struct img_arcimg *a, struct img_dset_entry *de, size_t 
 	struct img_doc doc;
 
 	de->flags |= DOC_DONE;
-	if (img_doc_parse(e->mem, e->memlen, NULL, &doc) < 0)
+	if (img_image_doc_parse(e->mem, e->memlen, NULL, &doc) < 0)
 		return;   /* a config, or not a document: nothing more */
 	if (doc.kind == IMG_KIND_MANIFEST) {
 		doc_need(a, &doc.config);
@@ -380,12 +380,12 @@ static void doc_process(struct img_arcimg *a, struct img_dset_entry *de, size_t 
 		for (size_t i = 0; i < doc.n; i++)
 			doc_need(a, &doc.items[i]);
 	}
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 }
 
 static void doc_need(struct img_arcimg *a, const struct img_desc *d)
 {
-	enum img_kind k = img_mt_kind(d->media_type);
+	enum img_kind k = img_image_mt_kind(d->media_type);
 	struct img_dset_entry *de;
 	size_t idx;
 	int isnew;
@@ -413,7 +413,7 @@ static int head_done(struct img_arcimg *a, struct img_arcread_ent *e)
 
 	if (strcmp(e->path, "manifest.json") == 0)
 		a->have_manifest_json = 1;
-	if (hex && e->mem && strlen(hex) == 64 && img_is_hex(hex, 64)) {
+	if (hex && e->mem && strlen(hex) == 64 && img_digest_is_hex(hex, 64)) {
 		struct img_digest d;
 		char *ds = xasprintf("sha256:%s", hex);
 		if (img_digest_parse(ds, &d) == 0) {
@@ -439,7 +439,7 @@ static int head_done(struct img_arcimg *a, struct img_arcread_ent *e)
 		a->have_index = 1;
 		arr = j ? json_object_get(j, "manifests") : NULL;
 		json_array_foreach(arr, i, v)
-			if (img_desc_parse(v, &d) == 0)
+			if (img_image_desc_parse(v, &d) == 0)
 				doc_need(a, &d);
 		json_decref(j);
 	}
@@ -490,7 +490,7 @@ int img_arcimg_read_flags(int fd, unsigned max_ratio, int flags, struct img_arci
 		img_arcimg_free(a);
 		return -1;
 	}
-	img_tree_feed_free(a->feed);   /* every layer read: its thread and ring not needed */
+	img_tree_read_feed_free(a->feed);   /* every layer read: its thread and ring not needed */
 	a->feed = NULL;
 	*out = a;
 	return 0;
@@ -509,7 +509,7 @@ void img_arcimg_free(struct img_arcimg *a)
 	}
 	free(a->items);
 	img_arcread_free(a->r);
-	img_tree_feed_free(a->feed);
+	img_tree_read_feed_free(a->feed);
 	if (a->fd >= 0)
 		close(a->fd);
 	json_decref(a->manifest_json);
@@ -535,14 +535,14 @@ static void sum_desc(struct img_arcimg *a, const struct img_desc *d, int depth,
 	if (isnew && img_delta_find(&a->delta, &d->digest, NULL))
 		json_array_append_new(left, json_pack("{s:s,s:I}", "digest", d->digest.str, "size",
 		                                      (json_int_t)d->size));
-	if (!top && d->has_platform && !img_desc_not_image(d))
-		json_array_append_new(plats, json_string(img_platform_format(&d->platform, pb, sizeof pb)));
-	if (depth > IMG_MAX_INDEX_DEPTH || img_mt_kind(d->media_type) == IMG_KIND_LAYER)
+	if (!top && d->has_platform && !img_image_desc_not_image(d))
+		json_array_append_new(plats, json_string(img_image_platform_format(&d->platform, pb, sizeof pb)));
+	if (depth > IMG_MAX_INDEX_DEPTH || img_image_mt_kind(d->media_type) == IMG_KIND_LAYER)
 		return;
 	path = img_digest_blobpath(&d->digest);
 	e = lookup(a, path);
 	free(path);
-	if (!e || !e->mem || img_doc_parse(e->mem, e->memlen, d->media_type, &doc) < 0)
+	if (!e || !e->mem || img_image_doc_parse(e->mem, e->memlen, d->media_type, &doc) < 0)
 		return;
 	if (doc.kind == IMG_KIND_MANIFEST) {
 		sum_desc(a, &doc.config, depth + 1, seen, size, plats, left, 0);
@@ -552,16 +552,16 @@ static void sum_desc(struct img_arcimg *a, const struct img_desc *d, int depth,
 			const char *cb;
 			size_t cl;
 			if (img_arcimg_blob_mem(a, &doc.config.digest, -1, &cb, &cl) == 0 &&
-			    img_config_parse(cb, cl, &c) == 0) {
-				json_array_append_new(plats, json_string(img_platform_format(&c.platform, pb, sizeof pb)));
-				img_config_release(&c);
+			    img_image_config_parse(cb, cl, &c) == 0) {
+				json_array_append_new(plats, json_string(img_image_platform_format(&c.platform, pb, sizeof pb)));
+				img_image_config_release(&c);
 			}
 		}
 	}
 	for (size_t i = 0; i < doc.n; i++)
-		if (doc.kind == IMG_KIND_MANIFEST || !img_desc_not_image(&doc.items[i]))
+		if (doc.kind == IMG_KIND_MANIFEST || !img_image_desc_not_image(&doc.items[i]))
 			sum_desc(a, &doc.items[i], depth + 1, seen, size, plats, left, 0);
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 }
 
 json_t *img_arcimg_summary(struct img_arcimg *a)
@@ -581,7 +581,7 @@ json_t *img_arcimg_summary(struct img_arcimg *a)
 		json_object_set_new(o, "tag", it->bare ? json_string(it->bare) : json_null());
 		if (it->kind == ITEM_OCI) {
 			struct img_desc d;
-			if (img_desc_parse(it->json, &d) == 0) {
+			if (img_image_desc_parse(it->json, &d) == 0) {
 				json_object_set_new(o, "mediaType", json_string(d.media_type));
 				json_object_set_new(o, "digest", json_string(d.digest.str));
 				sum_desc(a, &d, 0, &seen, &size, plats, left, 1);
@@ -601,10 +601,10 @@ json_t *img_arcimg_summary(struct img_arcimg *a)
 			    (ce = img_arcimg_resolve_key(a, cpath, "config")) != NULL) {
 				json_object_set_new(o, "config", json_string(ce->blob.str));
 				size += ce->size;
-				if (ce->mem && img_config_parse(ce->mem, ce->memlen, &c) == 0) {
+				if (ce->mem && img_image_config_parse(ce->mem, ce->memlen, &c) == 0) {
 					json_array_append_new(plats, json_string(
-						img_platform_format(&c.platform, pb, sizeof pb)));
-					img_config_release(&c);
+						img_image_platform_format(&c.platform, pb, sizeof pb)));
+					img_image_config_release(&c);
 				}
 			}
 			if (img_json_arr(it->json, "Layers", &layers) == 0)
@@ -684,7 +684,7 @@ static const char *hex_in_path(const char *path)
 	b = b ? b + 1 : path;
 	if (strncmp(b, "sha256:", 7) == 0)
 		b += 7;
-	if (strlen(b) >= 64 && img_is_hex(b, 64) && (b[64] == '\0' || b[64] == '.'))
+	if (strlen(b) >= 64 && img_digest_is_hex(b, 64) && (b[64] == '\0' || b[64] == '.'))
 		return b;
 	return NULL;
 }
@@ -695,7 +695,7 @@ int img_arcimg_check_named(const struct img_arcread_ent *e)
 
 	if (hex && strncmp(hex, img_digest_hex(&e->blob), 64) != 0 &&
 	    strncmp(e->path, "blobs/", 6) == 0) {
-		char *x = img_escape_cut(e->path);
+		char *x = img_util_escape_cut(e->path);
 		img_seterr("'%s': digest mismatch (got %s)", x, e->blob.str);
 		free(x);
 		return -1;
@@ -711,12 +711,12 @@ struct img_arcread_ent *img_arcimg_resolve_key(struct img_arcimg *a, const char 
 	struct img_arcread_ent *e;
 	char *clean, *x;
 
-	if (img_path_clean(path, 0, &clean) < 0) {
+	if (img_arcin_path_clean(path, 0, &clean) < 0) {
 		img_seterr("manifest.json: %s: %s", what, img_errmsg());
 		return NULL;
 	}
 	if (!clean[0]) {
-		x = img_escape_cut(path);
+		x = img_util_escape_cut(path);
 		img_seterr("manifest.json: %s '%s' names the root", what, x);
 		free(x);
 		free(clean);

@@ -1,5 +1,5 @@
-/* archive-load: the images of an archive, verified as img-load loads them
- * (archive-load.h). */
+/* arcload: the images of an archive, verified as img-load loads them
+ * (arcload.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 #include "store.h"
 #include "delta.h"
 #include "arcread.h"
-#include "archive-load.h"
+#include "arcload.h"
 
 
 #define LINK_MSG(why) ((why) == IMG_ARCREAD_MISSING || (why) == IMG_ARCREAD_DIR ? \
@@ -47,7 +47,7 @@ static struct img_arcread_ent *resolve_key(struct img_arcload *L, json_t *v, con
 	e = img_arcread_resolve(L->r, clean, &why);
 	free(clean);
 	if (!e) {
-		char *esc = img_escape_cut(raw);
+		char *esc = img_util_escape_cut(raw);
 		img_fail("%s %s: %s", what, esc, LINK_MSG(why));
 		free(esc);
 	}
@@ -57,7 +57,7 @@ static struct img_arcread_ent *resolve_key(struct img_arcload *L, json_t *v, con
 /* Parse a small JSON entry of the archive. */
 static json_t *ent_json(struct img_arcread_ent *e, size_t cap, const char *what)
 {
-	char *esc = img_escape_cut(e->path);
+	char *esc = img_util_escape_cut(e->path);
 	json_t *j = NULL;
 
 	if (e->size > (int64_t)cap)
@@ -135,10 +135,10 @@ static struct img_arcread_ent *blob_ent(struct img_arcload *L, const struct img_
 		*foreign = 0;
 	if (!e) {
 		json_t *urls = json_object_get(d->json, "urls");
-		if (foreign && img_mt_kind(d->media_type) == IMG_KIND_LAYER &&
+		if (foreign && img_image_mt_kind(d->media_type) == IMG_KIND_LAYER &&
 		    json_is_array(urls) && json_array_size(urls) > 0) {
 			*foreign = 1;
-		} else if (foreign && img_mt_kind(d->media_type) == IMG_KIND_LAYER &&
+		} else if (foreign && img_image_mt_kind(d->media_type) == IMG_KIND_LAYER &&
 		           (lo = left_out(L, d, mark)) != 0) {
 			*foreign = lo > 0 ? 2 : 0;
 		} else {
@@ -171,7 +171,7 @@ static int parse_doc(struct img_arcread_ent *e, const struct img_desc *d, struct
 		return img_fail("%s: larger than %u bytes", img_arcread_shown(e), IMG_JSON_MAX_BLOB);
 	if (!e->mem)
 		return img_fail("%s: too much metadata in the archive", img_arcread_shown(e));
-	if (img_doc_parse(e->mem, e->memlen, d->media_type, doc) < 0)
+	if (img_image_doc_parse(e->mem, e->memlen, d->media_type, doc) < 0)
 		return img_fail("%s: %s", img_arcread_shown(e), img_errmsg());
 	return 0;
 }
@@ -182,7 +182,7 @@ static int parse_config(struct img_arcread_ent *e, struct img_config *c)
 		return img_fail("%s: larger than %u bytes", img_arcread_shown(e), IMG_JSON_MAX_BLOB);
 	if (!e->mem)
 		return img_fail("%s: too much metadata in the archive", img_arcread_shown(e));
-	if (img_config_parse(e->mem, e->memlen, c) < 0)
+	if (img_image_config_parse(e->mem, e->memlen, c) < 0)
 		return img_fail("%s: %s", img_arcread_shown(e), img_errmsg());
 	return 0;
 }
@@ -211,9 +211,9 @@ static int verify_manifest(struct img_arcload *L, struct img_arcload_image *im,
 	if (!(ce = blob_ent(L, &m->config, 1, NULL)))
 		goto out;
 	for (size_t i = 0; i < m->n; i++)
-		if (img_mt_kind(m->items[i].media_type) != IMG_KIND_LAYER)
+		if (img_image_mt_kind(m->items[i].media_type) != IMG_KIND_LAYER)
 			all_layers = 0;
-	if (img_mt_kind(m->config.media_type) == IMG_KIND_CONFIG) {
+	if (img_image_mt_kind(m->config.media_type) == IMG_KIND_CONFIG) {
 		if (parse_config(ce, &c) < 0)
 			goto out;
 		im->is_image = 1;
@@ -255,7 +255,7 @@ static int verify_manifest(struct img_arcload *L, struct img_arcload_image *im,
 	rc = 0;
 out:
 	json_decref(layers);
-	img_config_release(&c);
+	img_image_config_release(&c);
 	return rc;
 }
 
@@ -265,7 +265,7 @@ static int complete(struct img_arcload *L, const struct img_desc *d, int depth)
 {
 	char *path = img_digest_blobpath(&d->digest);
 	struct img_arcread_ent *e = find(L, path);
-	enum img_kind k = img_mt_kind(d->media_type);
+	enum img_kind k = img_image_mt_kind(d->media_type);
 	struct img_doc doc;
 	int ok = 1;
 
@@ -281,13 +281,13 @@ static int complete(struct img_arcload *L, const struct img_desc *d, int depth)
 	if (k != IMG_KIND_MANIFEST && k != IMG_KIND_INDEX)
 		return 1;
 	if (depth > IMG_MAX_INDEX_DEPTH || !e->mem ||
-	    img_doc_parse(e->mem, e->memlen, d->media_type, &doc) < 0)
+	    img_image_doc_parse(e->mem, e->memlen, d->media_type, &doc) < 0)
 		return 0;
 	if (doc.kind == IMG_KIND_MANIFEST)
 		ok = complete(L, &doc.config, depth + 1);
 	for (size_t i = 0; i < doc.n && ok; i++)
 		ok = complete(L, &doc.items[i], depth + 1);
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 	return ok;
 }
 
@@ -307,25 +307,25 @@ static int partial_index(struct img_arcload *L, const struct img_desc *d, const 
 	long pi;
 	char *out = NULL, *t;
 
-	if (img_mt_kind(d->media_type) != IMG_KIND_INDEX || complete(L, d, 0))
+	if (img_image_mt_kind(d->media_type) != IMG_KIND_INDEX || complete(L, d, 0))
 		return 1;
 	if (!(e = blob_ent(L, d, 0, NULL)) || !e->mem ||
-	    img_doc_parse(e->mem, e->memlen, d->media_type, &doc) < 0)
+	    img_image_doc_parse(e->mem, e->memlen, d->media_type, &doc) < 0)
 		return 1;
-	pi = img_index_pick(&doc, &L->host, complete_cb, L);
+	pi = img_image_index_pick(&doc, &L->host, complete_cb, L);
 	if (pi >= 0) {
 		for (size_t i = 0; i < doc.n; i++) {
 			const struct img_desc *c = &doc.items[i];
 			char pb[128];
-			if (!c->has_platform || img_desc_not_image(c) || complete(L, c, 1))
+			if (!c->has_platform || img_image_desc_not_image(c) || complete(L, c, 1))
 				continue;
-			img_platform_format(&c->platform, pb, sizeof pb);
+			img_image_platform_format(&c->platform, pb, sizeof pb);
 			t = xasprintf("%s%s%s", out ? out : "", out ? ", " : "", pb);
 			free(out);
 			out = t;
 		}
 		char picked[128];
-		img_platform_format(&doc.items[pi].platform, picked, sizeof picked);
+		img_image_platform_format(&doc.items[pi].platform, picked, sizeof picked);
 		t = xasprintf("%s: loading %s only; left out, not in the archive: %s",
 		              name ? name : d->digest.str, picked, out ? out : "(none)");
 		if (L->notice)
@@ -334,7 +334,7 @@ static int partial_index(struct img_arcload *L, const struct img_desc *d, const 
 		free(out);
 		*chosen = json_deep_copy(doc.items[pi].json);
 	}
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 	return pi >= 0 ? 0 : 1;
 }
 
@@ -355,7 +355,7 @@ static int verify_desc(struct img_arcload *L, struct img_arcload_image *im,
 	struct img_doc doc = { 0 };
 	struct img_arcread_ent *e;
 	int rc = -1;
-	enum img_kind k = img_mt_kind(d->media_type);
+	enum img_kind k = img_image_mt_kind(d->media_type);
 
 	if (k == IMG_KIND_INDEX && index_too_deep(d, depth) < 0)
 		return -1;
@@ -371,18 +371,18 @@ static int verify_desc(struct img_arcload *L, struct img_arcload_image *im,
 		rc = 0;
 		for (size_t i = 0; i < doc.n && rc == 0; i++) {
 			const struct img_desc *c = &doc.items[i];
-			int h = c->has_platform && img_platform_match(&L->host, &c->platform);
+			int h = c->has_platform && img_image_platform_match(&L->host, &c->platform);
 			if (verify_desc(L, im, c, depth + 1, h) < 0) {
 				char pb[128];
-				if (c->has_platform && img_mt_kind(c->media_type) == IMG_KIND_MANIFEST &&
+				if (c->has_platform && img_image_mt_kind(c->media_type) == IMG_KIND_MANIFEST &&
 				    strstr(img_errmsg(), ": missing"))
 					img_fail("%s (platform %s; --platform P loads one platform)",
-					     img_errmsg(), img_platform_format(&c->platform, pb, sizeof pb));
+					     img_errmsg(), img_image_platform_format(&c->platform, pb, sizeof pb));
 				rc = -1;
 			}
 		}
 	}
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 	return rc;
 }
 
@@ -393,7 +393,7 @@ static int select_platform(struct img_arcload *L, const struct img_desc *d, int 
 	struct img_doc doc = { 0 };
 	struct img_arcread_ent *e;
 	int rc = 1;
-	enum img_kind k = img_mt_kind(d->media_type);
+	enum img_kind k = img_image_mt_kind(d->media_type);
 
 	if (k == IMG_KIND_MANIFEST) {
 		struct img_platform p;
@@ -406,16 +406,16 @@ static int select_platform(struct img_arcload *L, const struct img_desc *d, int 
 			if (!(e = blob_ent(L, d, 0, NULL)) || parse_doc(e, d, &doc) < 0)
 				return -1;
 			ce = blob_ent(L, &doc.config, 0, NULL);
-			if (!ce || img_mt_kind(doc.config.media_type) != IMG_KIND_CONFIG ||
+			if (!ce || img_image_mt_kind(doc.config.media_type) != IMG_KIND_CONFIG ||
 			    parse_config(ce, &c) < 0) {
-				img_doc_release(&doc);
+				img_image_doc_release(&doc);
 				return ce ? 1 : -1;
 			}
 			p = c.platform;
-			img_config_release(&c);
-			img_doc_release(&doc);
+			img_image_config_release(&c);
+			img_image_doc_release(&doc);
 		}
-		if (!img_platform_match(L->platform, &p))
+		if (!img_image_platform_match(L->platform, &p))
 			return 1;
 		*out = json_deep_copy(d->json);
 		return 0;
@@ -426,17 +426,17 @@ static int select_platform(struct img_arcload *L, const struct img_desc *d, int 
 		return -1;
 	if (!(e = blob_ent(L, d, 0, NULL)) || parse_doc(e, d, &doc) < 0)
 		return -1;
-	long pi = img_index_pick(&doc, L->platform, NULL, NULL);
+	long pi = img_image_index_pick(&doc, L->platform, NULL, NULL);
 	if (pi >= 0)
 		rc = select_platform(L, &doc.items[pi], depth + 1, out);
-	img_doc_release(&doc);
+	img_image_doc_release(&doc);
 	return rc;
 }
 
 /* A clean descriptor for index.json: mediaType, digest, size (and platform). */
 static json_t *store_desc(const struct img_desc *d)
 {
-	json_t *j = img_desc_new(d->media_type, &d->digest, d->size);
+	json_t *j = img_image_desc_new(d->media_type, &d->digest, d->size);
 	json_t *p = json_object_get(d->json, "platform");
 	json_t *at = json_object_get(d->json, "artifactType");
 	if (json_is_object(p))
@@ -451,13 +451,13 @@ static json_t *store_desc(const struct img_desc *d)
 static char *entry_name(struct img_arcload *L, const struct img_desc *d, const char **bare,
                         int *bad)
 {
-	const char *ctr = img_desc_annotation(d, IMG_ANN_CTR_NAME);
-	const char *rn = img_desc_annotation(d, IMG_ANN_REF_NAME);
+	const char *ctr = img_image_desc_annotation(d, IMG_ANN_CTR_NAME);
+	const char *rn = img_image_desc_annotation(d, IMG_ANN_REF_NAME);
 	char *c;
 
 	*bad = 0;
 	if (img_ref_archive_name(ctr, rn, L->base, &c, bare) < 0) {
-		char *esc = img_escape_cut(ctr ? ctr : rn);
+		char *esc = img_util_escape_cut(ctr ? ctr : rn);
 		img_fail("index.json: invalid image name '%s': %s", esc, img_errmsg());
 		free(esc);
 		*bad = 1;
@@ -473,7 +473,7 @@ static struct img_arcload_image *image_of_chosen(struct img_arcload *L, json_t *
 	struct img_desc cd;
 	struct img_arcload_image *im = NULL;
 
-	if (img_desc_parse(chosen, &cd) < 0) {
+	if (img_image_desc_parse(chosen, &cd) < 0) {
 		img_fail("%s", img_errmsg());
 	} else if (!(im = image_by_top(L, &cd.digest))) {
 		im = new_image(L);
@@ -529,7 +529,7 @@ static int load_oci(struct img_arcload *L, struct img_arcread_ent *ie)
 		json_t *chosen = NULL;
 		int bad;
 
-		if (img_desc_parse(v, &d) < 0) {
+		if (img_image_desc_parse(v, &d) < 0) {
 			img_fail("index.json: manifests[%zu]: %s", i, img_errmsg());
 			goto out;
 		}
@@ -563,7 +563,7 @@ static int load_oci(struct img_arcload *L, struct img_arcread_ent *ie)
 				im = new_image(L);
 				im->top = d.digest;
 				im->desc = store_desc(&d);
-				int host = !d.has_platform || img_platform_match(&L->host, &d.platform);
+				int host = !d.has_platform || img_image_platform_match(&L->host, &d.platform);
 				if (verify_desc(L, im, &d, 0, host) < 0) {
 					free(name);
 					goto out;
@@ -644,8 +644,8 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 			int match;
 			if (parse_config(ce, &pc) < 0)
 				goto out;
-			match = img_platform_match(L->platform, &pc.platform);
-			img_config_release(&pc);
+			match = img_image_platform_match(L->platform, &pc.platform);
+			img_image_config_release(&pc);
 			if (!match)
 				continue;
 		}
@@ -666,7 +666,7 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 			json_object_set_new(man, "schemaVersion", json_integer(2));
 			json_object_set_new(man, "mediaType", json_string(IMG_MT_OCI_MANIFEST));
 			json_object_set_new(man, "config",
-			                    img_desc_new(IMG_MT_OCI_CONFIG, &ce->blob, ce->size));
+			                    img_image_desc_new(IMG_MT_OCI_CONFIG, &ce->blob, ce->size));
 			json_object_set_new(man, "layers", mlayers);
 			json_array_foreach(layers, j, v) {
 				struct img_arcread_ent *le = resolve_key(L, v, "layer");
@@ -694,7 +694,7 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 					goto out;
 				}
 				le->user |= IMG_ARCLOAD_USED;
-				json_array_append_new(mlayers, img_desc_new(mt, &le->blob, le->size));
+				json_array_append_new(mlayers, img_image_desc_new(mt, &le->blob, le->size));
 				json_array_append_new(jl, layer_json(mt, &le->blob, le->size, &le->diff));
 			}
 			ce->user |= IMG_ARCLOAD_USED;
@@ -712,27 +712,27 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 				im->synth = buf;
 				im->is_image = 1;
 				im->synthlen = len;
-				im->desc = img_desc_new(IMG_MT_OCI_MANIFEST, &md, (int64_t)len);
+				im->desc = img_image_desc_new(IMG_MT_OCI_MANIFEST, &md, (int64_t)len);
 				im->has_config = 1;
 				im->config = ce->blob;
 				im->layers = jl;
 			}
 			json_decref(man);
 			man = NULL;
-			img_config_release(&c);
+			img_image_config_release(&c);
 			memset(&c, 0, sizeof c);
 		}
 		if (tags) {
 			json_array_foreach(tags, j, v) {
 				char *canon = img_ref_normalize(json_string_value(v));
 				if (!canon) {
-					char *esc = img_escape_cut(json_string_value(v));
+					char *esc = img_util_escape_cut(json_string_value(v));
 					img_fail("manifest.json: RepoTags '%s': %s", esc, img_errmsg());
 					free(esc);
 					goto out;
 				}
 				if (strchr(canon, '@')) {
-					char *esc = img_escape_cut(json_string_value(v));
+					char *esc = img_util_escape_cut(json_string_value(v));
 					img_fail("manifest.json: RepoTags '%s': not a name:tag", esc);
 					free(esc);
 					free(canon);
@@ -746,7 +746,7 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 	rc = 0;
 out:
 	json_decref(man);
-	img_config_release(&c);
+	img_image_config_release(&c);
 	json_decref(root);
 	return rc;
 }
@@ -791,7 +791,7 @@ int img_arcload_resolve(struct img_arcload *L, struct img_arcread *r)
 	struct img_arcread_ent *ie, *me, *le;
 
 	L->r = r;
-	img_platform_host(&L->host);
+	img_image_platform_host(&L->host);
 	ie = find(L, "index.json");
 	me = find(L, "manifest.json");
 	le = find(L, "oci-layout");
@@ -814,7 +814,7 @@ int img_arcload_resolve(struct img_arcload *L, struct img_arcread *r)
 	if (L->platform && L->nimgs == 0) {
 		char buf[128];
 		return img_fail("no image for platform %s in the archive",
-		            img_platform_format(L->platform, buf, sizeof buf));
+		            img_image_platform_format(L->platform, buf, sizeof buf));
 	}
 	if (L->nimgs == 0)
 		return img_fail("the archive holds no image");

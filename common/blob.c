@@ -32,7 +32,7 @@ struct img_blob_writer {
 	int flags;
 	int direct;                /* O_DIRECT is on */
 	char name[160];            /* relative to the store: .img/tmp/blob-<hex> or part-<hex> */
-	char *path;                /* full path, for img_tmp_register and messages */
+	char *path;                /* full path, for img_io_tmp_register and messages */
 	struct img_hash *h;        /* NULL with IMG_BLOB_TRUSTED */
 	unsigned char *buf;
 	size_t blen;
@@ -120,21 +120,21 @@ int img_blob_read(struct img_store *s, const struct img_digest *d, size_t cap,
 		errno = EFBIG;
 		return -1;
 	}
-	if (img_read_capped(fd, cap, buf, len) < 0) {
+	if (img_json_read_capped(fd, cap, buf, len) < 0) {
 		img_seterr_prefix("blob %s", d->str);
 		close(fd);
 		return -1;
 	}
 	close(fd);
-	h = img_hash_new(d->alg);
+	h = img_digest_hash_new(d->alg);
 	if (!h) {
 		free(*buf);
 		*buf = NULL;
 		return -1;
 	}
-	img_hash_update(h, *buf, *len);
-	img_hash_final(h, &got);
-	img_hash_free(h);
+	img_digest_hash_update(h, *buf, *len);
+	img_digest_hash_final(h, &got);
+	img_digest_hash_free(h);
 	if (!img_digest_eq(&got, d)) {
 		img_seterr("blob %s: digest mismatch (got %s)", d->str, got.str);
 		free(*buf);
@@ -152,7 +152,7 @@ static int hash_fd(int fd, struct img_hash *h, void *buf, size_t bufsz, uint64_t
 {
 	ssize_t n;
 
-	img_hash_reset(h);
+	img_digest_hash_reset(h);
 	for (;;) {
 		n = read(fd, buf, bufsz);
 		if (n < 0) {
@@ -163,7 +163,7 @@ static int hash_fd(int fd, struct img_hash *h, void *buf, size_t bufsz, uint64_t
 		}
 		if (n == 0)
 			return 0;
-		img_hash_update(h, buf, (size_t)n);
+		img_digest_hash_update(h, buf, (size_t)n);
 		if (nread)
 			*nread += (uint64_t)n;
 	}
@@ -202,17 +202,17 @@ int img_blob_verify_with(struct img_store *s, const struct img_digest *d, int64_
 		goto out;
 	}
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	if (!h && !(h = own = img_hash_new(d->alg)))
+	if (!h && !(h = own = img_digest_hash_new(d->alg)))
 		goto out;
 	if (!buf)
 		buf = ownbuf = xmalloc(bufsz = WBUF_SIZE);
 	if (hash_fd(fd, h, buf, bufsz, NULL) < 0)
 		goto out;
 	if (nread)
-		*nread += img_hash_bytes(h);
-	img_hash_final(h, &got);
-	if (expect_size >= 0 && img_hash_bytes(h) != (uint64_t)expect_size) {
-		img_seterr("size %llu, expected %lld", (unsigned long long)img_hash_bytes(h),
+		*nread += img_digest_hash_bytes(h);
+	img_digest_hash_final(h, &got);
+	if (expect_size >= 0 && img_digest_hash_bytes(h) != (uint64_t)expect_size) {
+		img_seterr("size %llu, expected %lld", (unsigned long long)img_digest_hash_bytes(h),
 		           (long long)expect_size);
 		errno = EINVAL;
 		goto out;
@@ -227,7 +227,7 @@ out:
 	e = errno;
 	close(fd);
 	free(ownbuf);
-	img_hash_free(own);
+	img_digest_hash_free(own);
 	errno = e;
 	return rc;
 }
@@ -258,7 +258,7 @@ int img_blob_begin_flags(struct img_store *s, int flags, struct img_blob_writer 
 	w = xcalloc(1, sizeof(*w));
 	w->s = s;
 	w->flags = flags;
-	if (!(flags & IMG_BLOB_TRUSTED) && !(w->h = img_hash_new(IMG_SHA256))) {
+	if (!(flags & IMG_BLOB_TRUSTED) && !(w->h = img_digest_hash_new(IMG_SHA256))) {
 		free(w);
 		return -1;
 	}
@@ -272,12 +272,12 @@ int img_blob_begin_flags(struct img_store *s, int flags, struct img_blob_writer 
 	if (w->fd < 0)
 		w->fd = img_store_tmp_create(s, "blob-", 0, w->name, sizeof(w->name));
 	if (w->fd < 0) {
-		img_hash_free(w->h);
+		img_digest_hash_free(w->h);
 		free(w);
 		return -1;
 	}
 	w->path = xasprintf("%s/%s", s->path, w->name);
-	img_tmp_register(w->path);
+	img_io_tmp_register(w->path);
 	*out = w;
 	return 0;
 }
@@ -306,7 +306,7 @@ static int wflush(struct img_blob_writer *w)
 {
 	if (w->blen == 0)
 		return 0;
-	if (img_write_all(w->fd, w->buf, w->blen) < 0)
+	if (img_io_write_all(w->fd, w->buf, w->blen) < 0)
 		return wfail(w);
 	wrote(w, w->blen);
 	w->blen = 0;
@@ -349,7 +349,7 @@ static int wstream(struct img_blob_writer *w, const unsigned char *p, size_t n)
 			fcntl(w->fd, F_SETFL, fl & ~O_DIRECT);
 		w->direct = 0;
 	}
-	if (img_write_all(w->fd, p, n) < 0)
+	if (img_io_write_all(w->fd, p, n) < 0)
 		return wfail(w);
 	w->written += n;
 	wrote(w, n);
@@ -363,14 +363,14 @@ int img_blob_write(struct img_blob_writer *w, const void *buf, size_t n)
 		return -1;
 	}
 	if (w->h)
-		img_hash_update(w->h, buf, n);
+		img_digest_hash_update(w->h, buf, n);
 	if (w->flags & IMG_BLOB_STREAM)
 		return wstream(w, buf, n);
 	w->written += n;
 	if (n >= WBUF_SIZE) {
 		if (wflush(w) < 0)
 			return -1;
-		if (img_write_all(w->fd, buf, n) < 0)
+		if (img_io_write_all(w->fd, buf, n) < 0)
 			return wfail(w);
 		wrote(w, n);
 		return 0;
@@ -400,11 +400,11 @@ static void writer_free(struct img_blob_writer *w, int unlink_tmp)
 		close(w->fd);
 	if (unlink_tmp)
 		unlinkat(w->s->dfd, w->name, 0);
-	img_tmp_unregister(w->path);
+	img_io_tmp_unregister(w->path);
 	free(w->path);
 	free(w->buf);
 	free(w->err);
-	img_hash_free(w->h);
+	img_digest_hash_free(w->h);
 	free(w);
 }
 
@@ -449,7 +449,7 @@ int img_blob_begin_resume(struct img_store *s, const struct img_digest *d, int64
 	w->resumable = 1;
 	snprintf(w->name, sizeof(w->name), "%s", name);
 	w->path = xasprintf("%s/%s", s->path, w->name);
-	w->h = img_hash_new(IMG_SHA256);
+	w->h = img_digest_hash_new(IMG_SHA256);
 	if (!w->h)
 		goto fail;
 	if (size >= 0 && st.st_size >= size) {
@@ -485,7 +485,7 @@ int img_blob_restart(struct img_blob_writer *w)
 		wfail(w);
 		return -1;
 	}
-	img_hash_reset(w->h);
+	img_digest_hash_reset(w->h);
 	w->written = w->ondisk = w->synced = 0;
 	free(w->err);
 	w->err = NULL;
@@ -519,7 +519,7 @@ int img_blob_commit(struct img_blob_writer *w, const struct img_digest *expect,
 	if (wflush(w) < 0)
 		goto fail;
 	if (w->h) {
-		img_hash_final(w->h, &got);
+		img_digest_hash_final(w->h, &got);
 	} else if (expect) {
 		got = *expect;            /* IMG_BLOB_TRUSTED: the caller hashed the bytes */
 	} else {
@@ -535,21 +535,21 @@ int img_blob_commit(struct img_blob_writer *w, const struct img_digest *expect,
 	}
 	if (w->h && expect && expect->alg != IMG_SHA256) {
 		/* Rare: hash the temp file again with the expected algorithm. */
-		struct img_hash *h = img_hash_new(expect->alg);
+		struct img_hash *h = img_digest_hash_new(expect->alg);
 		unsigned char *buf;
 		int r = -1;
 
 		fd = openat(s->dfd, w->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0) {
 			img_seterr_errno("cannot reopen '%s'", w->path);
-			img_hash_free(h);
+			img_digest_hash_free(h);
 			goto fail;
 		}
 		buf = xmalloc(WBUF_SIZE);
 		if (h && (r = hash_fd(fd, h, buf, WBUF_SIZE, NULL)) == 0)
-			img_hash_final(h, &got);
+			img_digest_hash_final(h, &got);
 		free(buf);
-		img_hash_free(h);
+		img_digest_hash_free(h);
 		close(fd);
 		if (r < 0)
 			goto fail;
@@ -653,7 +653,7 @@ static int list_alg(struct img_store *s, enum img_alg alg, img_blob_list_fn fn, 
 
 		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
 			continue;
-		if (strlen(de->d_name) != hl || !img_is_hex(de->d_name, hl))
+		if (strlen(de->d_name) != hl || !img_digest_is_hex(de->d_name, hl))
 			continue;
 		snprintf(name, sizeof(name), "%s:%s", an, de->d_name);
 		if (img_digest_parse(name, &d) < 0)
@@ -793,14 +793,14 @@ static int hasher_main(void *arg, size_t item, unsigned worker)
 
 	(void)item;
 	(void)worker;
-	return img_ring_consume(cp->ring, 0, img_hash_sink, cp->hash);
+	return img_ring_consume(cp->ring, 0, img_digest_hash_sink, cp->hash);
 }
 
 struct img_blob_copier *img_blob_copier_new(void)
 {
 	struct img_blob_copier *cp = xcalloc(1, sizeof *cp);
 
-	cp->hash = img_hash_new(IMG_SHA256);
+	cp->hash = img_digest_hash_new(IMG_SHA256);
 	if (!cp->hash) {
 		free(cp);
 		return NULL;
@@ -825,7 +825,7 @@ void img_blob_copier_free(struct img_blob_copier *cp)
 		img_ring_end(cp->ring);
 	img_pool_free(cp->pool);
 	img_ring_free(cp->ring);
-	img_hash_free(cp->hash);
+	img_digest_hash_free(cp->hash);
 	free(cp);
 }
 
@@ -856,13 +856,13 @@ int img_blob_copy(struct img_blob_copier *cp, struct img_store *s, const struct 
 		goto out;
 	}
 	img_ring_drain(cp->ring);
-	img_hash_reset(cp->hash);
+	img_digest_hash_reset(cp->hash);
 	while (left > 0) {
 		size_t want = left < (int64_t)COPY_CHUNK ? (size_t)left : COPY_CHUNK;
 		void *slot;
 
 		img_ring_slot(cp->ring, &slot);
-		n = img_read_full(fd, slot, want);
+		n = img_io_read_full(fd, slot, want);
 		if (n < 0) {
 			img_seterr_errno("blob %s: read error", d->str);
 			goto out;
@@ -888,7 +888,7 @@ int img_blob_copy(struct img_blob_copier *cp, struct img_store *s, const struct 
 		goto out;
 	}
 	img_ring_drain(cp->ring);
-	img_hash_final(cp->hash, &got);
+	img_digest_hash_final(cp->hash, &got);
 	if (!img_digest_eq(&got, d)) {
 		img_seterr("blob %s: digest mismatch (got %s)", d->str, got.str);
 		goto out;

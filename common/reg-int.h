@@ -1,12 +1,12 @@
-/* registry-int: what registry.c (transport, auth) and registry-api.c (the endpoints)
+/* reg-int: what reg.c (transport, auth) and reg-api.c (the endpoints)
  * share. Private to those two files. */
-#ifndef IMG_REGISTRY_INT_H
-#define IMG_REGISTRY_INT_H
+#ifndef IMG_REG_INT_H
+#define IMG_REG_INT_H
 
 #include <pthread.h>
 #include <time.h>
 #include <curl/curl.h>
-#include "registry.h"
+#include "reg.h"
 
 #define IMG_REG_ERRBODY_CAP (64u << 10)
 #define MAX_TOKENS    16

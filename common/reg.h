@@ -5,8 +5,8 @@
  * One struct img_reg per registry host, shared by threads (tokens under a mutex); one
  * struct img_reg_conn per thread (a curl handle and its connections). Errors are one line
  * in img_errmsg() with the registry's error code and message; no credential is ever in it. */
-#ifndef IMG_REGISTRY_H
-#define IMG_REGISTRY_H
+#ifndef IMG_REG_H
+#define IMG_REG_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -28,7 +28,7 @@ struct img_reg;
 struct img_reg_conn;
 
 /* The API host of a reference domain: "docker.io" is registry-1.docker.io. Static or domain. */
-const char *img_reg_api_host(const char *domain);
+const char *img_reg_host(const char *domain);
 /* 1 if host ("127.0.0.1:5000", "localhost", "[::1]:5000") is a loopback address. */
 int img_reg_is_loopback(const char *host);
 
@@ -47,7 +47,7 @@ int img_reg_each(struct img_reg *r, size_t n, int jobs,
                  int (*fn)(void *arg, struct img_reg_conn *c, size_t i), void *arg);
 
 /* GET /v2/ with the credentials: 0 when the registry accepts them (img-login). */
-int img_reg_ping(struct img_reg_conn *c);
+int img_reg_api_ping(struct img_reg_conn *c);
 
 /* Every manifest and index type, for Accept. */
 extern const char img_reg_accept[];
@@ -56,11 +56,11 @@ extern const char img_reg_accept[];
  * frees), *len; *media_type (caller frees; Content-Type without parameters, may be NULL)
  * and *digest (Docker-Content-Digest, caller frees, may be NULL). 0 or -1 (errno ENOENT
  * for 404). */
-int img_reg_get_manifest(struct img_reg_conn *c, const char *name, const char *ref, size_t cap,
-                         char **buf, size_t *len, char **media_type, char **digest);
+int img_reg_api_get_manifest(struct img_reg_conn *c, const char *name, const char *ref, size_t cap,
+                             char **buf, size_t *len, char **media_type, char **digest);
 /* PUT a manifest byte for byte under ref (a tag or its digest). 0 or -1. */
-int img_reg_put_manifest(struct img_reg_conn *c, const char *name, const char *ref,
-                         const char *media_type, const void *buf, size_t len);
+int img_reg_api_put_manifest(struct img_reg_conn *c, const char *name, const char *ref,
+                             const char *media_type, const void *buf, size_t len);
 
 /* Blob bytes to a sink: off is where buf starts in the blob (0 again after bytes were
  * given means the server restarted the blob: drop what came before). The sink returns
@@ -68,19 +68,19 @@ int img_reg_put_manifest(struct img_reg_conn *c, const char *name, const char *r
 typedef int (*img_reg_sink)(void *arg, uint64_t off, const void *buf, size_t n);
 /* GET a blob from byte offset (Range), following redirects (no credentials to another
  * host) and resuming after a broken connection where it stopped. 0 or -1. */
-int img_reg_get_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
-                     uint64_t offset, img_reg_sink sink, void *arg);
+int img_reg_api_get_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
+                         uint64_t offset, img_reg_sink sink, void *arg);
 /* HEAD a blob: 1 present (*size set if non-NULL), 0 absent, -1 error. */
-int img_reg_has_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
-                     int64_t *size);
+int img_reg_api_has_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
+                         int64_t *size);
 /* Cross-repository mount from repository from: 1 mounted, 0 not (upload it), -1 error. */
-int img_reg_mount_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
-                       const char *from);
+int img_reg_api_mount_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
+                           const char *from);
 /* Upload size bytes of fd (from offset 0, read with pread) as blob d: one PUT, or PATCH
  * chunks of chunk bytes when size > chunk (chunk 0: always one PUT). done(arg, n) is
  * called as bytes go out (may be NULL). 0 or -1. */
-int img_reg_put_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
-                     int fd, uint64_t size, uint64_t chunk,
-                     void (*done)(void *arg, uint64_t n), void *arg);
+int img_reg_api_put_blob(struct img_reg_conn *c, const char *name, const struct img_digest *d,
+                         int fd, uint64_t size, uint64_t chunk,
+                         void (*done)(void *arg, uint64_t n), void *arg);
 
 #endif
