@@ -1,6 +1,7 @@
 #!/bin/sh
-# Run the unit tests, every bats file and 20 crash trials (tests/crash.sh); print TAP,
-# then "N passed, N failed". BUILD names the build directory (default build). Optional:
+# Run the unit tests, the check of common/'s exported names (tests/prefix.sh), every bats
+# file and 20 crash trials (tests/crash.sh); print TAP, then "N passed, N failed". BUILD
+# names the build directory (default build). Optional:
 # TESTS="img-save img-load" limits the bats files (and leaves out the crash trials);
 # UNIT_ARGS="name..." the unit tests; CRASH_TRIALS=N (0: none).
 set -u
@@ -14,6 +15,8 @@ trap 'rm -f "$out"' EXIT
 	if [ "${UNIT:-1}" = 1 ]; then
 		# a leak found at exit (sanitizers) fails the runner after its last "ok"
 		"$top/$BUILD/unit" ${UNIT_ARGS:-} 2>&1 || echo "not ok - the unit runner exited with status $?"
+		echo "# prefix.sh"
+		sh "$top/tests/prefix.sh" "$BUILD" 2>&1
 	fi
 	if [ "${FUZZ:-${UNIT:-1}}" = 1 ]; then
 		echo "# fuzz regressions (tests/fixtures/fuzz and the seeds)"
