@@ -245,6 +245,13 @@ static int verify_manifest(struct img_arcload *L, struct img_arcload_image *im,
 		if (foreign == 2)
 			json_object_set_new(json_array_get(layers, i), "leftOut", json_true());
 	}
+	size_t k;
+	for (k = 0; k < im->nconfigs && !img_digest_eq(&im->configs[k], &m->config.digest); k++)
+		;
+	if (k == im->nconfigs) {
+		im->configs = xreallocarray(im->configs, im->nconfigs + 1, sizeof *im->configs);
+		im->configs[im->nconfigs++] = m->config.digest;
+	}
 	if (!im->has_config || (host && !im->config_host)) {
 		im->has_config = 1;
 		im->config_host = host;
@@ -649,10 +656,11 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 			if (!match)
 				continue;
 		}
-		/* already loaded through index.json? */
+		/* already loaded through index.json (the config of any of its platforms)? */
 		for (size_t k = 0; k < L->nimgs && !im; k++)
-			if (L->imgs[k].has_config && img_digest_eq(&L->imgs[k].config, &ce->blob))
-				im = &L->imgs[k];
+			for (size_t c2 = 0; c2 < L->imgs[k].nconfigs && !im; c2++)
+				if (img_digest_eq(&L->imgs[k].configs[c2], &ce->blob))
+					im = &L->imgs[k];
 		if (!im) {
 			if (parse_config(ce, &c) < 0)
 				goto out;
@@ -715,6 +723,9 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 				im->desc = img_image_desc_new(IMG_MT_OCI_MANIFEST, &md, (int64_t)len);
 				im->has_config = 1;
 				im->config = ce->blob;
+				im->configs = xmalloc(sizeof *im->configs);
+				im->configs[0] = ce->blob;
+				im->nconfigs = 1;
 				im->layers = jl;
 			}
 			json_decref(man);
@@ -834,6 +845,7 @@ static void image_release(struct img_arcload_image *im)
 {
 	json_decref(im->desc);
 	json_decref(im->layers);
+	free(im->configs);
 	for (size_t i = 0; i < im->nnames; i++)
 		free(im->names[i]);
 	free(im->names);

@@ -27,6 +27,9 @@ struct img_arcload_image {
 	int has_config, config_host;
 	int is_image;                /* a manifest with an image config below it: not an artifact */
 	struct img_digest config;
+	struct img_digest *configs;  /* the configs of every manifest below it, any platform: a
+	                                manifest.json item with one of them names this image */
+	size_t nconfigs;
 	json_t *layers;              /* for --json (owned) */
 	char *bare;                  /* a bare tag that named nothing (no --base-name), or NULL */
 	char *synth;                 /* manifest built (legacy archives), or NULL */

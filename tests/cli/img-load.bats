@@ -7,7 +7,7 @@ load ../lib/helper
 # All test archives, made once (python starts slowly).
 setup_file() {
 	local m args=()
-	for m in docker25 legacy multi flip badsize missing dotdot abs symlink both dup; do
+	for m in docker25 legacy multi multi-mj flip badsize missing dotdot abs symlink both dup; do
 		args+=("$m=$BATS_FILE_TMPDIR/$m.tar")
 	done
 	python3 "$FIX/load-mkarchive.py" "$PEERS" "${args[@]}"
@@ -227,6 +227,21 @@ names_of() {
 	[ "$(ls "$IMG_STORE/blobs/sha256" | wc -l)" -eq 7 ]
 	run -1 --separate-stderr img-load --platform linux/s390x "$A/multi.tar"
 	[[ $stderr == *"no image for platform linux/s390x"* ]]
+}
+
+@test "manifest.json naming another platform's config of an index.json image names that index" {
+	run -0 --separate-stderr img-load --json "$A/multi-mj.tar"
+	jq -e '.images | length == 1 and
+		.[0].mediaType == "application/vnd.oci.image.index.v1+json" and
+		.[0].names == ["docker.io/library/multi:1", "docker.io/library/multi:arm"]' <<<"$output"
+	local idx
+	idx=$(digest_of docker.io/library/multi:1)
+	[ "$(digest_of docker.io/library/multi:arm)" = "$idx" ]
+	[ "$(jq '.manifests | length' "$IMG_STORE/index.json")" -eq 2 ]
+	# img-ls --archive, which only looks, finds the same one image with both names
+	run -0 --separate-stderr img-ls --archive "$A/multi-mj.tar" --json
+	jq -e --arg d "$idx" 'length == 1 and .[0].digest == $d and
+		(.[0].names | sort) == ["docker.io/library/multi:1", "docker.io/library/multi:arm"]' <<<"$output"
 }
 
 @test "--json describes every image" {
