@@ -123,6 +123,14 @@ enum img_progress_mode img_cli_progress(const char *arg, const char *const *form
 	return m;
 }
 
+void img_cli_platform(const char *arg, struct img_platform *out, const char *const *forms)
+{
+	if (img_image_platform_parse(arg, out) < 0) {
+		warnx("%s", img_errmsg());   /* "invalid platform 'P': why" */
+		img_cli_usage(forms);
+	}
+}
+
 int img_cli_max_ratio(const char *arg, unsigned *out)
 {
 	char *end;

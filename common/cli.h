@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <getopt.h>
 #include "progress.h"
+#include "image.h"
 
 struct img_store;
 
@@ -45,6 +46,10 @@ int img_cli_max_ratio(const char *arg, unsigned *out);
 
 /* --progress M: the mode, or a usage error (exit 2) naming the modes. */
 enum img_progress_mode img_cli_progress(const char *arg, const char *const *forms);
+
+/* --platform P (os/arch[/variant], img_image_platform_parse): *out set, or a usage error
+ * (exit 2) after "invalid platform 'P': why", the same line from every program. */
+void img_cli_platform(const char *arg, struct img_platform *out, const char *const *forms);
 
 /* Take the store lock shared, as writers hold it, while the store is read (img-gc then
  * deletes nothing being read); a store that cannot be locked (read-only) cannot be

@@ -918,6 +918,7 @@ main(int argc, char *argv[])
 			break;
 		case OPT_PLATFORM:
 			o.pstr = optarg;
+			img_cli_platform(optarg, &o.plat, synopsis);
 			break;
 		case OPT_PROGRESS:
 			o.progress = img_cli_progress(optarg, synopsis);
@@ -942,12 +943,8 @@ main(int argc, char *argv[])
 	if (argc - optind != 1)
 		img_cli_usage(synopsis);
 	o.context = argv[optind];
-	if (o.pstr) {
-		if (img_image_platform_parse(o.pstr, &o.plat) < 0)
-			errx(2, "invalid platform '%s': %s", o.pstr, img_errmsg());
-	} else {
+	if (!o.pstr)
 		img_image_platform_host(&o.plat);
-	}
 	canon = xcalloc(o.ntags + 1, sizeof *canon);
 	for (size_t i = 0; i < o.ntags; i++) {
 		struct img_ref ref;

@@ -606,8 +606,7 @@ int main(int argc, char **argv)
 				img_cli_usage(synopsis);
 			break;
 		case 'p':
-			if (img_image_platform_parse(optarg, &o.platform) < 0)
-				errx(2, "invalid platform '%s': %s", optarg, img_errmsg());
+			img_cli_platform(optarg, &o.platform, synopsis);
 			o.has_platform = 1;
 			break;
 		case 'S':

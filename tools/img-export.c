@@ -111,6 +111,7 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			pstr = optarg;
+			img_cli_platform(optarg, &plat, synopsis);
 			break;
 		case 'S':
 			store = optarg;
@@ -123,7 +124,5 @@ int main(int argc, char **argv)
 		img_cli_usage(synopsis);
 	if (output && strcmp(output, "-") == 0)
 		output = NULL;
-	if (pstr && img_image_platform_parse(pstr, &plat) < 0)
-		errx(2, "invalid platform '%s': %s", pstr, img_errmsg());
 	return img_cli_finish(run(store, output, pstr ? &plat : NULL, argv[optind]));
 }

@@ -365,6 +365,7 @@ main(int argc, char *argv[])
 			break;
 		case OPT_PLATFORM:
 			o.platform = optarg;
+			img_cli_platform(optarg, &plat, synopsis);
 			break;
 		case OPT_PROGRESS:
 			o.progress = img_cli_progress(optarg, synopsis);
@@ -406,15 +407,8 @@ main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	if (o.platform) {
-		if (img_image_platform_parse(o.platform, &plat) < 0) {
-			warnx("invalid platform '%s': %s", o.platform, img_errmsg());
-			free(o.changes);
-			return 2;
-		}
-	} else {
+	if (!o.platform)
 		img_image_platform_host(&plat);
-	}
 	if (o.name) {
 		struct img_ref ref;
 		if (img_ref_parse(o.name, &ref) < 0) {

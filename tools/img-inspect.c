@@ -226,10 +226,7 @@ int main(int argc, char **argv)
 				img_cli_usage(synopsis);
 			break;
 		case 'p':
-			if (img_image_platform_parse(optarg, &o.platform) < 0) {
-				warnx("--platform: %s", img_errmsg());
-				img_cli_usage(synopsis);
-			}
+			img_cli_platform(optarg, &o.platform, synopsis);
 			o.has_platform = 1;
 			break;
 		case OPT_RAW:

@@ -37,7 +37,6 @@ struct layers_opts {
 	const char *store;
 	const char *archive;
 	const char *image;
-	const char *platform_str;
 	struct img_platform platform;
 	int has_platform;
 	int files;          /* --files given */
@@ -515,7 +514,8 @@ int main(int argc, char **argv)
 				img_cli_usage(synopsis);
 			break;
 		case 'p':
-			o.platform_str = optarg;
+			img_cli_platform(optarg, &o.platform, synopsis);
+			o.has_platform = 1;
 			break;
 		case 'S':
 			o.store = optarg;
@@ -533,11 +533,6 @@ int main(int argc, char **argv)
 		img_cli_usage(synopsis);
 	if (o.image && !o.archive)
 		img_cli_usage(synopsis);
-	if (o.platform_str) {
-		if (img_image_platform_parse(o.platform_str, &o.platform) < 0)
-			errx(2, "invalid platform '%s': %s", o.platform_str, img_errmsg());
-		o.has_platform = 1;
-	}
 	status = run(&o, o.archive ? NULL : argv[0]);
 	return img_cli_finish(status);
 }

@@ -589,10 +589,7 @@ int main(int argc, char **argv)
 			o.json = 1;
 			break;
 		case OPT_PLATFORM:
-			if (img_image_platform_parse(optarg, &o.platform) < 0) {
-				warnx("invalid platform '%s'", optarg);
-				img_cli_usage(synopsis);
-			}
+			img_cli_platform(optarg, &o.platform, synopsis);
 			have_platform = 1;
 			break;
 		case OPT_PROGRESS:

@@ -323,6 +323,7 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			o.pstr = optarg;
+			img_cli_platform(optarg, &o.plat, synopsis);
 			break;
 		case OPT_READ_ONLY:
 			o.readonly = 1;
@@ -356,8 +357,6 @@ int main(int argc, char **argv)
 		warnx("-d does not go with %s", o.rm ? "--rm" : "-t");
 		img_cli_usage(synopsis);
 	}
-	if (o.pstr && img_image_platform_parse(o.pstr, &o.plat) < 0)
-		errx(2, "invalid platform '%s': %s", o.pstr, img_errmsg());
 	o.image = argv[optind];
 	o.cmd = argv + optind + 1;
 	o.ncmd = (size_t)(argc - optind - 1);

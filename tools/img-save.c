@@ -953,8 +953,7 @@ main(int argc, char **argv)
 			o.store = optarg;
 			break;
 		case OPT_PLATFORM:
-			if (img_image_platform_parse(optarg, &o.platform) < 0)
-				errx(2, "invalid platform '%s'", optarg);
+			img_cli_platform(optarg, &o.platform, synopsis);
 			o.has_platform = 1;
 			break;
 		case OPT_PROGRESS:

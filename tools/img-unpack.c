@@ -242,6 +242,7 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			o.pstr = optarg;
+			img_cli_platform(optarg, &o.plat, synopsis);
 			break;
 		case OPT_READ_ONLY:
 			o.readonly = 1;
@@ -260,7 +261,5 @@ int main(int argc, char **argv)
 		img_cli_usage(synopsis);
 	o.image = argv[optind];
 	o.dir = argv[optind + 1];
-	if (o.pstr && img_image_platform_parse(o.pstr, &o.plat) < 0)
-		errx(2, "invalid platform '%s': %s", o.pstr, img_errmsg());
 	return img_cli_finish(run(&o));
 }

@@ -56,6 +56,20 @@ man_synopsis() {
 	done
 }
 
+@test "an invalid --platform: one line, the same from every program, usage, exit 2" {
+	local n=0
+	for t in $(tools); do
+		"$t" --list-options | grep -qx -- '--platform=' || continue
+		n=$((n + 1))
+		run -2 --separate-stderr "$t" --platform 'linux/amd64/v2/x' IMAGE OTHER
+		[ -z "$output" ] || fail "$t: wrote to stdout: $output"
+		[[ "${stderr_lines[0]}" == "$t: invalid platform 'linux/amd64/v2/x': "?* ]] ||
+			fail "$t: '${stderr_lines[0]}'"
+		[[ "${stderr_lines[1]}" == "usage: $t "* ]] || fail "$t: no usage: $stderr"
+	done
+	[ "$n" -ge 11 ]
+}
+
 @test "every option is in --help, in the man page, and in both completions" {
 	for t in $(tools); do
 		help=$("$t" --help)
