@@ -191,6 +191,27 @@ $D2" ]
 	[[ "$stderr" == *"no image for platform linux/s390x" ]] || fail "$stderr"
 }
 
+@test "rule: img-load and img-ls --archive find the same images with the same names, in every archive" {
+	local m a n=0 loaded listed
+	local more=()
+	for m in docker25 legacy multi multi-mj; do
+		more+=("$m=$BATS_TEST_TMPDIR/$m.tar")
+	done
+	python3 "$FIX/load-mkarchive.py" "$PEERS" "${more[@]}"
+	tar -cf "$BATS_TEST_TMPDIR/layout.tar" -C "$PEERS/tiny-oci-layout" .
+	for a in "$A"/*.tar "$BATS_TEST_TMPDIR"/*.tar "$PEERS"/*.tar; do
+		case $a in */latelink.tar|*/fifo.tar) continue ;; esac   # refused by all
+		n=$((n + 1))
+		# the names of each named image, grouped by image (an artifact has none)
+		loaded=$(img-load --check --json "$a" | jq -c '[.images[].names | select(length > 0)] | sort')
+		listed=$(img-ls --archive "$a" --json | jq -c '[.[].names | select(length > 0)] | sort')
+		[ "$loaded" = "$listed" ] || fail "$(basename "$a"): img-load $loaded, img-ls $listed"
+		[ "$loaded" != "[]" ] || [[ $a == */docker25-untagged.tar || $a == */baretag.tar ]] ||
+			fail "$(basename "$a"): no names"
+	done
+	[ "$n" -ge 19 ] || fail "only $n archives"
+}
+
 @test "an error line names a long path cut to 200 bytes" {
 	long=$(printf 'd%.0s' $(seq 1 300))
 	python3 -c '
