@@ -245,9 +245,10 @@ static int verify_manifest(struct img_arcload *L, struct img_arcload_image *im,
 		if (foreign == 2)
 			json_object_set_new(json_array_get(layers, i), "leftOut", json_true());
 	}
-	size_t k;
-	for (k = 0; k < im->nconfigs && !img_digest_eq(&im->configs[k], &m->config.digest); k++)
-		;
+	/* every platform's config: a manifest.json item with any of them names this image */
+	size_t k = 0;
+	while (k < im->nconfigs && !img_digest_eq(&im->configs[k], &m->config.digest))
+		k++;
 	if (k == im->nconfigs) {
 		im->configs = xreallocarray(im->configs, im->nconfigs + 1, sizeof *im->configs);
 		im->configs[im->nconfigs++] = m->config.digest;
