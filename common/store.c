@@ -929,7 +929,7 @@ int img_store_image(struct img_store *s, const struct img_desc *top,
 		img_seterr("%s: not an image (config type %s)", manifest_desc->digest.str,
 		           manifest->config.media_type);
 		img_image_doc_release(manifest);
-		errno = EINVAL;
+		errno = ENOTSUP;
 		return -1;
 	}
 	if (img_blob_read(s, &manifest->config.digest, IMG_JSON_MAX_BLOB, &buf, &len) < 0)

@@ -178,7 +178,8 @@ int img_store_walk(struct img_store *s, const struct img_desc *root, int flags,
 /* For an index entry that is a manifest or an index: pick the image manifest
  * (for an index, the one matching platform, or the host platform when NULL;
  * attestation entries skipped), read it and its config. Caller releases both.
- * 0 or -1 with img_errmsg(). */
+ * 0 or -1 with img_errmsg(); errno is ENOTSUP when the manifest is an artifact's (its
+ * config not an image config: a Helm chart, an OCI 1.0 artifact). */
 int img_store_image(struct img_store *s, const struct img_desc *top,
                     const struct img_platform *platform,
                     struct img_doc *manifest, struct img_desc *manifest_desc,

@@ -142,7 +142,8 @@ sum_blob(struct img_store *s, const struct img_desc *d, int depth, void *arg)
 	return 0;
 }
 
-/* Fill what we know of the image at d. 0, or -1 when it is broken (img_errmsg). */
+/* Fill what we know of the image at d. 0, 1 when d is an artifact's manifest (its config
+ * is no image config: a Helm chart; never listed), or -1 when it is broken (img_errmsg). */
 static int
 image_load(struct img_store *s, const struct img_desc *d, struct image *im)
 {
@@ -168,7 +169,8 @@ image_load(struct img_store *s, const struct img_desc *d, struct image *im)
 		img_image_doc_release(&man);
 		img_image_config_release(&cfg);
 	} else if (img_image_mt_kind(d->media_type) != IMG_KIND_INDEX) {
-		rc = -1;          /* a manifest we cannot read: the store is damaged */
+		/* an artifact's manifest, or one we cannot read: the store is damaged */
+		rc = errno == ENOTSUP ? 1 : -1;
 	}
 	return rc;
 }
@@ -538,10 +540,14 @@ run(const struct ls_opts *o)
 			if (img_digest_eq(&imgs[k2]->top, &d.digest))
 				im = imgs[k2];
 		if (!im) {
+			int r;
 			im = xcalloc(1, sizeof *im);
-			if (image_load(s, &d, im) < 0) {
+			if ((r = image_load(s, &d, im)) < 0) {
 				warnx("image %s: %s", d.digest.str, img_errmsg());
 				broken = 1;
+			} else if (r > 0) {   /* artifacts are kept, not listed */
+				free(im);
+				continue;
 			}
 			IMG_GROW(imgs, nimg + 1, imgs_cap);
 			imgs[nimg++] = im;

@@ -9,7 +9,7 @@ load ../lib/helper
 setup_file() {
 	local m args=()
 	for m in docker25-untagged jib ctr-partial artifacts baretag both-platforms history notag \
-		latelink fifo; do
+		latelink fifo helm; do
 		args+=("$m=$BATS_FILE_TMPDIR/$m.tar")
 	done
 	python3 "$FIX/real-mkarchive.py" "$PEERS" "${args[@]}"
@@ -98,6 +98,24 @@ $D2" ] || fail "img-layers differs"
 	[ "$(layers_of "$A/artifacts.tar#2")" = "$D1
 $D2" ]
 	run -0 img-load --check --platform linux/amd64 < "$A/artifacts.tar"
+}
+
+@test "a Helm chart (an artifact without artifactType): loaded and kept, never listed as an image" {
+	run -0 --separate-stderr img-load "$A/helm.tar"
+	[ "${lines[*]}" = "Loaded image: chart:1 Loaded image: tiny:1" ] || fail "$output"
+	run -0 img-gc --check
+	# img-ls lists tiny:1 alone and succeeds; so does img-ls --archive
+	run -0 --separate-stderr img-ls --json
+	jq -e 'length == 1 and .[0].repository == "tiny"' <<<"$output" || fail "$output"
+	[ -z "$stderr" ] || fail "$stderr"
+	run -0 --separate-stderr img-ls -a -q
+	[ "${#lines[@]}" -eq 1 ] || fail "$output"
+	run -0 --separate-stderr img-ls --archive "$A/helm.tar" --json
+	jq -e 'length == 1 and .[0].names == ["docker.io/library/tiny:1"]' <<<"$output" || fail "$output"
+	# the chart is still there, by name: img-save writes it, img-rm removes it
+	run -0 img-save chart:1 -o "$BATS_TEST_TMPDIR/chart.tar"
+	run -0 img-rm chart:1
+	run -0 img-gc --check
 }
 
 @test "a bare tag in ref.name: unnamed with a hint, --base-name REPO names it; FILE#TAG selects" {
@@ -201,6 +219,7 @@ $D2" ]
 	tar -cf "$BATS_TEST_TMPDIR/layout.tar" -C "$PEERS/tiny-oci-layout" .
 	for a in "$A"/*.tar "$BATS_TEST_TMPDIR"/*.tar "$PEERS"/*.tar; do
 		case $a in */latelink.tar|*/fifo.tar) continue ;; esac   # refused by all
+		case $a in */helm.tar) continue ;; esac    # img-load names an artifact; img-ls lists none
 		n=$((n + 1))
 		# the names of each named image, grouped by image (an artifact has none)
 		loaded=$(img-load --check --json "$a" | jq -c '[.images[].names | select(length > 0)] | sort')
