@@ -434,17 +434,13 @@ static int pull_one(const struct pull_opts *o, struct img_store *s, const char *
 	struct img_doc doc;
 	struct doc top, first;
 	struct img_digest want;
-	char *name = NULL, *label = NULL, *m;
+	char *name = NULL, *label = NULL;
 	json_t *desc;
 	int rc = -1, have_doc = 0;
 
 	pthread_mutex_init(&p.mu, NULL);
-	if (img_ref_parse(arg, &r) < 0) {
-		m = xstrdup(img_errmsg());
-		img_seterr("invalid reference '%s': %s", arg, m);
-		free(m);
-		goto out;
-	}
+	if (img_ref_parse(arg, &r) < 0)
+		goto out;    /* "REF: why" */
 	name = img_ref_canonical(&r);
 	p.path = r.path;
 	if (img_reg_open(r.domain, &o->reg, &p.reg) < 0)

@@ -315,9 +315,9 @@ static int run(const struct push_opts *o)
 	if (o->dest || !img_ref_is_id(o->image)) {
 		const char *d = o->dest ? o->dest : o->image;
 		if (img_ref_parse(d, &dest) < 0) {
-			m = xstrdup(img_errmsg());
-			img_seterr("invalid destination '%s': %s", d, m);
-			free(m);
+			/* the message starts with "IMAGE: ": DEST named only when it is another */
+			if (o->dest)
+				img_seterr_prefix("invalid destination '%s'", d);
 			goto fail;
 		}
 	}

@@ -177,8 +177,10 @@ static int rm_fn(json_t *index, void *arg)
 	}
 	if (img_ref_is_id(t->what))
 		return rm_by_id(t, index, manifests) < 0 ? -1 : 0;
-	if (!(canon = img_ref_normalize(t->what)))
+	if (!(canon = img_ref_normalize(t->what))) {
+		img_seterr_prefix("%s", t->what);
 		return -1;
+	}
 	if (strchr(canon, '@'))
 		rc = rm_by_id(t, index, manifests);
 	else if (!img_index_untag(index, canon, txn_untag, t, &t->deleted)) {

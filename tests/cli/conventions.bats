@@ -70,6 +70,17 @@ man_synopsis() {
 	[ "$n" -ge 11 ]
 }
 
+@test "an invalid image reference: named once, with docker's reason, exit 1" {
+	export IMG_STORE=$BATS_TEST_TMPDIR/store
+	img-load -q "$PEERS/tiny1-oci.tar"
+	for t in img-rm img-pull img-push; do
+		run -1 --separate-stderr "$t" Bad:Name
+		[ "$stderr" = "$t: Bad:Name: repository name must be lowercase" ] || fail "$t: $stderr"
+	done
+	run -1 --separate-stderr img-pull 'a@@b'
+	[ "$stderr" = "img-pull: a@@b: invalid reference format" ] || fail "$stderr"
+}
+
 @test "every option is in --help, in the man page, and in both completions" {
 	for t in $(tools); do
 		help=$("$t" --help)
