@@ -17,7 +17,7 @@ struct arc_item {
 	char **names;               /* canonical, NULL-terminated */
 	char *bare;                 /* a bare tag of index.json (ref.name "v1"), or NULL */
 	struct img_digest *configs; /* ITEM_OCI: the configs of its manifests */
-	size_t nconfigs;
+	size_t nconfigs, configs_cap;
 };
 
 struct img_arcimg {

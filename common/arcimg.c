@@ -206,9 +206,9 @@ static int top_json_unread(const struct img_arcread_ent *e)
 }
 
 /* The config digests of the image manifests reachable from an index.json entry (read from
- * the archive; what is missing is passed over), added to *set. */
+ * the archive; what is missing is passed over), added to it->configs. */
 static void item_configs(struct img_arcimg *a, json_t *desc_json, int depth,
-                         struct img_digest **set, size_t *n)
+                         struct arc_item *it)
 {
 	struct img_desc d;
 	struct img_doc doc;
@@ -223,11 +223,11 @@ static void item_configs(struct img_arcimg *a, json_t *desc_json, int depth,
 	if (!e || !e->mem || img_image_doc_parse(e->mem, e->memlen, d.media_type, &doc) < 0)
 		return;
 	if (doc.kind == IMG_KIND_MANIFEST) {
-		*set = xreallocarray(*set, *n + 1, sizeof(**set));
-		(*set)[(*n)++] = doc.config.digest;
+		IMG_GROW(it->configs, it->nconfigs + 1, it->configs_cap);
+		it->configs[it->nconfigs++] = doc.config.digest;
 	} else {
 		for (size_t i = 0; i < doc.n; i++)
-			item_configs(a, doc.items[i].json, depth + 1, set, n);
+			item_configs(a, doc.items[i].json, depth + 1, it);
 	}
 	img_image_doc_release(&doc);
 }
@@ -327,7 +327,7 @@ static int parse_items(struct img_arcimg *a)
 				it->bare = xstrdup(bare);
 		}
 		free(canon);
-		item_configs(a, v, 0, &it->configs, &it->nconfigs);
+		item_configs(a, v, 0, it);
 	}
 	json_array_foreach(a->manifest_json, i, v) {
 		struct arc_item *it = NULL;

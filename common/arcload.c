@@ -75,14 +75,14 @@ static int add_name(struct img_arcload_image *im, const char *canon)
 	for (size_t i = 0; i < im->nnames; i++)
 		if (!strcmp(im->names[i], canon))
 			return 0;
-	im->names = xreallocarray(im->names, im->nnames + 1, sizeof *im->names);
+	IMG_GROW(im->names, im->nnames + 1, im->names_cap);
 	im->names[im->nnames++] = xstrdup(canon);
 	return 0;
 }
 
 static struct img_arcload_image *new_image(struct img_arcload *L)
 {
-	L->imgs = xreallocarray(L->imgs, L->nimgs + 1, sizeof *L->imgs);
+	IMG_GROW(L->imgs, L->nimgs + 1, L->imgs_cap);
 	struct img_arcload_image *im = &L->imgs[L->nimgs++];
 	memset(im, 0, sizeof *im);
 	return im;
@@ -250,7 +250,7 @@ static int verify_manifest(struct img_arcload *L, struct img_arcload_image *im,
 	while (k < im->nconfigs && !img_digest_eq(&im->configs[k], &m->config.digest))
 		k++;
 	if (k == im->nconfigs) {
-		im->configs = xreallocarray(im->configs, im->nconfigs + 1, sizeof *im->configs);
+		IMG_GROW(im->configs, im->nconfigs + 1, im->configs_cap);
 		im->configs[im->nconfigs++] = m->config.digest;
 	}
 	if (!im->has_config || (host && !im->config_host)) {
@@ -724,7 +724,7 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 				im->desc = img_image_desc_new(IMG_MT_OCI_MANIFEST, &md, (int64_t)len);
 				im->has_config = 1;
 				im->config = ce->blob;
-				im->configs = xmalloc(sizeof *im->configs);
+				IMG_GROW(im->configs, 1, im->configs_cap);
 				im->configs[0] = ce->blob;
 				im->nconfigs = 1;
 				im->layers = jl;
@@ -861,6 +861,6 @@ void img_arcload_release(struct img_arcload *L)
 	free(L->imgs);
 	img_delta_clear(&L->delta);
 	L->imgs = NULL;
-	L->nimgs = 0;
+	L->nimgs = L->imgs_cap = 0;
 	L->r = NULL;
 }

@@ -23,13 +23,13 @@ struct img_arcload_image {
 	json_t *desc;                /* descriptor for index.json (owned) */
 	struct img_digest top;
 	char **names;                /* canonical */
-	size_t nnames;
+	size_t nnames, names_cap;
 	int has_config, config_host;
 	int is_image;                /* a manifest with an image config below it: not an artifact */
 	struct img_digest config;
 	struct img_digest *configs;  /* the configs of every manifest below it, any platform: a
 	                                manifest.json item with one of them names this image */
-	size_t nconfigs;
+	size_t nconfigs, configs_cap;
 	json_t *layers;              /* for --json (owned) */
 	char *bare;                  /* a bare tag that named nothing (no --base-name), or NULL */
 	char *synth;                 /* manifest built (legacy archives), or NULL */
@@ -53,6 +53,7 @@ struct img_arcload {
 	/* private */
 	struct img_arcread *r;
 	struct img_platform host;
+	size_t imgs_cap;
 };
 
 /* The images of the archive r (borrowed), verified; the entries they use marked. Then,

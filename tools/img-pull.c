@@ -86,9 +86,9 @@ struct pull {
 	struct img_reg_conn *conn;
 	const char *path;            /* repository */
 	struct doc *docs;
-	size_t ndocs;
+	size_t ndocs, docs_cap;
 	struct blob *blobs;
-	size_t nblobs, skipped;
+	size_t nblobs, blobs_cap, skipped;
 	pthread_mutex_t mu;          /* the counters and progress, shared by the workers */
 	struct img_progress *pg;
 	uint64_t fetched;            /* bytes received */
@@ -203,7 +203,7 @@ static void add_blob(struct pull *p, const struct img_desc *d)
 		p->skipped++;
 		return;
 	}
-	p->blobs = xreallocarray(p->blobs, p->nblobs + 1, sizeof(*p->blobs));
+	IMG_GROW(p->blobs, p->nblobs + 1, p->blobs_cap);
 	p->blobs[p->nblobs].digest = d->digest;
 	p->blobs[p->nblobs].size = d->size;
 	p->nblobs++;
@@ -211,7 +211,7 @@ static void add_blob(struct pull *p, const struct img_desc *d)
 
 static void add_doc(struct pull *p, struct doc *d)
 {
-	p->docs = xreallocarray(p->docs, p->ndocs + 1, sizeof(*p->docs));
+	IMG_GROW(p->docs, p->ndocs + 1, p->docs_cap);
 	p->docs[p->ndocs++] = *d;
 }
 
@@ -422,7 +422,7 @@ static void free_docs(struct pull *p)
 		free(p->docs[i].buf);
 	free(p->docs);
 	p->docs = NULL;
-	p->ndocs = 0;
+	p->ndocs = p->docs_cap = 0;
 }
 
 /* Pull one REF. 0 or -1 (img_errmsg). *jout gets a JSON object when asked. */

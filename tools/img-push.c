@@ -88,9 +88,9 @@ struct push {
 	char *from[MAX_MOUNT_FROM];        /* same-registry repositories the image came from */
 	size_t nfrom;
 	struct doc *docs;                  /* children before parents */
-	size_t ndocs;
+	size_t ndocs, docs_cap;
 	struct blob *blobs;
-	size_t nblobs;
+	size_t nblobs, blobs_cap;
 	pthread_mutex_t mu;                /* the counters and progress, shared by the workers */
 	struct img_progress *pg;
 	uint64_t uploaded, bytes, present, mounted;
@@ -105,7 +105,7 @@ static void add_blob(struct push *p, const struct img_desc *d)
 	for (i = 0; i < p->nblobs; i++)
 		if (img_digest_eq(&p->blobs[i].digest, &d->digest))
 			return;
-	p->blobs = xreallocarray(p->blobs, p->nblobs + 1, sizeof(*p->blobs));
+	IMG_GROW(p->blobs, p->nblobs + 1, p->blobs_cap);
 	p->blobs[p->nblobs].digest = d->digest;
 	p->blobs[p->nblobs].size = d->size;
 	p->nblobs++;
@@ -163,7 +163,7 @@ static int collect(struct push *p, const struct img_desc *d, int depth)
 	out.digest = d->digest;
 	out.mt = xstrdup(doc.media_type);
 	img_image_doc_release(&doc);
-	p->docs = xreallocarray(p->docs, p->ndocs + 1, sizeof(*p->docs));
+	IMG_GROW(p->docs, p->ndocs + 1, p->docs_cap);
 	p->docs[p->ndocs++] = out;
 	return 0;
 }
