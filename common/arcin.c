@@ -88,25 +88,30 @@ struct img_arcin {
 #define ARCHIVE_ERRNO_MISC (-1)
 #endif
 
-/* Turn a libarchive failure into one clear line. */
-static void arcin_seterr(struct img_arcin *r)
+void img_arcin_seterr_from(struct archive *a, const char *why, int first, int empty)
 {
-	const char *s = archive_error_string(r->a);
-	int en = archive_errno(r->a);
-	int first = r->nentries == 0 && !(r->flags & IMG_ARCIN_RAW);
+	const char *s = why ? why : archive_error_string(a);
+	int en = archive_errno(a);
 
 	if (!s)
 		s = "unknown error";
 	if (strstr(s, "runcated") || strstr(s, "remature end") || strstr(s, "nexpected end") ||
 	    strstr(s, "nexpected EOF") || strstr(s, "No progress is possible"))
 		img_seterr("truncated archive");
+	else if (why)
+		img_seterr("%s", why);
 	else if (first && (en == ARCHIVE_ERRNO_FILE_FORMAT || en == ARCHIVE_ERRNO_MISC ||
 	                   strstr(s, "Unrecognized archive format")))
-		img_seterr(r->empty ? "not a tar archive (empty input)" : "not a tar archive");
+		img_seterr(empty ? "not a tar archive (empty input)" : "not a tar archive");
 	else if (en > 0 && en != ARCHIVE_ERRNO_FILE_FORMAT)
 		img_seterr("cannot read archive: %s", s);
 	else
 		img_seterr("invalid archive: %s", s);
+}
+
+static void arcin_seterr(struct img_arcin *r)
+{
+	img_arcin_seterr_from(r->a, NULL, r->nentries == 0 && !(r->flags & IMG_ARCIN_RAW), r->empty);
 }
 
 static la_ssize_t arcin_read_cb(struct archive *a, void *arg, const void **buf)

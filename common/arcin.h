@@ -46,6 +46,11 @@ int img_arcin_entry_from(struct archive_entry *ae, int flags, int n, char **path
 struct img_arcin;
 /* Read from fd (not closed by img_arcin_free). 0 or -1. */
 int img_arcin_open_fd(int fd, int flags, struct img_arcin **out);
+/* The one line for a failure of libarchive reader a (arcin's and lread's): "truncated
+ * archive"; why itself when given (a failure of the caller's own, reported through a);
+ * "not a tar archive" (" (empty input)" when empty) when no entry was read yet (first);
+ * "cannot read archive: ..." for a system error, else "invalid archive: ...". */
+void img_arcin_seterr_from(struct archive *a, const char *why, int first, int empty);
 /* 1 an entry (valid until the next call), 0 end of archive, -1 error (img_errmsg). */
 int img_arcin_next(struct img_arcin *a, struct img_arcin_entry *e);
 /* Data of the current entry. Bytes read, 0 at its end, -1 error. */

@@ -404,37 +404,13 @@ static la_int64_t raw_skip_cb(struct archive *a, void *arg, la_int64_t req)
 	return req;
 }
 
-/* libarchive's private error codes (archive_platform.h) */
-#ifndef ARCHIVE_ERRNO_FILE_FORMAT
-#define ARCHIVE_ERRNO_FILE_FORMAT EILSEQ
-#endif
-#ifndef ARCHIVE_ERRNO_MISC
-#define ARCHIVE_ERRNO_MISC (-1)
-#endif
-
-/* One clear line for a failure, as common/arcin.c words it. */
+/* One clear line for a failure, as common/arcin.c words it (the producer's own failure
+ * as it said it). */
 static void lr_seterr(struct img_lread *r)
 {
-	const char *s = archive_error_string(r->a);
-	int en = archive_errno(r->a);
-	int first = r->nentries == 0;
+	const char *why = r->p && r->p->seen_failed ? r->p->err : NULL;
 
-	if (r->p && r->p->seen_failed)
-		s = r->p->err;
-	if (!s)
-		s = "unknown error";
-	if (strstr(s, "runcated") || strstr(s, "remature end") || strstr(s, "nexpected end") ||
-	    strstr(s, "nexpected EOF") || strstr(s, "No progress is possible"))
-		img_seterr("truncated archive");
-	else if (r->p && r->p->seen_failed)
-		img_seterr("%s", s);
-	else if (first && (en == ARCHIVE_ERRNO_FILE_FORMAT || en == ARCHIVE_ERRNO_MISC ||
-	                   strstr(s, "Unrecognized archive format")))
-		img_seterr(r->raw == 0 ? "not a tar archive (empty input)" : "not a tar archive");
-	else if (en > 0 && en != ARCHIVE_ERRNO_FILE_FORMAT)
-		img_seterr("cannot read archive: %s", s);
-	else
-		img_seterr("invalid archive: %s", s);
+	img_arcin_seterr_from(r->a, why, r->nentries == 0, r->raw == 0);
 }
 
 static void window_free(struct window *w);
