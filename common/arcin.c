@@ -88,6 +88,32 @@ struct img_arcin {
 #define ARCHIVE_ERRNO_MISC (-1)
 #endif
 
+struct archive *img_arcin_la_new(int raw)
+{
+	struct archive *a = archive_read_new();
+
+	if (!a) {
+		img_seterr("cannot create an archive reader");
+		return NULL;
+	}
+	/* ARCHIVE_WARN here would mean "through an external program": refuse that */
+	if (archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
+	    archive_read_support_filter_bzip2(a) != ARCHIVE_OK ||
+	    archive_read_support_filter_xz(a) != ARCHIVE_OK ||
+	    archive_read_support_filter_zstd(a) != ARCHIVE_OK) {
+		img_seterr("libarchive lacks an in-process decompressor (gzip, bzip2, xz, zstd)");
+		archive_read_free(a);
+		return NULL;
+	}
+	if ((raw ? archive_read_support_format_raw(a) : archive_read_support_format_tar(a)) !=
+	    ARCHIVE_OK) {
+		img_seterr("archive reader: %s", archive_error_string(a));
+		archive_read_free(a);
+		return NULL;
+	}
+	return a;
+}
+
 void img_arcin_seterr_from(struct archive *a, const char *why, int first, int empty)
 {
 	const char *s = why ? why : archive_error_string(a);
@@ -136,45 +162,24 @@ static la_ssize_t arcin_read_cb(struct archive *a, void *arg, const void **buf)
 int img_arcin_open_fd(int fd, int flags, struct img_arcin **out)
 {
 	struct img_arcin *r = xcalloc(1, sizeof *r);
-	int rc;
 
 	*out = NULL;
 	r->fd = fd;
 	r->flags = flags;
-	r->a = archive_read_new();
-	if (!r->a) {
-		img_seterr("cannot create an archive reader");
+	if (!(r->a = img_arcin_la_new(flags & IMG_ARCIN_RAW))) {
 		free(r);
 		return -1;
-	}
-	/* ARCHIVE_WARN here would mean "through an external program": refuse that */
-	if (archive_read_support_filter_gzip(r->a) != ARCHIVE_OK ||
-	    archive_read_support_filter_bzip2(r->a) != ARCHIVE_OK ||
-	    archive_read_support_filter_xz(r->a) != ARCHIVE_OK ||
-	    archive_read_support_filter_zstd(r->a) != ARCHIVE_OK) {
-		img_seterr("libarchive lacks an in-process decompressor (gzip, bzip2, xz, zstd)");
-		goto fail;
-	}
-	if (flags & IMG_ARCIN_RAW)
-		rc = archive_read_support_format_raw(r->a);
-	else
-		rc = archive_read_support_format_tar(r->a);
-	if (rc != ARCHIVE_OK) {
-		img_seterr("archive reader: %s", archive_error_string(r->a));
-		goto fail;
 	}
 	r->ibuf = xmalloc(IMG_ARCIN_BLOCK);
 	if (archive_read_open(r->a, r, NULL, arcin_read_cb, NULL) != ARCHIVE_OK) {
 		arcin_seterr(r);
-		goto fail;
+		archive_read_free(r->a);
+		free(r->ibuf);
+		free(r);
+		return -1;
 	}
 	*out = r;
 	return 0;
-fail:
-	archive_read_free(r->a);
-	free(r->ibuf);
-	free(r);
-	return -1;
 }
 
 static enum img_ent_type ent_type(struct archive_entry *ae)

@@ -46,6 +46,10 @@ int img_arcin_entry_from(struct archive_entry *ae, int flags, int n, char **path
 struct img_arcin;
 /* Read from fd (not closed by img_arcin_free). 0 or -1. */
 int img_arcin_open_fd(int fd, int flags, struct img_arcin **out);
+/* A libarchive reader for tar (raw: for one stream of bytes, IMG_ARCIN_RAW) with every
+ * decompressor img reads, each in process (one that would run an external program is
+ * refused). NULL with img_errmsg(); the caller frees it with archive_read_free. */
+struct archive *img_arcin_la_new(int raw);
 /* The one line for a failure of libarchive reader a (arcin's and lread's): "truncated
  * archive"; why itself when given (a failure of the caller's own, reported through a);
  * "not a tar archive" (" (empty input)" when empty) when no entry was read yet (first);

@@ -460,23 +460,9 @@ static struct img_lread *lr_open(int fd, const struct img_lread_src *src)
 	r->first_n = (size_t)n;
 	r->raw = n;
 	c = img_comp_sniff(r->first, r->first_n);
-	r->a = archive_read_new();
-	if (!r->a) {
-		img_seterr("cannot create an archive reader");
+	/* in-process decompressors too: for a filter inside the stream */
+	if (!(r->a = img_arcin_la_new(0)))
 		goto fail;
-	}
-	/* as common/arcin.c: in-process decompressors only (a filter inside the stream) */
-	if (archive_read_support_filter_gzip(r->a) != ARCHIVE_OK ||
-	    archive_read_support_filter_bzip2(r->a) != ARCHIVE_OK ||
-	    archive_read_support_filter_xz(r->a) != ARCHIVE_OK ||
-	    archive_read_support_filter_zstd(r->a) != ARCHIVE_OK) {
-		img_seterr("libarchive lacks an in-process decompressor (gzip, bzip2, xz, zstd)");
-		goto fail;
-	}
-	if (archive_read_support_format_tar(r->a) != ARCHIVE_OK) {
-		img_seterr("archive reader: %s", archive_error_string(r->a));
-		goto fail;
-	}
 	if (c == IMG_COMP_GZIP || c == IMG_COMP_ZSTD || c == IMG_COMP_XZ || c == IMG_COMP_BZIP2) {
 		struct producer *p = xcalloc(1, sizeof(*p));
 		p->fd = fd;
