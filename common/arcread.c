@@ -647,40 +647,13 @@ struct img_arcread_ent *img_arcread_get(struct img_arcread *r, const char *path)
 char *img_arcread_link_join(const char *path, const char *link)
 {
 	const char *slash = strrchr(path, '/');
-	char *joined, *out, *p;
-	size_t n = 0;
+	char *joined, *out;
 
 	if (link[0] == '/' || link[0] == '\0')
 		return NULL;
 	joined = xasprintf("%.*s%s%s", slash ? (int)(slash - path) : 0, path, slash ? "/" : "",
 	                   link);
-	out = xmalloc(strlen(joined) + 1);
-	for (p = joined; *p;) {
-		char *s = strchr(p, '/');
-		size_t cl = s ? (size_t)(s - p) : strlen(p);
-		if (cl == 0 || (cl == 1 && p[0] == '.')) {
-			/* nothing */
-		} else if (cl == 2 && p[0] == '.' && p[1] == '.') {
-			if (n == 0) {
-				free(joined);
-				free(out);
-				return NULL;
-			}
-			while (n > 0 && out[n - 1] != '/')
-				n--;
-			if (n > 0)
-				n--;
-		} else {
-			if (n)
-				out[n++] = '/';
-			memcpy(out + n, p, cl);
-			n += cl;
-		}
-		p += cl;
-		if (*p == '/')
-			p++;
-	}
-	out[n] = '\0';
+	out = img_util_path_fold(joined, 1);
 	free(joined);
 	return out;
 }

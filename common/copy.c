@@ -30,31 +30,7 @@ img_copy_release(struct img_copy *p)
 char *
 img_copy_clean(const char *p)
 {
-	char *out = xcalloc(1, strlen(p) + 1);
-	size_t n = 0;
-
-	while (*p) {
-		const char *e;
-		while (*p == '/')
-			p++;
-		e = p + strcspn(p, "/");
-		if ((e - p == 1 && p[0] == '.') || e == p) {
-			/* skip */
-		} else if (e - p == 2 && p[0] == '.' && p[1] == '.') {
-			while (n > 0 && out[n - 1] != '/')
-				n--;
-			if (n > 0)
-				n--;
-		} else {
-			if (n)
-				out[n++] = '/';
-			memcpy(out + n, p, (size_t)(e - p));
-			n += (size_t)(e - p);
-		}
-		out[n] = '\0';
-		p = e;
-	}
-	return out;
+	return img_util_path_fold(p, 0);
 }
 
 struct hashw { const struct img_ignore *ig; const char *base; struct img_hash *h; char *buf; };

@@ -295,6 +295,39 @@ char *img_util_escape(const char *s)
 	return r;
 }
 
+char *img_util_path_fold(const char *p, int strict)
+{
+	char *out = xmalloc(strlen(p) + 1);
+	size_t n = 0;
+
+	while (*p) {
+		size_t cl;
+		while (*p == '/')
+			p++;
+		cl = strcspn(p, "/");
+		if (cl == 0 || (cl == 1 && p[0] == '.')) {
+			/* nothing */
+		} else if (cl == 2 && p[0] == '.' && p[1] == '.') {
+			if (n == 0 && strict) {
+				free(out);
+				return NULL;
+			}
+			while (n > 0 && out[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--;
+		} else {
+			if (n)
+				out[n++] = '/';
+			memcpy(out + n, p, cl);
+			n += cl;
+		}
+		p += cl;
+	}
+	out[n] = '\0';
+	return out;
+}
+
 char *img_util_escape_cut(const char *s)
 {
 	char *e = img_util_escape(s);

@@ -63,6 +63,12 @@ char *img_util_escape(const char *s);
  * names a path or any other string from the input. */
 #define IMG_SHOWN_MAX 200
 char *img_util_escape_cut(const char *s);
+
+/* Path p folded lexically, without the file system: empty and "." components dropped,
+ * ".." takes away the component before it; no leading or trailing '/'. A ".." with
+ * nothing before it gives NULL when strict, else is dropped (the root is its own
+ * parent). A new string (or NULL). */
+char *img_util_path_fold(const char *p, int strict);
 /* The same in a per-thread buffer, for the "'what': why" of an error line in one call:
  * img_seterr("invalid digest '%s'", img_util_shown(s)). Valid until the fourth next call in
  * the thread (so up to four in one message). NULL shows as "". */

@@ -111,3 +111,30 @@ TEST(util_shown)
 	img_seterr("cannot open '%s' or '%s'", img_util_shown("p1"), img_util_shown("p\n2"));
 	IMG_ASSERT_EQ_STR(img_errmsg(), "cannot open 'p1' or 'p\\0122'");
 }
+
+TEST(util_path_fold)
+{
+	static const struct { const char *in, *lax, *strict; } c[] = {
+		{ "a/b/c", "a/b/c", "a/b/c" },
+		{ "/a//b/./c/", "a/b/c", "a/b/c" },
+		{ "a/b/../c", "a/c", "a/c" },
+		{ "a/../../b", "b", NULL },
+		{ "../a", "a", NULL },
+		{ "a/..", "", "" },
+		{ ".", "", "" },
+		{ "", "", "" },
+		{ "a/b/../../..", "", NULL },
+		{ "..a/b..", "..a/b..", "..a/b.." },
+	};
+
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		char *l = img_util_path_fold(c[i].in, 0), *s = img_util_path_fold(c[i].in, 1);
+		IMG_ASSERT_EQ_STR(l, c[i].lax);
+		if (c[i].strict)
+			IMG_ASSERT_EQ_STR(s, c[i].strict);
+		else
+			IMG_ASSERT(s == NULL);
+		free(l);
+		free(s);
+	}
+}
