@@ -188,7 +188,8 @@ static struct img_tree_inode *inode_alloc(struct img_tree *t)
 	struct img_tree_inode *ino = a->free_inodes;
 
 	if (ino) {
-		memcpy(&a->free_inodes, ino, sizeof(ino));   /* the free list's link */
+		/* the free list's link, kept in the first bytes of a free inode */
+		memcpy(&a->free_inodes, (const void *)ino, sizeof(a->free_inodes));
 	} else {
 		struct ablock *b = a->slabs;
 		if (!b || b->used == b->cap) {
@@ -208,7 +209,7 @@ static struct img_tree_inode *inode_alloc(struct img_tree *t)
 static void inode_unref(struct img_tree *t, struct img_tree_inode *ino)
 {
 	if (ino && --ino->refs == 0) {
-		memcpy(ino, &t->names->free_inodes, sizeof(ino));
+		memcpy((void *)ino, &t->names->free_inodes, sizeof(t->names->free_inodes));
 		t->names->free_inodes = ino;
 	}
 }
