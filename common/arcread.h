@@ -69,7 +69,8 @@ struct img_progress;
 struct img_arcread;
 
 struct img_arcread_opts {
-	unsigned max_ratio;         /* diff_id: refuse past this expansion (after 1 GiB) */
+	unsigned max_ratio;         /* diff_id: refuse past this expansion (after
+	                               IMG_LAYER_BOMB_MIN) */
 	int flags;                  /* IMG_ARCREAD_* */
 	size_t small;               /* files up to this size kept in memory, JSON or not */
 	const struct img_arcread_sink *sink;   /* NULL: digests only */

@@ -8,8 +8,6 @@
 
 /* ---- layer digests ---- */
 
-#define IMG_BOMB_MIN (1ull << 30)
-
 struct img_layer_sum {
 	struct img_hash *blob, *diff;
 	struct img_decomp *dc;
@@ -26,7 +24,7 @@ static int ls_sink(void *arg, const void *buf, size_t n)
 	struct img_layer_sum *ls = arg;
 	uint64_t out = img_comp_dec_out(ls->dc);
 
-	if (out > IMG_BOMB_MIN && out / ls->max_ratio > ls->in) {
+	if (out > IMG_LAYER_BOMB_MIN && out / ls->max_ratio > ls->in) {
 		img_seterr("decompressed layer exceeds %u times its compressed size", ls->max_ratio);
 		return -1;
 	}

@@ -8,10 +8,19 @@
 #include "digest.h"
 #include "comp.h"
 
+/* A layer's output (decompressed, or sparse holes given back as zeros) may pass this
+ * only up to the reader's ratio times its input: the one bound on a decompression bomb,
+ * for layer digests (img_layer_sum) and the layer reader (lread). 1 GiB; the fuzz build
+ * makes it smaller, so that no input keeps a target busy for seconds. */
+#ifndef IMG_LAYER_BOMB_MIN
+#define IMG_LAYER_BOMB_MIN ((uint64_t)1 << 30)
+#endif
+
 /* Layer digests in one pass: feed the blob's bytes; on finish get the blob digest,
  * the compression sniffed from the first bytes, and the diff_id (sha256 of the whole
  * decompressed stream to EOF; equal to the blob digest when uncompressed).
- * max_ratio: refuse a layer whose output passes both 1 GiB and max_ratio x input (0 = 100). */
+ * max_ratio: refuse a layer whose output passes both IMG_LAYER_BOMB_MIN and max_ratio x
+ * input (0 = 100). */
 struct img_layer_sum;
 struct img_layer_sum *img_layer_sum_new(unsigned max_ratio);
 int img_layer_sum_write(struct img_layer_sum *ls, const void *buf, size_t n);

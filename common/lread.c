@@ -68,10 +68,9 @@ static void hash_xattrs(struct archive_entry *ae, struct img_tree_rec *r)
 #define LR_IBUF (256 * 1024)
 /* Each chunk starts with the compressed bytes read when it was filled. */
 #define LR_HDR 64
-/* A layer may expand (decompressed, or sparse holes given back as zeros) past 1 GiB only
- * up to LR_MAX_RATIO times the bytes read from it: as img-load's default --max-ratio, so
- * that a few KiB cannot keep a reader busy for hours. */
-#define LR_BOMB_MIN ((uint64_t)1 << 30)
+/* A layer may expand past IMG_LAYER_BOMB_MIN (layer.h) only up to LR_MAX_RATIO times the
+ * bytes read from it: as img-load's default --max-ratio, so that a few KiB cannot keep a
+ * reader busy for hours. */
 #define LR_MAX_RATIO 100
 
 /* The decompressing task and what it shares with the reader through the ring. */
@@ -229,7 +228,7 @@ static int prod_sink(void *arg, const void *buf, size_t n)
 	const unsigned char *b = buf;
 
 	p->out += n;
-	if (p->out > LR_BOMB_MIN && p->out / LR_MAX_RATIO > (uint64_t)p->raw) {
+	if (p->out > IMG_LAYER_BOMB_MIN && p->out / LR_MAX_RATIO > (uint64_t)p->raw) {
 		img_seterr("layer decompresses to more than %d times its size", LR_MAX_RATIO);
 		return -1;
 	}
@@ -536,7 +535,7 @@ static int lr_block(struct img_lread *r, const void **buf, size_t *n)
 	}
 	if (rc == 1) {
 		r->given += *n;
-		if (r->given > LR_BOMB_MIN && r->given / LR_MAX_RATIO > (uint64_t)r->raw) {
+		if (r->given > IMG_LAYER_BOMB_MIN && r->given / LR_MAX_RATIO > (uint64_t)r->raw) {
 			char *x = img_util_escape_cut(r->path);
 			img_seterr("%s: sparse files expand the layer more than %d times its size", x,
 			           LR_MAX_RATIO);

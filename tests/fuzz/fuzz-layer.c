@@ -36,7 +36,7 @@ static void sums(const uint8_t *data, size_t size)
 }
 
 /* 0, or -1 when the first pass refused a layer that expands too much (the rest would
- * only decompress the same GiB again). */
+ * only decompress the same bytes again). */
 static int scan_twice(int fd)
 {
 	int ret = 0;
