@@ -557,6 +557,25 @@ json_t *img_image_desc_new(const char *media_type, const struct img_digest *d, i
 	return o;
 }
 
+int img_image_layout_index(json_t *j)
+{
+	const char *mt;
+	json_t *m;
+	int64_t sv;
+
+	if (!json_is_object(j))
+		return img_fail("not a JSON object");
+	if (img_json_int(j, "schemaVersion", &sv) != 0 || sv != 2)
+		return img_fail("schemaVersion is not 2");
+	if (img_json_str(j, "mediaType", &mt) == 0 && strcmp(mt, IMG_MT_OCI_INDEX) != 0)
+		return img_fail("mediaType is not an OCI index");
+	if (img_json_arr(j, "manifests", &m) != 0)
+		return img_fail("'manifests' is not an array");
+	if (json_object_get(j, "config") || json_object_get(j, "layers"))
+		return img_fail("has 'config' or 'layers'");
+	return 0;
+}
+
 const char *const img_manifest_json_keys[] = { "Config", "RepoTags", "Layers", "LayerSources", NULL };
 
 int img_image_desc_not_image(const struct img_desc *d)

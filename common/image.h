@@ -92,6 +92,12 @@ struct img_doc {
 int img_image_doc_parse(const void *buf, size_t len, const char *expect_mt, struct img_doc *doc);
 void img_image_doc_release(struct img_doc *doc);
 
+/* The top document of an OCI image layout (a store's index.json, an archive's): an
+ * object, schemaVersion 2, mediaType absent or the OCI index's, a manifests array, no
+ * config or layers. Its entries are not looked at. 0 or -1 with img_errmsg() ("what is
+ * wrong", for the caller to prefix with the file). */
+int img_image_layout_index(json_t *j);
+
 /* The one platform selection, for every program: the entry of index idx that is the image
  * for want, the best img_image_platform_rank, the first among equals; entries for which
  * usable(arg, d) is 0 (an archive lacking their blobs) are passed over. Its position,

@@ -381,9 +381,7 @@ void img_store_set_waiting(struct img_store *s, void (*waiting)(void *), void *a
 json_t *img_store_index(struct img_store *s)
 {
 	int fd = openat(s->dfd, "index.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	json_t *j, *m;
-	const char *mt;
-	int64_t sv;
+	json_t *j;
 
 	if (fd < 0) {
 		img_seterr_errno("cannot open '%s/index.json'", s->path);
@@ -395,31 +393,13 @@ json_t *img_store_index(struct img_store *s)
 		img_seterr_prefix("%s/index.json", s->path);
 		return NULL;
 	}
-	if (!json_is_object(j)) {
-		img_seterr("%s/index.json: not a JSON object", s->path);
-		goto bad;
-	}
-	if (img_json_int(j, "schemaVersion", &sv) != 0 || sv != 2) {
-		img_seterr("%s/index.json: schemaVersion is not 2", s->path);
-		goto bad;
-	}
-	if (img_json_str(j, "mediaType", &mt) == 0 && strcmp(mt, IMG_MT_OCI_INDEX) != 0) {
-		img_seterr("%s/index.json: mediaType is not an OCI index", s->path);
-		goto bad;
-	}
-	if (img_json_arr(j, "manifests", &m) != 0) {
-		img_seterr("%s/index.json: 'manifests' is not an array", s->path);
-		goto bad;
-	}
-	if (json_object_get(j, "config") || json_object_get(j, "layers")) {
-		img_seterr("%s/index.json: has 'config' or 'layers'", s->path);
-		goto bad;
+	if (img_image_layout_index(j) < 0) {
+		img_seterr_prefix("%s/index.json", s->path);
+		json_decref(j);
+		errno = EINVAL;
+		return NULL;
 	}
 	return j;
-bad:
-	json_decref(j);
-	errno = EINVAL;
-	return NULL;
 }
 
 /* Make renames into blobs/ durable before an index.json that names them. */

@@ -502,11 +502,7 @@ static int check(struct img_store *s, const struct gc_opts *o)
 		nprob++;
 		goto report;
 	}
-	manifests = json_object_get(index, "manifests");
-	if (!json_is_array(manifests)) {
-		problem(probs, "index.json", "no manifests array");
-		nprob++;
-	}
+	manifests = json_object_get(index, "manifests");   /* an array: img_store_index */
 	json_array_foreach(manifests, i, e) {
 		struct img_desc d;
 		if (img_image_desc_parse(e, &d) < 0) {
