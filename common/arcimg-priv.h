@@ -13,7 +13,7 @@
 enum { ITEM_DOCKER, ITEM_OCI };
 struct arc_item {
 	int kind;
-	json_t *json;               /* borrowed from a->manifest_json / a->index_json */
+	json_t *json;               /* borrowed from a->top */
 	char **names;               /* canonical, NULL-terminated */
 	char *bare;                 /* a bare tag of index.json (ref.name "v1"), or NULL */
 	struct img_digest *configs; /* ITEM_OCI: the configs of its manifests */
@@ -29,8 +29,7 @@ struct img_arcimg {
 	int fd;                     /* files: the archive, a regular file, to read layers back
 	                               from (its own descriptor), or -1 */
 	int64_t base;               /* where the archive starts in fd */
-	json_t *manifest_json;
-	json_t *index_json;
+	struct img_arcread_top top; /* index.json, manifest.json */
 	struct img_delta delta;     /* the layers a delta archive left out (img(7)) */
 	struct arc_item *items;
 	size_t nitems;
@@ -46,9 +45,6 @@ enum { DOC_SEEN = 1, DOC_NEEDED = 2, DOC_DONE = 4 };
 
 /* Follow links inside the archive to the regular file path names. NULL with img_errmsg(). */
 struct img_arcread_ent *img_arcimg_resolve(struct img_arcimg *a, const char *path);
-/* A path from manifest.json (what: "config", "layer"), cleaned and resolved. NULL or entry. */
-struct img_arcread_ent *img_arcimg_resolve_key(struct img_arcimg *a, const char *path,
-                                               const char *what);
 /* The entry of blob d, its bytes hashed to d. NULL with img_errmsg(). */
 struct img_arcread_ent *img_arcimg_blob(struct img_arcimg *a, const struct img_digest *d);
 /* A small blob (manifest, index, config) in memory, of size bytes unless size < 0. 0 or -1. */

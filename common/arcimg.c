@@ -32,24 +32,12 @@ struct img_arcread_ent *img_arcimg_resolve(struct img_arcimg *a, const char *pat
 	struct img_arcread_ent *e = img_arcread_resolve(a->r, path, &why);
 	char *x;
 
-	if (e)
-		return e;
-	x = img_util_escape_cut(path);
-	switch (why) {
-	case IMG_ARCREAD_LOOP:
-		img_seterr("'%s': too many levels of links", x);
-		break;
-	case IMG_ARCREAD_DIR:
-		img_seterr("'%s': a directory, not a file", x);
-		break;
-	case IMG_ARCREAD_MISSING:
-		img_seterr("'%s' is not in the archive", x);
-		break;
-	default:
-		img_seterr("'%s': a symbolic link out of the archive", x);
+	if (!e) {
+		x = img_util_escape_cut(path);
+		img_seterr("'%s': %s", x, img_arcread_why_str(why));
+		free(x);
 	}
-	free(x);
-	return NULL;
+	return e;
 }
 
 /* An entry's regular file name, or NULL (no error). */
@@ -191,20 +179,6 @@ static void names_add_ref(struct arc_item *it, const char *s)
 	free(c);
 }
 
-/* A top-level JSON file (manifest.json, index.json) that did not fit in memory. */
-static int top_json_unread(const struct img_arcread_ent *e)
-{
-	if (!e || e->mem)
-		return 0;
-	if (e->type != IMG_ENT_FILE)
-		img_seterr("%s: not a regular file", e->path);
-	else if (e->size > (int64_t)IMG_JSON_MAX_ARCHIVE)
-		img_seterr("%s: larger than %u bytes", e->path, IMG_JSON_MAX_ARCHIVE);
-	else
-		img_seterr("%s: not a JSON document", e->path);
-	return -1;
-}
-
 /* The config digests of the image manifests reachable from an index.json entry (read from
  * the archive; what is missing is passed over), added to it->configs. */
 static void item_configs(struct img_arcimg *a, json_t *desc_json, int depth,
@@ -260,49 +234,18 @@ static int oci_is_image(struct img_arcimg *a, json_t *desc_json)
  * already an image of index.json (its RepoTags name that image). */
 static int parse_items(struct img_arcimg *a)
 {
-	struct img_arcread_ent *m = img_arcread_find(a->r, "manifest.json");
-	struct img_arcread_ent *x = img_arcread_find(a->r, "index.json");
-	json_t *arr = NULL, *v;
-	size_t i, cap;
+	json_t *arr, *v;
+	size_t i;
 
-	if (top_json_unread(m) < 0 || top_json_unread(x) < 0)
+	if (img_arcread_top(a->r, &a->top) < 0)
 		return -1;
-	if (!m && !x) {
-		img_seterr("not an image archive (no manifest.json or index.json)");
+	if (a->top.manifests && img_delta_from_index(a->top.index, &a->delta) < 0) {
+		img_seterr("index.json: %s", img_errmsg());
 		return -1;
 	}
-	if (m) {
-		a->manifest_json = img_json_parse(m->mem, m->memlen, IMG_JSON_MAX_ARCHIVE);
-		if (!a->manifest_json) {
-			img_seterr("manifest.json: %s", img_errmsg());
-			return -1;
-		}
-		if (!json_is_array(a->manifest_json)) {
-			img_seterr("manifest.json: not an array");
-			return -1;
-		}
-	}
-	if (x) {
-		a->index_json = img_json_parse(x->mem, x->memlen, IMG_JSON_MAX_ARCHIVE);
-		if (!a->index_json) {
-			img_seterr("index.json: %s", img_errmsg());
-			return -1;
-		}
-		if (img_delta_from_index(a->index_json, &a->delta) < 0) {
-			img_seterr("index.json: %s", img_errmsg());
-			return -1;
-		}
-		arr = json_object_get(a->index_json, "manifests");
-		if (json_is_null(arr) && m)
-			arr = NULL;
-		else if (!json_is_array(arr)) {
-			img_seterr("index.json: no manifests");
-			return -1;
-		}
-	}
-	cap = (arr ? json_array_size(arr) : 0) +
-	      (a->manifest_json ? json_array_size(a->manifest_json) : 0) + 1;
-	a->items = xcalloc(cap, sizeof(*a->items));
+	arr = a->top.manifests;
+	a->items = xcalloc(json_array_size(arr) + json_array_size(a->top.mjson) + 1,
+	                   sizeof(*a->items));
 	json_array_foreach(arr, i, v) {
 		struct arc_item *it;
 		json_t *ann;
@@ -329,20 +272,13 @@ static int parse_items(struct img_arcimg *a)
 		free(canon);
 		item_configs(a, v, 0, it);
 	}
-	json_array_foreach(a->manifest_json, i, v) {
+	json_array_foreach(a->top.mjson, i, v) {
 		struct arc_item *it = NULL;
 		struct img_arcread_ent *ce;
-		const char *cpath;
-		json_t *tags, *t;
+		json_t *tags = NULL, *t;
 		size_t j;
-		if (!json_is_object(v)) {
-			img_seterr("manifest.json: item %zu is not an object", i);
-			return -1;
-		}
-		img_json_fold_keys(v, img_manifest_json_keys);
 		/* an image index.json has already: only its names */
-		if (img_json_str(v, "Config", &cpath) == 0 &&
-		    (ce = img_arcimg_resolve_key(a, cpath, "config")) != NULL)
+		if ((ce = img_arcread_key_resolve(a->r, json_object_get(v, "Config"), "config")))
 			for (size_t k = 0; k < a->nitems && !it; k++)
 				for (size_t c = 0; c < a->items[k].nconfigs; c++)
 					if (img_digest_eq(&a->items[k].configs[c], &ce->blob)) {
@@ -354,9 +290,9 @@ static int parse_items(struct img_arcimg *a)
 			it->kind = ITEM_DOCKER;
 			it->json = v;
 		}
-		if (img_json_arr(v, "RepoTags", &tags) == 0)
-			json_array_foreach(tags, j, t)
-				names_add_ref(it, json_string_value(t));
+		(void)img_json_arr(v, "RepoTags", &tags);
+		json_array_foreach(tags, j, t)
+			names_add_ref(it, json_string_value(t));
 	}
 	return 0;
 }
@@ -512,8 +448,7 @@ void img_arcimg_free(struct img_arcimg *a)
 	img_tree_read_feed_free(a->feed);
 	if (a->fd >= 0)
 		close(a->fd);
-	json_decref(a->manifest_json);
-	json_decref(a->index_json);
+	img_arcread_top_release(&a->top);
 	img_delta_clear(&a->delta);
 	img_dset_clear(&a->docs);
 	free(a->doc_ent);
@@ -589,7 +524,6 @@ json_t *img_arcimg_summary(struct img_arcimg *a)
 			json_object_set_new(o, "config", it->nconfigs == 1 ?
 			                    json_string(it->configs[0].str) : json_null());
 		} else {
-			const char *cpath, *lp;
 			struct img_arcread_ent *ce, *le;
 			json_t *layers, *l;
 			size_t k;
@@ -597,8 +531,8 @@ json_t *img_arcimg_summary(struct img_arcimg *a)
 			char pb[128];
 			json_object_set_new(o, "mediaType", json_null());
 			json_object_set_new(o, "digest", json_null());
-			if (img_json_str(it->json, "Config", &cpath) == 0 &&
-			    (ce = img_arcimg_resolve_key(a, cpath, "config")) != NULL) {
+			if ((ce = img_arcread_key_resolve(a->r, json_object_get(it->json, "Config"),
+			                                  "config"))) {
 				json_object_set_new(o, "config", json_string(ce->blob.str));
 				size += ce->size;
 				if (ce->mem && img_image_config_parse(ce->mem, ce->memlen, &c) == 0) {
@@ -607,11 +541,10 @@ json_t *img_arcimg_summary(struct img_arcimg *a)
 					img_image_config_release(&c);
 				}
 			}
-			if (img_json_arr(it->json, "Layers", &layers) == 0)
-				json_array_foreach(layers, k, l)
-					if ((lp = json_string_value(l)) &&
-					    (le = img_arcimg_resolve_key(a, lp, "layer")) != NULL)
-						size += le->size;
+			layers = json_object_get(it->json, "Layers");
+			json_array_foreach(layers, k, l)
+				if ((le = img_arcread_key_resolve(a->r, l, "layer")))
+					size += le->size;
 		}
 		if (!json_object_get(o, "config"))
 			json_object_set_new(o, "config", json_null());
@@ -701,30 +634,6 @@ int img_arcimg_check_named(const struct img_arcread_ent *e)
 		return -1;
 	}
 	return 0;
-}
-
-/* A path from manifest.json (Config, Layers): an archive key, cleaned as entry names are
- * ("./" and "/" segments); ".." and absolute paths are refused. */
-struct img_arcread_ent *img_arcimg_resolve_key(struct img_arcimg *a, const char *path,
-                                               const char *what)
-{
-	struct img_arcread_ent *e;
-	char *clean, *x;
-
-	if (img_arcin_path_clean(path, 0, &clean) < 0) {
-		img_seterr("manifest.json: %s: %s", what, img_errmsg());
-		return NULL;
-	}
-	if (!clean[0]) {
-		x = img_util_escape_cut(path);
-		img_seterr("manifest.json: %s '%s' names the root", what, x);
-		free(x);
-		free(clean);
-		return NULL;
-	}
-	e = img_arcimg_resolve(a, clean);
-	free(clean);
-	return e;
 }
 
 int img_arcimg_operand(const char *arg, char **file, char **sel)

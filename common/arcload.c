@@ -15,10 +15,6 @@
 #include "arcload.h"
 
 
-#define LINK_MSG(why) ((why) == IMG_ARCREAD_MISSING || (why) == IMG_ARCREAD_DIR ? \
-	"not in the archive" : (why) == IMG_ARCREAD_ESCAPES ? \
-	"symbolic link leaves the archive" : "bad symbolic link")
-
 /* The entry named path, a hard link taken as the entry it names; a directory is none. */
 static struct img_arcread_ent *find(struct img_arcload *L, const char *path)
 {
@@ -30,44 +26,6 @@ static struct img_arcread_ent *find(struct img_arcload *L, const char *path)
 static int is_link(const struct img_arcread_ent *e)
 {
 	return e->type == IMG_ENT_SYMLINK;
-}
-
-/* The entry of a manifest.json path (Config, Layers): cleaned as entry names are ("./"
- * and "//" dropped); "..", absolute paths, NUL and the root are refused; links followed
- * inside the archive. Messages name the path as the archive's metadata spells it. */
-static struct img_arcread_ent *resolve_key(struct img_arcload *L, json_t *v, const char *what)
-{
-	const char *raw = json_string_value(v);
-	struct img_arcread_ent *e;
-	enum img_arcread_why why;
-	char *clean;
-
-	if (img_arcread_key(raw, json_string_length(v), what, &clean) < 0)
-		return NULL;
-	e = img_arcread_resolve(L->r, clean, &why);
-	free(clean);
-	if (!e) {
-		char *esc = img_util_escape_cut(raw);
-		img_fail("%s %s: %s", what, esc, LINK_MSG(why));
-		free(esc);
-	}
-	return e;
-}
-
-/* Parse a small JSON entry of the archive. */
-static json_t *ent_json(struct img_arcread_ent *e, size_t cap, const char *what)
-{
-	char *esc = img_util_escape_cut(e->path);
-	json_t *j = NULL;
-
-	if (e->size > (int64_t)cap)
-		img_fail("%s %s: larger than %zu bytes", what, esc, cap);
-	else if (!e->mem)
-		img_fail("%s %s: too much metadata in the archive", what, esc);
-	else if (!(j = img_json_parse(e->mem, e->memlen, cap)))
-		img_fail("%s %s: %s", what, esc, img_errmsg());
-	free(esc);
-	return j;
 }
 
 static int add_name(struct img_arcload_image *im, const char *canon)
@@ -494,44 +452,17 @@ static struct img_arcload_image *image_of_chosen(struct img_arcload *L, json_t *
 	return im;
 }
 
-static int load_oci(struct img_arcload *L, struct img_arcread_ent *ie)
+/* index.json: each entry an image (or, of an index the archive holds in part, the
+ * platform picked), named by its annotations. */
+static int load_oci(struct img_arcload *L)
 {
-	json_t *root = ent_json(ie, IMG_JSON_MAX_ARCHIVE, "archive"), *mans;
-	int rc = -1;
+	json_t *mans = L->top.manifests, *v;
 	size_t i;
-	json_t *v;
 
-	if (!root)
-		return -1;
-	/* docker save of untagged images (Docker 25+): "manifests": null, manifest.json has all */
-	if (json_is_object(root) && json_is_null(json_object_get(root, "manifests")) &&
-	    find(L, "manifest.json")) {
-		rc = 0;
-		goto out;
-	}
-	if (!json_is_object(root) || !json_is_array(mans = json_object_get(root, "manifests"))) {
-		img_fail("index.json: not an image index (no manifests array)");
-		goto out;
-	}
-	if (json_object_get(root, "layers") || json_object_get(root, "config")) {
-		img_fail("index.json: has both manifests and config/layers");
-		goto out;
-	}
-	json_t *mt = json_object_get(root, "mediaType");
-	if (mt && !json_is_null(mt) && (!json_is_string(mt) ||
-	                                strcmp(json_string_value(mt), IMG_MT_OCI_INDEX))) {
-		img_fail("index.json: mediaType is not %s", IMG_MT_OCI_INDEX);
-		goto out;
-	}
-	json_t *sv = json_object_get(root, "schemaVersion");
-	if (!json_is_integer(sv) || json_integer_value(sv) != 2) {
-		img_fail("index.json: schemaVersion is not 2");
-		goto out;
-	}
-	if (img_delta_from_index(root, &L->delta) < 0) {
-		img_fail("index.json: %s", img_errmsg());
-		goto out;
-	}
+	if (!mans)
+		return 0;
+	if (img_delta_from_index(L->top.index, &L->delta) < 0)
+		return img_fail("index.json: %s", img_errmsg());
 	json_array_foreach(mans, i, v) {
 		struct img_desc d;
 		json_t *chosen = NULL;
@@ -539,18 +470,18 @@ static int load_oci(struct img_arcload *L, struct img_arcread_ent *ie)
 
 		if (img_image_desc_parse(v, &d) < 0) {
 			img_fail("index.json: manifests[%zu]: %s", i, img_errmsg());
-			goto out;
+			return -1;
 		}
 		const char *bare;
 		char *name = entry_name(L, &d, &bare, &bad);
 		if (bad)
-			goto out;
+			return -1;
 		struct img_arcload_image *im;
 		if (L->platform) {
 			int r = select_platform(L, &d, 0, &chosen);
 			if (r < 0) {
 				free(name);
-				goto out;
+				return -1;
 			}
 			if (r > 0) {
 				free(name);
@@ -558,12 +489,12 @@ static int load_oci(struct img_arcload *L, struct img_arcread_ent *ie)
 			}
 			if (!(im = image_of_chosen(L, chosen, 0))) {
 				free(name);
-				goto out;
+				return -1;
 			}
 		} else if (partial_index(L, &d, name, &chosen) == 0) {
 			if (!(im = image_of_chosen(L, chosen, 1))) {
 				free(name);
-				goto out;
+				return -1;
 			}
 		} else {
 			im = image_by_top(L, &d.digest);
@@ -574,7 +505,7 @@ static int load_oci(struct img_arcload *L, struct img_arcread_ent *ie)
 				int host = !d.has_platform || img_image_platform_match(&L->host, &d.platform);
 				if (verify_desc(L, im, &d, 0, host) < 0) {
 					free(name);
-					goto out;
+					return -1;
 				}
 			}
 		}
@@ -584,10 +515,7 @@ static int load_oci(struct img_arcload *L, struct img_arcread_ent *ie)
 			im->bare = xstrdup(bare);
 		free(name);
 	}
-	rc = 0;
-out:
-	json_decref(root);
-	return rc;
+	return 0;
 }
 
 static const char *legacy_layer_type(struct img_arcread_ent *le)
@@ -602,49 +530,21 @@ static const char *legacy_layer_type(struct img_arcread_ent *le)
 
 /* manifest.json: names for images already found through index.json, and an OCI manifest
  * built (always the same way) for every other item. */
-static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
+static int load_docker(struct img_arcload *L)
 {
-	json_t *root = ent_json(me, IMG_JSON_MAX_ARCHIVE, "archive"), *item;
 	struct img_config c = { 0 };
-	json_t *man = NULL;
+	json_t *man = NULL, *item;
 	int rc = -1;
 	size_t i;
 
-	if (!root)
-		return -1;
-	if (!json_is_array(root)) {
-		img_fail("manifest.json: not an array");
-		goto out;
-	}
-	json_array_foreach(root, i, item) {
-		const char *cfgpath;
-		json_t *layers = NULL, *tags = NULL, *v;
+	json_array_foreach(L->top.mjson, i, item) {
+		json_t *layers = json_object_get(item, "Layers"), *v, *tags = NULL;
 		struct img_arcread_ent *ce;
 		struct img_arcload_image *im = NULL;
 		size_t j;
 
-		img_json_fold_keys(item, img_manifest_json_keys);
-		if (!json_is_object(item) || img_json_str(item, "Config", &cfgpath) != 0 ||
-		    img_json_arr(item, "Layers", &layers) != 0 ||
-		    img_json_arr(item, "RepoTags", &tags) < 0) {
-			img_fail("manifest.json: item %zu: needs Config and Layers", i);
-			goto out;
-		}
-		json_array_foreach(layers, j, v) {
-			if (!json_is_string(v)) {
-				img_fail("manifest.json: item %zu: Layers[%zu] is not a string", i, j);
-				goto out;
-			}
-		}
-		if (tags) {
-			json_array_foreach(tags, j, v) {
-				if (!json_is_string(v)) {
-					img_fail("manifest.json: item %zu: RepoTags[%zu] is not a string", i, j);
-					goto out;
-				}
-			}
-		}
-		if (!(ce = resolve_key(L, json_object_get(item, "Config"), "config")))
+		(void)img_json_arr(item, "RepoTags", &tags);   /* arrays of strings: arcread_top */
+		if (!(ce = img_arcread_key_resolve(L->r, json_object_get(item, "Config"), "config")))
 			goto out;
 		if (L->platform) {
 			/* another platform's image is not loaded, whoever names it */
@@ -678,7 +578,7 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 			                    img_image_desc_new(IMG_MT_OCI_CONFIG, &ce->blob, ce->size));
 			json_object_set_new(man, "layers", mlayers);
 			json_array_foreach(layers, j, v) {
-				struct img_arcread_ent *le = resolve_key(L, v, "layer");
+				struct img_arcread_ent *le = img_arcread_key_resolve(L->r, v, "layer");
 				const char *mt;
 				if (!le) {
 					json_decref(jl);
@@ -759,25 +659,6 @@ static int load_docker(struct img_arcload *L, struct img_arcread_ent *me)
 out:
 	json_decref(man);
 	img_image_config_release(&c);
-	json_decref(root);
-	return rc;
-}
-
-static int check_layout(struct img_arcload *L, struct img_arcread_ent *le)
-{
-	json_t *j = ent_json(le, IMG_JSON_MAX_ARCHIVE, "archive");
-	const char *v;
-	int rc = 0;
-
-	(void)L;
-	if (!j)
-		return -1;
-	if (!json_is_object(j) || img_json_str(j, "imageLayoutVersion", &v) != 0 ||
-	    strcmp(v, "1.0.0")) {
-		img_fail("oci-layout: unsupported layout version (want imageLayoutVersion 1.0.0)");
-		rc = -1;
-	}
-	json_decref(j);
 	return rc;
 }
 
@@ -800,28 +681,9 @@ static int delta_check(struct img_arcload *L)
 
 int img_arcload_resolve(struct img_arcload *L, struct img_arcread *r)
 {
-	struct img_arcread_ent *ie, *me, *le;
-
 	L->r = r;
 	img_image_platform_host(&L->host);
-	ie = find(L, "index.json");
-	me = find(L, "manifest.json");
-	le = find(L, "oci-layout");
-	if (ie && is_link(ie))
-		return img_fail("index.json: is a symbolic link");
-	if (me && is_link(me))
-		return img_fail("manifest.json: is a symbolic link");
-	if (le && (is_link(le) || check_layout(L, le) < 0))
-		return is_link(le) ? img_fail("oci-layout: is a symbolic link") : -1;
-	if (!ie && !me) {
-		if (find(L, "repositories"))
-			return img_fail("a legacy archive with only 'repositories' (no manifest.json) "
-			            "is not supported");
-		return img_fail("not an image archive (no index.json or manifest.json)");
-	}
-	if (ie && load_oci(L, ie) < 0)
-		return -1;
-	if (me && load_docker(L, me) < 0)
+	if (img_arcread_top(r, &L->top) < 0 || load_oci(L) < 0 || load_docker(L) < 0)
 		return -1;
 	if (L->platform && L->nimgs == 0) {
 		char buf[128];
@@ -860,6 +722,7 @@ void img_arcload_release(struct img_arcload *L)
 		image_release(&L->imgs[i]);
 	free(L->imgs);
 	img_delta_clear(&L->delta);
+	img_arcread_top_release(&L->top);
 	L->imgs = NULL;
 	L->nimgs = L->imgs_cap = 0;
 	L->r = NULL;

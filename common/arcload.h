@@ -52,6 +52,7 @@ struct img_arcload {
 	struct img_delta delta;      /* flags: IMG_ARCLOAD_LO_* */
 	/* private */
 	struct img_arcread *r;
+	struct img_arcread_top top;
 	struct img_platform host;
 	size_t imgs_cap;
 };

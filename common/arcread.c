@@ -6,6 +6,7 @@
 #include "util.h"
 #include "digest.h"
 #include "json.h"
+#include "image.h"
 #include "comp.h"
 #include "arcin.h"
 #include "ring.h"
@@ -718,4 +719,150 @@ int img_arcread_key(const char *raw, size_t len, const char *what, char **clean)
 		return -1;
 	}
 	return 0;
+}
+
+const char *img_arcread_why_str(enum img_arcread_why why)
+{
+	switch (why) {
+	case IMG_ARCREAD_OK:      return "found";
+	case IMG_ARCREAD_MISSING: return "not in the archive";
+	case IMG_ARCREAD_DIR:     return "a directory, not a file";
+	case IMG_ARCREAD_LOOP:    return "too many levels of links";
+	default:                  return "a symbolic link out of the archive";
+	}
+}
+
+struct img_arcread_ent *img_arcread_key_resolve(struct img_arcread *r, json_t *v,
+                                                const char *what)
+{
+	const char *raw = json_string_value(v);
+	struct img_arcread_ent *e;
+	enum img_arcread_why why;
+	char *clean, *esc;
+
+	if (!raw) {
+		img_seterr("manifest.json: %s is not a string", what);
+		return NULL;
+	}
+	if (img_arcread_key(raw, json_string_length(v), what, &clean) < 0)
+		return NULL;
+	e = img_arcread_resolve(r, clean, &why);
+	free(clean);
+	if (!e) {
+		esc = img_util_escape_cut(raw);
+		img_seterr("%s %s: %s", what, esc, img_arcread_why_str(why));
+		free(esc);
+	}
+	return e;
+}
+
+/* ---------------------------------------------------------------- top documents */
+
+/* The top document named path, or NULL (none, or a directory); -1 for a link. */
+static int top_ent(struct img_arcread *r, const char *path, struct img_arcread_ent **e)
+{
+	*e = img_arcread_get(r, path);
+	if (*e && (*e)->type == IMG_ENT_DIR)
+		*e = NULL;
+	if (*e && (*e)->type == IMG_ENT_SYMLINK)
+		return img_fail("%s: is a symbolic link", path);
+	return 0;
+}
+
+/* A top document's JSON (its size was checked while it was read). */
+static json_t *top_json(struct img_arcread_ent *e, const char *path)
+{
+	json_t *j;
+
+	if (!e->mem) {
+		img_seterr("%s: too much metadata in the archive", path);
+		return NULL;
+	}
+	if (!(j = img_json_parse(e->mem, e->memlen, IMG_JSON_MAX_ARCHIVE)))
+		img_seterr_prefix("%s", path);
+	return j;
+}
+
+/* manifest.json's items: what every reader of them may take for granted. */
+static int top_items(json_t *m)
+{
+	json_t *item, *v, *layers, *tags;
+	const char *cfg;
+	size_t i, j;
+
+	if (!json_is_array(m))
+		return img_fail("manifest.json: not an array");
+	json_array_foreach(m, i, item) {
+		tags = NULL;
+		if (!json_is_object(item))
+			return img_fail("manifest.json: item %zu is not an object", i);
+		img_json_fold_keys(item, img_manifest_json_keys);
+		if (img_json_str(item, "Config", &cfg) != 0 ||
+		    img_json_arr(item, "Layers", &layers) != 0)
+			return img_fail("manifest.json: item %zu: needs Config and Layers", i);
+		if (img_json_arr(item, "RepoTags", &tags) < 0)
+			return img_fail("manifest.json: item %zu: RepoTags is not an array", i);
+		json_array_foreach(layers, j, v)
+			if (!json_is_string(v))
+				return img_fail("manifest.json: item %zu: Layers[%zu] is not a string",
+				                i, j);
+		json_array_foreach(tags, j, v)
+			if (!json_is_string(v))
+				return img_fail("manifest.json: item %zu: RepoTags[%zu] is not a string",
+				                i, j);
+	}
+	return 0;
+}
+
+int img_arcread_top(struct img_arcread *r, struct img_arcread_top *t)
+{
+	struct img_arcread_ent *ie, *me, *le;
+	const char *v;
+	json_t *j;
+	int ok;
+
+	memset(t, 0, sizeof *t);
+	if (top_ent(r, "index.json", &ie) < 0 || top_ent(r, "manifest.json", &me) < 0 ||
+	    top_ent(r, "oci-layout", &le) < 0)
+		return -1;
+	if (!ie && !me) {
+		if (img_arcread_get(r, "repositories"))
+			return img_fail("a legacy archive with only 'repositories' (no manifest.json) "
+			                "is not supported");
+		return img_fail("not an image archive (no index.json or manifest.json)");
+	}
+	if (le) {
+		if (!(j = top_json(le, "oci-layout")))
+			return -1;
+		ok = json_is_object(j) && img_json_str(j, "imageLayoutVersion", &v) == 0 &&
+		     strcmp(v, "1.0.0") == 0;
+		json_decref(j);
+		if (!ok)
+			return img_fail("oci-layout: unsupported layout version (want "
+			                "imageLayoutVersion 1.0.0)");
+	}
+	if (me && (!(t->mjson = top_json(me, "manifest.json")) || top_items(t->mjson) < 0))
+		goto fail;
+	if (ie) {
+		if (!(t->index = top_json(ie, "index.json")))
+			goto fail;
+		t->manifests = json_object_get(t->index, "manifests");
+		if (json_is_null(t->manifests) && me) {
+			t->manifests = NULL;
+		} else if (img_image_layout_index(t->index) < 0) {
+			img_seterr_prefix("index.json");
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	img_arcread_top_release(t);
+	return -1;
+}
+
+void img_arcread_top_release(struct img_arcread_top *t)
+{
+	json_decref(t->index);
+	json_decref(t->mjson);
+	memset(t, 0, sizeof *t);
 }

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include "digest.h"
 #include "comp.h"
 #include "arcin.h"
@@ -106,15 +107,37 @@ enum img_arcread_why {
  * root; an absolute or empty target, or more than IMG_ARCREAD_LINK_HOPS links, refused). */
 struct img_arcread_ent *img_arcread_resolve(struct img_arcread *r, const char *path,
                                             enum img_arcread_why *why);
+/* why in words: "not in the archive", "a directory, not a file", ... */
+const char *img_arcread_why_str(enum img_arcread_why why);
 /* A path of manifest.json (what: "config", "layer"; len: its length, NUL refused) as an
  * archive key: cleaned as entry names are; "..", absolute paths and the root refused.
  * 0 with *clean (caller frees), or -1 with img_errmsg(). */
 int img_arcread_key(const char *raw, size_t len, const char *what, char **clean);
+/* The regular file a path of manifest.json names (v: the JSON string): img_arcread_key,
+ * then img_arcread_resolve. NULL with img_errmsg() ("WHAT PATH: why"). */
+struct img_arcread_ent *img_arcread_key_resolve(struct img_arcread *r, json_t *v,
+                                                const char *what);
 /* dir(path) + "/" + link, "." and ".." folded; NULL when it leaves the root or link is
  * absolute or empty. New string. */
 char *img_arcread_link_join(const char *path, const char *link);
 
 /* e->path escaped and cut for messages (borrowed from e). */
 const char *img_arcread_shown(struct img_arcread_ent *e);
+
+/* The archive's top documents (img(7) ARCHIVE RULES), the same for every program that
+ * reads an archive: index.json and manifest.json, each a regular file (not a link) parsed
+ * within IMG_JSON_MAX_ARCHIVE; oci-layout's version, when there is one. */
+struct img_arcread_top {
+	json_t *index;      /* index.json, an image layout's (img_image_layout_index), or NULL */
+	json_t *manifests;  /* its manifests (borrowed), or NULL: no index.json, or "manifests":
+	                       null beside a manifest.json (Docker 25+, untagged images) */
+	json_t *mjson;      /* manifest.json, or NULL: an array of objects whose keys are folded
+	                       (img_manifest_json_keys), each with a string Config, an array of
+	                       strings Layers and, when present, an array of strings RepoTags */
+};
+/* Read the top documents of archive r (once read). 0 with *t (img_arcread_top_release),
+ * or -1 with img_errmsg() ("not an image archive ..." when it has neither). */
+int img_arcread_top(struct img_arcread *r, struct img_arcread_top *t);
+void img_arcread_top_release(struct img_arcread_top *t);
 
 #endif

@@ -134,24 +134,16 @@ static int layer_from_ent(struct img_arcimg *a, struct img_view *v, size_t i,
 
 static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_view *v)
 {
-	const char *cpath;
-	json_t *layers, *l;
+	json_t *cpath = json_object_get(it->json, "Config");  /* checked: arcread_top */
+	json_t *layers = json_object_get(it->json, "Layers"), *l;
 	struct img_arcread_ent *ce;
 	size_t i;
 
-	if (img_json_str(it->json, "Config", &cpath) != 0) {
-		img_seterr("manifest.json: item without Config");
-		return -1;
-	}
-	if (img_json_arr(it->json, "Layers", &layers) != 0) {
-		img_seterr("manifest.json: item without Layers");
-		return -1;
-	}
-	ce = img_arcimg_resolve_key(a, cpath, "config");
+	ce = img_arcread_key_resolve(a->r, cpath, "config");
 	if (!ce || img_arcimg_check_named(ce) < 0)
 		return -1;
 	if (!ce->mem || img_image_config_parse(ce->mem, ce->memlen, &v->config) < 0) {
-		char *x = img_util_escape_cut(cpath);
+		char *x = img_util_escape_cut(json_string_value(cpath));
 		if (!ce->mem)
 			img_seterr("config '%s': not a JSON document", x);
 		else
@@ -170,14 +162,9 @@ static int view_docker(struct img_arcimg *a, struct arc_item *it, struct img_vie
 	v->nlayers = v->config.ndiff;
 	v->layers = xcalloc(v->nlayers + 1, sizeof(*v->layers));
 	json_array_foreach(layers, i, l) {
-		const char *lp = json_string_value(l);
-		struct img_arcread_ent *le;
-		if (!lp) {
-			img_seterr("manifest.json: layer %zu is not a string", i);
-			return -1;
-		}
-		le = img_arcimg_resolve_key(a, lp, "layer");
-		if (!le || img_arcimg_check_named(le) < 0 || layer_from_ent(a, v, i, le, lp) < 0)
+		struct img_arcread_ent *le = img_arcread_key_resolve(a->r, l, "layer");
+		if (!le || img_arcimg_check_named(le) < 0 ||
+		    layer_from_ent(a, v, i, le, json_string_value(l)) < 0)
 			return -1;
 	}
 	return 0;
@@ -328,11 +315,9 @@ static int item_is(struct img_arcimg *a, struct arc_item *it, const char *sel, c
 			if (strncmp(img_digest_hex(&it->configs[c]), hex, n) == 0)
 				return 1;
 	} else {
-		const char *cpath;
-		struct img_arcread_ent *ce;
-		if (img_json_str(it->json, "Config", &cpath) == 0 &&
-		    (ce = img_arcimg_resolve_key(a, cpath, "config")) != NULL &&
-		    strncmp(img_digest_hex(&ce->blob), hex, n) == 0)
+		struct img_arcread_ent *ce =
+			img_arcread_key_resolve(a->r, json_object_get(it->json, "Config"), "config");
+		if (ce && strncmp(img_digest_hex(&ce->blob), hex, n) == 0)
 			return 1;
 	}
 	return 0;

@@ -40,12 +40,12 @@ symout|'blobs/sha256/$LH': a symbolic link out of the archive|blobs/sha256/$LH: 
 symloop|'blobs/sha256/$LH': too many levels of links|blobs/sha256/$LH: is a symbolic link
 symchain|'blobs/sha256/$LH': too many levels of links|blobs/sha256/$LH: is a symbolic link
 hardout|hard link 'blobs/sha256/$LH': path '../../etc/passwd' contains '..'|hard link 'blobs/sha256/$LH': path '../../etc/passwd' contains '..'
-weird|'evil\\012\\033[31mred.tar' is not in the archive|layer evil\\012\\033[31mred.tar: not in the archive
+weird|layer evil\\012\\033[31mred.tar: not in the archive|layer evil\\012\\033[31mred.tar: not in the archive
 dup|'blobs/sha256/$LH': duplicate entry|blobs/sha256/$LH: duplicate entry
 dupdiff|'blobs/sha256/$CH': duplicate entry|blobs/sha256/$CH: duplicate entry
 cfgdotdot|manifest.json: config: path '../x' contains '..'|manifest.json: config: path '../x' contains '..'
 cfgabs|manifest.json: config: absolute path '/etc/passwd'|manifest.json: config: absolute path '/etc/passwd'
-layerdir|'l': a directory, not a file|layer l: not in the archive
+layerdir|layer l: a directory, not a file|layer l: a directory, not a file
 negsize|layers[0]: 'size' out of range (-1)|layers[0]: 'size' out of range (-1)
 hugesize|layers[0]: 'size' out of range (1152921504606846976)|layers[0]: 'size' out of range (1152921504606846976)
 upperhex|layers[0]: invalid digest 'sha256:EECCAC13F4AF|layers[0]: invalid digest 'sha256:EECCAC13F4AF
@@ -102,6 +102,55 @@ EOF
 	done < list
 	snapshot > after
 	diff before after || fail "the store changed"
+}
+
+@test "an archive's top documents: img-load, img-ls --archive and img-layers refuse alike" {
+	# tiny:1 as docker saved it, with one of index.json, oci-layout, manifest.json or
+	# repositories made wrong (arcread's img_arcread_top, shared by all three)
+	python3 - "$PEERS/tiny1-docker.tar" "$A" <<'PY'
+import io, json, sys, tarfile
+src = tarfile.open(sys.argv[1])
+def make(name, drop=(), add=()):
+    t = tarfile.open(f"{sys.argv[2]}/top-{name}.tar", "w")
+    for m in src.getmembers():
+        if m.name not in drop:
+            t.addfile(m, src.extractfile(m) if m.isreg() else None)
+    for n, body, link in add:
+        ti = tarfile.TarInfo(n)
+        if link:
+            ti.type, ti.linkname = tarfile.SYMTYPE, link
+        else:
+            ti.size = len(body)
+        t.addfile(ti, io.BytesIO(body) if body else None)
+    t.close()
+man = json.loads(src.extractfile("manifest.json").read())
+make("layout", add=[("oci-layout", b'{"imageLayoutVersion":"2.0.0"}', "")])
+make("schema", add=[("index.json", b'{"schemaVersion":3,"manifests":[]}', "")])
+make("indexcfg", add=[("index.json", b'{"schemaVersion":2,"manifests":[],"layers":[]}', "")])
+make("symindex", add=[("index.json", b"", "manifest.json")])
+make("repos", drop=("manifest.json",))
+man[0]["RepoTags"] = [1]
+make("tags", drop=("manifest.json",), add=[("manifest.json", json.dumps(man).encode(), "")])
+del man[0]["Layers"]
+make("nolayers", drop=("manifest.json",), add=[("manifest.json", json.dumps(man).encode(), "")])
+PY
+	local name msg
+	while IFS='|' read -r name msg; do
+		run -1 --separate-stderr img-load -q "$A/top-$name.tar"
+		[ "$stderr" = "img-load: $msg" ] || fail "$name: load: $stderr"
+		run -1 --separate-stderr img-ls --archive "$A/top-$name.tar"
+		[ "$stderr" = "img-ls: $A/top-$name.tar: $msg" ] || fail "$name: ls: $stderr"
+		run -1 --separate-stderr img-layers --archive "$A/top-$name.tar"
+		[ "$stderr" = "img-layers: $A/top-$name.tar: $msg" ] || fail "$name: layers: $stderr"
+	done <<'EOF'
+layout|oci-layout: unsupported layout version (want imageLayoutVersion 1.0.0)
+schema|index.json: schemaVersion is not 2
+indexcfg|index.json: has 'config' or 'layers'
+symindex|index.json: is a symbolic link
+repos|a legacy archive with only 'repositories' (no manifest.json) is not supported
+tags|manifest.json: item 0: RepoTags[0] is not a string
+nolayers|manifest.json: item 0: needs Config and Layers
+EOF
 }
 
 @test "img-load reads indexes nested 8 deep, as the store and img-layers do" {
