@@ -141,11 +141,12 @@ check-crash: deps
 # The threaded code under ThreadSanitizer: the unit tests of the modules that run threads
 # (ring, pool, layer's bzip2 reader, the layer reader's decompressor and hasher, tree's
 # layer reader and feed, mklayer's compression thread, the archive reader's pipeline and
-# the layers read as an archive streams) and the programs that use them.
+# the layers read as an archive streams) and the programs that use them (img-pull and
+# img-push: blobs written and sent on several threads).
 TSAN_UNIT  = $(shell sed -n 's/^TEST(\([a-zA-Z0-9_]*\)).*/\1/p' tests/unit/t-ring.c tests/unit/t-pool.c \
              tests/unit/t-layer.c tests/unit/t-tree.c tests/unit/t-mklayer.c tests/unit/t-arcread.c \
              tests/unit/t-lread.c tests/unit/t-arcimg.c)
-TSAN_TOOLS = img-load img-save img-import img-gc img-build img-layers img-diff
+TSAN_TOOLS = img-load img-save img-import img-gc img-build img-layers img-diff img-pull img-push
 check-tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=thread all build-tsan/unit
 	@BUILD=build-tsan UNIT_ARGS="$(TSAN_UNIT)" TESTS="$(TSAN_TOOLS)" sh tests/run.sh

@@ -16,7 +16,8 @@ struct img_store {
 	int lockmode;              /* 0, IMG_LOCK_SHARED, IMG_LOCK_EXCLUSIVE */
 	void (*waiting)(void *);
 	void *warg;
-	int blobs_dirty;           /* blobs/<alg>/ need an fsync before index.json names them */
+	_Atomic int blobs_dirty;   /* blobs/<alg>/ need an fsync before index.json names them
+	                              (set by the blob writers of several threads) */
 	/* manifest (or index) digest -> config digest, for resolving IDs: cfgs[i] is the
 	 * config of cfgkeys.e[i] */
 	struct img_dset cfgkeys;

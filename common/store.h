@@ -89,7 +89,8 @@ uint64_t img_blob_written(const struct img_blob_writer *w);
 const char *img_blob_error(const struct img_blob_writer *w);
 /* Finish: if expect is non-NULL the digest must match, if expect_size >= 0 the size too.
  * fsync, then rename to blobs/ (a blob already present is kept and the temp removed).
- * *out (may be NULL) gets the digest. Frees w whatever happens. 0 or -1. */
+ * *out (may be NULL) gets the digest. Frees w whatever happens. 0 or -1. Writers of one
+ * store may be begun and committed on several threads at once (img-pull's workers). */
 int img_blob_commit(struct img_blob_writer *w, const struct img_digest *expect,
                     int64_t expect_size, struct img_digest *out);
 void img_blob_abort(struct img_blob_writer *w);
