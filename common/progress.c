@@ -1,5 +1,6 @@
 /* progress: byte progress on stderr. tty: one line rewritten in place at most
  * 10 times a second; plain: a line every 5 s and a final line; none: nothing. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct img_progress {
 	unsigned calls;
 	int64_t start, last;           /* ns, CLOCK_MONOTONIC */
 	int printed;                   /* tty: a line is on screen */
+	pthread_mutex_t mu;            /* img_progress_add from several threads */
 };
 
 int img_progress_parse(const char *s, enum img_progress_mode *m)
@@ -66,6 +68,7 @@ struct img_progress *img_progress_new(enum img_progress_mode m, const char *labe
 	p->label = img_util_escape_cut(label ? label : "");
 	p->total = total;
 	p->start = p->last = now_ns();
+	pthread_mutex_init(&p->mu, NULL);
 	return p;
 }
 
@@ -124,18 +127,19 @@ void img_progress_add(struct img_progress *p, uint64_t n)
 
 	if (!p)
 		return;
+	pthread_mutex_lock(&p->mu);
 	p->done += n;
-	if (p->mode == IMG_PROGRESS_NONE)
-		return;
 	p->unchecked += n;
-	if (++p->calls < CHECK_EVERY_CALLS && p->unchecked < CHECK_EVERY_BYTES)
-		return;
-	p->calls = 0;
-	p->unchecked = 0;
-	now = now_ns();
-	interval = p->mode == IMG_PROGRESS_TTY ? TTY_INTERVAL_NS : PLAIN_INTERVAL_NS;
-	if (now - p->last >= interval)
-		print_line(p, now, 0);
+	if (p->mode != IMG_PROGRESS_NONE &&
+	    (++p->calls >= CHECK_EVERY_CALLS || p->unchecked >= CHECK_EVERY_BYTES)) {
+		p->calls = 0;
+		p->unchecked = 0;
+		now = now_ns();
+		interval = p->mode == IMG_PROGRESS_TTY ? TTY_INTERVAL_NS : PLAIN_INTERVAL_NS;
+		if (now - p->last >= interval)
+			print_line(p, now, 0);
+	}
+	pthread_mutex_unlock(&p->mu);
 }
 
 void img_progress_done(struct img_progress *p)
@@ -152,6 +156,7 @@ void img_progress_done(struct img_progress *p)
 	} else if (p->mode != IMG_PROGRESS_NONE) {
 		print_line(p, now_ns(), 1);
 	}
+	pthread_mutex_destroy(&p->mu);
 	free(p->label);
 	free(p);
 }

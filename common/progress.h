@@ -14,7 +14,8 @@ struct img_progress;
  * else none. Never NULL (a NONE progress does nothing). */
 struct img_progress *img_progress_new(enum img_progress_mode m, const char *label, uint64_t total);
 void img_progress_set_total(struct img_progress *p, uint64_t total);
-/* Add n bytes done. Cheap: prints at most 10 times a second (tty) or every 5 s (plain). */
+/* Add n bytes done, from any thread (the workers of one transfer share a progress).
+ * Cheap: prints at most 10 times a second (tty) or every 5 s (plain). */
 void img_progress_add(struct img_progress *p, uint64_t n);
 /* 1 if p prints (the mode resolved to tty or plain): a caller's summary line goes with it. */
 int img_progress_shown(const struct img_progress *p);

@@ -7,7 +7,6 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,10 +88,9 @@ struct pull {
 	size_t ndocs, docs_cap;
 	struct blob *blobs;
 	size_t nblobs, blobs_cap, skipped;
-	pthread_mutex_t mu;          /* the counters and progress, shared by the workers */
-	struct img_progress *pg;
-	uint64_t fetched;            /* bytes received */
-	uint64_t fetched_blobs;
+	struct img_progress *pg;     /* shared by the workers, as the counters below */
+	_Atomic uint64_t fetched;    /* bytes received */
+	_Atomic uint64_t fetched_blobs;
 };
 
 static const char *static_mt(const char *mt)
@@ -309,10 +307,8 @@ static int sink(void *arg, uint64_t off, const void *buf, size_t n)
 	}
 	if (img_blob_write(f->w, buf, n) < 0)
 		return -1;
-	pthread_mutex_lock(&f->p->mu);
 	f->p->fetched += n;
 	img_progress_add(f->p->pg, n);
-	pthread_mutex_unlock(&f->p->mu);
 	return 0;
 }
 
@@ -326,11 +322,7 @@ static int fetch_blob(struct pull *p, struct img_reg_conn *c, const struct blob 
 		if (img_blob_begin_resume(p->s, &b->digest, b->size, &f.w) < 0)
 			return -1;
 		have = img_blob_written(f.w);
-		if (have > 0) {
-			pthread_mutex_lock(&p->mu);
-			img_progress_add(p->pg, have);
-			pthread_mutex_unlock(&p->mu);
-		}
+		img_progress_add(p->pg, have);
 		if (img_reg_api_get_blob(c, p->path, &b->digest, have, sink, &f) < 0) {
 			img_blob_keep(f.w);      /* what came stays for the next run */
 			return -1;
@@ -346,9 +338,7 @@ static int fetch_blob(struct pull *p, struct img_reg_conn *c, const struct blob 
 			return -1;
 		}
 	}
-	pthread_mutex_lock(&p->mu);
 	p->fetched_blobs++;
-	pthread_mutex_unlock(&p->mu);
 	return 0;
 }
 
@@ -438,7 +428,6 @@ static int pull_one(const struct pull_opts *o, struct img_store *s, const char *
 	json_t *desc;
 	int rc = -1, have_doc = 0;
 
-	pthread_mutex_init(&p.mu, NULL);
 	if (img_ref_parse(arg, &r) < 0)
 		goto out;    /* "REF: why" */
 	name = img_ref_canonical(&r);
@@ -500,7 +489,6 @@ out:
 	img_reg_conn_free(p.conn);
 	img_reg_free(p.reg);
 	img_ref_release(&r);
-	pthread_mutex_destroy(&p.mu);
 	return rc;
 }
 

@@ -7,7 +7,6 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,9 +90,8 @@ struct push {
 	size_t ndocs, docs_cap;
 	struct blob *blobs;
 	size_t nblobs, blobs_cap;
-	pthread_mutex_t mu;                /* the counters and progress, shared by the workers */
-	struct img_progress *pg;
-	uint64_t uploaded, bytes, present, mounted;
+	struct img_progress *pg;           /* shared by the workers, as the counters below */
+	_Atomic uint64_t uploaded, bytes, present, mounted;
 };
 
 /* ---- what to push ---- */
@@ -174,10 +172,8 @@ static void sent(void *arg, uint64_t n)
 {
 	struct push *p = arg;
 
-	pthread_mutex_lock(&p->mu);
 	p->bytes += n;
 	img_progress_add(p->pg, n);
-	pthread_mutex_unlock(&p->mu);
 }
 
 static int push_blob(struct push *p, struct img_reg_conn *c, const struct blob *b)
@@ -188,20 +184,16 @@ static int push_blob(struct push *p, struct img_reg_conn *c, const struct blob *
 	if ((r = img_reg_api_has_blob(c, p->path, &b->digest, NULL)) < 0)
 		return -1;
 	if (r == 1) {
-		pthread_mutex_lock(&p->mu);
 		p->present++;
 		img_progress_add(p->pg, (uint64_t)b->size);
-		pthread_mutex_unlock(&p->mu);
 		return 0;
 	}
 	for (i = 0; i < p->nfrom; i++) {
 		if ((r = img_reg_api_mount_blob(c, p->path, &b->digest, p->from[i])) < 0)
 			return -1;
 		if (r == 1) {
-			pthread_mutex_lock(&p->mu);
 			p->mounted++;
 			img_progress_add(p->pg, (uint64_t)b->size);
-			pthread_mutex_unlock(&p->mu);
 			return 0;
 		}
 	}
@@ -211,9 +203,7 @@ static int push_blob(struct push *p, struct img_reg_conn *c, const struct blob *
 	close(fd);
 	if (r < 0)
 		return -1;
-	pthread_mutex_lock(&p->mu);
 	p->uploaded++;
-	pthread_mutex_unlock(&p->mu);
 	return 0;
 }
 
@@ -306,7 +296,6 @@ static int run(const struct push_opts *o)
 	size_t i;
 	int status = 1;
 
-	pthread_mutex_init(&p.mu, NULL);
 	if (!(p.s = img_cli_open_store(o->store, 0)))
 		goto out;
 	if (!(index = img_store_index(p.s)))
@@ -411,7 +400,6 @@ out:
 	img_ref_release(&dest);
 	if (p.s)
 		img_store_close(p.s);
-	pthread_mutex_destroy(&p.mu);
 	return status;
 }
 
