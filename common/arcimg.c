@@ -414,6 +414,7 @@ int img_arcimg_read_flags(int fd, unsigned max_ratio, int flags, struct img_arci
 	a->sink.done = sink_done;
 	a->sink.drop = sink_drop;
 	a->sink.arg = a;
+	a->sink.plain = 1;          /* the feed's layer reader inflates no big layer again */
 	a->ro.max_ratio = max_ratio;
 	a->ro.flags = IMG_ARCREAD_VIEW | (a->head ? IMG_ARCREAD_PASS : 0);
 	a->ro.sink = a->files ? &a->sink : NULL;

@@ -166,9 +166,11 @@ static void sum_finish(struct sum *s, struct img_arcread_ent *e)
 /* The bytes of a big entry go through a pipeline. The reading thread copies them from the
  * archive into a ring of 1 MiB slots (img_ring); stage threads (an img_pool) each take
  * every slot: one hashes the blob, one hands it to the sink's writer, one decompresses it
- * into a second ring, which the last one hashes into the diff_id. The stages overlap on
- * as many cores as there are; memory stays bounded by the two rings. */
-enum { ST_HASH, ST_WRITE, ST_INFLATE, ST_DIFF, NSTAGE };   /* ST_DIFF: consumer 0 of out */
+ * into a second ring, which the last one hashes into the diff_id (and which the writer
+ * takes instead for a plain sink). The stages overlap on as many cores as there are;
+ * memory stays bounded by the two rings. */
+enum { ST_HASH, ST_WRITE, ST_INFLATE, ST_DIFF, NSTAGE };
+enum { OUT_DIFF, OUT_WRITE };   /* the consumers of the out ring */
 
 struct pipeline {
 	struct img_pool *pool;
@@ -177,6 +179,7 @@ struct pipeline {
 	struct sum *sum;
 	const struct img_arcread_sink *sink;
 	void *w;
+	int plain;               /* the writer takes the decompressed bytes (sink->plain) */
 };
 
 /* ST_INFLATE's sink: decompressed bytes into the out ring. */
@@ -224,6 +227,35 @@ static int stage_inflate(struct pipeline *p)
 	return img_ring_end(p->out);
 }
 
+/* ST_WRITE for a plain sink: an entry ST_INFLATE decompresses (it sniffs the same first
+ * slot) is taken from the out ring, any other from the in ring. */
+static int stage_write_plain(struct pipeline *p)
+{
+	const void *b;
+	size_t n;
+	int r = img_ring_take(p->in, ST_WRITE, &b, &n);
+
+	if (r > 0 && img_comp_sniff(b, n) != IMG_COMP_NONE) {
+		img_ring_release(p->in, ST_WRITE);
+		img_ring_leave(p->in, ST_WRITE);
+		if (img_ring_consume(p->out, OUT_WRITE, p->sink->write, p->w) < 0) {
+			img_ring_stop(p->in);
+			return -1;
+		}
+		return 0;
+	}
+	img_ring_leave(p->out, OUT_WRITE);
+	if (r <= 0)
+		return r;
+	r = p->sink->write(p->w, b, n);
+	img_ring_release(p->in, ST_WRITE);
+	if (r < 0) {
+		img_ring_stop(p->in);
+		return -1;
+	}
+	return img_ring_consume(p->in, ST_WRITE, p->sink->write, p->w);
+}
+
 static int stage_main(void *arg, size_t id, unsigned worker)
 {
 	struct pipeline *p = arg;
@@ -231,8 +263,9 @@ static int stage_main(void *arg, size_t id, unsigned worker)
 	(void)worker;
 	switch (id) {
 	case ST_HASH:  return img_ring_consume(p->in, ST_HASH, img_digest_hash_sink, p->sum->bh);
-	case ST_WRITE: return img_ring_consume(p->in, ST_WRITE, p->sink->write, p->w);
-	case ST_DIFF:  return img_ring_consume(p->out, 0, img_digest_hash_sink, p->sum->dh);
+	case ST_WRITE: return p->plain ? stage_write_plain(p) :
+	                      img_ring_consume(p->in, ST_WRITE, p->sink->write, p->w);
+	case ST_DIFF:  return img_ring_consume(p->out, OUT_DIFF, img_digest_hash_sink, p->sum->dh);
 	default:       return stage_inflate(p);
 	}
 }
@@ -252,7 +285,7 @@ static struct pipeline *pipe_start(struct img_arcread *r)
 	}
 	/* both arenas huge-page backed, aligned for O_DIRECT writes */
 	p->in = img_ring_new(NIN, SLOT, ST_INFLATE + 1);
-	p->out = img_ring_new(NOUT, SLOT, 1);
+	p->out = img_ring_new(NOUT, SLOT, OUT_WRITE + 1);
 	return r->pipe = p;
 }
 
@@ -273,8 +306,9 @@ static void pipe_job(struct pipeline *p, struct sum *s, const struct img_arcread
 	p->sum = s;
 	p->sink = sink;
 	p->w = w;
+	p->plain = w && sink->plain;
 	img_ring_open(p->in, (1u << ST_HASH) | (1u << ST_INFLATE) | (w ? 1u << ST_WRITE : 0));
-	img_ring_open(p->out, 1);
+	img_ring_open(p->out, (1u << OUT_DIFF) | (p->plain ? 1u << OUT_WRITE : 0));
 	for (size_t id = 0; id < NSTAGE; id++)
 		if (id != ST_WRITE || w)
 			img_pool_add(p->pool, stage_main, p, id);

@@ -57,6 +57,10 @@ struct img_arcread_sink {
 	int (*done)(void *arg, struct img_arcread_ent *e);
 	void (*drop)(void *w);      /* throw a writer away (img_arcread_free) */
 	void *arg;
+	int plain;                  /* write gets a big entry's bytes decompressed (those of
+	                               its diff_id, up to a decompression failure), a small
+	                               one's as stored: a writer that reads layers takes both
+	                               and inflates nothing twice */
 };
 
 enum {

@@ -148,7 +148,7 @@ TEST(arcread_sinks)
 	struct got gz = { 0 }, g = { 0 };
 	struct img_compw *cw = img_comp_enc_new(IMG_COMP_GZIP, -1, gz_sink, &gz);
 	struct img_digest want_blob, want_diff;
-	const struct img_arcread_sink sink = { g_open, g_write, g_done, NULL, &g };
+	struct img_arcread_sink sink = { g_open, g_write, g_done, NULL, &g, 0 };
 	struct img_arcread_opts o = { .max_ratio = 100000, .sink = &sink };
 	struct img_arcread *r;
 	struct img_arcread_ent *e;
@@ -195,6 +195,35 @@ TEST(arcread_sinks)
 	IMG_ASSERT_EQ_INT(g.done, 2);
 	img_arcread_free(r);
 
+	/* a plain sink: the big gzip layer's bytes decompressed (the digests as before),
+	 * the small file's as stored */
+	sink.plain = 1;
+	free(g.buf);
+	memset(&g, 0, sizeof g);
+	fd = mktar(t, 3, 0);
+	r = read_tar(fd, &o);
+	close(fd);
+	IMG_ASSERT(r);
+	e = img_arcread_get(r, "layer.gz");
+	IMG_ASSERT(img_digest_eq(&e->blob, &want_blob));
+	IMG_ASSERT(e->diff_ok && img_digest_eq(&e->diff, &want_diff));
+	IMG_ASSERT_EQ_INT(g.big, 1);
+	IMG_ASSERT_EQ_INT(g.n, big + 5);
+	IMG_ASSERT(memcmp(g.buf, plain, big) == 0 && memcmp(g.buf + big, "hello", 5) == 0);
+	img_arcread_free(r);
+	/* and a big uncompressed one as stored */
+	struct tent u[] = { { "layer", 'f', plain, big } };
+	g.n = 0;
+	fd = mktar(u, 1, 0);
+	r = read_tar(fd, &o);
+	close(fd);
+	IMG_ASSERT(r);
+	IMG_ASSERT(img_digest_eq(&img_arcread_get(r, "layer")->diff, &want_diff));
+	IMG_ASSERT_EQ_INT(g.big, 2);
+	IMG_ASSERT(g.n == big && memcmp(g.buf, plain, big) == 0);
+	img_arcread_free(r);
+	sink.plain = 0;
+
 	/* small: kept in memory, whatever it holds; no sink: digests only */
 	o.small = 64;
 	o.sink = NULL;
@@ -227,7 +256,7 @@ TEST(arcread_sink_open_fails)
 	/* a big entry (the pipeline's) and a small one: the sink's failure is the entry's */
 	size_t big = (1 << 20) + 1;
 	char *data = xmalloc(big);
-	const struct img_arcread_sink sink = { refuse_open, g_write, g_done, NULL, NULL };
+	const struct img_arcread_sink sink = { refuse_open, g_write, g_done, NULL, NULL, 0 };
 	struct img_arcread_opts o = { .sink = &sink };
 	struct img_arcread *r = NULL;
 	int fd;
