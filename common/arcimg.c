@@ -53,9 +53,11 @@ static struct img_arcread_ent *lookup(struct img_arcimg *a, const char *path)
  * Which file is a layer is known only once manifest.json or index.json is read, and they
  * may come last. From a pipe, every file not kept in memory is read as a layer as it
  * streams past (a file that is not one just gives no records), on the feed's thread, and
- * only its records are kept (tree.h): the writer of an entry is its records. From a
- * regular file, an uncompressed archive's entries are only hashed: those that turn out to
- * be layers are read back from it when a tool asks, as a store's blobs are. */
+ * only its records are kept (tree.h): the writer of an entry is its records. The feed
+ * takes a big compressed entry decompressed (arcread's plain sink): it is inflated once,
+ * for its diff_id and its records. From a regular file, the other entries of an
+ * uncompressed archive are only hashed: those that turn out to be layers are read back
+ * from it when a tool asks, as a store's blobs are. */
 
 struct records {
 	struct img_arcimg *a;
@@ -69,8 +71,7 @@ static int sink_open(void *arg, struct img_arcread_ent *e, int big, void **w)
 	struct img_arcimg *a = arg;
 	struct records *rs;
 
-	(void)big;
-	if (a->fd >= 0 && e->off >= 0) {
+	if (a->fd >= 0 && e->off >= 0 && (e->comp == IMG_COMP_NONE || !big)) {
 		*w = NULL;   /* read back if it is a layer */
 		return 0;
 	}

@@ -393,6 +393,7 @@ static int choose(struct img_arcread *r, struct img_arcread_ent *e, const void *
 		e->diff_err = xstrdup("not read (listing only)");
 		return 0;
 	}
+	e->comp = any ? img_comp_sniff(b, n) : IMG_COMP_NONE;
 	if (o->sink && o->sink->open(o->sink->arg, e, e->size > (int64_t)SLOT, &e->out) < 0)
 		return -1;   /* no pipeline started for e */
 	*big = e->size > (int64_t)SLOT && pipe_start(r);

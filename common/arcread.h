@@ -33,7 +33,8 @@ struct img_arcread_ent {
 	                               or -1 */
 	int hashed;                 /* blob (and comp) known: the bytes were read */
 	struct img_digest blob;     /* sha256 of the bytes as stored */
-	enum img_comp comp;         /* sniffed from the first bytes */
+	enum img_comp comp;         /* sniffed from the first bytes (when sink->open runs, from
+	                               the first block only: a hint) */
 	int diff_ok;                /* diff_id known (uncompressed: == blob), else diff_err */
 	struct img_digest diff;
 	uint64_t diff_size;

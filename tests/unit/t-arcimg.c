@@ -336,3 +336,77 @@ TEST(arcimg_layers_read_back_from_a_file)
 	free(arc.p);
 	free(arcgz.p);
 }
+
+TEST(arcimg_big_compressed_layer_fed_from_a_file)
+{
+	/* in an uncompressed archive file, a big gzip layer is taken as it streams past,
+	 * inflated once (for its diff_id and its records); a big plain one is read back */
+	static const char *const n1[] = { "big" }, *const n2[] = { "rnd" };
+	size_t sz = 2 << 20, len[] = { sz };
+	char *big = xmalloc(sz), *rnd = xmalloc(sz);
+	const char *d1[] = { big }, *d2[] = { rnd };
+	struct mbuf l1 = { 0 }, l2 = { 0 }, l2gz = { 0 }, arc = { 0 };
+	struct img_digest diff[2], cd;
+	char *cfg, *man, *cfgname, *path = xasprintf("%s/b.tar", img_test_tmpdir);
+	const char *names[4], *data[4];
+	size_t lens[4];
+	struct img_arcimg *a = NULL;
+	struct img_view v;
+	const struct img_tree_layer *l;
+	const char *err;
+	struct names got = { "" };
+	uint32_t x = 2463534242u;
+	int fd;
+
+	memset(big, 'b', sz);
+	for (size_t i = 0; i < sz; i++) {   /* incompressible: its gzip is over 1 MiB */
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		rnd[i] = (char)x;
+	}
+	tar_of(&l1, 1, n1, d1, len);
+	tar_of(&l2, 1, n2, d2, len);
+	gzip_of(&l2gz, l2.p, l2.n);
+	IMG_ASSERT(l2gz.n > (1u << 20));
+	img_digest_buf(l1.p, l1.n, &diff[0]);
+	img_digest_buf(l2.p, l2.n, &diff[1]);
+	cfg = xasprintf("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+	                "\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}", diff[0].str, diff[1].str);
+	img_digest_buf(cfg, strlen(cfg), &cd);
+	cfgname = xasprintf("%s.json", img_digest_hex(&cd));
+	man = xasprintf("[{\"Config\":\"%s\",\"RepoTags\":[\"t:1\"],\"Layers\":[\"l1.tar\","
+	                "\"l2.tar.gz\"]}]", cfgname);
+	names[0] = "l1.tar"; data[0] = l1.p; lens[0] = l1.n;
+	names[1] = "l2.tar.gz"; data[1] = l2gz.p; lens[1] = l2gz.n;
+	names[2] = cfgname; data[2] = cfg; lens[2] = 0;
+	names[3] = "manifest.json"; data[3] = man; lens[3] = 0;
+	tar_of(&arc, 4, names, data, lens);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	IMG_ASSERT(fd >= 0 && write(fd, arc.p, arc.n) == (ssize_t)arc.n);
+	lseek(fd, 0, SEEK_SET);
+	IMG_ASSERT_EQ_INT(img_arcimg_read_flags(fd, 100, IMG_ARCIMG_FILES, &a), 0);
+	close(fd);
+	IMG_ASSERT_EQ_INT(img_view_from_archive(a, NULL, NULL, &v), 0);
+	IMG_ASSERT_EQ_INT(img_view_layer_records(&v, 0, &l, &err), 0);   /* read back */
+	IMG_ASSERT_EQ_INT(collect_job(&v, 0, &got), 0);
+	IMG_ASSERT_EQ_STR(got.s, "big");
+	IMG_ASSERT_EQ_INT(img_view_layer_records(&v, 1, &l, &err), 1);   /* fed */
+	IMG_ASSERT(err == NULL);
+	got.s[0] = '\0';
+	IMG_ASSERT_EQ_INT(img_tree_read_layer_each(l, name_of, &got), 0);
+	IMG_ASSERT_EQ_STR(got.s, "rnd");
+	img_view_release(&v);
+	img_arcimg_free(a);
+
+	free(big);
+	free(rnd);
+	free(cfg);
+	free(man);
+	free(cfgname);
+	free(path);
+	free(l1.p);
+	free(l2.p);
+	free(l2gz.p);
+	free(arc.p);
+}
