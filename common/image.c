@@ -562,12 +562,14 @@ int img_image_layout_index(json_t *j)
 	const char *mt;
 	json_t *m;
 	int64_t sv;
+	int r;
 
 	if (!json_is_object(j))
 		return img_fail("not a JSON object");
 	if (img_json_int(j, "schemaVersion", &sv) != 0 || sv != 2)
 		return img_fail("schemaVersion is not 2");
-	if (img_json_str(j, "mediaType", &mt) == 0 && strcmp(mt, IMG_MT_OCI_INDEX) != 0)
+	if ((r = img_json_str(j, "mediaType", &mt)) < 0 ||
+	    (r == 0 && strcmp(mt, IMG_MT_OCI_INDEX) != 0))
 		return img_fail("mediaType is not an OCI index");
 	if (img_json_arr(j, "manifests", &m) != 0)
 		return img_fail("'manifests' is not an array");

@@ -313,6 +313,42 @@ TEST(image_doc_parse_rejects)
 	free(big);
 }
 
+TEST(image_layout_index)
+{
+	static const struct { const char *json, *why; } cases[] = {
+		{ "{\"schemaVersion\":2,\"manifests\":[]}", NULL },
+		{ "{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_INDEX "\",\"manifests\":[{}]}",
+		  NULL },   /* entries are not looked at */
+		{ "{\"schemaVersion\":2,\"mediaType\":null,\"manifests\":[]}", NULL },
+		{ "[]", "not a JSON object" },
+		{ "{\"manifests\":[]}", "schemaVersion is not 2" },
+		{ "{\"schemaVersion\":3,\"manifests\":[]}", "schemaVersion is not 2" },
+		{ "{\"schemaVersion\":\"2\",\"manifests\":[]}", "schemaVersion is not 2" },
+		{ "{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_DOCKER_LIST "\",\"manifests\":[]}",
+		  "mediaType is not an OCI index" },
+		{ "{\"schemaVersion\":2,\"mediaType\":5,\"manifests\":[]}",
+		  "mediaType is not an OCI index" },
+		{ "{\"schemaVersion\":2}", "'manifests' is not an array" },
+		{ "{\"schemaVersion\":2,\"manifests\":null}", "'manifests' is not an array" },
+		{ "{\"schemaVersion\":2,\"manifests\":{}}", "'manifests' is not an array" },
+		{ "{\"schemaVersion\":2,\"manifests\":[],\"layers\":[]}", "has 'config' or 'layers'" },
+		{ "{\"schemaVersion\":2,\"manifests\":[],\"config\":{}}", "has 'config' or 'layers'" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		json_t *j = img_json_parse(cases[i].json, strlen(cases[i].json), 1 << 20);
+		int r;
+		IMG_ASSERT(j != NULL);
+		r = img_image_layout_index(j);
+		if (!cases[i].why) {
+			IMG_ASSERT_EQ_INT(r, 0);
+		} else {
+			IMG_ASSERT_EQ_INT(r, -1);
+			IMG_ASSERT_EQ_STR(img_errmsg(), cases[i].why);
+		}
+		json_decref(j);
+	}
+}
+
 TEST(image_config_parse)
 {
 	struct img_config c;
