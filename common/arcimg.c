@@ -180,33 +180,6 @@ static void names_add_ref(struct arc_item *it, const char *s)
 	free(c);
 }
 
-/* The config digests of the image manifests reachable from an index.json entry (read from
- * the archive; what is missing is passed over), added to it->configs. */
-static void item_configs(struct img_arcimg *a, json_t *desc_json, int depth,
-                         struct arc_item *it)
-{
-	struct img_desc d;
-	struct img_doc doc;
-	struct img_arcread_ent *e;
-	char *path;
-
-	if (depth > IMG_MAX_INDEX_DEPTH || img_image_desc_parse(desc_json, &d) < 0)
-		return;
-	path = img_digest_blobpath(&d.digest);
-	e = lookup(a, path);
-	free(path);
-	if (!e || !e->mem || img_image_doc_parse(e->mem, e->memlen, d.media_type, &doc) < 0)
-		return;
-	if (doc.kind == IMG_KIND_MANIFEST) {
-		IMG_GROW(it->configs, it->nconfigs + 1, it->configs_cap);
-		it->configs[it->nconfigs++] = doc.config.digest;
-	} else {
-		for (size_t i = 0; i < doc.n; i++)
-			item_configs(a, doc.items[i].json, depth + 1, it);
-	}
-	img_image_doc_release(&doc);
-}
-
 /* Is this index.json entry an image (not an artifact, an attestation or a referrer)? */
 static int oci_is_image(struct img_arcimg *a, json_t *desc_json)
 {
@@ -271,7 +244,7 @@ static int parse_items(struct img_arcimg *a)
 				it->bare = xstrdup(bare);
 		}
 		free(canon);
-		item_configs(a, v, 0, it);
+		img_arcread_configs(a->r, v, &it->configs, &it->nconfigs, &it->configs_cap);
 	}
 	json_array_foreach(a->top.mjson, i, v) {
 		struct arc_item *it = NULL;

@@ -203,14 +203,6 @@ static int verify_manifest(struct img_arcload *L, struct img_arcload_image *im,
 		if (foreign == 2)
 			json_object_set_new(json_array_get(layers, i), "leftOut", json_true());
 	}
-	/* every platform's config: a manifest.json item with any of them names this image */
-	size_t k = 0;
-	while (k < im->nconfigs && !img_digest_eq(&im->configs[k], &m->config.digest))
-		k++;
-	if (k == im->nconfigs) {
-		IMG_GROW(im->configs, im->nconfigs + 1, im->configs_cap);
-		im->configs[im->nconfigs++] = m->config.digest;
-	}
 	if (!im->has_config || (host && !im->config_host)) {
 		im->has_config = 1;
 		im->config_host = host;
@@ -432,6 +424,23 @@ static char *entry_name(struct img_arcload *L, const struct img_desc *d, const c
 	return c;
 }
 
+/* A new image for d, verified (depth and host as for verify_desc); the configs below
+ * it recorded for the manifest.json rule (img_arcread_configs). NULL with the error
+ * recorded. */
+static struct img_arcload_image *image_new_verified(struct img_arcload *L,
+                                                   const struct img_desc *d, int depth,
+                                                   int host)
+{
+	struct img_arcload_image *im = new_image(L);
+
+	im->top = d->digest;
+	im->desc = store_desc(d);
+	if (verify_desc(L, im, d, depth, host) < 0)
+		return NULL;
+	img_arcread_configs(L->r, d->json, &im->configs, &im->nconfigs, &im->configs_cap);
+	return im;
+}
+
 /* The image of a manifest picked out of an index (chosen: its descriptor, consumed),
  * verified. depth as for verify_desc. NULL with the error recorded. */
 static struct img_arcload_image *image_of_chosen(struct img_arcload *L, json_t *chosen, int depth)
@@ -439,15 +448,10 @@ static struct img_arcload_image *image_of_chosen(struct img_arcload *L, json_t *
 	struct img_desc cd;
 	struct img_arcload_image *im = NULL;
 
-	if (img_image_desc_parse(chosen, &cd) < 0) {
+	if (img_image_desc_parse(chosen, &cd) < 0)
 		img_fail("%s", img_errmsg());
-	} else if (!(im = image_by_top(L, &cd.digest))) {
-		im = new_image(L);
-		im->top = cd.digest;
-		im->desc = store_desc(&cd);
-		if (verify_desc(L, im, &cd, depth, 1) < 0)
-			im = NULL;
-	}
+	else if (!(im = image_by_top(L, &cd.digest)))
+		im = image_new_verified(L, &cd, depth, 1);
 	json_decref(chosen);
 	return im;
 }
@@ -497,16 +501,11 @@ static int load_oci(struct img_arcload *L)
 				return -1;
 			}
 		} else {
-			im = image_by_top(L, &d.digest);
-			if (!im) {
-				im = new_image(L);
-				im->top = d.digest;
-				im->desc = store_desc(&d);
-				int host = !d.has_platform || img_image_platform_match(&L->host, &d.platform);
-				if (verify_desc(L, im, &d, 0, host) < 0) {
-					free(name);
-					return -1;
-				}
+			int host = !d.has_platform || img_image_platform_match(&L->host, &d.platform);
+			if (!(im = image_by_top(L, &d.digest)) &&
+			    !(im = image_new_verified(L, &d, 0, host))) {
+				free(name);
+				return -1;
 			}
 		}
 		if (name)

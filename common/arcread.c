@@ -791,6 +791,43 @@ struct img_arcread_ent *img_arcread_key_resolve(struct img_arcread *r, json_t *v
 	return e;
 }
 
+static void configs_at(struct img_arcread *r, json_t *dj, int depth, struct img_digest **cfgs,
+                       size_t *n, size_t *cap)
+{
+	struct img_arcread_ent *e;
+	enum img_arcread_why why;
+	struct img_desc d;
+	struct img_doc doc;
+	size_t k = 0;
+	char *path;
+
+	if (depth > IMG_MAX_INDEX_DEPTH || img_image_desc_parse(dj, &d) < 0)
+		return;
+	path = img_digest_blobpath(&d.digest);
+	e = img_arcread_resolve(r, path, &why);
+	free(path);
+	if (!e || !e->mem || img_image_doc_parse(e->mem, e->memlen, d.media_type, &doc) < 0)
+		return;
+	if (doc.kind == IMG_KIND_MANIFEST) {
+		while (k < *n && !img_digest_eq(&(*cfgs)[k], &doc.config.digest))
+			k++;
+		if (k == *n) {
+			IMG_GROW(*cfgs, *n + 1, *cap);
+			(*cfgs)[(*n)++] = doc.config.digest;
+		}
+	} else {
+		for (size_t i = 0; i < doc.n; i++)
+			configs_at(r, doc.items[i].json, depth + 1, cfgs, n, cap);
+	}
+	img_image_doc_release(&doc);
+}
+
+void img_arcread_configs(struct img_arcread *r, json_t *d, struct img_digest **cfgs,
+                         size_t *n, size_t *cap)
+{
+	configs_at(r, d, 0, cfgs, n, cap);
+}
+
 /* ---------------------------------------------------------------- top documents */
 
 /* The top document named path, or NULL (none, or a directory); -1 for a link. */

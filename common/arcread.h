@@ -126,6 +126,14 @@ struct img_arcread_ent *img_arcread_key_resolve(struct img_arcread *r, json_t *v
  * absolute or empty. New string. */
 char *img_arcread_link_join(const char *path, const char *link);
 
+/* The configs of the image manifests reachable from descriptor json d (an index.json
+ * entry), each once, appended to *cfgs (n, cap: IMG_GROW's): the documents kept in
+ * memory, links followed; what is missing or unreadable passed over, indexes nested at
+ * most IMG_MAX_INDEX_DEPTH. A manifest.json item whose config is among them names that
+ * entry's image (img(7) ARCHIVE RULES). */
+void img_arcread_configs(struct img_arcread *r, json_t *d, struct img_digest **cfgs,
+                         size_t *n, size_t *cap);
+
 /* e->path escaped and cut for messages (borrowed from e). */
 const char *img_arcread_shown(struct img_arcread_ent *e);
 
