@@ -740,9 +740,7 @@ int img_arcread_key(const char *raw, size_t len, const char *what, char **clean)
 		return -1;
 	}
 	if (img_arcin_path_clean(raw, 0, clean) < 0) {
-		char *why = xstrdup(img_errmsg());
-		img_seterr("manifest.json: %s: %s", what, why);
-		free(why);
+		img_seterr_prefix("manifest.json: %s", what);
 		return -1;
 	}
 	if (!(*clean)[0]) {

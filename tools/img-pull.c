@@ -332,9 +332,7 @@ static int fetch_blob(struct pull *p, struct img_reg_conn *c, const struct blob 
 		/* The commit removed the bytes. When they began with a kept partial file,
 		 * that file may have been the bad part: once more, from byte 0. */
 		if (have == 0 || attempt > 0) {
-			char *m = xstrdup(img_errmsg());
-			img_seterr("blob %s: %s", b->digest.str, m);
-			free(m);
+			img_seterr_prefix("blob %s", b->digest.str);
 			return -1;
 		}
 	}
