@@ -243,6 +243,34 @@ static int collect_job(struct img_view *v, size_t i, struct names *got)
 	return r;
 }
 
+/* A docker-save archive of one image, tagged t:1, of two layers: l1.tar (l1 as it is)
+ * and l2.tar.gz (l2gz, the gzip of l2). */
+static void two_layer_archive(struct mbuf *arc, const struct mbuf *l1, const struct mbuf *l2,
+                              const struct mbuf *l2gz)
+{
+	struct img_digest diff[2], cd;
+	char *cfg, *man, *cfgname;
+	const char *names[4], *data[4];
+	size_t lens[4];
+
+	img_digest_buf(l1->p, l1->n, &diff[0]);
+	img_digest_buf(l2->p, l2->n, &diff[1]);
+	cfg = xasprintf("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+	                "\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}", diff[0].str, diff[1].str);
+	img_digest_buf(cfg, strlen(cfg), &cd);
+	cfgname = xasprintf("%s.json", img_digest_hex(&cd));
+	man = xasprintf("[{\"Config\":\"%s\",\"RepoTags\":[\"t:1\"],\"Layers\":[\"l1.tar\","
+	                "\"l2.tar.gz\"]}]", cfgname);
+	names[0] = "l1.tar"; data[0] = l1->p; lens[0] = l1->n;
+	names[1] = "l2.tar.gz"; data[1] = l2gz->p; lens[1] = l2gz->n;
+	names[2] = cfgname; data[2] = cfg; lens[2] = 0;
+	names[3] = "manifest.json"; data[3] = man; lens[3] = 0;
+	tar_of(arc, 4, names, data, lens);
+	free(cfg);
+	free(man);
+	free(cfgname);
+}
+
 TEST(arcimg_layers_read_back_from_a_file)
 {
 	static const char *const n1[] = { "big", "etc/os" };
@@ -251,10 +279,7 @@ TEST(arcimg_layers_read_back_from_a_file)
 	char *bigdata = xmalloc(bigsz);
 	const char *d1[] = { bigdata, "linux\n" }, *d2[] = { "x\n" };
 	struct mbuf l1 = { 0 }, l2 = { 0 }, l2gz = { 0 }, arc = { 0 }, arcgz = { 0 };
-	struct img_digest diff[2];
-	char *cfg, *man, *cfgname, *path = xasprintf("%s/a.tar", img_test_tmpdir);
-	const char *names[4], *data[4];
-	size_t lens[4];
+	char *path = xasprintf("%s/a.tar", img_test_tmpdir);
 	struct img_arcimg *a = NULL;
 	struct img_view v;
 	const struct img_tree_layer *l;
@@ -266,22 +291,7 @@ TEST(arcimg_layers_read_back_from_a_file)
 	tar_of(&l1, 2, n1, d1, len1);
 	tar_of(&l2, 1, n2, d2, NULL);
 	gzip_of(&l2gz, l2.p, l2.n);
-	img_digest_buf(l1.p, l1.n, &diff[0]);
-	img_digest_buf(l2.p, l2.n, &diff[1]);
-	cfg = xasprintf("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
-	                "\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}", diff[0].str, diff[1].str);
-	{
-		struct img_digest cd;
-		img_digest_buf(cfg, strlen(cfg), &cd);
-		cfgname = xasprintf("%s.json", img_digest_hex(&cd));
-	}
-	man = xasprintf("[{\"Config\":\"%s\",\"RepoTags\":[\"t:1\"],\"Layers\":[\"l1.tar\","
-	                "\"l2.tar.gz\"]}]", cfgname);
-	names[0] = "l1.tar"; data[0] = l1.p; lens[0] = l1.n;
-	names[1] = "l2.tar.gz"; data[1] = l2gz.p; lens[1] = l2gz.n;
-	names[2] = cfgname; data[2] = cfg; lens[2] = 0;
-	names[3] = "manifest.json"; data[3] = man; lens[3] = 0;
-	tar_of(&arc, 4, names, data, lens);
+	two_layer_archive(&arc, &l1, &l2, &l2gz);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	IMG_ASSERT(fd >= 0 && write(fd, arc.p, arc.n) == (ssize_t)arc.n);
 	close(fd);
@@ -326,9 +336,6 @@ TEST(arcimg_layers_read_back_from_a_file)
 	img_arcimg_free(a);
 
 	free(bigdata);
-	free(cfg);
-	free(man);
-	free(cfgname);
 	free(path);
 	free(l1.p);
 	free(l2.p);
@@ -346,10 +353,7 @@ TEST(arcimg_big_compressed_layer_fed_from_a_file)
 	char *big = xmalloc(sz), *rnd = xmalloc(sz);
 	const char *d1[] = { big }, *d2[] = { rnd };
 	struct mbuf l1 = { 0 }, l2 = { 0 }, l2gz = { 0 }, arc = { 0 };
-	struct img_digest diff[2], cd;
-	char *cfg, *man, *cfgname, *path = xasprintf("%s/b.tar", img_test_tmpdir);
-	const char *names[4], *data[4];
-	size_t lens[4];
+	char *path = xasprintf("%s/b.tar", img_test_tmpdir);
 	struct img_arcimg *a = NULL;
 	struct img_view v;
 	const struct img_tree_layer *l;
@@ -369,19 +373,7 @@ TEST(arcimg_big_compressed_layer_fed_from_a_file)
 	tar_of(&l2, 1, n2, d2, len);
 	gzip_of(&l2gz, l2.p, l2.n);
 	IMG_ASSERT(l2gz.n > (1u << 20));
-	img_digest_buf(l1.p, l1.n, &diff[0]);
-	img_digest_buf(l2.p, l2.n, &diff[1]);
-	cfg = xasprintf("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
-	                "\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}", diff[0].str, diff[1].str);
-	img_digest_buf(cfg, strlen(cfg), &cd);
-	cfgname = xasprintf("%s.json", img_digest_hex(&cd));
-	man = xasprintf("[{\"Config\":\"%s\",\"RepoTags\":[\"t:1\"],\"Layers\":[\"l1.tar\","
-	                "\"l2.tar.gz\"]}]", cfgname);
-	names[0] = "l1.tar"; data[0] = l1.p; lens[0] = l1.n;
-	names[1] = "l2.tar.gz"; data[1] = l2gz.p; lens[1] = l2gz.n;
-	names[2] = cfgname; data[2] = cfg; lens[2] = 0;
-	names[3] = "manifest.json"; data[3] = man; lens[3] = 0;
-	tar_of(&arc, 4, names, data, lens);
+	two_layer_archive(&arc, &l1, &l2, &l2gz);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	IMG_ASSERT(fd >= 0 && write(fd, arc.p, arc.n) == (ssize_t)arc.n);
 	lseek(fd, 0, SEEK_SET);
@@ -401,9 +393,6 @@ TEST(arcimg_big_compressed_layer_fed_from_a_file)
 
 	free(big);
 	free(rnd);
-	free(cfg);
-	free(man);
-	free(cfgname);
 	free(path);
 	free(l1.p);
 	free(l2.p);
