@@ -633,25 +633,11 @@ static int load_docker(struct img_arcload *L)
 			img_image_config_release(&c);
 			memset(&c, 0, sizeof c);
 		}
-		if (tags) {
-			json_array_foreach(tags, j, v) {
-				char *canon = img_ref_normalize(json_string_value(v));
-				if (!canon) {
-					char *esc = img_util_escape_cut(json_string_value(v));
-					img_fail("manifest.json: RepoTags '%s': %s", esc, img_errmsg());
-					free(esc);
-					goto out;
-				}
-				if (strchr(canon, '@')) {
-					char *esc = img_util_escape_cut(json_string_value(v));
-					img_fail("manifest.json: RepoTags '%s': not a name:tag", esc);
-					free(esc);
-					free(canon);
-					goto out;
-				}
+		json_array_foreach(tags, j, v) {   /* each a name:tag: arcread_top */
+			char *canon = img_ref_normalize(json_string_value(v));
+			if (canon)
 				add_name(im, canon);
-				free(canon);
-			}
+			free(canon);
 		}
 	}
 	rc = 0;

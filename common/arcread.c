@@ -6,6 +6,7 @@
 #include "util.h"
 #include "digest.h"
 #include "json.h"
+#include "ref.h"
 #include "image.h"
 #include "comp.h"
 #include "arcin.h"
@@ -853,6 +854,24 @@ static json_t *top_json(struct img_arcread_ent *e, const char *path)
 	return j;
 }
 
+/* A RepoTags value: a name:tag (img_ref_normalize), no digest. 0 or -1. */
+static int top_tag(const char *tag)
+{
+	char *canon = img_ref_normalize(tag), *esc;
+	int bad = !canon || strchr(canon, '@');
+
+	if (bad) {
+		esc = img_util_escape_cut(tag);
+		if (canon)
+			img_seterr("manifest.json: RepoTags '%s': not a name:tag", esc);
+		else
+			img_fail("manifest.json: RepoTags '%s': %s", esc, img_errmsg());
+		free(esc);
+	}
+	free(canon);
+	return bad ? -1 : 0;
+}
+
 /* manifest.json's items: what every reader of them may take for granted. */
 static int top_items(json_t *m)
 {
@@ -880,6 +899,9 @@ static int top_items(json_t *m)
 			if (!json_is_string(v))
 				return img_fail("manifest.json: item %zu: RepoTags[%zu] is not a string",
 				                i, j);
+		json_array_foreach(tags, j, v)
+			if (top_tag(json_string_value(v)) < 0)
+				return -1;
 	}
 	return 0;
 }

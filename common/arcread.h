@@ -146,7 +146,8 @@ struct img_arcread_top {
 	                       null beside a manifest.json (Docker 25+, untagged images) */
 	json_t *mjson;      /* manifest.json, or NULL: an array of objects whose keys are folded
 	                       (img_manifest_json_keys), each with a string Config, an array of
-	                       strings Layers and, when present, an array of strings RepoTags */
+	                       strings Layers and, when present, an array RepoTags of name:tag
+	                       strings (img_ref_normalize takes each) */
 };
 /* Read the top documents of archive r (once read). 0 with *t (img_arcread_top_release),
  * or -1 with img_errmsg() ("not an image archive ..." when it has neither). */

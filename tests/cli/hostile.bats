@@ -129,6 +129,10 @@ make("schema", add=[("index.json", b'{"schemaVersion":3,"manifests":[]}', "")])
 make("indexcfg", add=[("index.json", b'{"schemaVersion":2,"manifests":[],"layers":[]}', "")])
 make("symindex", add=[("index.json", b"", "manifest.json")])
 make("repos", drop=("manifest.json",))
+man[0]["RepoTags"] = ["Bad:Name"]
+make("badtag", drop=("manifest.json",), add=[("manifest.json", json.dumps(man).encode(), "")])
+man[0]["RepoTags"] = ["x@sha256:" + "a" * 64]
+make("digesttag", drop=("manifest.json",), add=[("manifest.json", json.dumps(man).encode(), "")])
 man[0]["RepoTags"] = [1]
 make("tags", drop=("manifest.json",), add=[("manifest.json", json.dumps(man).encode(), "")])
 del man[0]["Layers"]
@@ -149,6 +153,8 @@ indexcfg|index.json: has 'config' or 'layers'
 symindex|index.json: is a symbolic link
 repos|a legacy archive with only 'repositories' (no manifest.json) is not supported
 tags|manifest.json: item 0: RepoTags[0] is not a string
+badtag|manifest.json: RepoTags 'Bad:Name': repository name must be lowercase
+digesttag|manifest.json: RepoTags 'x@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa': not a name:tag
 nolayers|manifest.json: item 0: needs Config and Layers
 EOF
 }
