@@ -56,8 +56,9 @@ static struct img_arcread_ent *lookup(struct img_arcimg *a, const char *path)
  * only its records are kept (tree.h): the writer of an entry is its records. The feed
  * takes a big compressed entry decompressed (arcread's plain sink): it is inflated once,
  * for its diff_id and its records. From a regular file, the other entries of an
- * uncompressed archive are only hashed: those that turn out to be layers are read back
- * from it when a tool asks, as a store's blobs are. */
+ * uncompressed archive (all of them when the files' contents are wanted) are only
+ * hashed: those that turn out to be layers are read back from it when a tool asks, as a
+ * store's blobs are. */
 
 struct records {
 	struct img_arcimg *a;
@@ -71,8 +72,11 @@ static int sink_open(void *arg, struct img_arcread_ent *e, int big, void **w)
 	struct img_arcimg *a = arg;
 	struct records *rs;
 
-	if (a->fd >= 0 && e->off >= 0 && (e->comp == IMG_COMP_NONE || !big)) {
-		*w = NULL;   /* read back if it is a layer */
+	/* read back if it is a layer; but a big compressed one is fed, inflated once, unless
+	 * the files' contents are wanted (img-diff): that reads back only the layers the two
+	 * images do not share */
+	if (a->fd >= 0 && e->off >= 0 && (e->comp == IMG_COMP_NONE || !big || a->content)) {
+		*w = NULL;
 		return 0;
 	}
 	if (!a->feed && !(a->feed = img_tree_read_feed_new(a->content)))
